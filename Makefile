@@ -1,0 +1,58 @@
+# The WSGI concurrency lab. `make help` lists the targets.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+VENV := .venv
+PY := $(VENV)/bin/python
+# k6 must never phone home: the lab sends nothing beyond 127.0.0.1 and its own networks.
+export K6_NO_USAGE_REPORT := true
+
+.PHONY: help setup venv up bench test unit report down clean lock
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: ## install what is missing: Docker engine + compose, base image or wheelhouse, .venv with k6
+	scripts/install-docker.sh
+	scripts/prepare-images.sh
+	@$(MAKE) --no-print-directory venv
+
+venv: $(VENV)/.installed ## create .venv from requirements/dev.lock (hashed)
+
+$(VENV)/.installed: requirements/dev.lock
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements/dev.lock
+	touch $@
+
+up: setup ## build what is missing and start every service, waiting until all are healthy
+	$(PY) -m wsgilab up
+
+bench: setup ## run the bench (narrow it with BENCH_ARGS="--services gunicorn-sync --vus 2,10")
+	$(PY) -m wsgilab bench --check $(BENCH_ARGS)
+	$(PY) -m wsgilab up
+	$(PY) -m wsgilab bench $(BENCH_ARGS)
+
+test: setup ## run every test: unit, then integration (starts the lab, runs a short bench)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+unit: venv ## run the unit tests only (no Docker needed)
+	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+
+report: venv ## re-render the table and picture of results/latest (or RESULTS=dir)
+	$(PY) -m wsgilab report $(RESULTS)
+
+down: ## stop and remove the lab's containers and networks
+	docker compose down --remove-orphans
+
+clean: ## also remove the images built here, results and .venv (base image and engine stay)
+	docker compose down --rmi all --volumes --remove-orphans
+	rm -rf results $(VENV) services/app/wheels/*.whl
+
+lock: ## re-resolve the hashed lock files after editing a *.in file (uses pip-tools)
+	python3 -m venv /tmp/wsgi-lab-piptools && /tmp/wsgi-lab-piptools/bin/pip install --quiet pip-tools
+	cd services/app/requirements && for f in app app-eventlet; do \
+	  /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	    --no-emit-index-url --no-emit-find-links $$f.in -o $$f.lock; done
+	cd requirements && /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	  --strip-extras --no-emit-index-url --no-emit-find-links dev.in -o dev.lock

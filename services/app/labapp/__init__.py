@@ -1,0 +1,1 @@
+"""The one Flask application every configuration of the lab serves."""

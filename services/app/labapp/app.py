@@ -1,0 +1,96 @@
+"""The Flask application served by every configuration of the lab.
+
+Endpoints:
+    GET /slow?time=<s>   the seeds' own example: sleep ``time`` whole seconds (default 5),
+                         answer ``Slept for N seconds.``
+    GET /io?ms=<ms>      the bench's finer I/O-bound request: sleep ``ms`` milliseconds.
+    GET /healthz         liveness, the requests in flight now, and the server's settings.
+
+``time.sleep`` stands for waiting on I/O (a database, another service): it blocks a thread
+or a worker process, and is cooperative under gevent's and eventlet's monkey-patching,
+which is exactly the difference the lab measures.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .inflight import DEFAULT_PATH, InflightCounter
+from .middleware import InflightMiddleware
+from .settings import current as server_settings
+
+#: Upper bound of /slow?time=. Below gunicorn's default 30 s worker timeout, which would
+#: otherwise kill a sync worker mid-request and turn the answer into a 502.
+MAX_SLOW_SECONDS = 20
+#: The seed article's default for /slow.
+DEFAULT_SLOW_SECONDS = 5
+#: Upper bound of /io?ms=, for the same reason as MAX_SLOW_SECONDS.
+MAX_IO_MS = 20_000
+DEFAULT_IO_MS = 100
+#: Environment variable naming the in-flight counter's file.
+INFLIGHT_FILE_ENV = "LAB_INFLIGHT_FILE"
+HEALTH_PATH = "/healthz"
+
+
+class BadParameter(ValueError):
+    """A query parameter that is missing its form or out of range (answered with 400)."""
+
+
+def int_param(name: str, default: int, low: int, high: int, unit: str) -> int:
+    """Read query parameter ``name`` as a whole number in ``[low, high]``.
+
+    Raises:
+        BadParameter: the value is not a whole number, or lies outside the range.
+    """
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise BadParameter(f"{name} must be a whole number of {unit}, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadParameter(f"{name} must be between {low} and {high} {unit}, got {value}")
+    return value
+
+
+def create_app(counter: InflightCounter | None = None) -> Flask:
+    """Build the lab's Flask app, wrapped in the in-flight counting middleware.
+
+    Args:
+        counter: the container-wide counter; by default the file named by
+            ``LAB_INFLIGHT_FILE`` or ``/dev/shm/wsgi-lab-inflight``.
+    """
+    counter = counter or InflightCounter(os.environ.get(INFLIGHT_FILE_ENV, DEFAULT_PATH))
+    app = Flask(__name__)
+
+    @app.get("/slow")
+    def slow():
+        seconds = int_param("time", DEFAULT_SLOW_SECONDS, 0, MAX_SLOW_SECONDS, "seconds")
+        time.sleep(seconds)
+        return f"Slept for {seconds} seconds."
+
+    @app.get("/io")
+    def io():
+        ms = int_param("ms", DEFAULT_IO_MS, 0, MAX_IO_MS, "milliseconds")
+        time.sleep(ms / 1000.0)
+        return jsonify(slept_ms=ms)
+
+    @app.get(HEALTH_PATH)
+    def healthz():
+        return jsonify(status="ok", inflight=counter.read(), server=server_settings())
+
+    @app.errorhandler(BadParameter)
+    def bad_parameter(error: BadParameter):
+        return jsonify(error=str(error)), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        return jsonify(error=error.description), error.code
+
+    app.wsgi_app = InflightMiddleware(app.wsgi_app, counter, uncounted_paths={HEALTH_PATH})
+    return app

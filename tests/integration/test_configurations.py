@@ -1,0 +1,67 @@
+"""What each container runs is what its compose file declares: command, limits, hardening."""
+
+from __future__ import annotations
+
+from gunicorn.config import Config
+
+from labapp import devserver
+from wsgilab import compose, topology
+
+
+def _declared_settings(command: list[str]) -> dict:
+    """Resolve a compose command with the server's own argument parser."""
+    if command[:3] == ["python3", "-m", "labapp.devserver"]:
+        args = devserver.build_parser().parse_args(command[3:])
+        return {"server": "werkzeug", "threaded": args.threaded, "processes": args.processes}
+    if command[0] == "gunicorn":
+        cfg = Config()
+        ns = cfg.parser().parse_args(command[1:])
+        for key, value in vars(ns).items():
+            if value is not None and key != "args":
+                cfg.set(key.lower(), value)
+        return {"server": "gunicorn", "worker_class": cfg.worker_class_str,
+                "workers": cfg.workers, "threads": cfg.threads,
+                "worker_connections": cfg.worker_connections}
+    raise AssertionError(f"no parser for command {command}")
+
+
+def test_server_runs_its_declared_command(lab, service):
+    command = compose.config()["services"][service]["command"]
+    declared = _declared_settings(command)
+    reported = topology.health(service)["server"]
+    assert {k: reported.get(k) for k in declared} == declared, (
+        f"{service}: compose declares {command} -> {declared}; the server reports {reported}")
+
+
+def test_limits_are_declared_and_applied(lab):
+    for name in sorted(compose.config()["services"]):
+        declared = topology.declared_limits(name)
+        for field in ("cpus", "cpuset", "memory_bytes", "memswap_bytes", "pids"):
+            assert getattr(declared, field), f"{name}: no {field} limit declared"
+        assert declared.memswap_bytes == declared.memory_bytes, (
+            f"{name}: memory+swap {declared.memswap_bytes} B, expected no swap beyond "
+            f"memory {declared.memory_bytes} B")
+        applied = topology.applied_limits(topology.container(name).attrs["HostConfig"])
+        assert applied == declared, f"{name}: declared {declared}, applied {applied}"
+
+
+def test_containers_are_hardened(lab):
+    for name in sorted(compose.config()["services"]):
+        attrs = topology.container(name).attrs
+        host, cfg = attrs["HostConfig"], attrs["Config"]
+        user = cfg.get("User") or "0"
+        assert user.split(":")[0] not in ("", "0", "root"), f"{name}: runs as {user!r}, expected non-root"
+        assert host["ReadonlyRootfs"], f"{name}: root filesystem is writable, expected read-only"
+        assert host["CapDrop"] == ["ALL"] and not host.get("CapAdd"), (
+            f"{name}: capabilities dropped {host['CapDrop']}, added {host.get('CapAdd')}; "
+            "expected all dropped, none added")
+        assert "no-new-privileges:true" in (host.get("SecurityOpt") or []), (
+            f"{name}: expected no-new-privileges, got {host.get('SecurityOpt')}")
+        for port, bindings in (host.get("PortBindings") or {}).items():
+            for binding in bindings:
+                assert binding["HostIp"] == "127.0.0.1", (
+                    f"{name}: {port} published on {binding['HostIp'] or 'every address'}, "
+                    "expected 127.0.0.1 only")
+        assert cfg.get("Healthcheck", {}).get("Test"), f"{name}: no healthcheck"
+        assert attrs["State"]["Health"]["Status"] == "healthy", (
+            f"{name}: health {attrs['State']['Health']['Status']}, expected healthy")

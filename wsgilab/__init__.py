@@ -1,0 +1,1 @@
+"""wsgilab: orchestration, measurement and reports of the Python WSGI concurrency lab."""

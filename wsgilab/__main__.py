@@ -1,0 +1,53 @@
+"""Command line: ``python -m wsgilab {up,down,bench,report}``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from . import bench, compose, options, report
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv.pop(0) if argv else "help"
+    if command == "up":
+        compose.up()
+        return 0
+    if command == "down":
+        compose.down()
+        return 0
+    if command == "bench":
+        try:
+            opts = options.parse(argv)
+        except options.OptionError as exc:
+            print(f"bench: {exc}", file=sys.stderr)
+            return 2
+        if opts.check:
+            print(f"bench options ok: {len(opts.levels())} levels "
+                  f"({', '.join(opts.services)} at {', '.join(map(str, opts.vus))} VUs), "
+                  f"results in {opts.results_dir}")
+            return 0
+        record = bench.run(opts)
+        print()
+        print(report.text_table(record))
+        print(f"\nreport: {opts.results_dir / 'report.md'}  picture: {opts.results_dir / 'concurrency.png'}")
+        failed = [lv for lv in record["levels"] if lv["verdict"] != "pass"]
+        if failed:
+            print(f"{len(failed)} of {len(record['levels'])} levels did not pass", file=sys.stderr)
+            return 1
+        return 0
+    if command == "report":
+        results_dir = Path(argv[0]) if argv else compose.ROOT / "results" / "latest"
+        record = json.loads((results_dir / "bench.json").read_text())
+        report.write(record, results_dir)
+        print(report.text_table(record))
+        return 0
+    print("usage: python -m wsgilab {up,down,bench [options],report [results-dir]}\n"
+          "       python -m wsgilab bench --help", file=sys.stderr)
+    return 0 if command in ("help", "-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,161 @@
+"""A configuration's facts, read back from where they are declared and where they run.
+
+- declared limits: the compose model (compose/app.yml, via ``docker compose config``);
+- applied limits: the running container's HostConfig, through the Docker SDK;
+- server settings: what the server reports about itself on ``/<service>/healthz``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass
+
+import docker
+
+from . import compose
+from .theory import Capacity, capacity
+
+#: The lab's front end, published on loopback only (docker-compose.yml).
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A container's resource limits.
+
+    Attributes:
+        cpus: CPU quota in CPUs (CFS quota / period; 1.0 = one full core).
+        cpuset: the cores the container may run on, e.g. ``"1"``.
+        memory_bytes: memory limit in bytes.
+        memswap_bytes: memory + swap limit in bytes (equal to memory_bytes: no swap).
+        pids: the most tasks (processes and threads) the container may hold.
+    """
+
+    cpus: float
+    cpuset: str
+    memory_bytes: int
+    memswap_bytes: int
+    pids: int
+
+    def describe(self) -> str:
+        """Short form for tables: ``1 CPU (core 1), 256 MiB, 256 pids``."""
+        return (f"{self.cpus:g} CPU (core {self.cpuset}), "
+                f"{self.memory_bytes // 2**20} MiB, {self.pids} pids")
+
+
+def declared_limits(service: str) -> Limits:
+    """The limits the compose model declares for ``service``.
+
+    Raises:
+        KeyError: the service, or one of its limits, is not declared.
+    """
+    svc = compose.config()["services"][service]
+    limits = svc["deploy"]["resources"]["limits"]
+    return Limits(
+        cpus=float(limits["cpus"]),
+        cpuset=str(svc["cpuset"]),
+        memory_bytes=int(limits["memory"]),
+        memswap_bytes=int(svc["memswap_limit"]),
+        pids=int(limits["pids"]),
+    )
+
+
+def applied_limits(host_config: dict) -> Limits:
+    """The limits in a container's ``HostConfig`` (``docker inspect``); 0 where unset."""
+    return Limits(
+        cpus=(host_config.get("NanoCpus") or 0) / 1e9,
+        cpuset=host_config.get("CpusetCpus") or "",
+        memory_bytes=host_config.get("Memory") or 0,
+        memswap_bytes=host_config.get("MemorySwap") or 0,
+        pids=host_config.get("PidsLimit") or 0,
+    )
+
+
+def container(service: str, client: docker.DockerClient | None = None):
+    """The running container of ``service`` in the lab's compose project.
+
+    Raises:
+        LookupError: no running container, or more than one.
+    """
+    client = client or docker.from_env()
+    found = client.containers.list(filters={"label": [
+        f"com.docker.compose.project={compose.project_name()}",
+        f"com.docker.compose.service={service}",
+    ]})
+    if len(found) != 1:
+        raise LookupError(f"expected one running container for {service}, found {len(found)}"
+                          " (is the lab up? `make up`)")
+    return found[0]
+
+
+def health(service: str, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 10.0) -> dict:
+    """``GET /<service>/healthz`` through nginx: ``{"status", "inflight", "server"}``.
+
+    Raises:
+        ConnectionError: no 200 answer within ``timeout_s`` seconds.
+    """
+    url = f"{base_url}/{service}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+            return json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ConnectionError(f"{url} did not answer: {exc}") from exc
+
+
+def wait_drained(service: str, base_url: str = DEFAULT_BASE_URL,
+                 timeout_s: float = 60.0, poll_s: float = 0.2) -> float:
+    """Wait until ``service`` reports no request in flight.
+
+    Returns:
+        the seconds waited.
+
+    Raises:
+        TimeoutError: requests were still in flight after ``timeout_s`` seconds (a worker
+            killed mid-request leaves its count behind; restart the service).
+    """
+    start = time.monotonic()
+    deadline = start + timeout_s
+    while True:
+        inflight = health(service, base_url, timeout_s=max(1.0, deadline - time.monotonic()))["inflight"]
+        if inflight == 0:
+            return time.monotonic() - start
+        if time.monotonic() >= deadline:
+            raise TimeoutError(f"{service} still has {inflight} requests in flight after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One measured configuration: its name, command, limits, server settings and cap."""
+
+    service: str
+    command: list[str]
+    limits: Limits
+    settings: dict
+    capacity: Capacity
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def discover(service: str, base_url: str = DEFAULT_BASE_URL,
+             client: docker.DockerClient | None = None) -> Configuration:
+    """Read ``service``'s facts from the running lab.
+
+    Raises:
+        LookupError: the container is not running.
+        ConnectionError: the service does not answer its health check through nginx.
+        theory.UnknownServer: the server it reports has no theory.
+    """
+    ctr = container(service, client)
+    settings = health(service, base_url)["server"]
+    return Configuration(
+        service=service,
+        command=list(ctr.attrs["Config"]["Cmd"] or []),
+        limits=applied_limits(ctr.attrs["HostConfig"]),
+        settings=settings,
+        capacity=capacity(settings),
+    )
