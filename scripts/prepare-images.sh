@@ -21,8 +21,10 @@ make_wheelhouse() {
     mkdir -p "$WHEELS"
     # --require-hashes: every wheel must match the lock file's hashes, or pip fails.
     for lock in services/app/requirements/*.lock; do
+        # (The filter drops pip's notes about this host's unreachable extra indexes.)
         python3 -m pip download --quiet --disable-pip-version-check --require-hashes \
-            --only-binary=:all: --no-deps -r "$lock" -d "$WHEELS"
+            --only-binary=:all: --no-deps -r "$lock" -d "$WHEELS" \
+            2> >(grep -v '^WARNING: Location' >&2)
     done
     log "wheelhouse ready: $(find "$WHEELS" -name '*.whl' | wc -l) wheels in $WHEELS"
 }

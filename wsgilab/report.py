@@ -46,35 +46,52 @@ def text_table(record: dict, fmt: str = "simple") -> str:
 
 
 def plot(record: dict, path: Path) -> None:
-    """Draw server-side peak in flight against VUs, per configuration, with its cap.
+    """Draw, per configuration against VUs, the server-side peak in flight (left) and the
+    sustained concurrency by Little's law (right), each beside its expectation.
 
-    Writes a PNG at ``path``.
+    Writes a PNG at ``path``. Lines that coincide (the unbounded servers) are drawn with
+    different markers and widths so that each stays visible.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    fig, (ax_peak, ax_little) = plt.subplots(1, 2, figsize=(11, 5), dpi=110, sharey=True)
     services = list(dict.fromkeys(level["service"] for level in record["levels"]))
-    for service in services:
+    markers = "osD^vP*X"
+    ticks = set()
+    for i, service in enumerate(services):
         levels = [lv for lv in record["levels"] if lv["service"] == service and lv["result"]]
         if not levels:
             continue
         vus = [lv["vus"] for lv in levels]
-        line, = ax.plot(vus, [lv["result"]["server_peak"] for lv in levels], marker="o",
-                        label=service)
-        ax.plot(vus, [lv["expected"]["inflight"] for lv in levels], linestyle=":",
-                color=line.get_color())
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log", base=2)
-    ax.set_xlabel("virtual users (closed model, no think time)")
-    ax.set_ylabel("server-side peak requests in flight")
+        style = dict(marker=markers[i % len(markers)], markersize=9 - i, linewidth=3 - 0.3 * i)
+        line, = ax_peak.plot(vus, [lv["result"]["server_peak"] for lv in levels],
+                             label=service, **style)
+        ax_little.plot(vus, [lv["result"]["little_inflight"] for lv in levels],
+                       color=line.get_color(), **style)
+        ax_peak.plot(vus, [lv["expected"]["inflight"] for lv in levels], linestyle=":",
+                     color=line.get_color())
+        ticks.update(vus)
+        ticks.update(lv["result"]["server_peak"] for lv in levels)
+    for ax in (ax_peak, ax_little):
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log", base=2)
+        # After set_*scale, which installs log locators of its own: ticks at the levels run.
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_locator(FixedLocator(sorted(ticks)))
+            axis.set_major_formatter(ScalarFormatter())
+            axis.set_minor_locator(NullLocator())
+        ax.set_xlabel("virtual users (closed model, no think time)")
+        ax.grid(True, alpha=0.3)
+    ax_peak.set_ylabel("requests in flight")
+    ax_peak.set_title("server-side peak (solid) vs cap from settings (dotted)", fontsize=10)
+    ax_little.set_title("sustained: throughput x time in app (Little's law)", fontsize=10)
+    ax_peak.legend(fontsize=8)
     opts = record["options"]
-    ax.set_title(f"Requests in flight vs load ({opts['io_ms']} ms I/O per request)\n"
-                 "solid: measured, dotted: expected from the server's settings", fontsize=10)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    fig.suptitle(f"Requests in flight vs load, {opts['io_ms']} ms of I/O per request")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
