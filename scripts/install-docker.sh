@@ -43,12 +43,25 @@ start_engine() {
     if docker info >/dev/null 2>&1; then
         return 0
     fi
-    # A dockerd killed with the session leaves its pid file behind; the next start refuses it.
-    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
-        rm -f /var/run/docker.pid
+    # A dockerd killed with the session leaves its pid file behind, and the next start
+    # refuses it while that pid exists. The pid may since belong to another process, or to
+    # the killed dockerd's unreaped zombie: only a live dockerd counts.
+    local pid state comm
+    pid=$(cat /var/run/docker.pid 2>/dev/null || true)
+    if [ -n "$pid" ]; then
+        comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+        state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)
+        if [ "$comm" = dockerd ] && [ "$state" != Z ]; then
+            log "dockerd (pid $pid) is starting already"
+        else
+            rm -f /var/run/docker.pid
+            pid=
+        fi
     fi
-    log "starting dockerd (log: /var/log/wsgi-lab-dockerd.log)"
-    setsid nohup /usr/sbin/dockerd >/var/log/wsgi-lab-dockerd.log 2>&1 </dev/null &
+    if [ -z "$pid" ]; then
+        log "starting dockerd (log: /var/log/wsgi-lab-dockerd.log)"
+        setsid nohup /usr/sbin/dockerd >/var/log/wsgi-lab-dockerd.log 2>&1 </dev/null &
+    fi
     for _ in $(seq 1 60); do
         docker info >/dev/null 2>&1 && { log "engine ready"; return 0; }
         sleep 0.5
