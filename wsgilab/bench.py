@@ -15,7 +15,7 @@ from pathlib import Path
 
 import docker
 
-from . import k6, report, topology
+from . import compose, k6, report, topology
 from .options import BenchOptions
 from .results import LevelResult, SummaryError, read_summary
 from .theory import expect, judge
@@ -58,10 +58,7 @@ class Recorder:
             "status": "running",
             "options": {**asdict(opts), "results_dir": str(opts.results_dir),
                         "load_cpus": sorted(opts.load_cpus)},
-            "environment": {
-                "base_image": os.environ.get("BASE_IMAGE") or _env_file_value("BASE_IMAGE"),
-                "host_cpus": os.cpu_count(),
-            },
+            "environment": environment(),
             "configurations": {},
             "levels": [],
         }
@@ -73,13 +70,15 @@ class Recorder:
         tmp.replace(self.path)
 
 
-def _env_file_value(name: str) -> str | None:
-    env = topology.compose.ROOT / ".env"
-    if env.exists():
-        for line in env.read_text().splitlines():
-            if line.startswith(f"{name}="):
-                return line.split("=", 1)[1]
-    return None
+def environment() -> dict:
+    """Where the bench runs: base image (as compose resolved it), engine, k6, host cores."""
+    front_end = compose.config()["services"]["nginx"]
+    return {
+        "base_image": front_end["build"]["args"]["BASE_IMAGE"],
+        "docker_engine": docker.from_env().version().get("Version"),
+        "k6": k6.version(),
+        "host_cpus": os.cpu_count(),
+    }
 
 
 def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> dict:

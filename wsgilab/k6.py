@@ -39,6 +39,12 @@ def k6_binary() -> str:
     return found
 
 
+def version() -> str:
+    """``k6 version``'s first line, e.g. ``k6 v1.1.0 (commit/0e3fb953be, go1.24.4, linux/amd64)``."""
+    out = subprocess.run([k6_binary(), "version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
 @dataclass(frozen=True)
 class K6Run:
     """What one k6 process used: wall time and CPU time, both in seconds."""

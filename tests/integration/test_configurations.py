@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gunicorn.config import Config
+from support import gunicorn_config
 
 from labapp import devserver
 from wsgilab import compose, topology
@@ -14,11 +14,7 @@ def _declared_settings(command: list[str]) -> dict:
         args = devserver.build_parser().parse_args(command[3:])
         return {"server": "werkzeug", "threaded": args.threaded, "processes": args.processes}
     if command[0] == "gunicorn":
-        cfg = Config()
-        ns = cfg.parser().parse_args(command[1:])
-        for key, value in vars(ns).items():
-            if value is not None and key != "args":
-                cfg.set(key.lower(), value)
+        cfg = gunicorn_config(command[1:])
         return {"server": "gunicorn", "worker_class": cfg.worker_class_str,
                 "workers": cfg.workers, "threads": cfg.threads,
                 "worker_connections": cfg.worker_connections}

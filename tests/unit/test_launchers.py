@@ -1,24 +1,13 @@
 """The two launchers publish the settings the theory reads, resolved as the servers do."""
 
-import json
 import runpy
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from gunicorn.config import Config
+from support import gunicorn_config
 
 from labapp import devserver, settings
-
-
-def _gunicorn_config(argv):
-    """Resolve a gunicorn command line with gunicorn's own parser."""
-    cfg = Config()
-    ns = cfg.parser().parse_args(argv)
-    for key, value in vars(ns).items():
-        if value is not None and key != "args":
-            cfg.set(key.lower(), value)
-    return cfg
 
 
 @pytest.mark.parametrize("argv, expected", [
@@ -29,8 +18,8 @@ def _gunicorn_config(argv):
 def test_gunicorn_conf_publishes_resolved_settings(monkeypatch, argv, expected):
     monkeypatch.delenv(settings.SETTINGS_ENV, raising=False)
     conf = runpy.run_path(str(Path("services/app/gunicorn.conf.py")))
-    conf["on_starting"](SimpleNamespace(cfg=_gunicorn_config(argv + ["labapp.wsgi:app"])))
-    published = json.loads(__import__("os").environ[settings.SETTINGS_ENV])
+    conf["on_starting"](SimpleNamespace(cfg=gunicorn_config(argv + ["labapp.wsgi:app"])))
+    published = settings.current()
     assert published["server"] == "gunicorn"
     assert published["worker_connections"] == 1000
     assert {k: published[k] for k in expected} == expected
