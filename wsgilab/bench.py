@@ -18,7 +18,7 @@ import docker
 from . import compose, k6, report, topology
 from .options import BenchOptions
 from .results import LevelResult, SummaryError, read_summary
-from .theory import expect, judge
+from .theory import UnknownServer, expect, judge
 
 #: Seconds a level needs besides its duration (k6 start, health probes, container stats),
 #: for the time-left estimate before the first level has been timed.
@@ -102,24 +102,36 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> dict:
         f"({opts.warmup_s} s warm-up), requests waiting {opts.io_ms} ms on I/O; "
         f"about {_fmt_duration(len(levels) * per_level_s)}")
     out(f"results: {opts.results_dir}")
-    started = time.monotonic()
+    spent = 0.0  # seconds in levels that ran, for the time-left estimate
     status = "failed"
     try:
         configs = {}
         for index, (service, vus) in enumerate(levels, 1):
             if service not in configs:
-                configs[service] = topology.discover(service, opts.base_url, client)
-                recorder.data["configurations"][service] = configs[service].to_dict()
+                try:
+                    configs[service] = topology.discover(service, opts.base_url, client)
+                except (LookupError, ConnectionError, UnknownServer) as exc:
+                    configs[service] = exc
+                    out(f"{service}: cannot be measured: {exc}")
+                else:
+                    cfg = configs[service]
+                    recorder.data["configurations"][service] = cfg.to_dict()
+                    out(f"{service}: {' '.join(cfg.command)}  |  {cfg.limits.describe()}  |  "
+                        f"cap {cfg.capacity.formula}")
+            if isinstance(configs[service], Exception):
+                # Its other levels cannot run either; the rest of the bench still does.
+                recorder.data["levels"].append(_error_entry(service, vus, configs[service]))
                 recorder.save()
-                cfg = configs[service]
-                out(f"{service}: {' '.join(cfg.command)}  |  {cfg.limits.describe()}  |  "
-                    f"cap {cfg.capacity.formula}")
-            done = index - 1
-            left = (len(levels) - done) * (
-                (time.monotonic() - started) / done if done else per_level_s)
+                continue
+            measured = sum(1 for e in recorder.data["levels"] if e["result"] is not None)
+            left = (len(levels) - index + 1) * (
+                spent / measured if measured else per_level_s)
             out(f"  [{index:>2}/{len(levels)}] {service} at {vus} VUs for {opts.duration_s} s"
                 f" (about {_fmt_duration(left)} left)")
+            level_started = time.monotonic()
             entry = _run_level(opts, configs[service], vus, client)
+            if entry["result"] is not None:
+                spent += time.monotonic() - level_started
             recorder.data["levels"].append(entry)
             recorder.save()
             out("         " + _level_line(entry))
@@ -135,6 +147,11 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> dict:
             report.write(recorder.data, opts.results_dir)
         _link_latest(opts.results_dir)
     return recorder.data
+
+
+def _error_entry(service: str, vus: int, error: Exception) -> dict:
+    return {"service": service, "vus": vus, "summary": None, "expected": None,
+            "result": None, "verdict": "error", "problems": [f"{type(error).__name__}: {error}"]}
 
 
 def _run_level(opts: BenchOptions, cfg: topology.Configuration, vus: int, client) -> dict:
@@ -158,7 +175,7 @@ def _run_level(opts: BenchOptions, cfg: topology.Configuration, vus: int, client
         topology.wait_drained(cfg.service, opts.base_url, timeout_s=DRAIN_TIMEOUT_S)
         container = topology.container(cfg.service, client)
         before = _cpu_snapshot(container)
-        run = k6.run(
+        k6_run = k6.run(
             "io.js",
             params={
                 "BASE_URL": opts.base_url, "SERVICE": cfg.service, "VUS": str(vus),
@@ -178,11 +195,11 @@ def _run_level(opts: BenchOptions, cfg: topology.Configuration, vus: int, client
         return entry
     entry["result"] = result.to_dict()
     entry["load"] = {
-        "k6_wall_s": run.wall_s,
-        "k6_cpu_s": run.cpu_s,
-        "k6_cpu_fraction": run.cpu_s / run.wall_s if run.wall_s else 0.0,
+        "k6_wall_s": k6_run.wall_s,
+        "k6_cpu_s": k6_run.cpu_s,
+        "k6_cpu_fraction": k6_run.cpu_s / k6_run.wall_s,
         "app_cpu_s": (after["cpu_ns"] - before["cpu_ns"]) / 1e9,
-        "app_cpu_fraction": (after["cpu_ns"] - before["cpu_ns"]) / 1e9 / run.wall_s,
+        "app_cpu_fraction": (after["cpu_ns"] - before["cpu_ns"]) / 1e9 / k6_run.wall_s,
         "app_throttled_periods": after["throttled_periods"] - before["throttled_periods"],
         "app_memory_max_bytes": after["memory_max_bytes"],
     }

@@ -26,8 +26,11 @@ def rows(record: dict) -> list[list]:
             limits = f"{lim['cpus']:g} CPU, {lim['memory_bytes'] // 2**20} MiB, {lim['pids']} pids"
         seen.add(service)
         exp = level["expected"]
-        peak = f"{exp['inflight']}" if exp["server_bound"] else f"{exp['min_peak']}..{exp['inflight']}"
-        little = f"{exp['min_little']:.1f}..{exp['max_little']:.1f}"
+        peak = little = ""
+        if exp:  # None when the configuration could not even be discovered
+            peak = (f"{exp['inflight']}" if exp["server_bound"]
+                    else f"{exp['min_peak']}..{exp['inflight']}")
+            little = f"{exp['min_little']:.1f}..{exp['max_little']:.1f}"
         res = level["result"]
         if res is None:
             table.append([service, limits, level["vus"], "", "", "", "", "", peak, little, "error"])

@@ -30,6 +30,8 @@ def test_slow_keeps_the_seed_answer(client):
     ("time=-1", "between 0 and"),
     (f"time={MAX_SLOW_SECONDS + 1}", "between 0 and"),
     ("time=", "whole number"),
+    ("time=1_0", "whole number"),
+    ("time=%201", "whole number"),
 ])
 def test_slow_rejects_bad_time_with_400(client, query, message):
     resp = client.get(f"/slow?{query}")

@@ -14,6 +14,7 @@ which is exactly the difference the lab measures.
 from __future__ import annotations
 
 import os
+import re
 import time
 
 from flask import Flask, jsonify, request
@@ -34,6 +35,7 @@ DEFAULT_IO_MS = 100
 #: Environment variable naming the in-flight counter's file.
 INFLIGHT_FILE_ENV = "LAB_INFLIGHT_FILE"
 HEALTH_PATH = "/healthz"
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
 class BadParameter(ValueError):
@@ -49,10 +51,10 @@ def int_param(name: str, default: int, low: int, high: int, unit: str) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw, 10)
-    except ValueError:
-        raise BadParameter(f"{name} must be a whole number of {unit}, got {raw!r}") from None
+    # Plain ASCII digits only: int() alone would also take " 5", "1_000" and "٣".
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise BadParameter(f"{name} must be a whole number of {unit}, got {raw!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise BadParameter(f"{name} must be between {low} and {high} {unit}, got {value}")
     return value

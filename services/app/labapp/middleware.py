@@ -53,8 +53,13 @@ class InflightMiddleware:
             return start_response(status, headers, exc_info)
 
         try:
-            # The lab's responses are small and never streamed, so the app is done when
-            # it returns; materialising the body keeps the count exact even if one were.
-            return list(self.app(environ, timed_start_response))
+            body = self.app(environ, timed_start_response)
+            try:
+                # Materialised here so that a request counts until its body is produced,
+                # streamed or not; the lab's bodies are a few bytes.
+                return list(body)
+            finally:
+                if hasattr(body, "close"):  # PEP 3333: whoever consumes the body closes it
+                    body.close()
         finally:
             self.counter.leave()
