@@ -88,9 +88,10 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> dict:
         the bench record (what ``bench.json`` holds): options, configurations as found
         running, and one entry per level with its result, expectation and verdict.
 
-    Raises:
-        LookupError, ConnectionError: a configuration is not running or not answering
-            before its first level (levels already run are kept).
+    A configuration that is not running or not answering, and a level that fails
+    (k6 error, no drain, unreadable summary), become ``error`` entries; the bench goes
+    on. An interrupt (Ctrl-C) ends it with ``status: interrupted``; either way
+    ``bench.json`` and the report keep every level gathered.
     """
     opts.results_dir.mkdir(parents=True, exist_ok=True)
     recorder = Recorder(opts.results_dir / "bench.json", opts)
