@@ -50,7 +50,7 @@ def _cpu_snapshot(container) -> dict:
 class Recorder:
     """Keeps ``bench.json`` in step with the run: rewritten atomically after every change."""
 
-    def __init__(self, path: Path, opts: BenchOptions) -> None:
+    def __init__(self, path: Path, opts: BenchOptions, client: docker.DockerClient) -> None:
         self.path = path
         self.data = {
             "started": _now(),
@@ -58,7 +58,7 @@ class Recorder:
             "status": "running",
             "options": {**asdict(opts), "results_dir": str(opts.results_dir),
                         "load_cpus": sorted(opts.load_cpus)},
-            "environment": environment(),
+            "environment": environment(client),
             "configurations": {},
             "levels": [],
         }
@@ -70,12 +70,12 @@ class Recorder:
         tmp.replace(self.path)
 
 
-def environment() -> dict:
+def environment(client: docker.DockerClient) -> dict:
     """Where the bench runs: base image (as compose resolved it), engine, k6, host cores."""
     front_end = compose.config()["services"]["nginx"]
     return {
         "base_image": front_end["build"]["args"]["BASE_IMAGE"],
-        "docker_engine": docker.from_env().version().get("Version"),
+        "docker_engine": client.version().get("Version"),
         "k6": k6.version(),
         "host_cpus": os.cpu_count(),
     }
@@ -94,8 +94,8 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> dict:
     ``bench.json`` and the report keep every level gathered.
     """
     opts.results_dir.mkdir(parents=True, exist_ok=True)
-    recorder = Recorder(opts.results_dir / "bench.json", opts)
     client = docker.from_env()
+    recorder = Recorder(opts.results_dir / "bench.json", opts, client)
     levels = opts.levels()
     per_level_s = opts.duration_s + LEVEL_OVERHEAD_S
     out(f"bench: {len(opts.services)} configurations x {len(opts.vus)} levels "
@@ -103,7 +103,7 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> dict:
         f"({opts.warmup_s} s warm-up), requests waiting {opts.io_ms} ms on I/O; "
         f"about {_fmt_duration(len(levels) * per_level_s)}")
     out(f"results: {opts.results_dir}")
-    spent = 0.0  # seconds in levels that ran, for the time-left estimate
+    spent, timed = 0.0, 0  # seconds in, and number of, levels that ran: for time left
     status = "failed"
     try:
         configs = {}
@@ -124,15 +124,14 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> dict:
                 recorder.data["levels"].append(_error_entry(service, vus, configs[service]))
                 recorder.save()
                 continue
-            measured = sum(1 for e in recorder.data["levels"] if e["result"] is not None)
-            left = (len(levels) - index + 1) * (
-                spent / measured if measured else per_level_s)
+            left = (len(levels) - index + 1) * (spent / timed if timed else per_level_s)
             out(f"  [{index:>2}/{len(levels)}] {service} at {vus} VUs for {opts.duration_s} s"
                 f" (about {_fmt_duration(left)} left)")
             level_started = time.monotonic()
             entry = _run_level(opts, configs[service], vus, client)
             if entry["result"] is not None:
                 spent += time.monotonic() - level_started
+                timed += 1
             recorder.data["levels"].append(entry)
             recorder.save()
             out("         " + _level_line(entry))
