@@ -7,6 +7,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # k6 must never phone home: the lab sends nothing beyond 127.0.0.1 and its own networks.
 export K6_NO_USAGE_REPORT := true
+# A run's own limits: make bench LIMITS="cpus=0.5,memory=512M,pids=128"
+LIMITS ?=
+BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
 .PHONY: help setup venv up bench test unit report down clean lock
 
@@ -28,16 +31,15 @@ $(VENV)/.installed: requirements/dev.lock
 up: setup ## build what is missing and start every service, waiting until all are healthy
 	$(PY) -m wsgilab up
 
-bench: setup ## run the bench (narrow it with BENCH_ARGS="--services gunicorn-sync --vus 2,10")
-	$(PY) -m wsgilab bench --check $(BENCH_ARGS)
-	$(PY) -m wsgilab up
-	$(PY) -m wsgilab bench $(BENCH_ARGS)
+bench: setup ## run the bench: io, cpu, mixed (BENCH_ARGS="--workloads io --services gunicorn-sync", LIMITS="cpus=0.5")
+	$(BENCH) --check
+	$(BENCH)
 
-test: setup ## run every test: unit, then integration (starts the lab, runs a short bench)
+test: setup ## run every test: unit, then integration (starts the lab, runs the bench's plan; LAB_KEEP=1 keeps it up)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-unit: venv ## run the unit tests only (no Docker needed)
-	$(PY) -m pytest -m "not integration" $(PYTEST_ARGS)
+unit: venv ## run the unit tests only (tests/unit: no Docker needed)
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
 report: venv ## re-render the table and picture of results/latest (or RESULTS=dir)
 	$(PY) -m wsgilab report $(RESULTS)

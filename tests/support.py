@@ -1,16 +1,61 @@
-"""Helpers shared by unit and integration tests."""
+"""Helpers shared by unit and integration tests. Paths come from this file, never from
+the working directory."""
 
 from __future__ import annotations
 
-from gunicorn.config import Config
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+#: A small real run (bench.json and its k6 summaries), recorded by `make bench` with
+#: BENCH_ARGS="--services gunicorn-sync,gunicorn-gevent,gunicorn-gthread-1x8 --vus 4"
+#: narrowed to a few levels of each workload; see tests/data/README.md.
+SMALL_RUN = DATA / "run-small"
+
+_VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):-([^}]*)\}")
+_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
 
 
-def gunicorn_config(argv: list[str]) -> Config:
-    """Resolve a gunicorn command line (without the program name) with gunicorn's own
-    parser, defaults included, as the gunicorn master would."""
-    cfg = Config()
-    ns = cfg.parser().parse_args(argv)
-    for key, value in vars(ns).items():
-        if value is not None and key != "args":
-            cfg.set(key.lower(), value)
-    return cfg
+class FakeCompose:
+    """``docker compose config`` for unit tests, which run without Docker: the services of
+    docker-compose.yml's ``include:`` list with their commands as written in
+    ``compose/<service>.yml`` and the limits of ``compose/app.yml``, ``${VAR:-default}``
+    interpolated from ``env`` as compose does."""
+
+    def __init__(self) -> None:
+        top = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+        self.app = yaml.safe_load((ROOT / "compose" / "app.yml").read_text())["services"]["app"]
+        self.services = {}
+        for include in top["include"]:
+            for name, svc in yaml.safe_load((ROOT / include).read_text())["services"].items():
+                self.services[name] = svc
+
+    def configurations(self) -> list[str]:
+        return sorted(self.services)
+
+    def config(self, env: dict | None = None) -> dict:
+        env = env or {}
+
+        def sub(value):
+            return _VARIABLE.sub(lambda m: env.get(m[1], m[2]), str(value))
+
+        def size(value):
+            text = sub(value)
+            return str(int(text[:-1]) * _UNITS[text[-1]]) if text[-1] in _UNITS else text
+
+        limits = self.app["deploy"]["resources"]["limits"]
+        services = {}
+        for name, svc in self.services.items():
+            services[name] = {
+                "command": [sub(part) for part in svc["command"]],
+                "labels": {"lab.role": "configuration"},
+                "cpuset": sub(self.app["cpuset"]),
+                "memswap_limit": size(self.app["memswap_limit"]),
+                "deploy": {"resources": {"limits": {
+                    "cpus": float(sub(limits["cpus"])), "memory": size(limits["memory"]),
+                    "pids": int(sub(limits["pids"]))}}},
+            }
+        return {"name": "wsgi-lab", "services": services}

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from . import bench, compose, options, report
+from .record import BenchRecord
+
+
+def _plan_lines(opts: options.BenchOptions) -> list[str]:
+    return [f"  {i:>3}. {level.describe()}" for i, level in enumerate(bench.grouped(opts.plan), 1)]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; returns the process exit status (0 ok, 1 levels failed, 2 usage)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv.pop(0) if argv else "help"
     if command == "up":
@@ -25,23 +30,24 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: {exc}", file=sys.stderr)
             return 2
         if opts.check:
-            print(f"bench options ok: {len(opts.levels())} levels "
-                  f"({', '.join(opts.services)} at {', '.join(map(str, opts.vus))} VUs), "
+            print(f"bench options ok: {len(opts.plan)} levels, about "
+                  f"{bench.fmt_duration(bench.estimate_s(opts, list(opts.plan)))}, "
                   f"results in {opts.results_dir}")
+            print("\n".join(_plan_lines(opts)))
             return 0
         record = bench.run(opts)
         print()
         print(report.text_table(record))
-        print(f"\nreport: {opts.results_dir / 'report.md'}  picture: {opts.results_dir / 'concurrency.png'}")
-        failed = [lv for lv in record["levels"] if lv["verdict"] != "pass"]
+        print(f"\nreport: {opts.results_dir / 'report.md'}")
+        failed = [lv for lv in record.levels if not lv.passed]
         if failed:
-            print(f"{len(failed)} of {len(record['levels'])} levels did not pass", file=sys.stderr)
+            print(f"{len(failed)} of {len(record.levels)} levels did not pass", file=sys.stderr)
             return 1
         return 0
     if command == "report":
         results_dir = Path(argv[0]) if argv else compose.ROOT / "results" / "latest"
-        record = json.loads((results_dir / "bench.json").read_text())
-        report.write(record, results_dir)
+        record = BenchRecord.load(results_dir)
+        report.write(record)
         print(report.text_table(record))
         return 0
     print("usage: python -m wsgilab {up,down,bench [options],report [results-dir]}\n"

@@ -1,4 +1,11 @@
-"""The bench's options: parsed and checked completely before any load is sent."""
+"""The bench's options: parsed and checked completely, and the plan built, before any load.
+
+The plan is the list of ``Level`` s the bench will run: each selected workload's default
+plan (``Workload.plan``) over the selected configurations, with the user's VUs,
+parameters and limits. Every level is checked against the lab's bounds and against the
+limits its container would run with, so that a run that cannot be measured honestly stops
+here with a message and sends nothing.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +16,37 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import compose
+from . import compose, servers, workloads
+from .levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
+from .theory import UnknownServer
 from .topology import DEFAULT_BASE_URL, declared_limits
+from .workloads.base import PlanRequest
 
 #: The most VUs one level may use. nginx is sized for it (services/nginx/nginx.conf:
 #: 2 connections per VU) and so is every configuration's pids limit (PIDS_HEADROOM).
 MAX_VUS = 200
 #: Tasks a container needs besides one thread per in-flight request: server processes,
-#: their helper threads, the healthcheck's python. A pids limit below max VUs + this could
+#: their helper threads, the healthcheck's python. A pids limit below VUs + this could
 #: itself cap the threaded dev server, and the lab would measure the limit, not the server.
 PIDS_HEADROOM = 32
-#: Longest I/O wait per request the bench accepts, in ms. Keeps the drain of a queued
-#: level (VUs x io_ms for the one-at-a-time server) within minutes.
-MAX_IO_MS = 2_000
-DEFAULT_VUS = (2, 10, 40)
-DEFAULT_DURATION_S = 8
-DEFAULT_WARMUP_S = 2
-DEFAULT_IO_MS = 250
+#: Memory one server process needs, MiB: a worker of this image (Python 3.11, Flask,
+#: gunicorn, gevent) holds 15-20 MiB idle (`docker stats` of the running lab: 4 sync
+#: workers + arbiter 76 MiB, 4 gevent workers + arbiter 100 MiB), plus room for the
+#: requests it serves. The sweep measures it each run (report: memory per worker).
+MEMORY_PER_PROCESS_MIB = 24
+#: Memory a container needs besides its server processes, MiB: the healthcheck's python
+#: (about 10 MiB while it runs) and page cache the cgroup counts.
+MEMORY_BASE_MIB = 16
+#: Seconds per level phase, the first DEFAULT_WARMUP_S left out: a 4 s steady window, 16
+#: rounds of a 250 ms request, long enough for counts, short enough for `make bench` to
+#: cover every configuration and workload in 8 minutes.
+DEFAULT_DURATION_S = 5
+DEFAULT_WARMUP_S = 1
+#: The workloads `make bench` runs when none are named.
+DEFAULT_WORKLOADS = ("io", "cpu", "mixed")
 _LOOPBACK = re.compile(r"^http://127\.0\.0\.1:\d{1,5}$")
+_LIMIT = re.compile(r"^(cpus|memory|pids|cpuset)=(.+)$")
+_KNOB_SENTINEL = "987654321"
 
 
 class OptionError(ValueError):
@@ -35,39 +55,51 @@ class OptionError(ValueError):
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """One bench run. Durations in seconds, io_ms in milliseconds.
+    """One bench run. Durations in seconds.
 
     Attributes:
+        workloads: the workloads whose plans run, in order.
         services: the configurations to measure, in order.
-        vus: the load levels (closed-model virtual users), in order.
-        duration_s: length of each level; warmup_s: its start, left out of the figures.
-        io_ms: how long each request waits on (simulated) I/O in the app.
+        vus: the load levels given on the command line, or None for each workload's own.
+        params: workload parameters given on the command line (parsed).
+        limits: the run's own limits (``--limits``), applied to every level beneath the
+            level's own variant.
+        duration_s: length of each level phase; warmup_s: its start, left out.
         base_url: the lab's front end; loopback only.
         results_dir: where summaries, raw samples and the report go.
         load_cpus: cores k6 is pinned to.
         raw: also keep every k6 sample (``--out json``, gzip).
         check: validate and print the plan only.
+        plan: the levels to run, built and checked by ``parse``.
     """
 
+    workloads: tuple[str, ...]
     services: tuple[str, ...]
-    vus: tuple[int, ...]
+    vus: tuple[int, ...] | None = None
+    params: dict = field(default_factory=dict)
+    limits: Variant = field(default_factory=Variant)
     duration_s: int = DEFAULT_DURATION_S
     warmup_s: int = DEFAULT_WARMUP_S
-    io_ms: int = DEFAULT_IO_MS
     base_url: str = DEFAULT_BASE_URL
     results_dir: Path = field(default_factory=lambda: default_results_dir())
     load_cpus: frozenset[int] = frozenset({0})
     raw: bool = True
     check: bool = False
+    plan: tuple[Level, ...] = ()
 
-    @property
-    def graceful_stop_s(self) -> int:
-        """How long k6 lets in-flight requests finish after a level: enough for the
-        slowest case, all VUs queued on a one-at-a-time server, plus 5 s."""
-        return (max(self.vus) * self.io_ms) // 1000 + 5
+    def graceful_stop_s(self, level: Level) -> int:
+        """How long k6 lets in-flight requests finish after ``level``: enough for the
+        slowest case, every VU queued on a one-at-a-time server, plus 5 s."""
+        per_request_ms = max((v for k, v in level.params if k.endswith("_ms")), default=0)
+        return (level.vus * int(per_request_ms)) // 1000 + 5
 
-    def levels(self) -> list[tuple[str, int]]:
-        return [(service, vus) for service in self.services for vus in self.vus]
+    def to_dict(self) -> dict:
+        return {"workloads": list(self.workloads), "services": list(self.services),
+                "vus": list(self.vus) if self.vus else None, "params": self.params,
+                "limits": self.limits.to_dict(), "duration_s": self.duration_s,
+                "warmup_s": self.warmup_s, "base_url": self.base_url,
+                "results_dir": str(self.results_dir), "load_cpus": sorted(self.load_cpus),
+                "raw": self.raw, "levels": len(self.plan)}
 
 
 def default_results_dir() -> Path:
@@ -76,31 +108,74 @@ def default_results_dir() -> Path:
 
 def _int_list(text: str) -> tuple[int, ...]:
     try:
-        values = tuple(int(part, 10) for part in text.split(","))
+        return tuple(int(part, 10) for part in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected whole numbers separated by commas, got {text!r}") from None
-    return values
+        raise argparse.ArgumentTypeError(
+            f"expected whole numbers separated by commas, got {text!r}") from None
 
 
 def _name_list(text: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in text.split(",") if part.strip())
 
 
+def parse_limits(text: str) -> Variant:
+    """``"cpus=0.5,memory=512M,pids=128"`` (and ``cpuset=0-1``) as a ``Variant``.
+
+    Raises:
+        OptionError: an unknown key or a malformed value, with what was expected.
+    """
+    values: dict = {}
+    for part in _name_list(text or ""):
+        match = _LIMIT.match(part)
+        if not match:
+            raise OptionError(f"--limits takes cpus=, memory=, pids= and cpuset=, comma-"
+                              f"separated (e.g. cpus=0.5,memory=512M,pids=128); got {part!r}")
+        key, raw = match.groups()
+        try:
+            if key == "cpus":
+                values[key] = float(raw)
+            elif key == "pids":
+                values[key] = int(raw, 10)
+            elif key == "memory":
+                memory_bytes(raw)
+                values[key] = raw
+            else:
+                cpuset_size(raw)
+                values[key] = raw
+        except ValueError as exc:
+            raise OptionError(f"--limits {key}: {exc}") from None
+    try:
+        return Variant(**values)
+    except ValueError as exc:
+        raise OptionError(f"--limits: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
+    known = workloads.registry()
     parser = argparse.ArgumentParser(
         prog="python -m wsgilab bench",
-        description="Drive I/O-bound load through nginx at each configuration, one at a time, "
-                    "and compare the concurrency it reaches with what its settings promise.")
+        description="Drive load through nginx at each configuration, one level at a time, "
+                    "and compare what it reaches with what its settings promise.",
+        epilog="workloads: " + "; ".join(f"{w.name}: {w.description} (parameters: "
+                                         + ", ".join(f"{p.name}={p.default}" for p in w.params) + ")"
+                                         for w in known.values()))
+    parser.add_argument("--workloads", type=_name_list, default=DEFAULT_WORKLOADS,
+                        help=f"comma-separated workloads (default: {','.join(DEFAULT_WORKLOADS)})")
     parser.add_argument("--services", type=_name_list,
                         help="comma-separated configurations (default: all)")
-    parser.add_argument("--vus", type=_int_list, default=DEFAULT_VUS,
-                        help=f"comma-separated VU levels (default: {','.join(map(str, DEFAULT_VUS))})")
+    parser.add_argument("--vus", type=_int_list,
+                        help="comma-separated VU levels, for every workload (default: each "
+                             "workload's own, e.g. io 2,10,40)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="a workload parameter, e.g. --param io_ms=100 (repeatable)")
+    parser.add_argument("--limits", default="",
+                        help="this run's limits for every configuration it measures, e.g. "
+                             "cpus=0.5,memory=512M,pids=128; put back as declared afterwards "
+                             "(default: as declared: compose/app.yml, APP_* in .env)")
     parser.add_argument("--duration", type=int, default=DEFAULT_DURATION_S, dest="duration_s",
                         help=f"seconds per level (default: {DEFAULT_DURATION_S})")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP_S, dest="warmup_s",
                         help=f"seconds at the start of a level left out of the figures (default: {DEFAULT_WARMUP_S})")
-    parser.add_argument("--io-ms", type=int, default=DEFAULT_IO_MS,
-                        help=f"milliseconds each request waits on I/O (default: {DEFAULT_IO_MS})")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL,
                         help=f"the lab's front end, on loopback only (default: {DEFAULT_BASE_URL})")
     parser.add_argument("--results", type=Path, dest="results_dir",
@@ -115,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def parse(argv: list[str] | None = None) -> BenchOptions:
-    """Parse and validate bench arguments.
+    """Parse and validate bench arguments, and build the plan.
 
     Raises:
         OptionError: any option the bench cannot run with, with the reason.
@@ -126,12 +201,19 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
     except SystemExit as exc:  # argparse already printed the reason
         raise OptionError("invalid command line (see above)") from exc
     available = compose.configurations()
+    unknown = [w for w in ns.workloads if w not in workloads.registry()]
+    if unknown or not ns.workloads:
+        raise OptionError(f"unknown workload(s) {', '.join(unknown) or '(none given)'}; "
+                          f"known: {', '.join(workloads.registry())}")
+    limits = parse_limits(ns.limits)
     opts = BenchOptions(
+        workloads=ns.workloads,
         services=ns.services or tuple(available),
         vus=ns.vus,
+        params=parse_params(ns.param, ns.workloads),
+        limits=limits,
         duration_s=ns.duration_s,
         warmup_s=ns.warmup_s,
-        io_ms=ns.io_ms,
         base_url=ns.base_url,
         results_dir=ns.results_dir or default_results_dir(),
         load_cpus=frozenset(ns.load_cpus),
@@ -139,11 +221,39 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
         check=ns.check,
     )
     validate(opts, available)
-    return opts
+    plan = build_plan(opts)
+    if not plan:
+        raise OptionError(f"nothing to run: no level of {', '.join(opts.workloads)} uses "
+                          f"{', '.join(opts.services)}")
+    for level in plan:
+        validate_level(level, opts)
+    return BenchOptions(**{**opts.__dict__, "plan": tuple(plan)})
+
+
+def parse_params(items: list[str], selected: tuple[str, ...]) -> dict:
+    """``["io_ms=100"]`` -> ``{"io_ms": 100}``, each checked by the workload that has it.
+
+    Raises:
+        OptionError: not NAME=VALUE, no selected workload has NAME, or a bad value.
+    """
+    params = {}
+    for item in items:
+        name, sep, raw = item.partition("=")
+        if not sep:
+            raise OptionError(f"--param takes NAME=VALUE, got {item!r}")
+        owners = [w for w in selected if any(p.name == name for p in workloads.get(w).params)]
+        if not owners:
+            raise OptionError(f"no selected workload ({', '.join(selected)}) has a parameter "
+                              f"{name!r}")
+        try:
+            params[name] = workloads.get(owners[0]).param(name).parse(raw)
+        except ValueError as exc:
+            raise OptionError(f"--param {exc}") from None
+    return params
 
 
 def validate(opts: BenchOptions, available: list[str]) -> None:
-    """Check ``opts`` against the lab's bounds and its compose model.
+    """Check the options that do not depend on a level.
 
     Raises:
         OptionError: the first problem found.
@@ -154,15 +264,13 @@ def validate(opts: BenchOptions, available: list[str]) -> None:
                           f"known: {', '.join(available)}")
     if len(set(opts.services)) != len(opts.services):
         raise OptionError("a configuration is named twice in --services")
-    if not opts.vus or any(not 1 <= v <= MAX_VUS for v in opts.vus):
+    if opts.vus is not None and (not opts.vus or any(not 1 <= v <= MAX_VUS for v in opts.vus)):
         raise OptionError(f"--vus levels must be between 1 and {MAX_VUS}, got {list(opts.vus)}")
     if opts.duration_s < 2 or opts.duration_s > 600:
         raise OptionError(f"--duration must be 2..600 seconds, got {opts.duration_s}")
     if not 0 <= opts.warmup_s < opts.duration_s:
         raise OptionError(f"--warmup must be at least 0 and less than --duration "
                           f"({opts.duration_s} s), got {opts.warmup_s}")
-    if not 1 <= opts.io_ms <= MAX_IO_MS:
-        raise OptionError(f"--io-ms must be 1..{MAX_IO_MS}, got {opts.io_ms}")
     if not _LOOPBACK.match(opts.base_url):
         raise OptionError(f"--base-url must be http://127.0.0.1:<port> (load goes to loopback "
                           f"only), got {opts.base_url!r}")
@@ -170,12 +278,69 @@ def validate(opts: BenchOptions, available: list[str]) -> None:
     if not opts.load_cpus or not opts.load_cpus <= usable:
         raise OptionError(f"--load-cpus {sorted(opts.load_cpus)} not among this machine's "
                           f"cores {sorted(usable)}")
-    for service in opts.services:
-        pids = declared_limits(service).pids
-        if pids < max(opts.vus) + PIDS_HEADROOM:
-            raise OptionError(
-                f"{service}'s pids limit ({pids}) leaves no room for {max(opts.vus)} VUs + "
-                f"{PIDS_HEADROOM}: the limit, not the server, would cap a thread-per-request server")
     if opts.results_dir.exists() and any(opts.results_dir.iterdir()):
         raise OptionError(f"results directory {opts.results_dir} is not empty; "
                           "name a new one with --results")
+
+
+def build_plan(opts: BenchOptions) -> list[Level]:
+    """Every selected workload's plan for the selected configurations, in order."""
+    memory = memory_bytes(opts.limits.memory) if opts.limits.memory else None
+    if memory is None and opts.services:
+        memory = declared_limits(opts.services[0]).memory_bytes
+    request = PlanRequest(services=opts.services, vus=opts.vus, params=opts.params,
+                          memory_bytes=memory)
+    plan, seen = [], set()
+    for name in opts.workloads:
+        for level in workloads.get(name).plan(request):
+            if level not in seen:
+                seen.add(level)
+                plan.append(level)
+    return plan
+
+
+def validate_level(level: Level, opts: BenchOptions) -> None:
+    """Check one level against the limits its container would run with.
+
+    Raises:
+        OptionError: a quota above the host's cores, a cpuset beyond them, a pids limit
+            below the load, a memory limit too small for the server's processes, or a
+            knob the configuration's command does not read.
+    """
+    variant = level.variant.over(opts.limits)
+    env = variant.env(level.configuration)
+    where = f"{level.describe()}:"
+    limits = declared_limits(level.configuration, env)
+    host_cpus = os.cpu_count() or 1
+    if limits.cpus > host_cpus:
+        raise OptionError(f"{where} a CPU quota of {limits.cpus:g} is more than this host's "
+                          f"{host_cpus} cores")
+    try:
+        cores = cpuset_size(limits.cpuset)
+    except ValueError as exc:
+        raise OptionError(f"{where} {exc}") from None
+    if max(int(c) for c in re.split(r"[-,]", limits.cpuset)) >= host_cpus or cores > host_cpus:
+        raise OptionError(f"{where} cpuset {limits.cpuset} names cores this host "
+                          f"({host_cpus} cores) does not have")
+    if limits.pids < level.vus + PIDS_HEADROOM:
+        raise OptionError(
+            f"{where} the pids limit ({limits.pids}) leaves no room for {level.vus} VUs + "
+            f"{PIDS_HEADROOM}: the limit, not the server, would cap a thread-per-request server")
+    command = compose.config(env)["services"][level.configuration]["command"]
+    for knob, _ in variant.knobs:
+        # A sentinel value shows whether the command reads the knob's variable at all.
+        probe = {**env, knob_variable(level.configuration, knob): _KNOB_SENTINEL}
+        if _KNOB_SENTINEL not in compose.config(probe)["services"][level.configuration]["command"]:
+            raise OptionError(f"{where} its compose command does not read "
+                              f"${{{knob_variable(level.configuration, knob)}}}, so it has no "
+                              f"setting {knob!r} a level could change")
+    try:
+        model = servers.model(servers.declared(command))
+    except (UnknownServer, SystemExit, ValueError) as exc:
+        raise OptionError(f"{where} cannot read its command {command}: {exc}") from None
+    needed = model.processes * MEMORY_PER_PROCESS_MIB + MEMORY_BASE_MIB
+    if limits.memory_bytes < needed * 2**20:
+        raise OptionError(
+            f"{where} a memory limit of {limits.memory_bytes // 2**20} MiB is too small for "
+            f"{model.processes} server processes ({model.formula}): needs at least {needed} "
+            f"MiB ({MEMORY_PER_PROCESS_MIB} MiB each + {MEMORY_BASE_MIB})")

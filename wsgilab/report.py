@@ -1,4 +1,4 @@
-"""Turn a bench record into a table (terminal and Markdown) and a picture."""
+"""Turn a bench record into a table (terminal and Markdown) and pictures."""
 
 from __future__ import annotations
 
@@ -6,117 +6,161 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-HEADERS = ["service", "limits", "VUs", "req/s", "p50 ms", "p95 ms",
-           "L = X*W", "server peak", "expected peak", "expected L", "verdict"]
+from . import workloads
+from .record import BenchRecord, LevelRecord
+
+HEADERS = ["configuration", "workload", "variant", "VUs", "req/s", "p50 ms", "p95 ms",
+           "L = X*W", "peak", "expected peak", "other", "status"]
 
 
-def rows(record: dict) -> list[list]:
-    """One row per level, limits shown once per configuration.
+def _expected(entry: LevelRecord, name: str) -> str:
+    check = next((c for c in entry.checks if c.name == name), None)
+    return check.expected() if check else ""
 
-    ``L = X*W`` is the client-side concurrency by Little's law: throughput (req/s) times
-    the mean time a request spent in the app (s).
-    """
-    table, seen = [], set()
-    for level in record["levels"]:
-        service = level["service"]
-        cfg = record["configurations"].get(service, {})
-        limits = ""
-        if service not in seen and cfg:
-            lim = cfg["limits"]
-            limits = f"{lim['cpus']:g} CPU, {lim['memory_bytes'] // 2**20} MiB, {lim['pids']} pids"
-        seen.add(service)
-        exp = level["expected"]
-        peak = little = ""
-        if exp:  # None when the configuration could not even be discovered
-            peak = (f"{exp['inflight']}" if exp["server_bound"]
-                    else f"{exp['min_peak']}..{exp['inflight']}")
-            little = f"{exp['min_little']:.1f}..{exp['max_little']:.1f}"
-        res = level["result"]
-        if res is None:
-            table.append([service, limits, level["vus"], "", "", "", "", "", peak, little, "error"])
+
+def _other(entry: LevelRecord) -> str:
+    """The workload's own result fields, and its checks beyond peak/Little/failures."""
+    parts = []
+    for column in workloads.get(entry.level.workload).columns:
+        value = entry.figures.get(column.figure)
+        if value is not None:
+            parts.append(f"{column.header} {column.fmt.format(value)}")
+    for check in entry.checks:
+        if check.name in ("peak", "little", "failures"):
             continue
-        table.append([
-            service, limits, level["vus"], f"{res['throughput_rps']:.1f}",
-            f"{res['latency_p50_ms']:.0f}", f"{res['latency_p95_ms']:.0f}",
-            f"{res['little_inflight']:.2f}", res["server_peak"], peak, little, level["verdict"],
-        ])
+        value = entry.figures.get(check.figure)
+        shown = "-" if value is None else f"{value:.1f}"
+        parts.append(f"{check.figure} {shown} (expected {check.expected()})")
+    return "; ".join(parts)
+
+
+def rows(record: BenchRecord) -> list[list]:
+    """One row per level, in the order run."""
+    table = []
+    for entry in record.levels:
+        level, f = entry.level, entry.figures
+        head = [level.configuration, level.workload,
+                level.variant.describe() if level.variant else "", level.vus]
+        if entry.result is None:
+            table.append(head + ["", "", "", "", "", _expected(entry, "peak"),
+                                 "; ".join(entry.problems)[:80], entry.status])
+            continue
+        table.append(head + [
+            f"{f['throughput_rps']:.1f}", f"{f['latency_p50_ms']:.0f}",
+            f"{f['latency_p95_ms']:.0f}", f"{f['little_inflight']:.2f}", f["server_peak"],
+            _expected(entry, "peak"), _other(entry), entry.status])
     return table
 
 
-def text_table(record: dict, fmt: str = "simple") -> str:
+def text_table(record: BenchRecord, fmt: str = "simple") -> str:
     """The results table; ``fmt`` is any tabulate format (``"github"`` for Markdown)."""
     return tabulate(rows(record), headers=HEADERS, tablefmt=fmt, disable_numparse=True)
 
 
-def plot(record: dict, path: Path) -> None:
-    """Draw, per configuration against VUs, the server-side peak in flight (left) and the
-    sustained concurrency by Little's law (right), each beside its expectation.
+def plot_io(record: BenchRecord, path: Path) -> bool:
+    """Server-side peak (left) and Little's-law concurrency (right) against VUs for every
+    configuration's ``io`` levels as declared, each beside its expected peak.
 
-    Writes a PNG at ``path``. Lines that coincide (the unbounded servers) are drawn with
-    different markers and widths so that each stays visible.
+    Returns:
+        False when the record has no such level (nothing drawn).
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
 
-    fig, (ax_peak, ax_little) = plt.subplots(1, 2, figsize=(11, 5), dpi=110, sharey=True)
-    services = list(dict.fromkeys(level["service"] for level in record["levels"]))
-    markers = "osD^vP*X"
-    ticks = set()
+    entries = [e for e in record.find(workload="io") if e.result and not e.level.variant]
+    if not entries:
+        return False
+    services = list(dict.fromkeys(e.level.configuration for e in entries))
+    fig, (ax_peak, ax_little) = plt.subplots(1, 2, figsize=(12, 5.5), dpi=110, sharey=True)
+    cmap = plt.get_cmap("tab20")
+    markers = "osD^vP*Xhp<>"
     for i, service in enumerate(services):
-        levels = [lv for lv in record["levels"] if lv["service"] == service and lv["result"]]
-        if not levels:
-            continue
-        vus = [lv["vus"] for lv in levels]
-        style = dict(marker=markers[i % len(markers)], markersize=9 - i, linewidth=3 - 0.3 * i)
-        line, = ax_peak.plot(vus, [lv["result"]["server_peak"] for lv in levels],
-                             label=service, **style)
-        ax_little.plot(vus, [lv["result"]["little_inflight"] for lv in levels],
-                       color=line.get_color(), **style)
-        ax_peak.plot(vus, [lv["expected"]["inflight"] for lv in levels], linestyle=":",
-                     color=line.get_color())
-        ticks.update(vus)
-        ticks.update(lv["result"]["server_peak"] for lv in levels)
+        mine = sorted((e for e in entries if e.level.configuration == service),
+                      key=lambda e: e.level.vus)
+        vus = [e.level.vus for e in mine]
+        style = dict(color=cmap(i % 20), marker=markers[i % len(markers)], markersize=6,
+                     linewidth=1.6, alpha=0.9)
+        ax_peak.plot(vus, [e.figures["server_peak"] for e in mine], label=service, **style)
+        ax_little.plot(vus, [e.figures["little_inflight"] for e in mine], **style)
+    top = max(e.level.vus for e in entries)
     for ax in (ax_peak, ax_little):
+        ax.plot([1, top], [1, top], color="grey", linestyle=":", linewidth=1,
+                label="every VU in flight" if ax is ax_peak else None)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
-        # After set_*scale, which installs log locators of its own: ticks at the levels run.
-        for axis in (ax.xaxis, ax.yaxis):
-            axis.set_major_locator(FixedLocator(sorted(ticks)))
-            axis.set_major_formatter(ScalarFormatter())
-            axis.set_minor_locator(NullLocator())
         ax.set_xlabel("virtual users (closed model, no think time)")
-        ax.grid(True, alpha=0.3)
+        ax.grid(True, which="both", alpha=0.3)
     ax_peak.set_ylabel("requests in flight")
-    ax_peak.set_title("server-side peak (solid) vs cap from settings (dotted)", fontsize=10)
+    ax_peak.set_title("server-side peak (X-Inflight max)", fontsize=10)
     ax_little.set_title("sustained: throughput x time in app (Little's law)", fontsize=10)
-    ax_peak.legend(fontsize=8)
-    opts = record["options"]
-    fig.suptitle(f"Requests in flight vs load, {opts['io_ms']} ms of I/O per request")
+    ax_peak.legend(fontsize=7, ncol=2, loc="upper left")
+    io_ms = entries[0].level.param("io_ms")
+    fig.suptitle(f"I/O-bound load: requests in flight vs VUs, {io_ms} ms of I/O per request")
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+    return True
 
 
-def write(record: dict, results_dir: Path) -> None:
-    """Write ``report.md`` and ``concurrency.png`` into ``results_dir``."""
-    plot(record, results_dir / "concurrency.png")
-    opts = record["options"]
+def plot_cpu(record: BenchRecord, path: Path) -> bool:
+    """CPU-bound throughput of every ``cpu`` level against its bound, as horizontal bars.
+
+    Returns:
+        False when the record has no ``cpu`` level with a result.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    entries = [e for e in record.find(workload="cpu") if e.result]
+    if not entries:
+        return False
+    labels = [f"{e.level.configuration} ({e.level.variant.describe()})" for e in entries]
+    measured = [e.figures["throughput_rps"] for e in entries]
+    bounds = [e.figures["cpu_bound_rps"] for e in entries]
+    fig, ax = plt.subplots(figsize=(11, 0.42 * len(entries) + 1.6), dpi=110)
+    ys = range(len(entries))
+    ax.barh(ys, measured, color="tab:blue", alpha=0.8, label="measured throughput")
+    ax.scatter(bounds, ys, color="black", marker="|", s=300, zorder=3,
+               label="bound: min(VUs, parallelism, quota, cpuset) / cpu time")
+    ax.set_yticks(list(ys), labels, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("throughput (req/s)")
+    cpu_ms = entries[0].level.param("cpu_ms")
+    ax.set_title(f"CPU-bound requests ({cpu_ms} ms of CPU each): throughput vs its bound",
+                 fontsize=10)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return True
+
+
+def write(record: BenchRecord) -> None:
+    """Write ``report.md`` and its pictures into the record's directory."""
+    directory = record.directory
+    pictures = []
+    if plot_io(record, directory / "concurrency.png"):
+        pictures.append(("concurrency.png", "I/O-bound: requests in flight vs VUs"))
+    if plot_cpu(record, directory / "cpu.png"):
+        pictures.append(("cpu.png", "CPU-bound: throughput vs its bound"))
+    opts = record.options
     lines = [
-        f"# Bench {record['started']} ({record['status']})",
+        f"# Bench {record.started} ({record.status})",
         "",
-        f"{opts['duration_s']} s per level ({opts['warmup_s']} s warm-up left out), "
-        f"each request waits {opts['io_ms']} ms on I/O; base image "
-        f"`{record['environment'].get('base_image')}`.",
+        f"Workloads {', '.join(opts.get('workloads', []))}; {opts.get('duration_s')} s per "
+        f"phase ({opts.get('warmup_s')} s warm-up left out); base image "
+        f"`{record.environment.get('base_image')}`.",
         "",
         text_table(record, "github"),
         "",
-        "![server-side peak in flight vs VUs](concurrency.png)",
-        "",
     ]
-    problems = [(lv["service"], lv["vus"], p) for lv in record["levels"] for p in lv["problems"]]
+    lines += [f"![{alt}]({name})\n" for name, alt in pictures]
+    problems = [(e.level.describe(), p) for e in record.levels for p in e.problems]
     if problems:
-        lines += ["## Problems", ""] + [f"- {s} at {v} VUs: {p}" for s, v, p in problems] + [""]
-    (results_dir / "report.md").write_text("\n".join(lines))
+        lines += ["## Problems", ""] + [f"- {where}: {p}" for where, p in problems] + [""]
+    (directory / "report.md").write_text("\n".join(lines))

@@ -1,99 +1,147 @@
-"""Read one k6 summary (written by k6/io.js's handleSummary) into the lab's figures."""
+"""Read one k6 summary (written by ``k6/lib/lab.js``'s ``handleSummary``) into figures.
+
+The shared k6 library records, for each request *class* a workload declares (``io``;
+``cpu``; ``io_alone``, ``io_beside`` and ``cpu`` for ``mixed``), the responses completed
+inside that class's steady window and their latency, time in app and CPU time, plus the
+server-side in-flight count of every response. Requests of the load carry the tag
+``lab_phase:load`` (the ``setup()`` health probe carries ``lab_phase:setup``), so the
+request and failure counts are the load's own.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+#: Sub-metrics the k6 library declares thresholds for, so that they reach the summary.
+LOAD_REQUESTS = "http_reqs{lab_phase:load}"
+LOAD_FAILED = "http_req_failed{lab_phase:load}"
 
 
 class SummaryError(ValueError):
-    """A k6 summary that lacks what k6/io.js writes (wrong script, or a run cut short)."""
+    """A k6 summary that lacks what k6/lib/lab.js writes (wrong script, or a run cut short)."""
 
 
 @dataclass(frozen=True)
-class LevelResult:
-    """One configuration at one load level, as measured.
+class ClassResult:
+    """The steady-window figures of one request class.
 
     Units are in the names: ``_s`` seconds, ``_ms`` milliseconds, ``_rps`` requests per
-    second. Latencies are over the steady window only.
+    second. ``cpu_time_ms`` is None for requests that report no ``cpu;dur`` timing.
 
     Attributes:
-        service, vus, io_ms, window_s: what was run (window_s = duration - warm-up).
-        throughput_rps: 200 responses completed in the steady window / window_s.
-        latency_p50_ms, latency_p95_ms, latency_p99_ms: client-side request latency.
-        app_time_ms: mean time a request spent inside the app (Server-Timing app;dur).
-        little_inflight: Little's law, L = throughput x time in app: the average number
-            of requests inside the app, derived from the client's throughput.
-        server_peak: the most requests in flight the server itself reported (max X-Inflight).
-        requests: all requests sent; failures: those without a 200.
+        window_s: the class's steady window (its length in seconds).
+        completions: responses (200) completed inside the window.
+        throughput_rps: completions / window_s.
+        latency_mean_ms, latency_p50_ms, latency_p95_ms, latency_p99_ms: client-side
+            latency through nginx.
+        app_time_ms: mean time inside the app (Server-Timing ``app;dur``).
+        cpu_time_ms: mean CPU time the request's thread used (``cpu;dur``).
     """
 
-    service: str
-    vus: int
-    io_ms: int
     window_s: float
     completions: int
     throughput_rps: float
+    latency_mean_ms: float
     latency_p50_ms: float
     latency_p95_ms: float
     latency_p99_ms: float
     app_time_ms: float
-    little_inflight: float
+    cpu_time_ms: float | None = None
+
+    @property
+    def little_inflight(self) -> float:
+        """Little's law for this class: throughput (1/s) x mean time in the app (s)."""
+        return self.throughput_rps * self.app_time_ms / 1000.0
+
+
+@dataclass(frozen=True)
+class LevelResult:
+    """One level as k6 measured it.
+
+    Attributes:
+        params: the run parameters the script recorded (``lab`` in the summary).
+        classes: figures per request class, in the order the workload declares them.
+        server_peak: the most requests in flight the server itself reported (max of the
+            ``X-Inflight`` header over every response of the level).
+        requests: requests the load sent (the setup probe excluded); failures: those that
+            did not answer 200.
+    """
+
+    params: dict
+    classes: dict[str, ClassResult]
     server_peak: int
     requests: int
     failures: int
+    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        data = asdict(self)
+        for name, cls in self.classes.items():
+            data["classes"][name]["little_inflight"] = cls.little_inflight
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> LevelResult:
+        classes = {}
+        for name, values in data["classes"].items():
+            values = {k: v for k, v in values.items() if k != "little_inflight"}
+            classes[name] = ClassResult(**values)
+        return cls(params=data["params"], classes=classes, server_peak=data["server_peak"],
+                   requests=data["requests"], failures=data["failures"],
+                   extra=data.get("extra", {}))
 
 
-def _metric(metrics: dict, name: str) -> dict:
+def _values(metrics: dict, name: str, path: Path) -> dict:
     try:
         return metrics[name]["values"]
     except KeyError:
-        raise SummaryError(f"k6 summary has no metric {name!r}") from None
+        raise SummaryError(f"{path}: k6 summary has no metric {name!r}") from None
 
 
-def read_summary(path: Path) -> LevelResult:
+def read_summary(path: Path | str) -> LevelResult:
     """Parse the summary JSON at ``path``.
 
     Raises:
-        SummaryError: a metric or the ``lab`` parameters are missing, or no request
-            completed inside the steady window (nothing to measure).
+        SummaryError: a metric or the ``lab`` parameters are missing, or a class has no
+            response completed inside its steady window (nothing to measure).
         OSError, json.JSONDecodeError: the file is missing or not JSON.
     """
-    data = json.loads(Path(path).read_text())
+    path = Path(path)
+    data = json.loads(path.read_text())
     try:
         lab = data["lab"]
         metrics = data["metrics"]
+        windows = lab["windows"]
     except KeyError as missing:
-        raise SummaryError(f"{path}: not a k6/io.js summary (no {missing})") from None
-    window_s = float(lab["duration_s"] - lab["warmup_s"])
-    # k6 leaves out custom metrics that never received a sample.
-    completions = int(metrics.get("steady_completions", {}).get("values", {}).get("count", 0))
-    if completions == 0:
-        raise SummaryError(f"{path}: no request completed in the steady window "
-                           f"({lab['warmup_s']}..{lab['duration_s']} s)")
-    latency = _metric(metrics, "steady_latency_ms")
-    app_ms = _metric(metrics, "steady_handler_ms")["avg"]
-    throughput = completions / window_s
-    # The setup() health probe is one of http_reqs; it is not part of the load.
-    reqs = _metric(metrics, "http_reqs")["count"] - 1
-    failed = _metric(metrics, "http_req_failed")["passes"]
+        raise SummaryError(f"{path}: not a k6/lib/lab.js summary (no {missing})") from None
+    classes = {}
+    for name, (start_s, end_s) in windows.items():
+        window_s = float(end_s - start_s)
+        # k6 leaves out custom metrics that never received a sample.
+        completions = int(metrics.get(f"steady_completions_{name}", {})
+                          .get("values", {}).get("count", 0))
+        if completions == 0:
+            raise SummaryError(f"{path}: no {name} request completed in its steady window "
+                               f"({start_s}..{end_s} s)")
+        latency = _values(metrics, f"steady_latency_ms_{name}", path)
+        cpu = metrics.get(f"steady_cpu_ms_{name}", {}).get("values")
+        classes[name] = ClassResult(
+            window_s=window_s,
+            completions=completions,
+            throughput_rps=completions / window_s,
+            latency_mean_ms=latency["avg"],
+            latency_p50_ms=latency["p(50)"],
+            latency_p95_ms=latency["p(95)"],
+            latency_p99_ms=latency["p(99)"],
+            app_time_ms=_values(metrics, f"steady_app_ms_{name}", path)["avg"],
+            cpu_time_ms=cpu["avg"] if cpu else None,
+        )
     return LevelResult(
-        service=lab["service"],
-        vus=int(lab["vus"]),
-        io_ms=int(lab["io_ms"]),
-        window_s=window_s,
-        completions=completions,
-        throughput_rps=throughput,
-        latency_p50_ms=latency["p(50)"],
-        latency_p95_ms=latency["p(95)"],
-        latency_p99_ms=latency["p(99)"],
-        app_time_ms=app_ms,
-        little_inflight=throughput * app_ms / 1000.0,
-        server_peak=int(_metric(metrics, "server_inflight")["max"]),
-        requests=int(reqs),
-        failures=int(failed),
+        params=lab,
+        classes=classes,
+        server_peak=int(_values(metrics, "server_inflight", path)["max"]),
+        requests=int(_values(metrics, LOAD_REQUESTS, path)["count"]),
+        failures=int(_values(metrics, LOAD_FAILED, path)["passes"]),
     )

@@ -1,39 +1,29 @@
-"""What each server configuration should reach: its concurrency cap, and the verdict rules.
+"""The lab's generic rules: what a configuration's model promises, and how a level is judged.
 
-A configuration's cap is computed from the settings the running server reports about
-itself (``GET /<service>/healthz``), never restated by hand:
+Each server family's adapter (``wsgilab.servers.<family>``) turns the settings its running
+server reports into a ``Capacity``; each workload (``wsgilab.workloads.<name>``) turns a
+``Capacity`` and a level into ``Check`` objects, using the rules below. Every tolerance is
+a named constant with its reason.
 
-==========================  ==============================  ===================================
-server / worker class       in-flight requests at most      source
-==========================  ==============================  ===================================
-werkzeug, threaded=False    1 (or ``processes`` if > 1)     werkzeug ``serving.py``:
-                                                            ``BaseWSGIServer`` serves one request
-                                                            at a time; ``ForkingWSGIServer``
-                                                            forks up to ``max_children``
-werkzeug, threaded=True     no cap (a thread per            ``ThreadedWSGIServer`` =
-                            connection; pids limit)         ``socketserver.ThreadingMixIn``
-gunicorn sync               workers                         gunicorn design doc: "1 request/worker"
-gunicorn gthread            workers x threads               ``gthread.py``: a
-                                                            ``ThreadPoolExecutor(max_workers=threads)``
-                                                            per worker
-gunicorn gevent, eventlet   workers x worker_connections    gunicorn settings: worker_connections
-                                                            "the maximum number of simultaneous
-                                                            clients" per async worker
-==========================  ==============================  ===================================
+Rules and their sources:
 
-The cap is a ceiling on the peak. What a server *sustains* under load can be less: a
-gthread worker accepts connections whether or not one of its threads is free, and the
-kernel hands a new connection to whichever worker's poller it wakes, not to the least
-busy one (benoitc/gunicorn#3433, #2191, #1364). Requests then queue behind one worker's
-busy threads while another worker's threads idle, so only one worker's threads are sure
-to be busy. ``Capacity.sustained`` states that floor; the Little's-law check uses it.
-(Sync workers, and the dev server's forking parent, accept only when free: no such loss.)
+- **Concurrency cap.** A closed-model load of N virtual users keeps at most min(N, cap)
+  requests in flight (each VU has one request outstanding). When N > cap the server-side
+  peak must equal the cap exactly; the cap comes from the adapter.
+- **Little's law** (Little, "A Proof for the Queuing Formula L = λW", Operations Research
+  9(3), 1961): the average number of requests in the app is L = X x W, throughput times
+  mean time in the app. It must lie near what the server sustains.
+- **CPU-bound throughput** (the utilisation law, U = X x D, with U bounded by the CPUs the
+  requests can use; Lazowska et al., "Quantitative System Performance", 1984, ch. 3.2):
+  X <= min(parallelism, CPU quota, cores in the cpuset) / cpu_time per request, where
+  parallelism is the number of processes that can run Python at once (one per process for
+  threads and greenlets: the GIL; Python docs, "Global Interpreter Lock").
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 #: The issue's rule for client-bound runs: when the server has room for every VU, its peak
 #: must reach at least this fraction of the VUs. Below 1 because a closed-model VU spends a
@@ -42,83 +32,141 @@ from dataclasses import dataclass
 CLIENT_BOUND_MIN_FRACTION = 0.90
 
 #: Tolerance of the Little's-law check on a server-bound run: (throughput x mean time in
-#: the app) may fall short of the cap by this fraction. Little's law gives the *average*
-#: number in the app; a saturated worker also spends time on each request outside the app
-#: (accept, HTTP parsing, writing the response; a fork per request for the dev server with
-#: processes=N), which at a 250 ms request is a few per cent, and counting whole completions
-#: in a finite window adds up to 1/completions more.
+#: the app) may fall short of the sustained concurrency by this fraction. Little's law
+#: gives the *average* number in the app; a saturated worker also spends time on each
+#: request outside the app (accept, HTTP parsing, writing the response; a fork per request
+#: for the dev server with processes=N), which at a 250 ms request is a few per cent, and
+#: counting whole completions in a finite window adds up to 1/completions more.
 LITTLE_LAW_TOLERANCE = 0.10
 
-#: The async worker classes whose cap is workers x worker_connections.
-ASYNC_WORKER_CLASSES = frozenset({"gevent", "eventlet", "gevent_wsgi", "gevent_pywsgi"})
+#: The same tolerance for Werkzeug's forking dev server (``processes=N``): each request
+#: also pays a fork and the child's copy-on-write page faults before it enters the app
+#: (Python's reference counting writes to most pages it touches), and the parent forks
+#: one child at a time. Measured at 250 ms requests: 2.73 to 2.91 of 3 sustained (3-9%).
+FORKING_LITTLE_LAW_TOLERANCE = 0.15
 
+#: How far below the CPU bound a saturated CPU-bound level may fall. Each request also
+#: spends CPU outside its measured burn (WSGI, Flask routing, the in-flight counter's file
+#: lock, writing the response: 1-3 ms at the lab's 50 ms requests), the server's own
+#: processes (gunicorn's arbiter, uWSGI's master) count against the same quota (gunicorn
+#: #3150), and with a 2-core cpuset nginx and k6 take a few per cent of one of the cores.
+CPU_BOUND_TOLERANCE = 0.20
 
-class UnknownServer(ValueError):
-    """The server settings describe a server or worker class the theory does not cover."""
+#: The same for Werkzeug's forking dev server (``processes=N``), which pays more per request:
+#: its parent accepts and forks one request at a time and, with N children running, waits
+#: for one to exit before accepting again (``socketserver.ForkingMixIn.collect_children``),
+#: so its N slots are not all busy; and each request pays a fork of the ~20 MiB process
+#: (measured here: the container used 1.74 of 2 CPUs, 55 ms of CPU per 50 ms request, for
+#: 79% of the bound; on I/O-bound requests the same fork costs 3% of 250 ms).
+FORKING_CPU_BOUND_TOLERANCE = 0.30
+
+#: How far above the CPU bound a level may go before the bound is called broken: the
+#: burn overshoots its target by well under 1%, and a window holds a whole number of
+#: completions (one more at 20 req/s in 4 s is +1.25%).
+CPU_BOUND_OVERSHOOT = 0.05
 
 
 @dataclass(frozen=True)
 class Capacity:
-    """The most requests a configuration can have in flight.
+    """A configuration's concurrency model, from the settings its server reports.
 
     Attributes:
-        limit: the cap, or None when nothing in the server caps concurrency (only the
-            container's pids limit, which the lab sizes above the bench's load).
+        limit: the most requests in flight, or None when nothing in the server caps it
+            (only the container's pids limit, which the lab sizes above the bench's load).
         formula: how the cap follows from the settings, e.g. ``"workers x threads = 2 x 4"``.
         sustained: requests the server keeps in the app under saturating load whatever
             the kernel's choice of worker; None means the same as ``limit``.
+        sustained_rule: why ``sustained`` is below ``limit``, with its source.
+        parallelism: processes that can run Python at the same time: workers for sync,
+            gthread, gevent (one GIL each), the dev server's forks; 1 for one process of
+            threads. The CPU-bound rule's numerator.
+        processes: server processes in the container (master included), for memory sizing.
+        event_loop: True when a CPU-bound request stops every other request of its worker
+            (greenlets on one hub: gevent, eventlet); threads only share the GIL, which
+            CPython hands over every ``sys.getswitchinterval()`` (5 ms).
+        forks_per_request: True when the server forks a process for every request
+            (Werkzeug's ``processes=N``).
     """
 
     limit: int | None
     formula: str
     sustained: int | None = None
+    sustained_rule: str = ""
+    parallelism: int = 1
+    processes: int = 1
+    event_loop: bool = False
+    forks_per_request: bool = False
 
     @property
     def floor(self) -> int | None:
         """The sustained concurrency: ``sustained`` if set, else ``limit``."""
         return self.limit if self.sustained is None else self.sustained
 
+    def to_dict(self) -> dict:
+        return asdict(self)
 
-def capacity(settings: dict) -> Capacity:
-    """Compute a configuration's cap from the settings its server reports.
+    @classmethod
+    def from_dict(cls, data: dict) -> Capacity:
+        return cls(**data)
 
-    Args:
-        settings: the ``server`` object of ``/healthz``: ``{"server": "werkzeug",
-            "threaded": bool, "processes": int}`` or ``{"server": "gunicorn",
-            "worker_class": str, "workers": int, "threads": int, "worker_connections": int}``.
 
-    Raises:
-        UnknownServer: a server or worker class outside the table above.
+class UnknownServer(ValueError):
+    """Settings or a command of a server family that has no adapter."""
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation on one measured figure of a level.
+
+    Attributes:
+        name: short stable id, used in test ids (``peak``, ``little``, ``cpu_bound``).
+        figure: the workload's name for the measured value (``server_peak``); see
+            ``Workload.figures``.
+        low, high: the range that passes (inclusive); None for an open end.
+        rule: how the range follows from the configuration, in words and numbers.
     """
-    server = settings.get("server")
-    if server == "werkzeug":
-        if settings["threaded"]:
-            return Capacity(None, "a thread per connection (no cap)")
-        processes = settings["processes"]
-        if processes > 1:
-            return Capacity(processes, f"processes = {processes}")
-        return Capacity(1, "one request at a time = 1")
-    if server == "gunicorn":
-        worker_class = settings["worker_class"]
-        workers = settings["workers"]
-        if worker_class == "sync":
-            return Capacity(workers, f"workers = {workers}")
-        if worker_class == "gthread":
-            threads = settings["threads"]
-            # Only one worker's pool is sure to be busy (see the module docstring).
-            return Capacity(workers * threads, f"workers x threads = {workers} x {threads}",
-                            sustained=threads if workers > 1 else None)
-        if worker_class in ASYNC_WORKER_CLASSES:
-            conns = settings["worker_connections"]
-            return Capacity(workers * conns,
-                            f"workers x worker_connections = {workers} x {conns}")
-        raise UnknownServer(f"no theory for gunicorn worker class {worker_class!r}")
-    raise UnknownServer(f"no theory for server {server!r} (settings {settings})")
+
+    name: str
+    figure: str
+    low: float | None
+    high: float | None
+    rule: str
+
+    def expected(self) -> str:
+        """The passing range in words: ``exactly 4``, ``3.60..8.80``, ``at least 36``."""
+        if self.low is not None and self.low == self.high:
+            return f"exactly {_num(self.low)}"
+        if self.high is None:
+            return f"at least {_num(self.low)}"
+        if self.low is None:
+            return f"at most {_num(self.high)}"
+        return f"{_num(self.low)}..{_num(self.high)}"
+
+    def problem(self, measured: float | None) -> str | None:
+        """None if ``measured`` passes, else a sentence with expected vs measured."""
+        if measured is None or (isinstance(measured, float) and math.isnan(measured)):
+            return f"{self.name}: {self.figure} was not measured (expected {self.expected()})"
+        if (self.low is not None and measured < self.low) or (
+                self.high is not None and measured > self.high):
+            return (f"{self.name}: {self.figure} expected {self.expected()}, measured "
+                    f"{_num(measured)} ({self.rule})")
+        return None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Check:
+        return cls(**data)
+
+
+def _num(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
 
 
 @dataclass(frozen=True)
 class Expectation:
-    """What a run at a given number of VUs should show.
+    """What a closed-model level should show for concurrency.
 
     Attributes:
         inflight: requests in flight expected at the peak: min(VUs, cap).
@@ -127,11 +175,14 @@ class Expectation:
             CLIENT_BOUND_MIN_FRACTION of the VUs.
         sustained: the least average concurrency the server is sure to keep up:
             min(VUs, Capacity.floor). The Little's-law check's lower bound starts here.
+        tolerance: how far below ``sustained`` a server-bound level may fall
+            (LITTLE_LAW_TOLERANCE, or FORKING_LITTLE_LAW_TOLERANCE for a forking server).
     """
 
     inflight: int
     server_bound: bool
     sustained: int
+    tolerance: float = LITTLE_LAW_TOLERANCE
 
     @property
     def min_peak(self) -> int:
@@ -144,7 +195,7 @@ class Expectation:
     def min_little(self) -> float:
         """The lowest Little's-law concurrency (throughput x time in app) that passes."""
         if self.server_bound:
-            return self.sustained * (1 - LITTLE_LAW_TOLERANCE)
+            return self.sustained * (1 - self.tolerance)
         return CLIENT_BOUND_MIN_FRACTION * self.sustained
 
     @property
@@ -154,35 +205,79 @@ class Expectation:
 
 
 def expect(cap: Capacity, vus: int) -> Expectation:
-    """The expectation for ``vus`` closed-model virtual users against ``cap``."""
+    """The concurrency expectation for ``vus`` closed-model virtual users against ``cap``.
+
+    Raises:
+        ValueError: ``vus`` < 1.
+    """
     if vus < 1:
         raise ValueError(f"vus must be at least 1, got {vus}")
     sustained = vus if cap.floor is None else min(vus, cap.floor)
+    tolerance = FORKING_LITTLE_LAW_TOLERANCE if cap.forks_per_request else LITTLE_LAW_TOLERANCE
     if cap.limit is not None and vus > cap.limit:
-        return Expectation(cap.limit, server_bound=True, sustained=sustained)
-    return Expectation(vus, server_bound=False, sustained=sustained)
+        return Expectation(cap.limit, server_bound=True, sustained=sustained, tolerance=tolerance)
+    return Expectation(vus, server_bound=False, sustained=sustained, tolerance=tolerance)
 
 
-def judge(expectation: Expectation, peak: int, little: float, failures: int) -> list[str]:
-    """Compare one run with its expectation.
+def concurrency_checks(cap: Capacity, vus: int) -> list[Check]:
+    """The checks every closed-model level gets: peak in flight, Little's law, no failure.
+
+    Figures read: ``server_peak``, ``little_inflight``, ``failures``.
+    """
+    exp = expect(cap, vus)
+    if exp.server_bound:
+        peak_rule = f"the cap binds: {cap.formula}"
+    else:
+        peak_rule = (f"room for all {vus} VUs ({cap.formula}); at least "
+                     f"{CLIENT_BOUND_MIN_FRACTION:.0%} of them (CLIENT_BOUND_MIN_FRACTION)")
+    sustained_rule = f"sustained {exp.sustained}"
+    if cap.sustained_rule and exp.sustained < exp.inflight:
+        sustained_rule += f": {cap.sustained_rule}"
+    tolerance_name = ("FORKING_LITTLE_LAW_TOLERANCE" if cap.forks_per_request
+                      else "LITTLE_LAW_TOLERANCE")
+    tolerance = (f"{tolerance_name} {exp.tolerance:.0%}" if exp.server_bound
+                 else f"CLIENT_BOUND_MIN_FRACTION {CLIENT_BOUND_MIN_FRACTION:.0%}")
+    return [
+        Check("peak", "server_peak", exp.min_peak, exp.inflight, peak_rule),
+        Check("little", "little_inflight", exp.min_little, exp.max_little,
+              f"L = X x W between {sustained_rule} and the peak {exp.inflight}, {tolerance}"),
+        Check("failures", "failures", 0, 0, "every request answers 200"),
+    ]
+
+
+def cpu_parallelism(cap: Capacity, quota_cpus: float | None, cpuset_cpus: int) -> tuple[float, str]:
+    """How many CPUs CPU-bound requests can keep busy: min(parallelism, quota, cpuset).
 
     Args:
-        peak: the server-side peak of in-flight requests (max X-Inflight).
-        little: Little's-law concurrency, throughput (req/s) x mean time in the app (s).
-        failures: requests that did not answer 200.
+        quota_cpus: the container's CFS quota in CPUs, None when there is none.
+        cpuset_cpus: cores the container may run on.
 
     Returns:
-        the reasons the run fails, each with expected vs measured; empty when it passes.
+        (CPUs, the formula with its numbers).
     """
-    problems = []
-    if failures:
-        problems.append(f"{failures} requests failed (expected none)")
-    if not expectation.min_peak <= peak <= expectation.inflight:
-        wanted = (f"exactly {expectation.inflight}" if expectation.server_bound
-                  else f"{expectation.min_peak}..{expectation.inflight}")
-        problems.append(f"server-side peak in flight: expected {wanted}, measured {peak}")
-    if not expectation.min_little <= little <= expectation.max_little:
-        problems.append(
-            f"Little's law concurrency: expected {expectation.min_little:.2f}.."
-            f"{expectation.max_little:.2f}, measured {little:.2f}")
-    return problems
+    terms = {"parallelism": float(cap.parallelism), "cpuset": float(cpuset_cpus)}
+    if quota_cpus:
+        terms["quota"] = quota_cpus
+    usable = min(terms.values())
+    formula = "min(" + ", ".join(f"{k} {_num(v)}" for k, v in terms.items()) + f") = {_num(usable)}"
+    return usable, formula
+
+
+def cpu_throughput_check(cap: Capacity, vus: int, cpu_ms: float, quota_cpus: float | None,
+                         cpuset_cpus: int) -> Check:
+    """The CPU-bound throughput check: X within the bound min(VUs, CPUs usable) / cpu_time.
+
+    Figure read: ``throughput_rps``. With fewer VUs than usable CPUs the VUs bound it.
+
+    Args:
+        cpu_ms: CPU time each request burns, in milliseconds (> 0).
+    """
+    usable, formula = cpu_parallelism(cap, quota_cpus, cpuset_cpus)
+    busy = min(float(vus), usable)
+    bound = busy / (cpu_ms / 1000.0)
+    tolerance, name = ((FORKING_CPU_BOUND_TOLERANCE, "FORKING_CPU_BOUND_TOLERANCE")
+                       if cap.forks_per_request else (CPU_BOUND_TOLERANCE, "CPU_BOUND_TOLERANCE"))
+    rule = (f"X <= min(VUs {vus}, {formula}) / {cpu_ms:g} ms = {bound:.1f} req/s, "
+            f"{name} {tolerance:.0%}")
+    return Check("cpu_bound", "throughput_rps", bound * (1 - tolerance),
+                 bound * (1 + CPU_BOUND_OVERSHOOT), rule)

@@ -11,12 +11,13 @@ import json
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import docker
 
 from . import compose
-from .theory import Capacity, capacity
+from .levels import cpuset_size
+from .theory import Capacity
 
 #: The lab's front end, published on loopback only (docker-compose.yml).
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
@@ -42,17 +43,31 @@ class Limits:
 
     def describe(self) -> str:
         """Short form for tables: ``1 CPU (core 1), 256 MiB, 256 pids``."""
-        return (f"{self.cpus:g} CPU (core {self.cpuset}), "
+        cores = "core" if cpuset_size(self.cpuset) == 1 else "cores"
+        return (f"{self.cpus:g} CPU ({cores} {self.cpuset}), "
                 f"{self.memory_bytes // 2**20} MiB, {self.pids} pids")
 
+    @property
+    def cpuset_cpus(self) -> int:
+        """How many cores the cpuset holds."""
+        return cpuset_size(self.cpuset)
 
-def declared_limits(service: str) -> Limits:
-    """The limits the compose model declares for ``service``.
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Limits:
+        return cls(**data)
+
+
+def declared_limits(service: str, env: dict[str, str] | None = None) -> Limits:
+    """The limits the compose model declares for ``service`` (with ``env`` applied to
+    its variables, as ``docker compose`` would see them).
 
     Raises:
         KeyError: the service, or one of its limits, is not declared.
     """
-    svc = compose.config()["services"][service]
+    svc = compose.config(env)["services"][service]
     limits = svc["deploy"]["resources"]["limits"]
     return Limits(
         cpus=float(limits["cpus"]),
@@ -105,6 +120,26 @@ def health(service: str, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 10
         raise ConnectionError(f"{url} did not answer: {exc}") from exc
 
 
+def wait_reachable(service: str, base_url: str = DEFAULT_BASE_URL,
+                   timeout_s: float = 30.0, poll_s: float = 0.25) -> dict:
+    """Wait until ``service`` answers its health check through nginx; return the answer.
+
+    A recreated container may take a new address that nginx's resolver learns within its
+    ``valid`` time (services/nginx/nginx.conf), so the first probes may fail.
+
+    Raises:
+        ConnectionError: no answer within ``timeout_s`` seconds.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return health(service, base_url, timeout_s=5.0)
+        except ConnectionError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(poll_s)
+
+
 def wait_drained(service: str, base_url: str = DEFAULT_BASE_URL,
                  timeout_s: float = 60.0, poll_s: float = 0.2) -> float:
     """Wait until ``service`` reports no request in flight.
@@ -129,16 +164,45 @@ def wait_drained(service: str, base_url: str = DEFAULT_BASE_URL,
 
 @dataclass(frozen=True)
 class Configuration:
-    """One measured configuration: its name, command, limits, server settings and cap."""
+    """One measured configuration as it runs: command, limits, server settings, model.
+
+    Attributes:
+        service: the compose service.
+        command: the command its container runs.
+        limits: its limits as the engine applied them (``HostConfig``).
+        settings: what its server reports about itself (``/healthz`` ``server``).
+        capacity: the model those settings give (``wsgilab.servers``).
+        container: what the app sees inside the container (``/healthz`` ``container``):
+            CPU counts, CFS quota, memory and pids limits (``labapp.container``).
+    """
 
     service: str
     command: list[str]
     limits: Limits
     settings: dict
     capacity: Capacity
+    container: dict = field(default_factory=dict)
+
+    def facts(self):
+        """What a workload's expectation rule reads (``workloads.base.Facts``)."""
+        from .workloads.base import Facts
+
+        return Facts(capacity=self.capacity, settings=self.settings,
+                     cpus=self.limits.cpus or None, cpuset_cpus=self.limits.cpuset_cpus,
+                     memory_bytes=self.limits.memory_bytes, pids=self.limits.pids,
+                     container=self.container)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {"service": self.service, "command": self.command,
+                "limits": self.limits.to_dict(), "settings": self.settings,
+                "capacity": self.capacity.to_dict(), "container": self.container}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Configuration:
+        return cls(service=data["service"], command=data["command"],
+                   limits=Limits.from_dict(data["limits"]), settings=data["settings"],
+                   capacity=Capacity.from_dict(data["capacity"]),
+                   container=data.get("container", {}))
 
 
 def discover(service: str, base_url: str = DEFAULT_BASE_URL,
@@ -148,14 +212,17 @@ def discover(service: str, base_url: str = DEFAULT_BASE_URL,
     Raises:
         LookupError: the container is not running.
         ConnectionError: the service does not answer its health check through nginx.
-        theory.UnknownServer: the server it reports has no theory.
+        theory.UnknownServer: the server it reports has no adapter or theory.
     """
+    from . import servers
+
     ctr = container(service, client)
-    settings = health(service, base_url)["server"]
+    answer = wait_reachable(service, base_url)
     return Configuration(
         service=service,
         command=list(ctr.attrs["Config"]["Cmd"] or []),
         limits=applied_limits(ctr.attrs["HostConfig"]),
-        settings=settings,
-        capacity=capacity(settings),
+        settings=answer["server"],
+        capacity=servers.model(answer["server"]),
+        container=answer.get("container", {}),
     )

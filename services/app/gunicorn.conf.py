@@ -32,4 +32,5 @@ def on_starting(server):
         "workers": cfg.workers,
         "threads": cfg.threads,
         "worker_connections": cfg.worker_connections,
+        "preload_app": cfg.preload_app,
     })

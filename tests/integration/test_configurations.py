@@ -2,31 +2,27 @@
 
 from __future__ import annotations
 
-from support import gunicorn_config
-
-from labapp import devserver
-from wsgilab import compose, topology
-
-
-def _declared_settings(command: list[str]) -> dict:
-    """Resolve a compose command with the server's own argument parser."""
-    if command[:3] == ["python3", "-m", "labapp.devserver"]:
-        args = devserver.build_parser().parse_args(command[3:])
-        return {"server": "werkzeug", "threaded": args.threaded, "processes": args.processes}
-    if command[0] == "gunicorn":
-        cfg = gunicorn_config(command[1:])
-        return {"server": "gunicorn", "worker_class": cfg.worker_class_str,
-                "workers": cfg.workers, "threads": cfg.threads,
-                "worker_connections": cfg.worker_connections}
-    raise AssertionError(f"no parser for command {command}")
+from wsgilab import compose, servers, topology
 
 
 def test_server_runs_its_declared_command(lab, service):
     command = compose.config()["services"][service]["command"]
-    declared = _declared_settings(command)
+    declared = servers.declared(command)
     reported = topology.health(service)["server"]
+    adapter = servers.adapter(reported)
     assert {k: reported.get(k) for k in declared} == declared, (
-        f"{service}: compose declares {command} -> {declared}; the server reports {reported}")
+        f"{service}: compose declares {command} -> {declared}; the server reports {reported} "
+        f"({adapter.REPORTED_BY})")
+
+
+def test_container_facts_match_its_limits(lab, service):
+    """What the app sees inside (cgroup files) is what the engine applied."""
+    seen = topology.health(service)["container"]
+    applied = topology.applied_limits(topology.container(service).attrs["HostConfig"])
+    assert seen["cfs_quota_cpus"] == applied.cpus, (service, seen, applied)
+    assert seen["affinity_cpus"] == applied.cpuset_cpus, (service, seen, applied)
+    assert seen["memory_limit_bytes"] == applied.memory_bytes, (service, seen, applied)
+    assert seen["pids_limit"] == applied.pids, (service, seen, applied)
 
 
 def test_limits_are_declared_and_applied(lab):

@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from wsgilab.theory import capacity
+from wsgilab import servers
 from wsgilab.topology import DEFAULT_BASE_URL, health
 
 TABS = 2
@@ -32,7 +32,7 @@ def test_two_tabs_at_once(lab, service):
     with ThreadPoolExecutor(TABS) as pool:
         answers = list(pool.map(_get, [url] * TABS))
     assert [a[2] for a in answers] == ["Slept for 1 seconds."] * TABS
-    cap = capacity(health(service)["server"])
+    cap = servers.model(health(service)["server"])
     expected = TABS if cap.limit is None else min(TABS, cap.limit)
     seen = max(int(a[1]["X-Inflight"]) for a in answers)
     assert seen == expected, (

@@ -3,7 +3,7 @@
 import pytest
 
 from labapp import settings
-from labapp.app import MAX_IO_MS, MAX_SLOW_SECONDS, create_app
+from labapp.app import MAX_CPU_MS, MAX_IO_MS, MAX_SLOW_SECONDS, create_app
 from labapp.inflight import InflightCounter
 from labapp.middleware import INFLIGHT_HEADER, TIMING_HEADER
 
@@ -45,11 +45,32 @@ def test_io_sleeps_and_reports(client):
     assert resp.get_json() == {"slept_ms": 1}
 
 
-@pytest.mark.parametrize("query", ["ms=x", "ms=-5", f"ms={MAX_IO_MS + 1}", "ms=1e3"])
-def test_io_rejects_bad_ms_with_400(client, query):
-    resp = client.get(f"/io?{query}")
-    assert resp.status_code == 400
+@pytest.mark.parametrize("path", ["/io", "/cpu"])
+@pytest.mark.parametrize("query", ["ms=x", "ms=-5", "ms=1e3", "ms=", "ms=%2010"])
+def test_bad_ms_is_a_400_with_a_message(client, path, query):
+    resp = client.get(f"{path}?{query}")
+    assert resp.status_code == 400, f"{path}?{query}: {resp.status_code}"
     assert "ms must be" in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize("path, high", [("/io", MAX_IO_MS), ("/cpu", MAX_CPU_MS)])
+def test_ms_above_its_bound_is_a_400(client, path, high):
+    resp = client.get(f"{path}?ms={high + 1}")
+    assert resp.status_code == 400
+    assert f"between 0 and {high}" in resp.get_json()["error"]
+
+
+def test_cpu_burns_at_least_what_it_was_asked_and_says_so(client):
+    resp = client.get("/cpu?ms=20")
+    assert resp.status_code == 200
+    body = resp.get_json()
+    # thread_time counts only this thread's CPU: the burn cannot stop short of its target.
+    assert body["cpu_ms"] >= 20.0, body
+    assert body["wall_ms"] >= body["cpu_ms"] * 0.99, body
+    timings = dict(part.strip().split(";dur=") for part in resp.headers[TIMING_HEADER].split(","))
+    assert set(timings) == {"cpu", "app"}, resp.headers[TIMING_HEADER]
+    assert float(timings["cpu"]) == pytest.approx(body["cpu_ms"], abs=0.01)
+    assert float(timings["app"]) >= float(timings["cpu"])
 
 
 def test_unknown_path_is_a_json_404(client):
@@ -70,11 +91,14 @@ def test_errors_are_counted_and_released(client, counter):
     assert counter.read() == 0
 
 
-def test_healthz_is_not_counted_and_reports_the_server(client, counter, monkeypatch):
+def test_healthz_is_not_counted_and_reports_server_and_container(client, counter, monkeypatch):
     monkeypatch.setenv(settings.SETTINGS_ENV, '{"server": "gunicorn", "workers": 4}')
     counter.enter()  # one request of someone else's in flight
     resp = client.get("/healthz")
     assert INFLIGHT_HEADER not in resp.headers
-    assert resp.get_json() == {"status": "ok", "inflight": 1,
-                               "server": {"server": "gunicorn", "workers": 4}}
+    body = resp.get_json()
+    assert (body["status"], body["inflight"], body["server"]) == (
+        "ok", 1, {"server": "gunicorn", "workers": 4})
+    assert set(body["container"]) == {"os_cpu_count", "affinity_cpus", "cfs_quota_cpus",
+                                      "memory_limit_bytes", "pids_limit"}
     assert counter.read() == 1

@@ -1,11 +1,12 @@
 """nginx must never be what caps a bench: its connections are sized for MAX_VUS."""
 
 import re
-from pathlib import Path
+
+from support import ROOT
 
 from wsgilab.options import MAX_VUS
 
-CONF = Path("services/nginx/nginx.conf").read_text()
+CONF = (ROOT / "services" / "nginx" / "nginx.conf").read_text()
 #: Connections nginx needs besides the load: health checks, the bench's probes.
 SPARE_CONNECTIONS = 16
 

@@ -1,52 +1,104 @@
-"""Bad bench options stop with a clear message before any load starts."""
+"""Bad bench options stop with a clear message before any load starts; good ones give the
+plan the issue asks for."""
 
 import pytest
 
 from wsgilab import options
+from wsgilab.levels import Variant
 from wsgilab.options import MAX_VUS, OptionError
-from wsgilab.topology import Limits
-
-SERVICES = ["flask-dev", "gunicorn-sync"]
 
 
 @pytest.fixture(autouse=True)
-def lab_model(monkeypatch):
-    """A compose model with two configurations, pids limit 256; no Docker needed."""
-    monkeypatch.setattr(options.compose, "configurations", lambda: SERVICES)
-    monkeypatch.setattr(options, "declared_limits",
-                        lambda service: Limits(1.0, "1", 2**28, 2**28, 256))
+def model(fake_compose):
+    return fake_compose
 
 
-def test_defaults_run_every_configuration(tmp_path):
-    opts = options.parse(["--results", str(tmp_path / "r")])
-    assert opts.services == tuple(SERVICES)
-    assert opts.vus == options.DEFAULT_VUS
-    assert len(opts.levels()) == len(SERVICES) * len(options.DEFAULT_VUS)
+def parse(argv, tmp_path):
+    return options.parse(argv + ["--results", str(tmp_path / "r")])
+
+
+def test_defaults_run_the_three_workloads_over_every_configuration(tmp_path, model):
+    opts = parse([], tmp_path)
+    assert opts.workloads == ("io", "cpu", "mixed")
+    io = [lv for lv in opts.plan if lv.workload == "io" and not lv.variant]
+    assert {lv.configuration for lv in io} == set(model.configurations())
+    assert {lv.workload for lv in opts.plan} == {"io", "cpu", "mixed"}
+
+
+def test_the_cpu_plan_covers_the_issue_points(tmp_path):
+    cpu = [lv for lv in parse(["--workloads", "cpu"], tmp_path).plan if lv.workload == "cpu"]
+    sync_quotas = {lv.variant.cpus for lv in cpu
+                   if lv.configuration == "gunicorn-sync" and lv.variant.cpuset == "0-1"}
+    assert sync_quotas == {0.5, 1.0, 2.0}
+    sweep = sorted(int(dict(lv.variant.knobs)["workers"]) for lv in cpu
+                   if lv.configuration == "gunicorn-sync" and lv.variant.cpus == 1.0
+                   and lv.variant.knobs)
+    assert sweep == [1, 2, 4, 8, 16]
+    gil = {lv.configuration for lv in cpu if lv.variant == Variant(cpus=2.0, cpuset="0-1")}
+    assert {"gunicorn-gthread-1x8", "flask-threaded", "flask-processes", "gunicorn-sync"} <= gil
+
+
+def test_services_and_vus_narrow_the_plan(tmp_path):
+    opts = parse(["--services", "gunicorn-sync", "--workloads", "io", "--vus", "3,7"], tmp_path)
+    assert [(lv.configuration, lv.vus) for lv in opts.plan] == [
+        ("gunicorn-sync", 3), ("gunicorn-sync", 7)]
+
+
+def test_params_reach_the_levels_of_their_workload(tmp_path):
+    opts = parse(["--workloads", "io", "--services", "gunicorn-sync", "--param", "io_ms=100"],
+                 tmp_path)
+    assert {lv.param("io_ms") for lv in opts.plan} == {100}
+
+
+def test_the_run_limits_are_parsed_and_kept(tmp_path):
+    opts = parse(["--workloads", "io", "--services", "gunicorn-sync",
+                  "--limits", "cpus=0.5,memory=512M,pids=128"], tmp_path)
+    assert opts.limits == Variant(cpus=0.5, memory="512M", pids=128)
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--services", "uwsgi"], "unknown configuration"),
+    (["--services", "uwsgi-nope"], "unknown configuration"),
     (["--services", "flask-dev,flask-dev"], "named twice"),
+    (["--workloads", "nope"], "unknown workload"),
     (["--vus", "0"], "between 1 and"),
     (["--vus", f"{MAX_VUS + 1}"], "between 1 and"),
     (["--duration", "1"], "--duration"),
     (["--duration", "5", "--warmup", "5"], "--warmup"),
-    (["--io-ms", "0"], "--io-ms"),
+    (["--param", "io_ms=0"], "io_ms must be"),
+    (["--param", "io_ms"], "NAME=VALUE"),
+    (["--param", "nope=3"], "no selected workload"),
     (["--base-url", "http://10.0.0.1:8080"], "loopback"),
     (["--base-url", "http://localhost:8080"], "loopback"),
     (["--load-cpus", "999"], "--load-cpus"),
     (["--vus", "two"], "invalid command line"),
+    (["--limits", "cpus=lots"], "--limits"),
+    (["--limits", "memory=512"], "memory must be a whole number with K, M or G"),
+    (["--limits", "swap=1G"], "--limits takes"),
+    (["--limits", "cpus=64"], "more than this host's"),
+    (["--limits", "cpuset=0-63"], "cores this host"),
+    (["--limits", "memory=48M"], "too small for"),
+    (["--limits", "pids=20"], "pids limit (20) leaves no room"),
 ])
 def test_bad_options_are_refused(argv, message, tmp_path):
-    with pytest.raises(OptionError, match=message):
-        options.parse(argv + ["--results", str(tmp_path / "r")])
+    with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse(argv, tmp_path)
 
 
-def test_a_pids_limit_that_would_cap_threads_is_refused(monkeypatch, tmp_path):
-    monkeypatch.setattr(options, "declared_limits",
-                        lambda service: Limits(1.0, "1", 2**28, 2**28, 64))
-    with pytest.raises(OptionError, match="pids limit"):
-        options.parse(["--vus", "40", "--results", str(tmp_path / "r")])
+def test_a_memory_limit_is_checked_against_each_configurations_processes(tmp_path):
+    # 4 gevent workers + the arbiter need more than 1 dev-server process.
+    parse(["--services", "flask-dev", "--workloads", "io", "--limits", "memory=64M"], tmp_path)
+    with pytest.raises(OptionError, match="5 server processes"):
+        parse(["--services", "gunicorn-gevent", "--workloads", "io", "--limits", "memory=64M"],
+              tmp_path)
+
+
+def test_a_knob_the_command_does_not_read_is_refused(tmp_path, monkeypatch):
+    from wsgilab.workloads import io
+
+    plan = io.WORKLOAD.level("flask-dev", 4, {}, Variant(knobs=(("workers", "8"),)))
+    opts = options.BenchOptions(workloads=("io",), services=("flask-dev",))
+    with pytest.raises(OptionError, match=r"does not read \$\{FLASK_DEV_WORKERS\}"):
+        options.validate_level(plan, opts)
 
 
 def test_existing_results_are_never_overwritten(tmp_path):
@@ -56,5 +108,5 @@ def test_existing_results_are_never_overwritten(tmp_path):
 
 
 def test_graceful_stop_covers_a_full_queue_on_a_one_at_a_time_server(tmp_path):
-    opts = options.parse(["--vus", "40", "--io-ms", "250", "--results", str(tmp_path / "r")])
-    assert opts.graceful_stop_s >= 40 * 0.250
+    opts = parse(["--services", "flask-dev", "--workloads", "io", "--vus", "40"], tmp_path)
+    assert opts.graceful_stop_s(opts.plan[0]) >= 40 * 0.250

@@ -1,40 +1,66 @@
-"""Reading k6 summaries (tests/data holds one from a real run of k6/io.js)."""
+"""Reading k6 summaries written by k6/lib/lab.js (tests/data holds real ones)."""
 
 import json
 
 import pytest
+from support import SMALL_RUN
 
-from wsgilab.results import SummaryError, read_summary
+from wsgilab.results import LOAD_FAILED, LOAD_REQUESTS, SummaryError, read_summary
 
-DATA = "tests/data/gunicorn-sync-vus-010.summary.json"
+IO = SMALL_RUN / "gunicorn-gevent" / "io-vus-004.summary.json"
+MIXED = SMALL_RUN / "gunicorn-gevent" / "mixed-workers1-vus-004.summary.json"
+CPU = SMALL_RUN / "gunicorn-gthread-1x8" / "cpu-cpus2-cpuset0-1-vus-004.summary.json"
 
 
-def test_reads_a_real_summary():
-    r = read_summary(DATA)
-    raw = json.load(open(DATA))
+def test_reads_a_real_io_summary():
+    r = read_summary(IO)
+    raw = json.loads(IO.read_text())
     lab, m = raw["lab"], raw["metrics"]
-    assert (r.service, r.vus, r.io_ms) == ("gunicorn-sync", 10, 250)
-    assert r.window_s == lab["duration_s"] - lab["warmup_s"]
-    assert r.completions == m["steady_completions"]["values"]["count"]
-    assert r.throughput_rps == pytest.approx(r.completions / r.window_s)
+    io = r.classes["io"]
+    assert (lab["service"], lab["vus"], lab["params"]["io_ms"]) == ("gunicorn-gevent", 4, 250)
+    assert io.window_s == lab["duration_s"] - lab["warmup_s"]
+    assert io.completions == m["steady_completions_io"]["values"]["count"]
+    assert io.throughput_rps == pytest.approx(io.completions / io.window_s)
     # Little's law: L = throughput (1/s) x mean time in the app (ms -> s)
-    assert r.little_inflight == pytest.approx(
-        r.throughput_rps * m["steady_handler_ms"]["values"]["avg"] / 1000)
+    assert io.little_inflight == pytest.approx(
+        io.throughput_rps * m["steady_app_ms_io"]["values"]["avg"] / 1000)
     assert r.server_peak == m["server_inflight"]["values"]["max"]
-    assert r.failures == 0
+    assert io.cpu_time_ms is None
+
+
+def test_the_setup_probe_is_not_counted_as_load():
+    raw = json.loads(IO.read_text())["metrics"]
+    r = read_summary(IO)
+    assert r.requests == raw[LOAD_REQUESTS]["values"]["count"]
+    assert r.requests == raw["http_reqs"]["values"]["count"] - 1  # the tagged setup probe
+    assert r.failures == raw[LOAD_FAILED]["values"]["passes"] == 0
+
+
+def test_reads_every_class_of_a_mixed_summary_with_its_own_window():
+    r = read_summary(MIXED)
+    assert list(r.classes) == ["io_alone", "io_beside", "cpu"]
+    lab = r.params
+    assert r.classes["io_alone"].window_s == lab["duration_s"] - lab["warmup_s"]
+    assert r.classes["io_beside"].window_s == lab["duration_s"] - lab["warmup_s"]
+    assert r.classes["cpu"].cpu_time_ms >= lab["params"]["cpu_ms"]
+
+
+def test_cpu_requests_report_the_cpu_they_burnt():
+    cpu = read_summary(CPU).classes["cpu"]
+    assert cpu.cpu_time_ms == pytest.approx(50, rel=0.01)
 
 
 def test_a_summary_without_lab_parameters_is_refused(tmp_path):
     path = tmp_path / "s.json"
     path.write_text(json.dumps({"metrics": {}}))
-    with pytest.raises(SummaryError, match="not a k6/io.js summary"):
+    with pytest.raises(SummaryError, match="not a k6/lib/lab.js summary"):
         read_summary(path)
 
 
 def test_a_run_with_no_steady_completion_is_refused(tmp_path):
-    raw = json.load(open(DATA))
-    del raw["metrics"]["steady_completions"]
+    raw = json.loads(IO.read_text())
+    del raw["metrics"]["steady_completions_io"]
     path = tmp_path / "s.json"
     path.write_text(json.dumps(raw))
-    with pytest.raises(SummaryError, match="no request completed"):
+    with pytest.raises(SummaryError, match="no io request completed"):
         read_summary(path)

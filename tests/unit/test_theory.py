@@ -1,44 +1,14 @@
-"""The caps and verdict rules of wsgilab.theory."""
+"""The generic rules: checks, expectations, the CPU-bound throughput bound."""
 
 import pytest
 
-from wsgilab.theory import (CLIENT_BOUND_MIN_FRACTION, LITTLE_LAW_TOLERANCE, Capacity,
-                            UnknownServer, capacity, expect, judge)
-
-GUNICORN = {"server": "gunicorn", "workers": 4, "threads": 1, "worker_connections": 1000}
-
-
-@pytest.mark.parametrize("settings, limit", [
-    ({"server": "werkzeug", "threaded": False, "processes": 1}, 1),
-    ({"server": "werkzeug", "threaded": False, "processes": 3}, 3),
-    ({"server": "werkzeug", "threaded": True, "processes": 1}, None),
-    ({**GUNICORN, "worker_class": "sync"}, 4),
-    ({**GUNICORN, "worker_class": "gthread", "workers": 2, "threads": 4}, 8),
-    ({**GUNICORN, "worker_class": "gevent"}, 4000),
-    ({**GUNICORN, "worker_class": "eventlet", "worker_connections": 50}, 200),
-])
-def test_capacity_follows_the_settings(settings, limit):
-    assert capacity(settings).limit == limit
+from wsgilab.theory import (CLIENT_BOUND_MIN_FRACTION, CPU_BOUND_OVERSHOOT, CPU_BOUND_TOLERANCE,
+                            FORKING_CPU_BOUND_TOLERANCE, LITTLE_LAW_TOLERANCE, Capacity, Check,
+                            concurrency_checks, cpu_parallelism, cpu_throughput_check, expect)
 
 
-@pytest.mark.parametrize("settings", [
-    {**GUNICORN, "worker_class": "tornado"},
-    {"server": "uvicorn"},
-    {},
-])
-def test_capacity_refuses_what_it_has_no_theory_for(settings):
-    with pytest.raises(UnknownServer):
-        capacity(settings)
-
-
-def test_gthread_with_several_workers_only_sustains_one_pool():
-    cap = capacity({**GUNICORN, "worker_class": "gthread", "workers": 2, "threads": 4})
-    assert (cap.limit, cap.floor) == (8, 4)
-    e = expect(cap, 10)
-    assert (e.inflight, e.server_bound, e.sustained) == (8, True, 4)
-    assert e.min_little == pytest.approx(4 * (1 - LITTLE_LAW_TOLERANCE))
-    one_worker = capacity({**GUNICORN, "worker_class": "gthread", "workers": 1, "threads": 8})
-    assert (one_worker.limit, one_worker.floor) == (8, 8)
+def _problems(checks, **figures):
+    return [p for c in checks if (p := c.problem(figures.get(c.figure)))]
 
 
 def test_expectation_is_the_cap_when_vus_exceed_it():
@@ -54,29 +24,73 @@ def test_expectation_is_the_vus_when_the_server_has_room():
     assert (e.inflight, e.server_bound) == (4, False)
 
 
-def test_judge_passes_an_exact_server_bound_run():
-    assert judge(expect(Capacity(4, ""), 10), peak=4, little=3.9, failures=0) == []
+def test_an_exact_server_bound_run_passes():
+    assert _problems(concurrency_checks(Capacity(4, ""), 10), server_peak=4,
+                     little_inflight=3.9, failures=0) == []
 
 
 @pytest.mark.parametrize("peak", [3, 5])
-def test_judge_wants_the_exact_cap_when_server_bound(peak):
-    problems = judge(expect(Capacity(4, ""), 10), peak=peak, little=4.0, failures=0)
-    assert problems == [f"server-side peak in flight: expected exactly 4, measured {peak}"]
+def test_the_peak_must_be_the_cap_exactly_when_it_binds(peak):
+    problems = _problems(concurrency_checks(Capacity(4, ""), 10), server_peak=peak,
+                         little_inflight=4.0, failures=0)
+    assert len(problems) == 1 and f"expected exactly 4, measured {peak}" in problems[0]
 
 
-def test_judge_applies_the_little_tolerance():
-    e = expect(Capacity(4, ""), 10)
+def test_little_tolerance_applies_below_the_sustained_concurrency():
+    checks = concurrency_checks(Capacity(4, ""), 10)
     low = 4 * (1 - LITTLE_LAW_TOLERANCE)
-    assert judge(e, 4, low + 0.01, 0) == []
-    assert "Little's law" in judge(e, 4, low - 0.01, 0)[0]
+    assert _problems(checks, server_peak=4, little_inflight=low + 0.01, failures=0) == []
+    assert "little" in _problems(checks, server_peak=4, little_inflight=low - 0.01, failures=0)[0]
 
 
-def test_judge_client_bound_needs_most_vus():
-    e = expect(Capacity(None, ""), 40)
-    assert judge(e, 36, 40 * CLIENT_BOUND_MIN_FRACTION, 0) == []
-    assert judge(e, 35, 39.0, 0) == ["server-side peak in flight: expected 36..40, measured 35"]
+def test_gthread_sustains_one_pool_in_the_little_range():
+    checks = concurrency_checks(Capacity(8, "", sustained=4, sustained_rule="#3433"), 10)
+    little = next(c for c in checks if c.name == "little")
+    assert little.low == pytest.approx(4 * (1 - LITTLE_LAW_TOLERANCE))
+    assert "#3433" in little.rule
 
 
-def test_judge_reports_failures():
-    assert judge(expect(Capacity(1, ""), 2), 1, 1.0, failures=3) == [
-        "3 requests failed (expected none)"]
+def test_client_bound_needs_most_vus():
+    checks = concurrency_checks(Capacity(None, ""), 40)
+    assert _problems(checks, server_peak=36, little_inflight=40 * CLIENT_BOUND_MIN_FRACTION,
+                     failures=0) == []
+    (problem,) = _problems(checks, server_peak=35, little_inflight=39.0, failures=0)
+    assert problem.startswith("peak: server_peak expected 36..40, measured 35")
+    assert "CLIENT_BOUND_MIN_FRACTION" in problem
+
+
+def test_failures_and_missing_figures_are_problems():
+    checks = concurrency_checks(Capacity(1, ""), 2)
+    assert "failures" in _problems(checks, server_peak=1, little_inflight=1.0, failures=3)[0]
+    assert "was not measured" in Check("x", "y", 0, 1, "").problem(None)
+
+
+@pytest.mark.parametrize("cap, quota, cpuset, usable", [
+    (Capacity(4, "", parallelism=4), 0.5, 2, 0.5),   # the quota binds
+    (Capacity(4, "", parallelism=4), 2.0, 2, 2.0),   # quota and cpuset: 2
+    (Capacity(8, "", parallelism=1), 2.0, 2, 1.0),   # one process of threads: the GIL
+    (Capacity(16, "", parallelism=16), 1.0, 1, 1.0),  # 16 workers, 1 CPU
+    (Capacity(3, "", parallelism=3), None, 2, 2.0),  # no quota: the cpuset binds
+])
+def test_cpu_parallelism_is_the_least_of_processes_quota_and_cores(cap, quota, cpuset, usable):
+    assert cpu_parallelism(cap, quota, cpuset)[0] == usable
+
+
+def test_cpu_throughput_check_bounds_x_by_usable_cpus_over_cpu_time():
+    check = cpu_throughput_check(Capacity(4, "", parallelism=4), 8, 50, 0.5, 2)
+    bound = 0.5 / 0.050  # 10 req/s
+    assert check.low == pytest.approx(bound * (1 - CPU_BOUND_TOLERANCE))
+    assert check.high == pytest.approx(bound * (1 + CPU_BOUND_OVERSHOOT))
+    assert check.problem(10.0) is None and check.problem(7.0) and check.problem(11.0)
+
+
+def test_cpu_throughput_check_is_bounded_by_vus_below_the_cpus():
+    check = cpu_throughput_check(Capacity(4, "", parallelism=4), 1, 50, 2.0, 2)
+    assert check.high == pytest.approx(20 * (1 + CPU_BOUND_OVERSHOOT))
+
+
+def test_forking_servers_get_their_own_named_tolerance():
+    check = cpu_throughput_check(Capacity(3, "", parallelism=3, forks_per_request=True),
+                                 8, 50, 2.0, 2)
+    assert check.low == pytest.approx(40 * (1 - FORKING_CPU_BOUND_TOLERANCE))
+    assert "FORKING_CPU_BOUND_TOLERANCE" in check.rule

@@ -4,7 +4,11 @@ Endpoints:
     GET /slow?time=<s>   the seeds' own example: sleep ``time`` whole seconds (default 5),
                          answer ``Slept for N seconds.``
     GET /io?ms=<ms>      the bench's finer I/O-bound request: sleep ``ms`` milliseconds.
-    GET /healthz         liveness, the requests in flight now, and the server's settings.
+    GET /cpu?ms=<ms>     a CPU-bound request: burn ``ms`` milliseconds of the serving
+                         thread's own CPU time in pure Python (``labapp.cpu``); answers
+                         ``{"cpu_ms", "wall_ms"}`` and adds ``cpu;dur=`` to Server-Timing.
+    GET /healthz         liveness, the requests in flight now, the server's settings, and
+                         what the container lets it use (``labapp.container``).
 
 ``time.sleep`` stands for waiting on I/O (a database, another service): it blocks a thread
 or a worker process, and is cooperative under gevent's and eventlet's monkey-patching,
@@ -20,8 +24,10 @@ import time
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
+from . import container
+from .cpu import burn
 from .inflight import DEFAULT_PATH, InflightCounter
-from .middleware import InflightMiddleware
+from .middleware import TIMING_HEADER, InflightMiddleware
 from .settings import current as server_settings
 
 #: Upper bound of /slow?time=. Below gunicorn's default 30 s worker timeout, which would
@@ -32,6 +38,9 @@ DEFAULT_SLOW_SECONDS = 5
 #: Upper bound of /io?ms=, for the same reason as MAX_SLOW_SECONDS.
 MAX_IO_MS = 20_000
 DEFAULT_IO_MS = 100
+#: Upper bound of /cpu?ms=: two seconds of CPU is already far beyond a web request's budget.
+MAX_CPU_MS = 2_000
+DEFAULT_CPU_MS = 50
 #: Environment variable naming the in-flight counter's file.
 INFLIGHT_FILE_ENV = "LAB_INFLIGHT_FILE"
 HEALTH_PATH = "/healthz"
@@ -82,9 +91,20 @@ def create_app(counter: InflightCounter | None = None) -> Flask:
         time.sleep(ms / 1000.0)
         return jsonify(slept_ms=ms)
 
+    @app.get("/cpu")
+    def cpu():
+        ms = int_param("ms", DEFAULT_CPU_MS, 0, MAX_CPU_MS, "milliseconds")
+        started = time.perf_counter()
+        used_s = burn(ms / 1000.0)
+        wall_ms = (time.perf_counter() - started) * 1000.0
+        response = jsonify(cpu_ms=round(used_s * 1000.0, 3), wall_ms=round(wall_ms, 3))
+        response.headers[TIMING_HEADER] = f"cpu;dur={used_s * 1000.0:.3f}"
+        return response
+
     @app.get(HEALTH_PATH)
     def healthz():
-        return jsonify(status="ok", inflight=counter.read(), server=server_settings())
+        return jsonify(status="ok", inflight=counter.read(), server=server_settings(),
+                       container=container.facts())
 
     @app.errorhandler(BadParameter)
     def bad_parameter(error: BadParameter):

@@ -11,7 +11,9 @@ from .inflight import InflightCounter
 #: itself included. k6 keeps its maximum as the server-side peak concurrency.
 INFLIGHT_HEADER = "X-Inflight"
 #: Standard Server-Timing header (W3C Server Timing); ``app;dur=`` is the time the
-#: request spent inside the WSGI application, in milliseconds.
+#: request spent inside the WSGI application, in milliseconds. Entries the app set itself
+#: (``cpu;dur=``) are kept in the same header, so that a client reading one header value
+#: sees them all.
 TIMING_HEADER = "Server-Timing"
 
 
@@ -46,9 +48,11 @@ class InflightMiddleware:
 
         def timed_start_response(status, headers, exc_info=None):
             elapsed_ms = (time.perf_counter() - started) * 1000.0
-            headers = list(headers) + [
+            timing = [v for k, v in headers if k.lower() == TIMING_HEADER.lower()]
+            timing.append(f"app;dur={elapsed_ms:.3f}")
+            headers = [(k, v) for k, v in headers if k.lower() != TIMING_HEADER.lower()] + [
                 (INFLIGHT_HEADER, str(inflight)),
-                (TIMING_HEADER, f"app;dur={elapsed_ms:.3f}"),
+                (TIMING_HEADER, ", ".join(timing)),
             ]
             return start_response(status, headers, exc_info)
 

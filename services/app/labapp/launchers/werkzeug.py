@@ -1,8 +1,8 @@
 """Serve the app with Flask's development server, as the seeds do with ``app.run()``.
 
-    python -m labapp.devserver --no-threaded               # app.run(threaded=False)
-    python -m labapp.devserver --threaded                  # app.run(), Flask's default
-    python -m labapp.devserver --no-threaded --processes 3 # app.run(threaded=False, processes=3)
+    python -m labapp.launchers.werkzeug --no-threaded               # app.run(threaded=False)
+    python -m labapp.launchers.werkzeug --threaded                  # app.run(), Flask's default
+    python -m labapp.launchers.werkzeug --no-threaded --processes 3 # app.run(threaded=False, processes=3)
 
 The flags map one to one onto ``app.run`` keywords (Flask passes them to Werkzeug's
 ``run_simple``); the debugger and the reloader stay off, as they must outside a laptop.
@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import version
 
-from . import settings
+from .. import settings
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: ``--[no-]threaded``, ``--processes N``, ``--host``, ``--port``."""
-    parser = argparse.ArgumentParser(prog="python -m labapp.devserver", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m labapp.launchers.werkzeug", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threaded", action=argparse.BooleanOptionalAction, default=True,
                         help="one thread per request (app.run's default since Flask 1.0)")
@@ -30,6 +30,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """Parse ``argv``, publish the settings, and serve until stopped.
+
+    Raises:
+        SystemExit: an option Werkzeug would refuse (checked before the app is imported).
+    """
     args = build_parser().parse_args(argv)
     if args.processes < 1:
         raise SystemExit("--processes must be at least 1")
@@ -44,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         "threaded": args.threaded,
         "processes": args.processes,
     })
-    from .wsgi import app
+    from ..wsgi import app
 
     app.run(host=args.host, port=args.port, debug=False, use_reloader=False,
             threaded=args.threaded, processes=args.processes)

@@ -1,0 +1,176 @@
+// The lab's shared k6 library: run parameters, scenarios, the steady windows, the
+// X-Inflight / Server-Timing metrics and handleSummary. Each workload's script (io.js,
+// cpu.js, mixed.js, ...) declares its own parameters and request classes over it.
+//
+// Metrics, per request class C (a workload's kind of request: io, cpu, io_beside, ...):
+//   steady_completions_C   responses (200) that completed inside C's steady window
+//   steady_latency_ms_C    their http_req_duration (ms): p50/p95/p99
+//   steady_app_ms_C        their Server-Timing app;dur: time inside the app (ms)
+//   steady_cpu_ms_C        their Server-Timing cpu;dur: CPU time the request used (ms)
+// and for every response of the load, whatever its class and time:
+//   server_inflight        X-Inflight: requests in flight in the container when this one
+//                          entered the app. Its max is the server-side peak.
+// Requests of the load are tagged lab_phase:load, the setup() probe lab_phase:setup; the
+// thresholds below exist only to bring those sub-metrics into the summary.
+import http from 'k6/http';
+import exec from 'k6/execution';
+import { check, fail } from 'k6';
+import { Counter, Trend } from 'k6/metrics';
+
+// Network rule: load goes to the lab's own front end on loopback, nowhere else.
+const ALLOWED_BASE = /^http:\/\/127\.0\.0\.1:\d{1,5}$/;
+
+export function intEnv(name, fallback, low, high) {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === '') {
+    if (fallback === undefined) throw new Error(`${name} is required`);
+    return fallback;
+  }
+  if (!/^\d+$/.test(raw)) throw new Error(`${name} must be a whole number, got '${raw}'`);
+  const value = parseInt(raw, 10);
+  if (value < low || value > high) throw new Error(`${name} must be in [${low}, ${high}], got ${value}`);
+  return value;
+}
+
+export function choiceEnv(name, fallback, choices) {
+  const value = __ENV[name] || fallback;
+  if (value === undefined) throw new Error(`${name} is required`);
+  if (!choices.includes(value)) throw new Error(`${name} must be one of ${choices.join(', ')}, got '${value}'`);
+  return value;
+}
+
+// The parameters every script takes. Anything malformed stops k6 in its init phase,
+// before a single request is sent.
+export function readConfig() {
+  const baseUrl = __ENV.BASE_URL || 'http://127.0.0.1:8080';
+  if (!ALLOWED_BASE.test(baseUrl)) {
+    throw new Error(`BASE_URL must be http://127.0.0.1:<port>, got '${baseUrl}'`);
+  }
+  const service = __ENV.SERVICE;
+  if (!service || !/^[a-z0-9][a-z0-9-]*$/.test(service)) {
+    throw new Error(`SERVICE must name a lab configuration, got '${service}'`);
+  }
+  const config = {
+    baseUrl,
+    service,
+    vus: intEnv('VUS', undefined, 1, 10000),
+    durationS: intEnv('DURATION_S', undefined, 1, 3600),
+    warmupS: intEnv('WARMUP_S', 0, 0, 3600),
+    gracefulStopS: intEnv('GRACEFUL_STOP_S', 30, 0, 600),
+    summaryPath: __ENV.SUMMARY_PATH,
+  };
+  if (config.warmupS >= config.durationS) {
+    throw new Error(`WARMUP_S (${config.warmupS}) must be shorter than DURATION_S (${config.durationS})`);
+  }
+  if (!config.summaryPath) throw new Error('SUMMARY_PATH is required');
+  return config;
+}
+
+function timing(res, name) {
+  const match = new RegExp(`(?:^|,\\s*)${name};dur=([0-9.]+)`).exec(res.headers['Server-Timing'] || '');
+  return match ? parseFloat(match[1]) : NaN;
+}
+
+// A closed-model scenario: `vus` VUs requesting back to back (no think time) for
+// `durationS` seconds, starting `startS` seconds into the test, running function `fn`.
+export function constantVus(config, vus, durationS, startS = 0, fn = 'default') {
+  return {
+    executor: 'constant-vus',
+    vus,
+    duration: `${durationS}s`,
+    startTime: `${startS}s`,
+    gracefulStop: `${config.gracefulStopS}s`,
+    exec: fn,
+  };
+}
+
+export class Lab {
+  // windows: {className: [fromS, toS]} in seconds of test time; starts: {scenarioName:
+  // startS}, the offset of each scenario (0 when omitted).
+  constructor(config, script, windows, params = {}, starts = {}) {
+    this.config = config;
+    this.script = script;
+    this.windows = windows;
+    this.params = params;
+    this.starts = starts;
+    this.inflight = new Trend('server_inflight');
+    this.metrics = {};
+    for (const name of Object.keys(windows)) {
+      this.metrics[name] = {
+        completions: new Counter(`steady_completions_${name}`),
+        latency: new Trend(`steady_latency_ms_${name}`, true),
+        app: new Trend(`steady_app_ms_${name}`, true),
+        cpu: new Trend(`steady_cpu_ms_${name}`, true),
+      };
+    }
+  }
+
+  options(scenarios) {
+    return {
+      scenarios,
+      discardResponseBodies: true,
+      summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(50)', 'p(95)', 'p(99)', 'count'],
+      setupTimeout: '30s',
+      thresholds: {
+        'http_reqs{lab_phase:load}': ['count>=0'],
+        'http_req_failed{lab_phase:load}': ['rate>=0'],
+      },
+    };
+  }
+
+  url(path) {
+    return `${this.config.baseUrl}/${this.config.service}${path}`;
+  }
+
+  // setup(): the configuration must answer its health check, or nothing is sent.
+  setup() {
+    const res = http.get(this.url('/healthz'), { responseType: 'text', tags: { lab_phase: 'setup' } });
+    if (res.status !== 200) {
+      fail(`${this.config.service} is not healthy behind ${this.config.baseUrl}: HTTP ${res.status}`);
+    }
+  }
+
+  // Seconds since the test started (scenario start + the scenario's offset).
+  elapsedS() {
+    return (Date.now() - exec.scenario.startTime) / 1000 + (this.starts[exec.scenario.name] || 0);
+  }
+
+  // GET `path` and record the response under the class classOf(elapsed seconds) returns
+  // (or classOf itself, a class name), when it completed inside that class's window.
+  get(path, classOf, name) {
+    const res = http.get(this.url(path), { tags: { name: name || path.split('?')[0], lab_phase: 'load' } });
+    const elapsed = this.elapsedS();
+    const ok = check(res, {
+      'status is 200': (r) => r.status === 200,
+      'reports X-Inflight': (r) => /^\d+$/.test(r.headers['X-Inflight'] || ''),
+    });
+    if (!ok) return res;
+    this.inflight.add(parseInt(res.headers['X-Inflight'], 10));
+    const cls = typeof classOf === 'function' ? classOf(elapsed) : classOf;
+    const window = this.windows[cls];
+    if (window && elapsed >= window[0] && elapsed <= window[1]) {
+      const m = this.metrics[cls];
+      m.completions.add(1);
+      m.latency.add(res.timings.duration);
+      m.app.add(timing(res, 'app'));
+      const cpu = timing(res, 'cpu');
+      if (!isNaN(cpu)) m.cpu.add(cpu);
+    }
+    return res;
+  }
+
+  summary(data) {
+    data.lab = {
+      script: this.script,
+      service: this.config.service,
+      vus: this.config.vus,
+      duration_s: this.config.durationS,
+      warmup_s: this.config.warmupS,
+      graceful_stop_s: this.config.gracefulStopS,
+      base_url: this.config.baseUrl,
+      params: this.params,
+      windows: this.windows,
+    };
+    return { [this.config.summaryPath]: JSON.stringify(data, null, 1) };
+  }
+}

@@ -1,0 +1,78 @@
+"""What the container lets this process use: CPU counts, CFS quota, memory and pids limits.
+
+Sizing rules people follow read one of these numbers, and they disagree inside a container:
+
+- ``os.cpu_count()`` is the host's CPU count; it ignores both the cpuset and the CFS quota
+  (Python docs, ``os.cpu_count``; CPython issue #149452, open);
+- ``os.sched_getaffinity(0)`` follows the cpuset (the cores the container may run on);
+- the CFS quota is read from cgroup v2 ``cpu.max`` ("max 100000" or "50000 100000"), or
+  cgroup v1 ``cpu.cfs_quota_us`` (-1 = none) / ``cpu.cfs_period_us`` (kernel docs,
+  ``Documentation/admin-guide/cgroup-v2.rst`` and ``scheduler/sched-bwc.rst``);
+- the memory limit from cgroup v2 ``memory.max`` or v1 ``memory.limit_in_bytes``; the pids
+  limit from ``pids.max`` (both versions).
+
+Inside a container the cgroup of the process is mounted at ``/sys/fs/cgroup`` (v2) or
+``/sys/fs/cgroup/<controller>`` (v1).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: cgroup v1 reports "no memory limit" as a huge number (PAGE_COUNTER_MAX pages).
+_V1_NO_LIMIT = 1 << 60
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
+
+
+def cfs_quota_cpus(root: Path = CGROUP_ROOT) -> float | None:
+    """The CPU quota in CPUs (quota / period), or None when there is none or no cgroup."""
+    v2 = _read(root / "cpu.max")
+    if v2 is not None:
+        quota, _, period = v2.partition(" ")
+        return None if quota == "max" else int(quota) / int(period or 100_000)
+    quota = _read(root / "cpu" / "cpu.cfs_quota_us")
+    period = _read(root / "cpu" / "cpu.cfs_period_us")
+    if quota is None or period is None or int(quota) < 0:
+        return None
+    return int(quota) / int(period)
+
+
+def memory_limit_bytes(root: Path = CGROUP_ROOT) -> int | None:
+    """The cgroup's memory limit in bytes, or None when unlimited or unknown."""
+    v2 = _read(root / "memory.max")
+    if v2 is not None:
+        return None if v2 == "max" else int(v2)
+    v1 = _read(root / "memory" / "memory.limit_in_bytes")
+    if v1 is None or int(v1) >= _V1_NO_LIMIT:
+        return None
+    return int(v1)
+
+
+def pids_limit(root: Path = CGROUP_ROOT) -> int | None:
+    """The cgroup's pids limit (tasks: processes and threads), or None when unlimited."""
+    raw = _read(root / "pids.max") or _read(root / "pids" / "pids.max")
+    return None if raw in (None, "max") else int(raw)
+
+
+def facts(root: Path = CGROUP_ROOT) -> dict:
+    """Everything a sizing rule might read, as this process sees it.
+
+    Returns:
+        ``{"os_cpu_count": int, "affinity_cpus": int, "cfs_quota_cpus": float | None,
+        "memory_limit_bytes": int | None, "pids_limit": int | None}``.
+    """
+    return {
+        "os_cpu_count": os.cpu_count(),
+        "affinity_cpus": len(os.sched_getaffinity(0)),
+        "cfs_quota_cpus": cfs_quota_cpus(root),
+        "memory_limit_bytes": memory_limit_bytes(root),
+        "pids_limit": pids_limit(root),
+    }

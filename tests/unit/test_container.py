@@ -1,0 +1,38 @@
+"""Reading what a container allows from cgroup files, v1 and v2 (fake trees)."""
+
+import pytest
+
+from labapp import container
+
+
+def _tree(root, files):
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n")
+    return root
+
+
+@pytest.mark.parametrize("files, quota, memory, pids", [
+    ({"cpu.max": "50000 100000", "memory.max": "268435456", "pids.max": "256"},
+     0.5, 268435456, 256),
+    ({"cpu.max": "max 100000", "memory.max": "max", "pids.max": "max"}, None, None, None),
+    ({"cpu/cpu.cfs_quota_us": "150000", "cpu/cpu.cfs_period_us": "100000",
+      "memory/memory.limit_in_bytes": "536870912", "pids/pids.max": "128"},
+     1.5, 536870912, 128),
+    ({"cpu/cpu.cfs_quota_us": "-1", "cpu/cpu.cfs_period_us": "100000",
+      "memory/memory.limit_in_bytes": str(2**63 - 4096), "pids/pids.max": "max"},
+     None, None, None),
+])
+def test_limits_from_cgroup_v2_and_v1(tmp_path, files, quota, memory, pids):
+    root = _tree(tmp_path, files)
+    assert container.cfs_quota_cpus(root) == quota
+    assert container.memory_limit_bytes(root) == memory
+    assert container.pids_limit(root) == pids
+
+
+def test_no_cgroup_means_no_limit(tmp_path):
+    facts = container.facts(tmp_path)
+    assert (facts["cfs_quota_cpus"], facts["memory_limit_bytes"], facts["pids_limit"]) == (
+        None, None, None)
+    assert facts["affinity_cpus"] >= 1 and facts["os_cpu_count"] >= facts["affinity_cpus"]

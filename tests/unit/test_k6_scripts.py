@@ -1,0 +1,74 @@
+"""Every workload's k6 script refuses bad parameters in its init phase, before sending.
+
+`k6 inspect` evaluates a script's init code (options, parameter checks) and sends no
+request, so these tests need neither the lab nor a network.
+"""
+
+import json
+import subprocess
+
+import pytest
+
+from wsgilab import workloads
+from wsgilab.k6 import SCRIPTS, env_flags, k6_binary
+
+COMMON = {"SERVICE": "gunicorn-sync", "VUS": "4", "DURATION_S": "5", "WARMUP_S": "1",
+          "SUMMARY_PATH": "/tmp/unused.json"}
+
+
+def _good(workload):
+    return {**COMMON, **{p.env: str(p.default) for p in workload.params}}
+
+
+def inspect(script, params):
+    return subprocess.run([k6_binary(), "inspect", *env_flags(params), str(SCRIPTS / script)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("name", list(workloads.registry()))
+def test_good_parameters_give_closed_model_scenarios(name):
+    workload = workloads.get(name)
+    proc = inspect(workload.script, _good(workload))
+    assert proc.returncode == 0, proc.stderr
+    scenarios = json.loads(proc.stdout)["scenarios"]
+    assert scenarios and all(s["executor"] == "constant-vus" for s in scenarios.values())
+    assert sum(s["vus"] for s in scenarios.values()) == 4
+    assert all(s["duration"] == "5s" or s["duration"] == f"{5 * workload.phases}s"
+               for s in scenarios.values())
+
+
+@pytest.mark.parametrize("name", list(workloads.registry()))
+@pytest.mark.parametrize("change, message", [
+    ({"BASE_URL": "http://example.com:80"}, "BASE_URL must be http://127.0.0.1"),
+    ({"BASE_URL": "http://127.0.0.1.nip.io:80"}, "BASE_URL must be http://127.0.0.1"),
+    ({"SERVICE": "../etc"}, "SERVICE must name"),
+    ({"VUS": "-1"}, "VUS must be a whole number"),
+    ({"VUS": "0"}, "VUS must be in"),
+    ({"WARMUP_S": "5"}, "must be shorter than DURATION_S"),
+    ({"SUMMARY_PATH": ""}, "SUMMARY_PATH is required"),
+])
+def test_bad_common_parameters_stop_k6(name, change, message):
+    workload = workloads.get(name)
+    proc = inspect(workload.script, {**_good(workload), **change})
+    assert proc.returncode != 0, f"{workload.script} accepted {change}"
+    assert message in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", list(workloads.registry()))
+def test_every_declared_parameter_is_required_and_checked_by_the_script(name):
+    workload = workloads.get(name)
+    for param in workload.params:
+        params = _good(workload)
+        del params[param.env]
+        proc = inspect(workload.script, params)
+        assert proc.returncode != 0 and f"{param.env} is required" in proc.stdout + proc.stderr, (
+            f"{workload.script} ran without {param.env}")
+        if param.high is not None:
+            proc = inspect(workload.script, {**_good(workload), param.env: str(param.high * 1000)})
+            assert proc.returncode != 0, f"{workload.script} accepted {param.env}={param.high * 1000}"
+
+
+def test_mixed_needs_io_vus_beside_its_cpu_vus():
+    mixed = workloads.get("mixed")
+    proc = inspect(mixed.script, {**_good(mixed), "CPU_VUS": "4"})
+    assert proc.returncode != 0 and "CPU_VUS (4) must be fewer than VUS (4)" in proc.stdout + proc.stderr

@@ -1,0 +1,76 @@
+"""Each server family's adapter: declared settings from a command, and the model."""
+
+import pytest
+
+from wsgilab import servers
+from wsgilab.theory import UnknownServer
+
+GUNICORN = {"server": "gunicorn", "workers": 4, "threads": 1, "worker_connections": 1000}
+
+
+def test_every_adapter_declares_its_interface():
+    assert {"werkzeug", "gunicorn"} <= set(servers.adapters())
+    for name, module in servers.adapters().items():
+        assert module.NAME == name and module.REPORTED_BY
+        assert callable(module.declared) and callable(module.model)
+        assert module.__doc__ and "cap" in module.__doc__.lower(), f"{name}: no sourced cap"
+
+
+@pytest.mark.parametrize("settings, limit, parallelism, event_loop", [
+    ({"server": "werkzeug", "threaded": False, "processes": 1}, 1, 1, False),
+    ({"server": "werkzeug", "threaded": False, "processes": 3}, 3, 3, False),
+    ({"server": "werkzeug", "threaded": True, "processes": 1}, None, 1, False),
+    ({**GUNICORN, "worker_class": "sync"}, 4, 4, False),
+    ({**GUNICORN, "worker_class": "gthread", "workers": 2, "threads": 4}, 8, 2, False),
+    ({**GUNICORN, "worker_class": "gevent"}, 4000, 4, True),
+    ({**GUNICORN, "worker_class": "eventlet", "worker_connections": 50}, 200, 4, True),
+])
+def test_model_follows_the_settings(settings, limit, parallelism, event_loop):
+    cap = servers.model(settings)
+    assert (cap.limit, cap.parallelism, cap.event_loop) == (limit, parallelism, event_loop)
+
+
+@pytest.mark.parametrize("settings", [
+    {**GUNICORN, "worker_class": "tornado"},
+    {"server": "uvicorn"},
+    {},
+])
+def test_model_refuses_what_it_has_no_theory_for(settings):
+    with pytest.raises(UnknownServer):
+        servers.model(settings)
+
+
+def test_gthread_with_several_workers_only_sustains_one_pool():
+    cap = servers.model({**GUNICORN, "worker_class": "gthread", "workers": 2, "threads": 4})
+    assert (cap.limit, cap.floor) == (8, 4)
+    assert "#3433" in cap.sustained_rule
+    one = servers.model({**GUNICORN, "worker_class": "gthread", "workers": 1, "threads": 8})
+    assert (one.limit, one.floor) == (8, 8)
+
+
+def test_gthread_with_worker_connections_at_its_threads_sustains_every_thread():
+    cap = servers.model({**GUNICORN, "worker_class": "gthread", "workers": 2, "threads": 4,
+                         "worker_connections": 4})
+    assert (cap.limit, cap.floor) == (8, 8)
+
+
+@pytest.mark.parametrize("command, expected", [
+    (["gunicorn", "--workers", "2", "--threads", "4", "labapp.wsgi:app"],
+     {"server": "gunicorn", "worker_class": "gthread", "workers": 2, "threads": 4,
+      "worker_connections": 1000, "preload_app": False}),
+    (["python3", "-m", "labapp.launchers.werkzeug", "--no-threaded", "--processes", "3"],
+     {"server": "werkzeug", "threaded": False, "processes": 3}),
+])
+def test_declared_settings_come_from_the_servers_own_parser(command, expected):
+    assert servers.declared(command) == expected
+
+
+def test_a_command_no_adapter_knows_is_refused():
+    with pytest.raises(UnknownServer, match="no adapter recognises"):
+        servers.declared(["hypercorn", "app:app"])
+
+
+def test_every_compose_command_has_an_adapter(fake_compose):
+    for name, svc in fake_compose.config()["services"].items():
+        settings = servers.declared(svc["command"])
+        assert servers.model(settings).formula, name

@@ -1,0 +1,88 @@
+"""Workload declarations: registry, expectation rules, figures and plans."""
+
+import pytest
+from support import SMALL_RUN
+
+from wsgilab import workloads
+from wsgilab.levels import Variant
+from wsgilab.record import BenchRecord
+from wsgilab.theory import Capacity
+from wsgilab.workloads.base import Facts, PlanRequest
+from wsgilab.workloads.mixed import GIL_HANDOFFS, LOOP_MIN_FRACTION, SWITCH_INTERVAL_MS
+
+COMMON = {"throughput_rps", "latency_p50_ms", "latency_p95_ms", "little_inflight",
+          "server_peak", "failures"}
+
+
+def facts(cap, cpus=1.0, cpuset=1):
+    return Facts(capacity=cap, settings={}, cpus=cpus, cpuset_cpus=cpuset,
+                 memory_bytes=2**28, pids=256)
+
+
+def test_the_registry_finds_every_workload_module():
+    assert list(workloads.registry())[:3] == ["io", "cpu", "mixed"]
+    with pytest.raises(KeyError, match="known: io, cpu, mixed"):
+        workloads.get("nope")
+
+
+@pytest.mark.parametrize("name", list(workloads.registry()))
+def test_each_workload_declares_script_params_and_doc(name):
+    w = workloads.get(name)
+    assert w.script.endswith(".js") and w.classes and w.description
+    assert all(p.env == p.env.upper() for p in w.params)
+    import importlib
+    assert importlib.import_module(f"wsgilab.workloads.{name}").__doc__
+
+
+def test_figures_of_every_stored_level_include_the_common_ones():
+    record = BenchRecord.load(SMALL_RUN)
+    for entry in record.levels:
+        w = workloads.get(entry.level.workload)
+        figures = w.figures(entry.result, entry.load, entry.level, entry.configuration.facts())
+        assert COMMON <= set(figures), f"{entry.level.describe()}: {sorted(figures)}"
+        assert figures == pytest.approx(entry.figures), entry.level.describe()
+
+
+def test_cpu_levels_check_throughput_against_the_cpu_bound_not_littles_law():
+    cpu = workloads.get("cpu")
+    checks = cpu.expect(facts(Capacity(4, "workers = 4", parallelism=4), cpus=0.5, cpuset=2),
+                        cpu.level("gunicorn-sync", 8))
+    assert [c.name for c in checks] == ["peak", "failures", "cpu_bound"]
+    bound = next(c for c in checks if c.name == "cpu_bound")
+    assert bound.high > 10.0 > bound.low  # 0.5 CPU / 50 ms
+
+
+def test_mixed_expects_a_blocked_event_loop_and_unblocked_threads():
+    mixed = workloads.get("mixed")
+    level = mixed.level("x", 4)
+    cpu_ms = level.param("cpu_ms")
+    loop = mixed.expect(facts(Capacity(1000, "", parallelism=1, event_loop=True)), level)
+    blocked = next(c for c in loop if c.name == "io_blocked")
+    assert blocked.low == LOOP_MIN_FRACTION * cpu_ms and blocked.high is None
+    threads = mixed.expect(facts(Capacity(8, "", parallelism=1)), level)
+    unblocked = next(c for c in threads if c.name == "io_unblocked")
+    assert unblocked.high == GIL_HANDOFFS * SWITCH_INTERVAL_MS < blocked.low
+    # Four gevent workers beside one CPU VU: no rule claims how many requests it hits.
+    many = mixed.expect(facts(Capacity(4000, "", parallelism=4, event_loop=True)), level)
+    assert {c.name for c in many} == {"peak", "failures"}
+
+
+def test_plans_keep_to_the_selected_configurations():
+    request = PlanRequest(services=("gunicorn-gevent",), vus=None, params={},
+                          memory_bytes=2**28)
+    mixed = workloads.get("mixed").plan(request)
+    assert {lv.configuration for lv in mixed} == {"gunicorn-gevent"}
+    assert {lv.variant for lv in mixed} == {Variant(), Variant(knobs=(("workers", "1"),))}
+    assert workloads.get("cpu").plan(request) == []
+
+
+def test_sizing_levels_follow_the_rules_on_what_the_container_will_see():
+    request = PlanRequest(services=("gunicorn-sync", "gunicorn-gthread"), vus=None,
+                          params={}, memory_bytes=2**28)
+    cpu = workloads.get("cpu")
+    sizing = [lv for lv in cpu.plan(request) if lv.variant.cpus == 0.5 and lv.variant.cpuset is None]
+    import os
+    workers = {dict(lv.variant.knobs).get("workers") for lv in sizing
+               if lv.configuration == "gunicorn-sync"}
+    assert workers == {str(2 * os.cpu_count() + 1), "1"}  # gunicorn's rule; Heroku's at 256 MiB
+    assert {lv.workload for lv in sizing} == {"cpu", "io"}

@@ -1,0 +1,181 @@
+"""What a workload declares, and the facts its expectation rule reads."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..levels import Level, Variant
+from ..results import LevelResult
+from ..theory import Capacity, Check
+
+_WHOLE = re.compile(r"^-?[0-9]+$")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a workload, passed to its k6 script as an environment variable.
+
+    Attributes:
+        name: the parameter's name in the lab (``io_ms``); env: in k6 (``IO_MS``).
+        default: its value when the bench is not told otherwise.
+        low, high: bounds of a whole-number parameter; choices: the values of a named one.
+        unit: for messages (``milliseconds``); help: one line for ``--help``.
+        in_name: part of the level's name and file names (an axis of the workload).
+    """
+
+    name: str
+    env: str
+    default: int | str
+    low: int | None = None
+    high: int | None = None
+    choices: tuple[str, ...] = ()
+    unit: str = ""
+    help: str = ""
+    in_name: bool = False
+
+    def parse(self, text: str) -> int | str:
+        """Read a value given on the command line.
+
+        Raises:
+            ValueError: not a whole number in [low, high], or not one of the choices.
+        """
+        if self.choices:
+            if text not in self.choices:
+                raise ValueError(f"{self.name} must be one of {', '.join(self.choices)}, got {text!r}")
+            return text
+        if not _WHOLE.match(text.strip()):
+            raise ValueError(f"{self.name} must be a whole number of {self.unit}, got {text!r}")
+        value = int(text)
+        if not self.low <= value <= self.high:
+            raise ValueError(f"{self.name} must be {self.low}..{self.high} {self.unit}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
+class Facts:
+    """A configuration as it ran for one level: what its expectation rule may read.
+
+    Attributes:
+        capacity: the model its server's reported settings give (``wsgilab.servers``).
+        settings: the server's settings as it reported them.
+        cpus: the container's CPU quota in CPUs (None: none); cpuset_cpus: its cores.
+        memory_bytes, pids: its memory and pids limits.
+        container: what the app sees inside (``/healthz`` ``container``).
+    """
+
+    capacity: Capacity
+    settings: dict
+    cpus: float | None
+    cpuset_cpus: int
+    memory_bytes: int
+    pids: int
+    container: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A result field a workload shows in tables: figure name, header, format."""
+
+    figure: str
+    header: str
+    fmt: str = "{:.1f}"
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What the user asked of the bench, for a workload to build its default plan from.
+
+    Attributes:
+        services: configurations the user selected (all by default), in order.
+        vus: VU levels the user gave, or None for the workload's own.
+        params: parameter values the user set (already parsed), for every workload: each
+            takes its own.
+        memory_bytes: the memory limit the configurations run with (declared, or the
+            user's limits), for the rules that read it.
+    """
+
+    services: tuple[str, ...]
+    vus: tuple[int, ...] | None
+    params: dict
+    memory_bytes: int | None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """A workload: its script, parameters, classes, expectation rule, figures and plan.
+
+    Attributes:
+        name: short name, used in level names, file names and ``--workloads``.
+        script: the k6 script under ``k6/``.
+        description: one line for ``--help`` and the report.
+        params: its parameters.
+        classes: the request classes its script records (``results.ClassResult``).
+        expect: ``(facts, level) -> [Check]``, the rule, with sources in its module.
+        figures: ``(result, load, level, facts) -> {figure: value}``, its result fields; must
+            include ``throughput_rps``, ``latency_p50_ms``, ``latency_p95_ms``,
+            ``little_inflight``, ``server_peak`` and ``failures`` for the common table.
+        plan: ``(PlanRequest) -> [Level]``, the levels ``make bench`` runs by default.
+        columns: extra result fields shown in tables.
+        phases: how many DURATION_S phases one level lasts (``mixed`` runs two).
+        order: position in listings (lower first).
+    """
+
+    name: str
+    script: str
+    description: str
+    params: tuple[Param, ...]
+    classes: tuple[str, ...]
+    expect: Callable[[Facts, Level], list[Check]]
+    figures: Callable[[LevelResult, dict | None, Level, Facts], dict]
+    plan: Callable[[PlanRequest], list[Level]]
+    columns: tuple[Column, ...] = ()
+    phases: int = 1
+    order: int = 50
+
+    def param(self, name: str) -> Param:
+        """The parameter ``name``. Raises KeyError if the workload has none."""
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(f"workload {self.name} has no parameter {name!r}")
+
+    def level(self, configuration: str, vus: int, params: dict | None = None,
+              variant: Variant | None = None) -> Level:
+        """A level of this workload, every parameter set: from ``params`` (which may hold
+        other workloads' parameters too; each takes its own), else its default."""
+        given = dict(params or {})
+        values = {p.name: given.get(p.name, p.default) for p in self.params}
+        return Level(configuration, self.name, vus, tuple(sorted(values.items())),
+                     variant or Variant(),
+                     name_params=frozenset(p.name for p in self.params if p.in_name))
+
+    def k6_env(self, level: Level) -> dict[str, str]:
+        """The script's parameters for ``level``, as k6 environment variables."""
+        values = dict(level.params)
+        return {p.env: str(values[p.name]) for p in self.params}
+
+
+def common_figures(result: LevelResult, classes: tuple[str, ...], latency_of: str) -> dict:
+    """The figures every workload shows, over ``classes`` (which share one window).
+
+    Returns:
+        ``throughput_rps`` (sum), ``little_inflight`` (sum of X x W), the latency
+        percentiles of class ``latency_of``, ``app_time_ms`` of it, ``server_peak``,
+        ``requests`` and ``failures``.
+    """
+    chosen = [result.classes[c] for c in classes]
+    lat = result.classes[latency_of]
+    return {
+        "throughput_rps": sum(c.throughput_rps for c in chosen),
+        "little_inflight": sum(c.little_inflight for c in chosen),
+        "latency_p50_ms": lat.latency_p50_ms,
+        "latency_p95_ms": lat.latency_p95_ms,
+        "latency_p99_ms": lat.latency_p99_ms,
+        "app_time_ms": lat.app_time_ms,
+        "server_peak": result.server_peak,
+        "requests": result.requests,
+        "failures": result.failures,
+    }
+

@@ -1,0 +1,156 @@
+"""Workload ``cpu``: every request burns CPU (``GET /cpu?ms=``), under CPU quotas.
+
+Expectation: the server-side peak and no failure, as for every closed-model level, and the
+CPU-bound throughput rule ``theory.cpu_throughput_check``: X <= min(VUs, parallelism,
+quota, cpuset) / cpu_time, within ``CPU_BOUND_TOLERANCE`` below.
+
+Throughput is taken from the interactive response-time law, X = N / (R + Z) (Lazowska et
+al., "Quantitative System Performance", 1984, ch. 3.2.3), with N the VUs, R their mean
+latency in the steady window and Z = 0 (no think time), not from counting completions:
+requests that share the CPU finish together, in waves (16 workers on 1 CPU finish 16 at
+a time every ~800 ms), and a 4 s window holds a whole number of waves, so the count gave
+16.0 to 20.0 req/s for the same level run to run. Both are recorded (``completions_rps``).
+
+Little's law (L = X x time in app) is reported but not checked here. Its check assumes
+that the requests a server holds are inside the app; under CPU contention the server's
+own work for each request outside the app (accept, parse, write the response) waits for
+the GIL or the CFS quota too and stretches with it. Measured: one gthread worker with 8
+threads held 8 requests (peak 8) but had 4.6 inside the app on average at 2 CPUs (time in
+app 250 ms of a 436 ms p50); 5 sync workers at 0.5 CPU had 4.44 of 5.
+
+Default plan (what the README's CPU section answers; a 2-core machine, so the app gets
+``cpuset 0-1`` where more than one core is the point and shares core 0 with k6 and nginx,
+whose CPU the bench records per level):
+
+1. ``gunicorn-sync`` (4 workers) at quotas 0.5, 1 and 2 CPUs: throughput follows
+   min(workers, quota), not the worker count;
+2. ``gunicorn-gthread-1x8`` and ``flask-threaded`` at 2 CPUs: one process of threads
+   stays near one CPU (the GIL), where the 4 sync workers reach two;
+3. ``flask-processes`` (processes=3) at 2 CPUs: N at once, minus the fork per request;
+5. ``gunicorn-sync`` with 1, 2, 4, 8 and 16 workers on 1 CPU: throughput, p95 and memory
+   per worker count ("workers should not exceed CPU cores significantly");
+6. the sizing rules (``wsgilab.sizing``) inside a 0.5-CPU container, each measured on
+   ``cpu`` and ``io``.
+
+(Point 4, CPU requests beside I/O requests, is the ``mixed`` workload.)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+from .. import sizing
+from ..levels import Level, Variant
+from ..results import LevelResult
+from ..theory import Check, concurrency_checks, cpu_parallelism, cpu_throughput_check
+from .base import Column, Facts, Param, PlanRequest, Workload, common_figures
+
+CPU_MS = Param("cpu_ms", "CPU_MS", 50, low=1, high=2000, unit="milliseconds",
+               help="milliseconds of CPU each request burns (its thread's own CPU clock)")
+
+#: Every CPU level runs 8 VUs: above the 4 sync workers and the 3 dev-server processes,
+#: as many as the gthread pool's 8 threads, so that every configuration is kept busy.
+CPU_VUS = 8
+#: The quotas of point 1 and the cores they may use.
+QUOTAS = (0.5, 1.0, 2.0)
+TWO_CORES = "0-1"
+#: Point 5's worker counts, on 1 CPU; 16 VUs keep even 16 workers busy.
+SWEEP_WORKERS = (1, 2, 4, 8, 16)
+SWEEP_VUS = 16
+#: The sweep's memory limit, the same at every count so that the points compare: 17
+#: processes need about 17 x 24 MiB (options.MEMORY_PER_PROCESS_MIB), above the declared
+#: 256 MiB.
+SWEEP_MEMORY = "512M"
+#: Point 6: the sizing rules inside a container with this quota (on its declared core).
+SIZING_QUOTA = 0.5
+#: The I/O level of the sizing rules: above every count the rules give here (1, 5, 8), so
+#: that each one's cap binds, with a short queue to drain.
+SIZING_IO_VUS = 10
+
+
+def expect(facts: Facts, level: Level) -> list[Check]:
+    checks = [c for c in concurrency_checks(facts.capacity, level.vus) if c.name != "little"]
+    return checks + [
+        cpu_throughput_check(facts.capacity, level.vus, level.param("cpu_ms"),
+                             facts.cpus, facts.cpuset_cpus)]
+
+
+def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+    values = common_figures(result, ("cpu",), "cpu")
+    cpu = result.classes["cpu"]
+    values["completions_rps"] = values["throughput_rps"]
+    values["throughput_rps"] = level.vus / (cpu.latency_mean_ms / 1000.0)
+    values["little_inflight"] = values["throughput_rps"] * cpu.app_time_ms / 1000.0
+    values["cpu_time_ms"] = cpu.cpu_time_ms
+    values["cpu_bound_rps"] = bound_rps(facts, level)
+    values["cpu_bound_fraction"] = values["throughput_rps"] / values["cpu_bound_rps"]
+    if load:
+        values["app_cpus"] = load.get("app_cpu_fraction")
+    return values
+
+
+def sizing_levels(request: PlanRequest) -> list[Level]:
+    """Point 6: each rule's configuration at ``SIZING_QUOTA``, on ``cpu`` and ``io``.
+
+    The rules read what the container will see: the host's ``os.cpu_count()``, the
+    cpuset of the declared configuration (one core), the quota and the memory limit.
+    """
+    from . import get
+
+    facts = sizing.facts_for(os.cpu_count(), 1, SIZING_QUOTA, request.memory_bytes)
+    levels = []
+    for rule in sizing.RULES:
+        size = rule.size(facts)
+        if size.threads > 1:
+            service = "gunicorn-gthread"
+            knobs = (("threads", str(size.threads)), ("workers", str(size.workers)))
+        else:
+            service, knobs = "gunicorn-sync", (("workers", str(size.workers)),)
+        variant = Variant(cpus=SIZING_QUOTA, knobs=knobs)
+        levels.append(WORKLOAD.level(service, CPU_VUS, request.params, variant))
+        levels.append(get("io").level(service, SIZING_IO_VUS, request.params, variant))
+    return levels
+
+
+def plan(request: PlanRequest) -> list[Level]:
+    """Points 1, 2, 3, 5 and 6 of the module docstring (VUs as given, else the above)."""
+    def lv(service, vus, variant):
+        return WORKLOAD.level(service, vus, request.params, variant)
+
+    levels = [lv("gunicorn-sync", CPU_VUS, Variant(cpus=q, cpuset=TWO_CORES)) for q in QUOTAS]
+    two = Variant(cpus=2.0, cpuset=TWO_CORES)
+    levels += [lv(s, CPU_VUS, two) for s in ("gunicorn-gthread-1x8", "flask-threaded", "flask-processes")]
+    levels += [lv("gunicorn-sync", SWEEP_VUS,
+                  Variant(cpus=1.0, memory=SWEEP_MEMORY, knobs=(("workers", str(w)),)))
+               for w in SWEEP_WORKERS]
+    levels += sizing_levels(request)
+    if request.vus:
+        levels = [replace(level, vus=vus) for level in levels for vus in request.vus]
+    seen, unique = set(), []
+    for level in levels:
+        if level.configuration in request.services and level not in seen:
+            seen.add(level)
+            unique.append(level)
+    return unique
+
+
+def bound_rps(facts: Facts, level: Level) -> float:
+    """The CPU bound of a level, req/s: min(VUs, usable CPUs) / cpu_time."""
+    usable, _ = cpu_parallelism(facts.capacity, facts.cpus, facts.cpuset_cpus)
+    return min(level.vus, usable) / (level.param("cpu_ms") / 1000.0)
+
+
+WORKLOAD = Workload(
+    name="cpu",
+    script="cpu.js",
+    description="CPU-bound: each request burns cpu_ms of its thread's CPU time (GET /cpu)",
+    params=(CPU_MS,),
+    classes=("cpu",),
+    expect=expect,
+    figures=figures,
+    plan=plan,
+    columns=(Column("app_cpus", "app CPUs", "{:.2f}"),
+             Column("cpu_bound_fraction", "X/bound", "{:.2f}")),
+    order=20,
+)
