@@ -11,7 +11,7 @@ export K6_NO_USAGE_REPORT := true
 LIMITS ?=
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv up bench test unit report down clean lock
+.PHONY: help setup venv up bench bench-io bench-real test unit report down clean lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -35,6 +35,14 @@ bench: setup ## run the bench: io, cpu, mixed (BENCH_ARGS="--workloads io --serv
 	$(BENCH) --check
 	$(BENCH)
 
+bench-io: setup ## the io workload's whole curve: every configuration at 2, 10 and 40 VUs (~5 min)
+	$(BENCH) --workloads io --vus 2,10,40 --check
+	$(BENCH) --workloads io --vus 2,10,40
+
+bench-real: setup ## db and upstream for every configuration, every driver and client (~12 min)
+	$(BENCH) --workloads db,upstream --matrix --check
+	$(BENCH) --workloads db,upstream --matrix
+
 test: setup ## run every test: unit, then integration (starts the lab, runs the bench's plan; LAB_KEEP=1 keeps it up)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
@@ -49,12 +57,11 @@ down: ## stop and remove the lab's containers and networks
 
 clean: ## also remove the images built here, results and .venv (base image and engine stay)
 	docker compose down --rmi all --volumes --remove-orphans
-	rm -rf results $(VENV) services/app/wheels/*.whl
+	rm -rf results $(VENV) services/*/wheels/*.whl services/*/wheels/*.tar.gz
 
 lock: ## re-resolve the hashed lock files after editing a *.in file (uses pip-tools)
 	python3 -m venv /tmp/wsgi-lab-piptools && /tmp/wsgi-lab-piptools/bin/pip install --quiet pip-tools
-	cd services/app/requirements && for f in app app-eventlet; do \
-	  /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-	    --no-emit-index-url --no-emit-find-links $$f.in -o $$f.lock; done
-	cd requirements && /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
-	  --strip-extras --no-emit-index-url --no-emit-find-links dev.in -o dev.lock
+	for in in services/*/requirements/*.in requirements/dev.in; do \
+	  (cd "$$(dirname "$$in")" && /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes \
+	    --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+	    "$$(basename "$$in")" -o "$$(basename "$${in%.in}").lock"); done

@@ -10,5 +10,5 @@ const lab = new Lab(config, 'io.js', { io: [config.warmupS, config.durationS] },
 
 export const options = lab.options({ io: constantVus(config, config.vus, config.durationS) });
 export function setup() { lab.setup(); }
-export default function () { lab.get(`/io?ms=${ioMs}`, 'io'); }
+export default function () { lab.get(`/io?ms=${ioMs}`, 'io', undefined, ioMs); }
 export function handleSummary(data) { return lab.summary(data); }

@@ -26,6 +26,6 @@ export const options = lab.options({
   cpu: constantVus(config, cpuVus, d, d, 'cpu'),
 });
 export function setup() { lab.setup(); }
-export function io() { lab.get(`/io?ms=${ioMs}`, (t) => (t < d ? 'io_alone' : 'io_beside')); }
-export function cpu() { lab.get(`/cpu?ms=${cpuMs}`, 'cpu'); }
+export function io() { lab.get(`/io?ms=${ioMs}`, (t) => (t < d ? 'io_alone' : 'io_beside'), undefined, ioMs); }
+export function cpu() { lab.get(`/cpu?ms=${cpuMs}`, 'cpu', undefined, cpuMs); }
 export function handleSummary(data) { return lab.summary(data); }

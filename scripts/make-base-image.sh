@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Build the registry-free base image from Debian packages: Debian 12 minbase with
-# Python 3.11 (venv) and nginx-light, imported as one layer. Idempotent: does nothing when
+# Python 3.11 (venv), nginx-light and PostgreSQL 15, imported as one layer. Idempotent: does nothing when
 # the image already exists. Usage: make-base-image.sh IMAGE_TAG
 #
 # Why: on machines without a container registry `FROM python:...` cannot be satisfied;
 # debootstrap fetches the same Debian packages the upstream python:3.11-slim-bookworm and
-# nginx images are built from, through the machine's own package mirror.
+# nginx images are built from, through the machine's own package mirror; the postgres
+# image gets Debian's postgresql-15, the package the upstream image is built from.
 set -euo pipefail
 
 tag=${1:?usage: make-base-image.sh IMAGE_TAG}
@@ -24,7 +25,7 @@ root=$(mktemp -d /var/tmp/wsgi-lab-rootfs.XXXXXX)
 trap 'rm -rf "$root"' EXIT
 log "debootstrap bookworm into $root (about 40 s)"
 debootstrap --variant=minbase \
-    --include=python3,python3-venv,nginx-light,ca-certificates \
+    --include=python3,python3-venv,nginx-light,postgresql-15,ca-certificates \
     bookworm "$root" >"$root.log" 2>&1 || { tail -n 30 "$root.log" >&2; exit 1; }
 rm -f "$root.log"
 # Keep the image small and free of caches that change on every build.

@@ -20,8 +20,8 @@ _UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
 
 
 class FakeCompose:
-    """``docker compose config`` for unit tests, which run without Docker: the services of
-    docker-compose.yml's ``include:`` list with their commands as written in
+    """``docker compose config`` for unit tests, which run without Docker: the
+    configurations of docker-compose.yml's ``include:`` list with their commands as written in
     ``compose/<service>.yml`` and the limits of ``compose/app.yml``, ``${VAR:-default}``
     interpolated from ``env`` as compose does."""
 
@@ -31,7 +31,8 @@ class FakeCompose:
         self.services = {}
         for include in top["include"]:
             for name, svc in yaml.safe_load((ROOT / include).read_text())["services"].items():
-                self.services[name] = svc
+                if "extends" in svc:  # the configurations; not the backends they call
+                    self.services[name] = svc
 
     def configurations(self) -> list[str]:
         return sorted(self.services)

@@ -30,6 +30,7 @@ from .options import BenchOptions
 from .record import ERROR, FAIL, PASS, BenchRecord, LevelRecord
 from .results import SummaryError, read_summary
 from .theory import UnknownServer
+from .workloads.base import ObserverError
 
 #: Seconds a level needs besides its duration (k6 start, health probes, container stats),
 #: for the time-left estimate before the first level has been timed.
@@ -111,6 +112,53 @@ class WindowSampler(threading.Thread):
         return values
 
 
+class Isolation:
+    """Keeps the other configurations off the cores of a level that measures CPU time.
+
+    Every configuration's container runs on the same core (``APP_CPUSET``); idle, the
+    others still wake (arbiters, event loops, healthchecks) and take a few per cent of it
+    (measured: 5.5% of core 1 with the lab idle, and up to 40% for a few seconds once),
+    which a CPU-bound level would count as its own shortfall. While such a level runs,
+    the others are moved to the front end's cores with a live cpuset update (the engine's
+    ``docker update --cpuset-cpus``; health, limits and state untouched) and moved back
+    afterwards. The measured container is always at its own cpuset when it is read.
+
+    Args:
+        client: the Docker SDK client.
+        edge_cpuset: where the others go (nginx's and k6's cores).
+    """
+
+    def __init__(self, client, edge_cpuset: str) -> None:
+        self.client, self.edge = client, edge_cpuset
+        self.moved: dict[str, str] = {}  # service -> the cpuset it had
+
+    def prepare(self, service: str, isolated: bool) -> None:
+        """Before a level of ``service``: its own cpuset back; the others moved if
+        ``isolated``, else left where they are (an I/O level does not need the core)."""
+        if service in self.moved:
+            topology.container(service, self.client).update(cpuset_cpus=self.moved.pop(service))
+        if not isolated:
+            return
+        for other in compose.configurations():
+            if other == service or other in self.moved:
+                continue
+            try:
+                ctr = topology.container(other, self.client)
+            except LookupError:
+                continue  # not running: nothing to move
+            self.moved[other] = ctr.attrs["HostConfig"]["CpusetCpus"]
+            ctr.update(cpuset_cpus=self.edge)
+
+    def release(self) -> None:
+        """Every moved container back on its own cpuset."""
+        for service, cpuset in list(self.moved.items()):
+            try:
+                topology.container(service, self.client).update(cpuset_cpus=cpuset)
+            except LookupError:
+                pass
+            del self.moved[service]
+
+
 def environment(client: docker.DockerClient) -> dict:
     """Where the bench runs: base image, engine, cgroup version, k6, host, date."""
     front_end = compose.config()["services"][FRONT_END]
@@ -139,10 +187,11 @@ def estimate_s(opts: BenchOptions, levels: list[Level]) -> float:
 
 def grouped(plan: tuple[Level, ...]) -> list[Level]:
     """The plan with the levels of one configuration and variant next to each other, in
-    order of first appearance, so that each container is recreated once per variant."""
-    groups: dict[tuple[str, Variant], list[Level]] = {}
+    order of first appearance, so that each container is recreated once per variant (and
+    repeat: repeats keep their own shuffled order)."""
+    groups: dict[tuple[int, str, Variant], list[Level]] = {}
     for level in plan:
-        groups.setdefault((level.configuration, level.variant), []).append(level)
+        groups.setdefault((level.repeat, level.configuration, level.variant), []).append(level)
     return [level for group in groups.values() for level in group]
 
 
@@ -173,6 +222,7 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
         f"results: {opts.results_dir}")
     compose.up()
     running = {service: Variant() for service in compose.configurations()}
+    isolation = Isolation(client, str(compose.config()["services"][FRONT_END]["cpuset"]))
     found: dict[tuple[str, Variant], topology.Configuration | Exception] = {}
     started = time.monotonic()
     status = "failed"
@@ -180,6 +230,7 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
         for index, level in enumerate(plan, 1):
             variant = level.variant.over(base)
             key = (level.configuration, variant)
+            isolation.prepare(level.configuration, workloads.get(level.workload).isolated)
             if key not in found:
                 found[key] = _prepare(level.configuration, variant, running, opts, client, out)
             cfg = found[key]
@@ -195,6 +246,13 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
                 f"{opts.duration_s * workloads.get(level.workload).phases} s "
                 f"(about {fmt_duration(left)} left)")
             entry = run_level(opts, level, cfg, client)
+            if entry.load is not None:
+                entry.load["others_moved_off_its_cores"] = len(isolation.moved)
+            workload = workloads.get(level.workload)
+            if workload.restart_after and workload.restart_after(level):
+                out(f"         {level.configuration}: restarted, dropping what the level left "
+                    "in its processes")
+                _restart(level.configuration, opts, client)
             record.levels.append(entry)
             record.save()
             out("         " + level_line(entry))
@@ -203,6 +261,7 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
         status = "interrupted"
         raise
     finally:
+        isolation.release()
         _restore(running, out)
         record.status = status
         record.finished = _now()
@@ -220,13 +279,25 @@ def _prepare(service: str, variant: Variant, running: dict, opts: BenchOptions, 
             out(f"{service}: recreating with {variant.describe()}")
             running[service] = variant  # recorded first: restored at the end even if it fails
             compose.recreate(service, env=variant.env(service))
+            topology.wait_idle(topology.container(service, client))
         cfg = topology.discover(service, opts.base_url, client)
-    except (ComposeError, LookupError, ConnectionError, UnknownServer) as exc:
+    except (ComposeError, LookupError, ConnectionError, UnknownServer, TimeoutError) as exc:
         out(f"{service} ({variant.describe()}): cannot be measured: {exc}")
         return exc
     out(f"{service}: {' '.join(cfg.command)}  |  {cfg.limits.describe()}  |  "
         f"cap {cfg.capacity.formula}")
     return cfg
+
+
+def _restart(service: str, opts: BenchOptions, client) -> None:
+    """Restart ``service``'s container (its limits and settings unchanged) and wait until it
+    answers again; a failure shows in the next level that needs it."""
+    try:
+        topology.container(service, client).restart(timeout=10)
+        topology.wait_reachable(service, opts.base_url, timeout_s=compose.RECREATE_TIMEOUT_S)
+        topology.wait_idle(topology.container(service, client))
+    except (LookupError, ConnectionError, TimeoutError, docker.errors.APIError):
+        pass
 
 
 def _restore(running: dict, out) -> None:
@@ -247,13 +318,18 @@ def run_level(opts: BenchOptions, level: Level, cfg: topology.Configuration,
     service_dir = opts.results_dir / level.configuration
     service_dir.mkdir(exist_ok=True)
     summary_path = service_dir / f"{level.slug}.summary.json"
-    entry = LevelRecord(level, configuration=cfg, checks=workload.expect(cfg.facts(), level),
+    entry = LevelRecord(level, configuration=cfg,
                         summary=str(summary_path.relative_to(opts.results_dir)))
     graceful = opts.graceful_stop_s(level)
     try:
+        entry.backend = workload.backend(client) if workload.backend else {}
+        facts = cfg.facts(entry.backend)
+        entry.checks = workload.expect(facts, level)
         topology.wait_drained(level.configuration, opts.base_url, timeout_s=DRAIN_TIMEOUT_S)
+        served_before = topology.health(level.configuration, opts.base_url)["served_by_pid"]
         containers = {"app": topology.container(level.configuration, client),
-                      "nginx": topology.container(FRONT_END, client)}
+                      "nginx": topology.container(FRONT_END, client),
+                      **{name: topology.container(name, client) for name in workload.containers}}
         # The steady window of the level's last phase, in seconds after k6 starts.
         window = ((workload.phases - 1) * opts.duration_s + opts.warmup_s,
                   workload.phases * opts.duration_s)
@@ -261,6 +337,10 @@ def run_level(opts: BenchOptions, level: Level, cfg: topology.Configuration,
         sampler = WindowSampler(containers, now + window[0] + SAMPLE_MARGIN_S,
                                 now + window[1] - SAMPLE_MARGIN_S)
         sampler.start()
+        observer = (workload.observer(client, K6_START_S + workload.phases * opts.duration_s)
+                    if workload.observer else None)
+        if observer:
+            observer.start()
         k6_run = k6.run(
             workload.script,
             params={
@@ -275,18 +355,35 @@ def run_level(opts: BenchOptions, level: Level, cfg: topology.Configuration,
             timeout_s=opts.duration_s * workload.phases + graceful + 60,
         )
         result = read_summary(summary_path)
-    except (k6.K6Error, SummaryError, OSError, TimeoutError, LookupError, ConnectionError) as exc:
+        observed = observer.figures() if observer else {}
+        served_after = topology.health(level.configuration, opts.base_url)["served_by_pid"]
+    except (k6.K6Error, SummaryError, OSError, TimeoutError, LookupError, ConnectionError,
+            ObserverError) as exc:
         entry.problems = [f"{type(exc).__name__}: {exc}"]
         return entry
     entry.result = result
     # k6's CPU over its whole life (a pessimistic figure for the 80% rule); the containers'
-    # over the steady window.
+    # over the steady window; the backend's own count, if the workload has an observer.
     entry.load = {"k6_wall_s": k6_run.wall_s, "k6_cpu_s": k6_run.cpu_s,
-                  "k6_cpu_fraction": k6_run.cpu_s / k6_run.wall_s, **sampler.figures()}
-    entry.figures = workload.figures(result, entry.load, level, cfg.facts())
+                  "k6_cpu_fraction": k6_run.cpu_s / k6_run.wall_s, **sampler.figures(),
+                  **observed}
+    if not cfg.capacity.forks_per_request:  # a forking server's processes live one request
+        entry.load.update(spread(served_before, served_after))
+    entry.figures = workload.figures(result, entry.load, level, facts)
     entry.problems = [p for c in entry.checks if (p := c.problem(entry.figures.get(c.figure)))]
     entry.status = FAIL if entry.problems else PASS
     return entry
+
+
+def spread(before: dict, after: dict) -> dict:
+    """How a level's requests spread over the server's processes: ``served_by_worker``
+    (requests each process entered during the level, most first) and
+    ``served_top_share`` (the busiest one's share; None with a single process)."""
+    served = sorted((n - before.get(pid, 0) for pid, n in after.items()
+                     if n - before.get(pid, 0) > 0), reverse=True)
+    total = sum(served)
+    return {"served_by_worker": served,
+            "served_top_share": served[0] / total if len(served) > 1 else None}
 
 
 def level_line(entry: LevelRecord) -> str:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import compose, servers, workloads
@@ -29,11 +30,13 @@ MAX_VUS = 200
 #: their helper threads, the healthcheck's python. A pids limit below VUs + this could
 #: itself cap the threaded dev server, and the lab would measure the limit, not the server.
 PIDS_HEADROOM = 32
-#: Memory one server process needs, MiB: a worker of this image (Python 3.11, Flask,
-#: gunicorn, gevent) holds 15-20 MiB idle (`docker stats` of the running lab: 4 sync
-#: workers + arbiter 76 MiB, 4 gevent workers + arbiter 100 MiB), plus room for the
-#: requests it serves. The sweep measures it each run (report: memory per worker).
-MEMORY_PER_PROCESS_MIB = 24
+#: Memory one server process needs, MiB: a gunicorn worker of this image holds about
+#: 35 MiB once it has imported the app with its four database drivers and two HTTP
+#: clients (`docker stats` of the running lab: 4 sync workers + arbiter 162 MiB, 4 gevent
+#: workers + arbiter 176 MiB), plus room for the requests it serves. Servers that import
+#: the app once and fork (uWSGI: 4 processes 53 MiB) need less; the check assumes the
+#: most. The sweep measures it each run (report: memory per worker).
+MEMORY_PER_PROCESS_MIB = 40
 #: Memory a container needs besides its server processes, MiB: the healthcheck's python
 #: (about 10 MiB while it runs) and page cache the cgroup counts.
 MEMORY_BASE_MIB = 16
@@ -43,7 +46,9 @@ MEMORY_BASE_MIB = 16
 DEFAULT_DURATION_S = 5
 DEFAULT_WARMUP_S = 1
 #: The workloads `make bench` runs when none are named.
-DEFAULT_WORKLOADS = ("io", "cpu", "mixed")
+DEFAULT_WORKLOADS = ("io", "cpu", "mixed", "db", "upstream")
+#: The most repeats of a plan one run may ask for.
+MAX_REPEAT = 20
 _LOOPBACK = re.compile(r"^http://127\.0\.0\.1:\d{1,5}$")
 _LIMIT = re.compile(r"^(cpus|memory|pids|cpuset)=(.+)$")
 _KNOB_SENTINEL = "987654321"
@@ -70,6 +75,10 @@ class BenchOptions:
         load_cpus: cores k6 is pinned to.
         raw: also keep every k6 sample (``--out json``, gzip).
         check: validate and print the plan only.
+        repeat: how many times every level runs; seed: the seed of the shuffled order of
+            configurations in each repeat (recorded, so that a run can be replayed).
+        matrix: every value of each workload's axes for every configuration (``db``:
+            every driver; ``upstream``: every client), not their default cases.
         plan: the levels to run, built and checked by ``parse``.
     """
 
@@ -85,6 +94,9 @@ class BenchOptions:
     load_cpus: frozenset[int] = frozenset({0})
     raw: bool = True
     check: bool = False
+    repeat: int = 1
+    seed: int = 0
+    matrix: bool = False
     plan: tuple[Level, ...] = ()
 
     def graceful_stop_s(self, level: Level) -> int:
@@ -99,7 +111,9 @@ class BenchOptions:
                 "limits": self.limits.to_dict(), "duration_s": self.duration_s,
                 "warmup_s": self.warmup_s, "base_url": self.base_url,
                 "results_dir": str(self.results_dir), "load_cpus": sorted(self.load_cpus),
-                "raw": self.raw, "levels": len(self.plan)}
+                "raw": self.raw, "repeat": self.repeat, "seed": self.seed,
+                "matrix": self.matrix,
+                "levels": len(self.plan)}
 
 
 def default_results_dir() -> Path:
@@ -184,6 +198,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help="cores to pin k6 to (default: 0; the configurations run on core 1)")
     parser.add_argument("--no-raw", dest="raw", action="store_false",
                         help="do not keep k6's raw samples")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help=f"run every level this many times, configurations in a shuffled "
+                             f"order each time (1..{MAX_REPEAT}; default: 1)")
+    parser.add_argument("--seed", type=int,
+                        help="seed of the shuffled order (default: from the clock; recorded)")
+    parser.add_argument("--matrix", action="store_true",
+                        help="every driver (db) and client (upstream) for every selected "
+                             "configuration, not the default cases")
     parser.add_argument("--check", action="store_true",
                         help="only check the options and print the plan; send no load")
     return parser
@@ -219,6 +241,9 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
         load_cpus=frozenset(ns.load_cpus),
         raw=ns.raw,
         check=ns.check,
+        repeat=ns.repeat,
+        seed=ns.seed if ns.seed is not None else int(time.time()),
+        matrix=ns.matrix,
     )
     validate(opts, available)
     plan = build_plan(opts)
@@ -227,7 +252,27 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
                           f"{', '.join(opts.services)}")
     for level in plan:
         validate_level(level, opts)
-    return BenchOptions(**{**opts.__dict__, "plan": tuple(plan)})
+    return BenchOptions(**{**opts.__dict__, "plan": tuple(repeated(plan, opts.repeat, opts.seed))})
+
+
+def repeated(plan: list[Level], repeat: int, seed: int) -> list[Level]:
+    """``plan`` run ``repeat`` times, the configurations in a new order each time.
+
+    A shuffled order keeps a slow drift of the machine (another process, thermal state)
+    from always favouring the same configuration (the omedhabib/WSGI_Benchmarks scripts
+    shuffle servers each round for the same reason). Repeats are numbered from 1.
+    """
+    if repeat == 1:
+        return plan
+    rng = random.Random(seed)
+    configurations = list(dict.fromkeys(level.configuration for level in plan))
+    out = []
+    for number in range(1, repeat + 1):
+        order = configurations[:]
+        rng.shuffle(order)
+        for configuration in order:
+            out += [replace(lv, repeat=number) for lv in plan if lv.configuration == configuration]
+    return out
 
 
 def parse_params(items: list[str], selected: tuple[str, ...]) -> dict:
@@ -266,6 +311,8 @@ def validate(opts: BenchOptions, available: list[str]) -> None:
         raise OptionError("a configuration is named twice in --services")
     if opts.vus is not None and (not opts.vus or any(not 1 <= v <= MAX_VUS for v in opts.vus)):
         raise OptionError(f"--vus levels must be between 1 and {MAX_VUS}, got {list(opts.vus)}")
+    if not 1 <= opts.repeat <= MAX_REPEAT:
+        raise OptionError(f"--repeat must be 1..{MAX_REPEAT}, got {opts.repeat}")
     if opts.duration_s < 2 or opts.duration_s > 600:
         raise OptionError(f"--duration must be 2..600 seconds, got {opts.duration_s}")
     if not 0 <= opts.warmup_s < opts.duration_s:
@@ -289,7 +336,7 @@ def build_plan(opts: BenchOptions) -> list[Level]:
     if memory is None and opts.services:
         memory = declared_limits(opts.services[0]).memory_bytes
     request = PlanRequest(services=opts.services, vus=opts.vus, params=opts.params,
-                          memory_bytes=memory)
+                          memory_bytes=memory, matrix=opts.matrix)
     plan, seen = [], set()
     for name in opts.workloads:
         for level in workloads.get(name).plan(request):

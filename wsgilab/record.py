@@ -33,7 +33,9 @@ class LevelRecord:
         summary: the k6 summary's path, relative to the run's directory.
         result: what k6 measured; figures: the workload's result fields from it.
         load: what the instrument used: k6's CPU, the app container's CPU, throttling and
-            memory, nginx's CPU (fractions of one CPU over the level's wall time).
+            memory, nginx's CPU (fractions of one CPU over the steady window), and the
+            backend's own counts (``Workload.observer``).
+        backend: what the workload read of its backend before the level (``Facts.backend``).
     """
 
     level: Level
@@ -45,6 +47,7 @@ class LevelRecord:
     result: LevelResult | None = None
     figures: dict = field(default_factory=dict)
     load: dict | None = None
+    backend: dict = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -61,6 +64,7 @@ class LevelRecord:
             "result": self.result.to_dict() if self.result else None,
             "figures": self.figures,
             "load": self.load,
+            "backend": self.backend,
         }
 
     @classmethod
@@ -76,6 +80,7 @@ class LevelRecord:
             result=LevelResult.from_dict(data["result"]) if data.get("result") else None,
             figures=data.get("figures") or {},
             load=data.get("load"),
+            backend=data.get("backend") or {},
         )
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from . import workloads
+from . import analyses, workloads
 from .record import BenchRecord, LevelRecord
 
 HEADERS = ["configuration", "workload", "variant", "VUs", "req/s", "p50 ms", "p95 ms",
@@ -68,6 +68,7 @@ def plot_io(record: BenchRecord, path: Path) -> bool:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     entries = [e for e in record.find(workload="io") if e.result and not e.level.variant]
     if not entries:
@@ -90,6 +91,10 @@ def plot_io(record: BenchRecord, path: Path) -> bool:
                 label="every VU in flight" if ax is ax_peak else None)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log", base=2)
+        for axis in (ax.xaxis, ax.yaxis):  # plain numbers, not powers of two
+            axis.set_major_locator(LogLocator(base=2))
+            axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("virtual users (closed model, no think time)")
         ax.grid(True, which="both", alpha=0.3)
     ax_peak.set_ylabel("requests in flight")
@@ -140,6 +145,32 @@ def plot_cpu(record: BenchRecord, path: Path) -> bool:
     return True
 
 
+def sweep_table(swept: analyses.Sweep) -> str:
+    """Markdown: the sync-worker sweep on one CPU, one row per worker count."""
+    rows_ = [[p.workers, f"{p.throughput_rps:.1f}", f"{p.latency_p95_ms:.0f}",
+              f"{p.memory_bytes / 2**20:.0f}"] for p in swept.points]
+    return (tabulate(rows_, headers=["sync workers", "req/s", "p95 ms", "memory MiB"],
+                     tablefmt="github", disable_numparse=True)
+            + f"\n\nMemory per worker (least squares): {swept.memory_per_worker_bytes / 2**20:.1f} "
+              f"MiB, plus {swept.base_memory_bytes / 2**20:.1f} MiB; fewest workers within "
+              f"{analyses.BEST_WITHIN:.0%} of the best throughput: {swept.best_workers}.")
+
+
+def sizing_table(results: list[analyses.RuleResult]) -> str:
+    """Markdown: each sizing rule here and on a large host."""
+    rows_ = []
+    for r in results:
+        memory = ("" if r.projected_memory_bytes is None
+                  else f"{r.projected_memory_bytes / 2**20:,.0f} MiB")
+        rows_.append([r.rule.name, r.rule.formula, r.here.describe(),
+                      "" if r.cpu_rps is None else f"{r.cpu_rps:.1f}",
+                      "" if r.io_rps is None else f"{r.io_rps:.1f}",
+                      r.projected.describe(), memory])
+    return tabulate(rows_, headers=["rule", "formula", "here", "cpu req/s", "io req/s",
+                                    f"on {analyses.PROJECTED_HOST_CPUS} cores", "its memory"],
+                    tablefmt="github", disable_numparse=True)
+
+
 def write(record: BenchRecord) -> None:
     """Write ``report.md`` and its pictures into the record's directory."""
     directory = record.directory
@@ -160,6 +191,18 @@ def write(record: BenchRecord) -> None:
         "",
     ]
     lines += [f"![{alt}]({name})\n" for name, alt in pictures]
+    swept = analyses.sweep(record)
+    if swept:
+        lines += ["## Sync workers on one CPU", "", sweep_table(swept), ""]
+    rules = analyses.sizing_rules(record, swept)
+    if rules:
+        facts = rules[0].container
+        lines += ["## Sizing rules", "",
+                  f"Inside the sizing container: os.cpu_count() {facts.get('os_cpu_count')}, "
+                  f"cpuset {facts.get('affinity_cpus')} core(s), CFS quota "
+                  f"{facts.get('cfs_quota_cpus')} CPU, memory "
+                  f"{(facts.get('memory_limit_bytes') or 0) // 2**20} MiB.", "",
+                  sizing_table(rules), ""]
     problems = [(e.level.describe(), p) for e in record.levels for p in e.problems]
     if problems:
         lines += ["## Problems", ""] + [f"- {where}: {p}" for where, p in problems] + [""]

@@ -67,6 +67,7 @@ class LevelResult:
             ``X-Inflight`` header over every response of the level).
         requests: requests the load sent (the setup probe excluded); failures: those that
             did not answer 200.
+        counts: the script's own counters (``count_<name>`` in the summary), by name.
     """
 
     params: dict
@@ -74,7 +75,7 @@ class LevelResult:
     server_peak: int
     requests: int
     failures: int
-    extra: dict = field(default_factory=dict)
+    counts: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -90,7 +91,7 @@ class LevelResult:
             classes[name] = ClassResult(**values)
         return cls(params=data["params"], classes=classes, server_peak=data["server_peak"],
                    requests=data["requests"], failures=data["failures"],
-                   extra=data.get("extra", {}))
+                   counts=data.get("counts", {}))
 
 
 def _values(metrics: dict, name: str, path: Path) -> dict:
@@ -117,7 +118,8 @@ def read_summary(path: Path | str) -> LevelResult:
     except KeyError as missing:
         raise SummaryError(f"{path}: not a k6/lib/lab.js summary (no {missing})") from None
     classes = {}
-    for name, (start_s, end_s) in windows.items():
+    for name in lab.get("classes", list(windows)):
+        start_s, end_s = windows[name]
         window_s = float(end_s - start_s)
         # k6 leaves out custom metrics that never received a sample.
         completions = int(metrics.get(f"steady_completions_{name}", {})
@@ -144,4 +146,6 @@ def read_summary(path: Path | str) -> LevelResult:
         server_peak=int(_values(metrics, "server_inflight", path)["max"]),
         requests=int(_values(metrics, LOAD_REQUESTS, path)["count"]),
         failures=int(_values(metrics, LOAD_FAILED, path)["passes"]),
+        counts={name[len("count_"):]: int(m["values"]["count"]) for name, m in metrics.items()
+                if name.startswith("count_")},
     )

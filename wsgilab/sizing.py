@@ -40,7 +40,7 @@ class Sizing:
     def describe(self) -> str:
         if self.threads > 1:
             return f"{self.workers} x {self.threads} threads"
-        return f"{self.workers} sync workers"
+        return f"{self.workers} sync worker{'s' if self.workers > 1 else ''}"
 
 
 @dataclass(frozen=True)

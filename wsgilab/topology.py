@@ -162,6 +162,36 @@ def wait_drained(service: str, base_url: str = DEFAULT_BASE_URL,
         time.sleep(poll_s)
 
 
+#: A container counts as idle below this many CPUs (a few per cent of one: idle servers'
+#: timers and healthchecks).
+IDLE_CPUS = 0.05
+
+
+def wait_idle(ctr, timeout_s: float = 60.0, window_s: float = 0.5) -> float:
+    """Wait until a container's CPU use falls below IDLE_CPUS over ``window_s``.
+
+    A server answers its healthcheck as soon as one worker is up, while the others may
+    still be importing the app (about a second of CPU each here): a level that starts then
+    would share its CPU with their start-up.
+
+    Returns:
+        the seconds waited.
+
+    Raises:
+        TimeoutError: still busy after ``timeout_s`` seconds.
+    """
+    start = time.monotonic()
+    while True:
+        a = ctr.stats(stream=False, one_shot=True)["cpu_stats"]["cpu_usage"]["total_usage"]
+        t0 = time.monotonic()
+        time.sleep(window_s)
+        b = ctr.stats(stream=False, one_shot=True)["cpu_stats"]["cpu_usage"]["total_usage"]
+        if (b - a) / 1e9 / (time.monotonic() - t0) < IDLE_CPUS:
+            return time.monotonic() - start
+        if time.monotonic() - start > timeout_s:
+            raise TimeoutError(f"{ctr.name} still busy after {timeout_s:.0f} s")
+
+
 @dataclass(frozen=True)
 class Configuration:
     """One measured configuration as it runs: command, limits, server settings, model.
@@ -174,6 +204,8 @@ class Configuration:
         capacity: the model those settings give (``wsgilab.servers``).
         container: what the app sees inside the container (``/healthz`` ``container``):
             CPU counts, CFS quota, memory and pids limits (``labapp.container``).
+        runtime: the app process's own report (``/healthz`` ``runtime``): which coroutine
+            library patched it (``patched_by``) and its database pool's size.
     """
 
     service: str
@@ -182,27 +214,30 @@ class Configuration:
     settings: dict
     capacity: Capacity
     container: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)
 
-    def facts(self):
-        """What a workload's expectation rule reads (``workloads.base.Facts``)."""
+    def facts(self, backend: dict | None = None):
+        """What a workload's expectation rule reads (``workloads.base.Facts``), with what
+        the workload read of its backend (``Workload.backend``)."""
         from .workloads.base import Facts
 
         return Facts(capacity=self.capacity, settings=self.settings,
                      cpus=self.limits.cpus or None, cpuset_cpus=self.limits.cpuset_cpus,
                      memory_bytes=self.limits.memory_bytes, pids=self.limits.pids,
-                     container=self.container)
+                     container=self.container, runtime=self.runtime, backend=backend or {})
 
     def to_dict(self) -> dict:
         return {"service": self.service, "command": self.command,
                 "limits": self.limits.to_dict(), "settings": self.settings,
-                "capacity": self.capacity.to_dict(), "container": self.container}
+                "capacity": self.capacity.to_dict(), "container": self.container,
+                "runtime": self.runtime}
 
     @classmethod
     def from_dict(cls, data: dict) -> Configuration:
         return cls(service=data["service"], command=data["command"],
                    limits=Limits.from_dict(data["limits"]), settings=data["settings"],
                    capacity=Capacity.from_dict(data["capacity"]),
-                   container=data.get("container", {}))
+                   container=data.get("container", {}), runtime=data.get("runtime", {}))
 
 
 def discover(service: str, base_url: str = DEFAULT_BASE_URL,
@@ -225,4 +260,5 @@ def discover(service: str, base_url: str = DEFAULT_BASE_URL,
         settings=answer["server"],
         capacity=servers.model(answer["server"]),
         container=answer.get("container", {}),
+        runtime=answer.get("runtime", {}),
     )

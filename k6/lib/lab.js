@@ -10,11 +10,12 @@
 // and for every response of the load, whatever its class and time:
 //   server_inflight        X-Inflight: requests in flight in the container when this one
 //                          entered the app. Its max is the server-side peak.
+// and a script's own counters (`counters`), as count_<name>.
 // Requests of the load are tagged lab_phase:load, the setup() probe lab_phase:setup; the
 // thresholds below exist only to bring those sub-metrics into the summary.
 import http from 'k6/http';
 import exec from 'k6/execution';
-import { check, fail } from 'k6';
+import { check, fail, sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
 
 // Network rule: load goes to the lab's own front end on loopback, nowhere else.
@@ -86,14 +87,17 @@ export function constantVus(config, vus, durationS, startS = 0, fn = 'default') 
 
 export class Lab {
   // windows: {className: [fromS, toS]} in seconds of test time; starts: {scenarioName:
-  // startS}, the offset of each scenario (0 when omitted).
-  constructor(config, script, windows, params = {}, starts = {}) {
+  // startS}, the offset of each scenario (0 when omitted); counters: names of the
+  // script's own counters (count_<name>), incremented with count(name).
+  constructor(config, script, windows, params = {}, starts = {}, counters = []) {
     this.config = config;
     this.script = script;
     this.windows = windows;
     this.params = params;
     this.starts = starts;
     this.inflight = new Trend('server_inflight');
+    this.counters = {};
+    for (const name of counters) this.counters[name] = new Counter(`count_${name}`);
     this.metrics = {};
     for (const name of Object.keys(windows)) {
       this.metrics[name] = {
@@ -137,7 +141,14 @@ export class Lab {
 
   // GET `path` and record the response under the class classOf(elapsed seconds) returns
   // (or classOf itself, a class name), when it completed inside that class's window.
-  get(path, classOf, name) {
+  //
+  // staggerMs: before its first request a VU waits a random 0..staggerMs (the request's
+  // own length). constant-vus starts every VU at once, and requests of equal length then
+  // keep finishing together, in waves: a steady window would hold a whole number of waves
+  // (measured: 4 VUs of 530 ms gave L = 4.2, more than the VUs). Staggered, completions
+  // spread out; the stagger falls inside the warm-up.
+  get(path, classOf, name, staggerMs = 0) {
+    if (staggerMs > 0 && exec.vu.iterationInScenario === 0) sleep((Math.random() * staggerMs) / 1000);
     const res = http.get(this.url(path), { tags: { name: name || path.split('?')[0], lab_phase: 'load' } });
     const elapsed = this.elapsedS();
     const ok = check(res, {
@@ -159,6 +170,10 @@ export class Lab {
     return res;
   }
 
+  count(name) {
+    this.counters[name].add(1);
+  }
+
   summary(data) {
     data.lab = {
       script: this.script,
@@ -170,6 +185,8 @@ export class Lab {
       base_url: this.config.baseUrl,
       params: this.params,
       windows: this.windows,
+      // The classes in the script's own order (an object's keys may come back in another).
+      classes: Object.keys(this.windows),
     };
     return { [this.config.summaryPath]: JSON.stringify(data, null, 1) };
   }

@@ -35,7 +35,7 @@ def entry(bench_record, level):
 
 def test_level_meets_its_expectation(bench_record, level, entry):
     workload = workloads.get(level.workload)
-    facts = entry.configuration.facts()
+    facts = entry.configuration.facts(entry.backend)
     result = read_summary(bench_record.directory / entry.summary)
     figures = workload.figures(result, entry.load, level, facts)
     checks = workload.expect(facts, level)

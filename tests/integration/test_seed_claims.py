@@ -19,12 +19,14 @@ from wsgilab.topology import DEFAULT_BASE_URL, health
 TABS = 2
 
 
-def _get(url: str) -> tuple[int, dict, str]:
+def _get(url: str):
+    """(status, headers, body); the headers keep HTTPMessage's case-insensitive lookup:
+    granian (hyper) sends header names in lower case."""
     try:
         with urllib.request.urlopen(url, timeout=30) as resp:
-            return resp.status, dict(resp.headers), resp.read().decode()
+            return resp.status, resp.headers, resp.read().decode()
     except urllib.error.HTTPError as err:
-        return err.code, dict(err.headers), err.read().decode()
+        return err.code, err.headers, err.read().decode()
 
 
 def test_two_tabs_at_once(lab, service):

@@ -1,9 +1,11 @@
 """The app's endpoints and parameter checks, through Flask's test client."""
 
+import os
+
 import pytest
 
 from labapp import settings
-from labapp.app import MAX_CPU_MS, MAX_IO_MS, MAX_SLOW_SECONDS, create_app
+from labapp.app import MAX_BACKEND_MS, MAX_CPU_MS, MAX_IO_MS, MAX_SLOW_SECONDS, create_app
 from labapp.inflight import InflightCounter
 from labapp.middleware import INFLIGHT_HEADER, TIMING_HEADER
 
@@ -99,6 +101,54 @@ def test_healthz_is_not_counted_and_reports_server_and_container(client, counter
     body = resp.get_json()
     assert (body["status"], body["inflight"], body["server"]) == (
         "ok", 1, {"server": "gunicorn", "workers": 4})
+    assert body["served_by_pid"] == {str(os.getpid()): 1}  # the request entered above
     assert set(body["container"]) == {"os_cpu_count", "affinity_cpus", "cfs_quota_cpus",
                                       "memory_limit_bytes", "pids_limit"}
     assert counter.read() == 1
+
+
+@pytest.fixture
+def no_backends(monkeypatch):
+    """The database and upstream service pointed at a loopback port nothing listens on."""
+    monkeypatch.setenv("LAB_DB_HOST", "127.0.0.1")
+    monkeypatch.setenv("LAB_DB_PORT", "9")
+    monkeypatch.setenv("LAB_UPSTREAM_URL", "http://127.0.0.1:9")
+
+
+@pytest.mark.parametrize("query, message", [
+    ("ms=10&driver=mysql", "driver must be one of"),
+    ("ms=10&driver=psycopg&pool=yes", "pool must be one of"),
+    ("ms=10&driver=pg8000&pool=1", "pool=1 takes a connection from psycopg_pool"),
+    ("ms=-1&driver=psycopg", "ms must be"),
+    (f"ms={MAX_BACKEND_MS + 1}&driver=psycopg", "ms must be between"),
+])
+def test_db_refuses_bad_parameters_with_400(client, no_backends, query, message):
+    resp = client.get(f"/db?{query}")
+    assert resp.status_code == 400, resp.get_data(as_text=True)
+    assert message in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize("driver", ["psycopg2", "psycopg2-green", "psycopg", "pg8000"])
+def test_an_unreachable_database_is_a_503_with_a_message(client, no_backends, driver):
+    resp = client.get(f"/db?ms=10&driver={driver}")
+    assert resp.status_code == 503, resp.get_data(as_text=True)
+    assert resp.get_json()["error"].startswith(f"{driver}: ")
+
+
+def test_upstream_refuses_an_unknown_client_with_400(client, no_backends):
+    resp = client.get("/upstream?ms=10&client=httpx")
+    assert resp.status_code == 400
+    assert "client must be one of requests, pycurl" in resp.get_json()["error"]
+
+
+@pytest.mark.parametrize("client_name", ["requests", "pycurl"])
+def test_an_unreachable_upstream_is_a_503_with_a_message(client, no_backends, client_name):
+    resp = client.get(f"/upstream?ms=10&client={client_name}")
+    assert resp.status_code == 503, resp.get_data(as_text=True)
+    assert resp.get_json()["error"].startswith(f"{client_name}: ")
+
+
+def test_healthz_reports_the_runtime(client):
+    runtime = client.get("/healthz").get_json()["runtime"]
+    assert runtime["patched_by"] is None  # the test process runs no event loop
+    assert runtime["db_pool_size"] >= 1

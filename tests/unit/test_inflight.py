@@ -47,3 +47,40 @@ def test_forked_processes_share_one_count(tmp_path):
         assert p.exitcode == 0
     assert sorted(seen) == list(range(1, N + 1)), "each entry must see a distinct count"
     assert InflightCounter(path).read() == 0
+
+
+def _serve(path, n):
+    c = InflightCounter(path)
+    for _ in range(n):
+        c.enter()
+        c.leave()
+
+
+def test_requests_are_counted_per_process(tmp_path):
+    path = str(tmp_path / "c")
+    _serve(path, 3)
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_serve, args=(path, k)) for k in (2, 5)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+    served = InflightCounter(path).served()
+    import os
+    assert served[os.getpid()] == 3
+    assert sorted(served[p.pid] for p in procs) == [2, 5]
+    assert InflightCounter(path).read() == 0
+
+
+def test_a_full_table_puts_further_processes_in_its_last_slot(tmp_path, monkeypatch):
+    from labapp import inflight
+    path = str(tmp_path / "c")
+    monkeypatch.setattr(inflight, "SLOTS", 2)
+    monkeypatch.setattr(inflight, "_SIZE", inflight._COUNT.size + 2 * inflight._SLOT.size)
+    ctx = multiprocessing.get_context("fork")
+    for _ in range(3):
+        p = ctx.Process(target=_serve, args=(path, 1))
+        p.start()
+        p.join(timeout=60)
+    served = InflightCounter(path).served()
+    assert len(served) == 2 and sum(served.values()) == 3

@@ -17,12 +17,27 @@ def parse(argv, tmp_path):
     return options.parse(argv + ["--results", str(tmp_path / "r")])
 
 
-def test_defaults_run_the_three_workloads_over_every_configuration(tmp_path, model):
+def test_defaults_run_every_workload_over_every_configuration(tmp_path, model):
     opts = parse([], tmp_path)
-    assert opts.workloads == ("io", "cpu", "mixed")
+    assert opts.workloads == ("io", "cpu", "mixed", "db", "upstream")
     io = [lv for lv in opts.plan if lv.workload == "io" and not lv.variant]
     assert {lv.configuration for lv in io} == set(model.configurations())
-    assert {lv.workload for lv in opts.plan} == {"io", "cpu", "mixed"}
+    assert {lv.workload for lv in opts.plan} == set(opts.workloads)
+
+
+def test_the_matrix_runs_every_driver_and_client_for_each_configuration(tmp_path, model):
+    opts = parse(["--workloads", "db,upstream", "--matrix", "--services",
+                  "gunicorn-sync,waitress"], tmp_path)
+    db = {(lv.configuration, lv.param("driver"), lv.param("connections"))
+          for lv in opts.plan if lv.workload == "db"}
+    assert len(db) == 2 * (4 + 1)
+    clients = {(lv.configuration, lv.param("client")) for lv in opts.plan if lv.workload == "upstream"}
+    assert clients == {(s, c) for s in ("gunicorn-sync", "waitress") for c in ("requests", "pycurl")}
+
+
+def test_a_fixed_axis_keeps_only_its_cases(tmp_path):
+    opts = parse(["--workloads", "db", "--param", "driver=pg8000"], tmp_path)
+    assert {lv.param("driver") for lv in opts.plan} == {"pg8000"}
 
 
 def test_the_cpu_plan_covers_the_issue_points(tmp_path):
@@ -33,7 +48,7 @@ def test_the_cpu_plan_covers_the_issue_points(tmp_path):
     sweep = sorted(int(dict(lv.variant.knobs)["workers"]) for lv in cpu
                    if lv.configuration == "gunicorn-sync" and lv.variant.cpus == 1.0
                    and lv.variant.knobs)
-    assert sweep == [1, 2, 4, 8, 16]
+    assert sweep == [1, 2, 4, 8, 12, 16]
     gil = {lv.configuration for lv in cpu if lv.variant == Variant(cpus=2.0, cpuset="0-1")}
     assert {"gunicorn-gthread-1x8", "flask-threaded", "flask-processes", "gunicorn-sync"} <= gil
 

@@ -9,7 +9,7 @@ GUNICORN = {"server": "gunicorn", "workers": 4, "threads": 1, "worker_connection
 
 
 def test_every_adapter_declares_its_interface():
-    assert {"werkzeug", "gunicorn"} <= set(servers.adapters())
+    assert {"werkzeug", "gunicorn", "uwsgi", "waitress", "granian"} <= set(servers.adapters())
     for name, module in servers.adapters().items():
         assert module.NAME == name and module.REPORTED_BY
         assert callable(module.declared) and callable(module.model)
@@ -24,6 +24,12 @@ def test_every_adapter_declares_its_interface():
     ({**GUNICORN, "worker_class": "gthread", "workers": 2, "threads": 4}, 8, 2, False),
     ({**GUNICORN, "worker_class": "gevent"}, 4000, 4, True),
     ({**GUNICORN, "worker_class": "eventlet", "worker_connections": 50}, 200, 4, True),
+    ({"server": "uwsgi", "processes": 4, "threads": 1, "gevent": 0}, 4, 4, False),
+    ({"server": "uwsgi", "processes": 2, "threads": 4, "gevent": 0}, 8, 2, False),
+    ({"server": "uwsgi", "processes": 1, "threads": 1, "gevent": 16}, 16, 1, True),
+    ({"server": "waitress", "threads": 4, "connection_limit": 100}, 4, 1, False),
+    ({"server": "granian", "workers": 1, "blocking_threads": 8, "backpressure": 1024}, 8, 1, False),
+    ({"server": "granian", "workers": 2, "blocking_threads": 512, "backpressure": 16}, 32, 2, False),
 ])
 def test_model_follows_the_settings(settings, limit, parallelism, event_loop):
     cap = servers.model(settings)
@@ -60,6 +66,15 @@ def test_gthread_with_worker_connections_at_its_threads_sustains_every_thread():
       "worker_connections": 1000, "preload_app": False}),
     (["python3", "-m", "labapp.launchers.werkzeug", "--no-threaded", "--processes", "3"],
      {"server": "werkzeug", "threaded": False, "processes": 3}),
+    (["uwsgi", "--http-socket", ":8000", "--master", "--processes", "2", "--threads", "4"],
+     {"server": "uwsgi", "processes": 2, "threads": 4, "gevent": 0, "listen": 100}),
+    (["python3", "-m", "labapp.launchers.waitress", "--threads", "6", "labapp.wsgi:app"],
+     {"server": "waitress", "threads": 6, "connection_limit": 100, "backlog": 1024,
+      "channel_timeout": 120, "asyncore_use_poll": False}),
+    # granian's hidden defaults, resolved by granian: backpressure 1024, 512 threads.
+    (["python3", "-m", "labapp.launchers.granian", "--interface", "wsgi", "labapp.wsgi:app"],
+     {"server": "granian", "interface": "wsgi", "workers": 1, "blocking_threads": 512,
+      "backpressure": 1024, "backlog": 1024}),
 ])
 def test_declared_settings_come_from_the_servers_own_parser(command, expected):
     assert servers.declared(command) == expected
@@ -74,3 +89,9 @@ def test_every_compose_command_has_an_adapter(fake_compose):
     for name, svc in fake_compose.config()["services"].items():
         settings = servers.declared(svc["command"])
         assert servers.model(settings).formula, name
+
+
+def test_granian_backpressure_below_its_threads_caps_in_connections():
+    cap = servers.model({"server": "granian", "workers": 1, "blocking_threads": 8,
+                         "backpressure": 4})
+    assert cap.limit == 4 and "backpressure" in cap.formula

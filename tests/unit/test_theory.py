@@ -3,7 +3,7 @@
 import pytest
 
 from wsgilab.theory import (CLIENT_BOUND_MIN_FRACTION, CPU_BOUND_OVERSHOOT, CPU_BOUND_TOLERANCE,
-                            FORKING_CPU_BOUND_TOLERANCE, LITTLE_LAW_TOLERANCE, Capacity, Check,
+                            LITTLE_LAW_TOLERANCE, Capacity, Check,
                             concurrency_checks, cpu_parallelism, cpu_throughput_check, expect)
 
 
@@ -89,8 +89,9 @@ def test_cpu_throughput_check_is_bounded_by_vus_below_the_cpus():
     assert check.high == pytest.approx(20 * (1 + CPU_BOUND_OVERSHOOT))
 
 
-def test_forking_servers_get_their_own_named_tolerance():
+def test_a_forking_server_is_checked_on_the_cpu_it_keeps_busy():
     check = cpu_throughput_check(Capacity(3, "", parallelism=3, forks_per_request=True),
                                  8, 50, 2.0, 2)
-    assert check.low == pytest.approx(40 * (1 - FORKING_CPU_BOUND_TOLERANCE))
-    assert "FORKING_CPU_BOUND_TOLERANCE" in check.rule
+    assert (check.name, check.figure) == ("cpu_busy", "cpu_utilisation")
+    assert check.low == pytest.approx(1 - CPU_BOUND_TOLERANCE)
+    assert check.problem(0.9) is None and "cpu_utilisation" in check.problem(0.7)

@@ -50,6 +50,16 @@ def test_cpu_levels_check_throughput_against_the_cpu_bound_not_littles_law():
     assert [c.name for c in checks] == ["peak", "failures", "cpu_bound"]
     bound = next(c for c in checks if c.name == "cpu_bound")
     assert bound.high > 10.0 > bound.low  # 0.5 CPU / 50 ms
+    peak = next(c for c in checks if c.name == "peak")
+    assert peak.low == peak.high == 4  # 8 VUs above 4 workers: exact
+
+
+def test_a_client_bound_cpu_level_checks_its_peak_from_above_only():
+    cpu = workloads.get("cpu")
+    checks = cpu.expect(facts(Capacity(None, "a thread per connection", parallelism=1),
+                              cpus=2.0, cpuset=2), cpu.level("flask-threaded", 10))
+    peak = next(c for c in checks if c.name == "peak")
+    assert (peak.low, peak.high) == (1, 10)
 
 
 def test_mixed_expects_a_blocked_event_loop_and_unblocked_threads():

@@ -63,6 +63,10 @@ class Facts:
         cpus: the container's CPU quota in CPUs (None: none); cpuset_cpus: its cores.
         memory_bytes, pids: its memory and pids limits.
         container: what the app sees inside (``/healthz`` ``container``).
+        runtime: the app process's report (``/healthz`` ``runtime``: ``patched_by``,
+            ``db_pool_size``).
+        backend: what the workload read of its backend before the level
+            (``Workload.backend``), e.g. the database's ``max_connections``.
     """
 
     capacity: Capacity
@@ -72,6 +76,8 @@ class Facts:
     memory_bytes: int
     pids: int
     container: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)
+    backend: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,12 +100,15 @@ class PlanRequest:
             takes its own.
         memory_bytes: the memory limit the configurations run with (declared, or the
             user's limits), for the rules that read it.
+        matrix: run every value of the workload's axes (``Param.in_name``) for every
+            selected configuration, not its default cases.
     """
 
     services: tuple[str, ...]
     vus: tuple[int, ...] | None
     params: dict
     memory_bytes: int | None
+    matrix: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +128,18 @@ class Workload:
         plan: ``(PlanRequest) -> [Level]``, the levels ``make bench`` runs by default.
         columns: extra result fields shown in tables.
         phases: how many DURATION_S phases one level lasts (``mixed`` runs two).
+        isolated: the level's figures depend on CPU time, so while it runs the bench moves
+            every other configuration off the measured container's cores
+            (``bench.Isolation``).
+        containers: other services whose CPU the bench records over the steady window
+            (the backend a workload calls, to show it was not the bottleneck).
+        backend: ``(docker client) -> dict``, facts read from the backend before each
+            level, passed to ``expect`` as ``Facts.backend``.
+        observer: ``(docker client, seconds) -> Observer``, started just before k6 and
+            read after it: a count the backend itself keeps (``Observer.figures``).
+        restart_after: ``(level) -> bool``: the level leaves state in its configuration's
+            processes that would change the next level (a connection pool holding the
+            database's connections); the bench restarts the container after it.
         order: position in listings (lower first).
     """
 
@@ -132,6 +153,11 @@ class Workload:
     plan: Callable[[PlanRequest], list[Level]]
     columns: tuple[Column, ...] = ()
     phases: int = 1
+    isolated: bool = False
+    containers: tuple[str, ...] = ()
+    backend: Callable[[object], dict] | None = None
+    observer: Callable[[object, float], "Observer"] | None = None
+    restart_after: Callable[[Level], bool] | None = None
     order: int = 50
 
     def param(self, name: str) -> Param:
@@ -155,6 +181,22 @@ class Workload:
         """The script's parameters for ``level``, as k6 environment variables."""
         values = dict(level.params)
         return {p.env: str(values[p.name]) for p in self.params}
+
+
+class ObserverError(RuntimeError):
+    """A backend could not be read (its facts before a level, or its count after)."""
+
+
+class Observer:
+    """A count the backend keeps itself during a level (a third observer beside the
+    client's Little's law and the app's X-Inflight). ``start()`` before the load,
+    ``figures()`` after it: ``{figure: value}``, merged into the level's ``load``."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def figures(self) -> dict:
+        raise NotImplementedError
 
 
 def common_figures(result: LevelResult, classes: tuple[str, ...], latency_of: str) -> dict:

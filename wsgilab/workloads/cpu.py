@@ -11,6 +11,11 @@ requests that share the CPU finish together, in waves (16 workers on 1 CPU finis
 a time every ~800 ms), and a 4 s window holds a whole number of waves, so the count gave
 16.0 to 20.0 req/s for the same level run to run. Both are recorded (``completions_rps``).
 
+Where the server has room for every VU (the threaded dev server), the peak is checked
+from above only: a request spends long stretches in the server outside the app, waiting
+for the GIL or the quota (below), so all VUs inside the app at one instant is luck
+(measured: 7 of 8 threads at once for one gthread worker of 8 threads at 8 VUs).
+
 Little's law (L = X x time in app) is reported but not checked here. Its check assumes
 that the requests a server holds are inside the app; under CPU contention the server's
 own work for each request outside the app (accept, parse, write the response) waits for
@@ -49,19 +54,20 @@ from .base import Column, Facts, Param, PlanRequest, Workload, common_figures
 CPU_MS = Param("cpu_ms", "CPU_MS", 50, low=1, high=2000, unit="milliseconds",
                help="milliseconds of CPU each request burns (its thread's own CPU clock)")
 
-#: Every CPU level runs 8 VUs: above the 4 sync workers and the 3 dev-server processes,
-#: as many as the gthread pool's 8 threads, so that every configuration is kept busy.
-CPU_VUS = 8
+#: Every CPU level runs 10 VUs: above the 4 sync workers, the 3 dev-server processes and
+#: the gthread pool's 8 threads, so that every bounded configuration is server-bound.
+CPU_VUS = 10
 #: The quotas of point 1 and the cores they may use.
 QUOTAS = (0.5, 1.0, 2.0)
 TWO_CORES = "0-1"
-#: Point 5's worker counts, on 1 CPU; 16 VUs keep even 16 workers busy.
-SWEEP_WORKERS = (1, 2, 4, 8, 16)
+#: Point 5's worker counts, on 1 CPU (six of them: the Universal Scalability Law fit of the
+#: report needs at least six points); 16 VUs keep even 16 workers busy.
+SWEEP_WORKERS = (1, 2, 4, 8, 12, 16)
 SWEEP_VUS = 16
 #: The sweep's memory limit, the same at every count so that the points compare: 17
-#: processes need about 17 x 24 MiB (options.MEMORY_PER_PROCESS_MIB), above the declared
-#: 256 MiB.
-SWEEP_MEMORY = "512M"
+#: processes need about 17 x 40 MiB (options.MEMORY_PER_PROCESS_MIB), far above the
+#: declared 256 MiB.
+SWEEP_MEMORY = "768M"
 #: Point 6: the sizing rules inside a container with this quota (on its declared core).
 SIZING_QUOTA = 0.5
 #: The I/O level of the sizing rules: above every count the rules give here (1, 5, 8), so
@@ -70,7 +76,14 @@ SIZING_IO_VUS = 10
 
 
 def expect(facts: Facts, level: Level) -> list[Check]:
-    checks = [c for c in concurrency_checks(facts.capacity, level.vus) if c.name != "little"]
+    checks = []
+    for c in concurrency_checks(facts.capacity, level.vus):
+        if c.name == "little":
+            continue
+        if c.name == "peak" and c.low != c.high:  # client-bound: from above only
+            c = Check("peak", c.figure, 1, c.high, "at most the VUs: requests wait for the "
+                      "CPU outside the app too (see the cpu workload's docstring)")
+        checks.append(c)
     return checks + [
         cpu_throughput_check(facts.capacity, level.vus, level.param("cpu_ms"),
                              facts.cpus, facts.cpuset_cpus)]
@@ -85,8 +98,14 @@ def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) 
     values["cpu_time_ms"] = cpu.cpu_time_ms
     values["cpu_bound_rps"] = bound_rps(facts, level)
     values["cpu_bound_fraction"] = values["throughput_rps"] / values["cpu_bound_rps"]
-    if load:
-        values["app_cpus"] = load.get("app_cpu_fraction")
+    if load and load.get("app_cpu_fraction") is not None:
+        used = load["app_cpu_fraction"]
+        values["app_cpus"] = used
+        values["cpu_utilisation"] = used / cpu_parallelism(
+            facts.capacity, facts.cpus, facts.cpuset_cpus)[0]
+        # CPU the container spent per request beyond its measured burn (ms): HTTP, WSGI,
+        # the server's own work, and for a forking server the fork.
+        values["overhead_cpu_ms"] = used / values["throughput_rps"] * 1000 - cpu.cpu_time_ms
     return values
 
 
@@ -152,5 +171,6 @@ WORKLOAD = Workload(
     plan=plan,
     columns=(Column("app_cpus", "app CPUs", "{:.2f}"),
              Column("cpu_bound_fraction", "X/bound", "{:.2f}")),
+    isolated=True,
     order=20,
 )

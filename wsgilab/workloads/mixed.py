@@ -115,5 +115,6 @@ WORKLOAD = Workload(
     columns=(Column("io_p95_alone_ms", "io p95 alone ms", "{:.0f}"),
              Column("io_p95_beside_ms", "io p95 beside CPU ms", "{:.0f}")),
     phases=2,
+    isolated=True,
     order=30,
 )

@@ -7,8 +7,17 @@ Endpoints:
     GET /cpu?ms=<ms>     a CPU-bound request: burn ``ms`` milliseconds of the serving
                          thread's own CPU time in pure Python (``labapp.cpu``); answers
                          ``{"cpu_ms", "wall_ms"}`` and adds ``cpu;dur=`` to Server-Timing.
-    GET /healthz         liveness, the requests in flight now, the server's settings, and
-                         what the container lets it use (``labapp.container``).
+    GET /db?ms=<ms>&driver=<name>[&pool=1]
+                         ``SELECT pg_sleep(ms / 1000)`` on PostgreSQL through a driver
+                         (``labapp.db``: psycopg2, psycopg2-green, psycopg, pg8000).
+    GET /upstream?ms=<ms>&client=<name>
+                         ``GET /delay?ms=`` on the lab's upstream service through a client
+                         (``labapp.upstream``: requests, pycurl).
+    GET /healthz         liveness, the requests in flight now, the server's settings, what
+                         the container lets it use (``labapp.container``), and the process's
+                         runtime: which loop patched it, the database pool's size.
+
+A database or upstream service that cannot serve the request is a 503 with a JSON message.
 
 ``time.sleep`` stands for waiting on I/O (a database, another service): it blocks a thread
 or a worker process, and is cooperative under gevent's and eventlet's monkey-patching,
@@ -24,7 +33,7 @@ import time
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import container
+from . import container, db, upstream
 from .cpu import burn
 from .inflight import DEFAULT_PATH, InflightCounter
 from .middleware import TIMING_HEADER, InflightMiddleware
@@ -41,6 +50,9 @@ DEFAULT_IO_MS = 100
 #: Upper bound of /cpu?ms=: two seconds of CPU is already far beyond a web request's budget.
 MAX_CPU_MS = 2_000
 DEFAULT_CPU_MS = 50
+#: Upper bound of /db and /upstream waits, ms, for the same reason as MAX_IO_MS.
+MAX_BACKEND_MS = 20_000
+DEFAULT_BACKEND_MS = 100
 #: Environment variable naming the in-flight counter's file.
 INFLIGHT_FILE_ENV = "LAB_INFLIGHT_FILE"
 HEALTH_PATH = "/healthz"
@@ -66,6 +78,18 @@ def int_param(name: str, default: int, low: int, high: int, unit: str) -> int:
     value = int(raw)
     if not low <= value <= high:
         raise BadParameter(f"{name} must be between {low} and {high} {unit}, got {value}")
+    return value
+
+
+def choice_param(name: str, choices: tuple[str, ...], default: str) -> str:
+    """Read query parameter ``name``, one of ``choices``.
+
+    Raises:
+        BadParameter: any other value.
+    """
+    value = request.args.get(name, default)
+    if value not in choices:
+        raise BadParameter(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
 
@@ -101,10 +125,35 @@ def create_app(counter: InflightCounter | None = None) -> Flask:
         response.headers[TIMING_HEADER] = f"cpu;dur={used_s * 1000.0:.3f}"
         return response
 
+    @app.get("/db")
+    def database():
+        ms = int_param("ms", DEFAULT_BACKEND_MS, 0, MAX_BACKEND_MS, "milliseconds")
+        driver = choice_param("driver", db.DRIVERS, "psycopg")
+        pool = choice_param("pool", ("0", "1"), "0") == "1"
+        try:
+            db.sleep(driver, ms / 1000.0, pool=pool)
+        except ValueError as exc:
+            raise BadParameter(str(exc)) from None
+        return jsonify(slept_ms=ms, driver=driver, pool=pool)
+
+    @app.get("/upstream")
+    def upstream_call():
+        ms = int_param("ms", DEFAULT_BACKEND_MS, 0, MAX_BACKEND_MS, "milliseconds")
+        client = choice_param("client", upstream.CLIENTS, "requests")
+        upstream.delay(client, ms)
+        return jsonify(slept_ms=ms, client=client)
+
     @app.get(HEALTH_PATH)
     def healthz():
-        return jsonify(status="ok", inflight=counter.read(), server=server_settings(),
-                       container=container.facts())
+        return jsonify(status="ok", inflight=counter.read(), served_by_pid=counter.served(),
+                       server=server_settings(), container=container.facts(),
+                       runtime={"patched_by": db.patched_by(),
+                                "db_pool_size": db.settings()["pool_size"]})
+
+    @app.errorhandler(db.DatabaseUnavailable)
+    @app.errorhandler(upstream.UpstreamUnavailable)
+    def backend_unavailable(error: RuntimeError):
+        return jsonify(error=str(error)), 503
 
     @app.errorhandler(BadParameter)
     def bad_parameter(error: BadParameter):

@@ -1,0 +1,101 @@
+"""The real-I/O rules: which driver or client blocks which event loop, and what follows."""
+
+import gevent
+import gevent.monkey
+import pytest
+
+from labapp import db as app_db
+from labapp import upstream as app_upstream
+from wsgilab import workloads
+from wsgilab.theory import (BLOCKS, BLOCKS_AFTER_YIELDING, COOPERATIVE,
+                            OBSERVER_SAMPLING_TOLERANCE, Capacity, real_io_checks)
+from wsgilab.workloads import db, upstream
+from wsgilab.workloads.base import Facts
+
+GEVENT_4 = Capacity(4000, "workers x worker_connections = 4 x 1000", parallelism=4,
+                    processes=5, event_loop=True)
+SYNC_4 = Capacity(4, "workers = 4", parallelism=4, processes=5)
+BACKEND = {"max_connections": 20, "superuser_reserved_connections": 3}
+
+
+def facts(cap, loop, preload=False):
+    return Facts(capacity=cap, settings={"preload_app": preload}, cpus=1.0, cpuset_cpus=1,
+                 memory_bytes=2**28, pids=256, runtime={"patched_by": loop, "db_pool_size": 4},
+                 backend=BACKEND)
+
+
+def check(checks, name):
+    return next(c for c in checks if c.name == name)
+
+
+def test_the_workloads_bench_what_the_app_serves():
+    assert db.DRIVERS == app_db.DRIVERS
+    assert upstream.CLIENTS == app_upstream.CLIENTS
+
+
+@pytest.mark.parametrize("driver, loop, preload, behaviour", [
+    ("psycopg2", "gevent", False, BLOCKS),
+    ("psycopg2", "eventlet", False, COOPERATIVE),
+    ("psycopg2-green", "gevent", False, COOPERATIVE),
+    ("psycopg", "gevent", False, COOPERATIVE),
+    ("psycopg", "gevent", True, BLOCKS_AFTER_YIELDING),
+    ("psycopg", "eventlet", False, BLOCKS_AFTER_YIELDING),
+    ("pg8000", "gevent", True, COOPERATIVE),
+    ("psycopg2", None, False, COOPERATIVE),
+])
+def test_which_driver_blocks_which_loop(driver, loop, preload, behaviour):
+    assert db.blocks_loop(driver, loop, preload)[0] == behaviour
+
+
+def test_a_blocking_driver_under_gevent_gives_one_query_per_worker():
+    level = workloads.get("db").level("gunicorn-gevent", 16, {"driver": "psycopg2"})
+    checks = workloads.get("db").expect(facts(GEVENT_4, "gevent"), level)
+    assert (check(checks, "peak").low, check(checks, "peak").high) == (4, 4)
+    assert check(checks, "backend_peak").high == 4
+
+
+def test_a_cooperative_driver_gives_every_vu_up_to_the_database():
+    db_w = workloads.get("db")
+    checks = db_w.expect(facts(GEVENT_4, "gevent"), db_w.level("x", 16, {"driver": "pg8000"}))
+    assert check(checks, "backend_peak").high == 16
+    assert check(checks, "failures").high == 0
+    past = db_w.expect(facts(GEVENT_4, "gevent"), db_w.level("x", 24, {"driver": "pg8000"}))
+    assert check(past, "backend_peak").high == 17  # max_connections 20 - 3 reserved
+    assert check(past, "refused").low == 1 and check(past, "refused_cleanly").high == 0
+    # Refused VUs back off in k6: the app holds between the 17 served and the 24 VUs.
+    assert (check(past, "peak").low, check(past, "peak").high) == (17, 24)
+
+
+def test_a_pool_caps_the_database_at_its_size_per_serving_process():
+    db_w = workloads.get("db")
+    level = db_w.level("x", 24, {"driver": "psycopg", "connections": "pool"})
+    checks = db_w.expect(facts(GEVENT_4, "gevent"), level)
+    assert check(checks, "backend_peak").high == 4 * 4
+    assert check(checks, "peak").high == 24  # the others wait for a connection in the app
+    assert db_w.restart_after(level) and not db_w.restart_after(db_w.level("x", 24))
+
+
+def test_blocking_after_yielding_lets_more_into_the_app_than_reach_the_backend():
+    checks = real_io_checks(GEVENT_4, 16, BLOCKS_AFTER_YIELDING, "why", "db_active_peak")
+    assert (check(checks, "peak").low, check(checks, "peak").high) == (4, 16)
+    assert check(checks, "backend_peak").high == 4
+    assert check(checks, "backend_peak").low == int(4 * (1 - OBSERVER_SAMPLING_TOLERANCE))
+
+
+def test_without_an_event_loop_the_server_cap_holds_whatever_the_driver():
+    checks = real_io_checks(SYNC_4, 16, BLOCKS, "why", "db_active_peak")
+    assert check(checks, "peak").high == 4 and check(checks, "backend_peak").high == 4
+
+
+def test_pycurl_blocks_an_event_loop_and_requests_does_not():
+    up = workloads.get("upstream")
+    blocked = up.expect(facts(GEVENT_4, "gevent"), up.level("x", 40, {"client": "pycurl"}))
+    free = up.expect(facts(GEVENT_4, "gevent"), up.level("x", 40, {"client": "requests"}))
+    assert check(blocked, "backend_peak").high == 4 and check(free, "backend_peak").high == 40
+
+
+def test_gevent_has_no_monkey_patch_function_but_monkey_patch_all():
+    """The seed blog's `gevent.monkey_patch()` does not exist; `gevent.monkey.patch_all()`
+    is gevent's entry point (gevent docs, "gevent.monkey")."""
+    assert not hasattr(gevent, "monkey_patch")
+    assert callable(gevent.monkey.patch_all)

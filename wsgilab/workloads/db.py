@@ -1,0 +1,232 @@
+"""Workload ``db``: every request waits on PostgreSQL (``SELECT pg_sleep``) through a driver.
+
+Three observers per level, each checked against the same rule (``theory.real_io_checks``):
+the client's Little's law, the app's ``X-Inflight`` peak, and the database's own count of
+running ``pg_sleep`` queries of the app's role, sampled from ``pg_stat_activity`` every
+100 ms during the level (``ActiveQueries``). A disagreement fails its own check.
+
+Which driver blocks which event loop (``blocks_loop``), with sources:
+
+- no event loop (sync, gthread, the threaded dev server, uWSGI processes and threads,
+  waitress, granian): a wait holds its own thread or process only, and the C drivers
+  release the GIL while they wait (psycopg2 docs, "Thread and process safety");
+- ``psycopg2`` under gevent: libpq waits in C, out of reach of monkey-patching
+  (psycogreen README); under eventlet: cooperative, eventlet's ``monkey_patch()`` makes
+  psycopg2 green itself (``eventlet/patcher.py``, ``psycopg2_patcher``);
+- ``psycopg2-green``: psycogreen's wait callback yields to the loop;
+- ``psycopg`` (3) under gevent: cooperative from 3.1.14 (psycogreen README: "gevent is
+  supported automatically"). Imported before the worker patched (gunicorn ``--preload``)
+  it blocks after yielding: ``psycopg/waiting.py`` picks its wait function when imported
+  ("avoid to use the wait_c function as it doesn't behave in a collaborative way" only if
+  gevent had patched ``select`` by then), while ``_conninfo_attempts.py`` resolves the
+  host with ``socket.getaddrinfo``, which gevent has patched by the time it is called.
+  Under eventlet the same: eventlet patches the socket module but psycopg only detects
+  gevent ("Eventlet is currently not supported");
+- ``pg8000``: pure Python on the socket module the loop patched, looked up at each call.
+
+Load: 500 ms queries at 16 VUs (four times gevent's 4 workers). PostgreSQL forks a
+backend for every connection (8.5 ms of its CPU each, measured here), on the core it
+shares with k6 and nginx: at 250 ms and 40 VUs, 80 connections a second took 0.7 of that
+core and the database's connection rate, not the drivers, set the counts.
+
+Limits: PostgreSQL accepts ``max_connections - superuser_reserved_connections`` connections
+from the app's ordinary role (read back with SHOW before each level); beyond that a
+connection per request is refused ("too many clients already"), which the app answers
+with a 503. With ``connections=pool`` each serving process holds ``db_pool_size``
+connections (``LAB_DB_POOL_SIZE``, reported on /healthz) and requests wait for one. A pool
+keeps its connections for the life of its process (4 gevent workers x 4 = 16 of the
+database's 17, measured idle after their level), so the bench restarts a configuration
+after a pooled level, as a deploy would, before anything else needs the database.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .. import topology
+from ..levels import Level
+from ..results import LevelResult
+from ..theory import BLOCKS, BLOCKS_AFTER_YIELDING, COOPERATIVE, Check, real_io_checks
+from .base import Facts, Observer, ObserverError, Param, PlanRequest, Workload, common_figures
+
+#: The drivers the app serves (services/app/labapp/db.py DRIVERS; a unit test keeps the
+#: two lists equal).
+DRIVERS = ("psycopg2", "psycopg2-green", "psycopg", "pg8000")
+#: The database service (compose/postgres.yml) and how the lab's own observer reaches it:
+#: psql inside its container, over the local socket, as the superuser `lab`, so that it
+#: takes a reserved slot, not one of the app's.
+DATABASE = "postgres"
+PSQL = ["psql", "--host", "/tmp", "--username", "lab", "--dbname", "postgres",
+        "--no-align", "--tuples-only", "--quiet"]
+#: Seconds between two samples of pg_stat_activity.
+SAMPLE_S = 0.1
+ACTIVE_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' "
+              "AND state = 'active' AND query LIKE 'SELECT pg_sleep(%'")
+
+DB_MS = Param("db_ms", "DB_MS", 500, low=1, high=2000, unit="milliseconds",
+              help="milliseconds each query waits in the database (pg_sleep)")
+DRIVER = Param("driver", "DRIVER", "psycopg", choices=DRIVERS, in_name=True,
+               help="the PostgreSQL driver the app uses")
+CONNECTIONS = Param("connections", "CONNECTIONS", "per-request", choices=("per-request", "pool"),
+                    in_name=True, help="a new connection per request, or one from the app's "
+                                       "psycopg_pool (driver psycopg only)")
+
+#: The default plan: gevent with each driver (where blocking and cooperative drivers part),
+#: psycopg imported before patching (--preload), sync for comparison, and a load past the
+#: database's 17 connections, one per request and pooled.
+DEFAULT_CASES = (
+    ("gunicorn-gevent", "psycopg2", "per-request", 16),
+    ("gunicorn-gevent", "psycopg2-green", "per-request", 16),
+    ("gunicorn-gevent", "psycopg", "per-request", 16),
+    ("gunicorn-gevent", "pg8000", "per-request", 16),
+    ("gunicorn-gevent-preload", "psycopg", "per-request", 16),
+    ("gunicorn-sync", "psycopg2", "per-request", 16),
+    ("gunicorn-gevent", "psycopg", "per-request", 24),
+    ("gunicorn-gevent", "psycopg", "pool", 24),
+)
+#: VUs per level of the full matrix (--matrix): above gevent's 4 workers and the bounded
+#: caps of 4 and 8, below the database's 17 connections.
+MATRIX_VUS = 16
+
+
+def blocks_loop(driver: str, loop: str | None, preloaded: bool) -> tuple[str, str]:
+    """How ``driver`` behaves under the event loop that patched the process
+    (``theory.COOPERATIVE``, ``BLOCKS`` or ``BLOCKS_AFTER_YIELDING``), and the source."""
+    if loop is None:
+        return COOPERATIVE, "no event loop: a wait holds only its own thread or process"
+    if driver == "psycopg2":
+        if loop == "eventlet":
+            return COOPERATIVE, "eventlet's monkey_patch() makes psycopg2 green (eventlet/patcher.py)"
+        return BLOCKS, "psycopg2 resolves and waits in libpq's C code (psycogreen README)"
+    if driver == "psycopg2-green":
+        return COOPERATIVE, "psycogreen's wait callback yields to the loop"
+    if driver == "psycopg":
+        if loop == "eventlet":
+            return BLOCKS_AFTER_YIELDING, ("psycopg 3 resolves through the patched socket "
+                                           "module, then waits in C: it detects gevent only")
+        if preloaded:
+            return BLOCKS_AFTER_YIELDING, ("psycopg 3 imported before the worker patched "
+                                           "(--preload) keeps its C wait (psycopg/waiting.py)")
+        return COOPERATIVE, "psycopg 3 supports gevent from 3.1.14 (psycogreen README)"
+    return COOPERATIVE, "pure Python on the socket module the loop patched"
+
+
+def _psql(client, *queries: str) -> list[str]:
+    """Run ``queries`` with psql inside the database container; their output lines.
+
+    Raises:
+        ObserverError: the container is not running, or psql failed.
+    """
+    try:
+        ctr = topology.container(DATABASE, client)
+    except LookupError as exc:
+        raise ObserverError(str(exc)) from None
+    args = [a for q in queries for a in ("--command", q)]
+    result = ctr.exec_run(PSQL + args)
+    if result.exit_code != 0:
+        raise ObserverError(f"psql in {DATABASE} failed: {result.output.decode(errors='replace')}")
+    return result.output.decode().split()
+
+
+def backend(client) -> dict:
+    """``{"max_connections", "superuser_reserved_connections"}`` as PostgreSQL runs them."""
+    values = [int(v) for v in _psql(client, "SHOW max_connections",
+                                    "SHOW superuser_reserved_connections")]
+    return {"max_connections": values[0], "superuser_reserved_connections": values[1]}
+
+
+class ActiveQueries(Observer):
+    """The database's own count of the app's running ``pg_sleep`` queries, sampled every
+    SAMPLE_S by one psql session inside its container, for a bounded number of samples
+    (the level's length): ``db_active_peak`` (the highest sample), ``db_samples``."""
+
+    def __init__(self, client, seconds: float) -> None:
+        self.client = client
+        self.samples = int(seconds / SAMPLE_S) + 1
+        self.output: list[str] = []
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        script = (f"for i in $(seq {self.samples}); do echo \"{ACTIVE_SQL};\"; "
+                  f"echo 'SELECT pg_sleep({SAMPLE_S});'; done | {' '.join(PSQL)}")
+        try:
+            ctr = topology.container(DATABASE, self.client)
+            result = ctr.exec_run(["sh", "-c", script])
+            if result.exit_code != 0:
+                raise ObserverError(f"sampling pg_stat_activity failed: {result.output.decode()}")
+            self.output = result.output.decode().split()
+        except (LookupError, ObserverError) as exc:
+            self.error = exc
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def figures(self) -> dict:
+        self.thread.join(timeout=self.samples * SAMPLE_S * 4 + 30)
+        if self.error:
+            raise ObserverError(str(self.error))
+        counts = [int(v) for v in self.output if v.isdigit()]
+        if not counts:
+            raise ObserverError("pg_stat_activity gave no sample")
+        return {"db_active_peak": max(counts), "db_samples": len(counts)}
+
+
+def expect(facts: Facts, level: Level) -> list[Check]:
+    cap = facts.capacity
+    blocks, why = blocks_loop(level.param("driver"), facts.runtime.get("patched_by"),
+                              bool(facts.settings.get("preload_app")))
+    if level.param("connections") == "pool":
+        size = facts.runtime["db_pool_size"]
+        pool = size * cap.parallelism
+        return real_io_checks(cap, level.vus, blocks, why, "db_active_peak", pool,
+                              f"the pool holds {size} connections in each of "
+                              f"{cap.parallelism} serving processes = {pool}")
+    reserved = facts.backend["superuser_reserved_connections"]
+    usable = facts.backend["max_connections"] - reserved
+    return real_io_checks(cap, level.vus, blocks, why, "db_active_peak", usable,
+                          f"max_connections {facts.backend['max_connections']} - {reserved} "
+                          f"reserved for superusers = {usable}", refuses_above=usable)
+
+
+def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+    values = common_figures(result, ("db",), "db")
+    values["failures_not_503"] = result.counts.get("not_503", 0)
+    if load:
+        values["db_active_peak"] = load.get("db_active_peak")
+        values["postgres_cpus"] = load.get("postgres_cpu_fraction")
+    return values
+
+
+def plan(request: PlanRequest) -> list[Level]:
+    """DEFAULT_CASES, or with ``--matrix`` every selected configuration with every driver
+    at MATRIX_VUS (and psycopg pooled)."""
+    if request.matrix:
+        cases = [(s, d, "per-request", MATRIX_VUS) for s in request.services for d in DRIVERS]
+        cases += [(s, "psycopg", "pool", MATRIX_VUS) for s in request.services]
+    else:
+        cases = [c for c in DEFAULT_CASES if c[0] in request.services]
+    # An axis the user fixed (--param driver=...) keeps only its cases.
+    cases = [c for c in cases if request.params.get("driver", c[1]) == c[1]
+             and request.params.get("connections", c[2]) == c[2]]
+    return [WORKLOAD.level(service, vus, {**request.params, "driver": driver,
+                                          "connections": connections})
+            for service, driver, connections, case_vus in cases
+            for vus in (request.vus or (case_vus,))]
+
+
+WORKLOAD = Workload(
+    name="db",
+    script="db.js",
+    description="PostgreSQL: each request runs SELECT pg_sleep(db_ms) through a driver (GET /db)",
+    params=(DB_MS, DRIVER, CONNECTIONS),
+    classes=("db",),
+    expect=expect,
+    figures=figures,
+    plan=plan,
+    containers=(DATABASE,),
+    backend=backend,
+    observer=ActiveQueries,
+    restart_after=lambda level: level.param("connections") == "pool",
+    order=40,
+)

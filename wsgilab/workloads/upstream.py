@@ -1,0 +1,126 @@
+"""Workload ``upstream``: every request calls the lab's upstream HTTP service.
+
+Three observers per level, each checked against ``theory.real_io_checks``: the client's
+Little's law, the app's ``X-Inflight`` peak, and the upstream service's own peak of
+requests in flight (``UpstreamPeak``: reset before the level, read after it).
+
+Which client blocks which event loop (``blocks_loop``), with sources:
+
+- no event loop: a wait holds only its own thread or process (libcurl releases the GIL:
+  pycurl docs, "Thread safety");
+- ``requests`` (urllib3) under gevent or eventlet: pure Python on the socket module the
+  loop patched, so cooperative;
+- ``pycurl`` under gevent or eventlet: libcurl waits in C (``curl_easy_perform``), out of
+  reach of monkey-patching: it blocks the hub.
+
+The upstream service (aiohttp, one event loop, a 4096-connection backlog) never caps the
+lab's loads; its CPU is recorded per level to show it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .. import topology
+from ..levels import Level
+from ..results import LevelResult
+from ..theory import BLOCKS, COOPERATIVE, Check, real_io_checks
+from .base import Facts, Observer, ObserverError, Param, PlanRequest, Workload, common_figures
+
+#: The clients the app offers (services/app/labapp/upstream.py CLIENTS).
+CLIENTS = ("requests", "pycurl")
+#: The upstream service (compose/upstream.yml) and its own statistics, read from inside it.
+SERVICE = "upstream"
+_STATS = ("import json, urllib.request as u; "
+          "r = u.urlopen(u.Request('http://127.0.0.1:8081/stats{path}', method='{method}'), "
+          "timeout=5); print(r.read().decode())")
+
+UPSTREAM_MS = Param("upstream_ms", "UPSTREAM_MS", 250, low=1, high=2000, unit="milliseconds",
+                    help="milliseconds the upstream service waits before it answers")
+CLIENT = Param("client", "CLIENT", "requests", choices=CLIENTS, in_name=True,
+               help="the HTTP client the app uses")
+
+#: The default plan: gevent with the cooperative and the blocking client, sync for
+#: comparison; 40 VUs, ten times gevent's 4 workers.
+DEFAULT_CASES = (
+    ("gunicorn-gevent", "requests", 40),
+    ("gunicorn-gevent", "pycurl", 40),
+)
+MATRIX_VUS = 40
+
+
+def blocks_loop(client: str, loop: str | None) -> tuple[str, str]:
+    """How ``client`` behaves under the event loop that patched the process
+    (``theory.COOPERATIVE`` or ``BLOCKS``), and the source."""
+    if loop is None:
+        return COOPERATIVE, "no event loop: a wait holds only its own thread or process"
+    if client == "pycurl":
+        return BLOCKS, "libcurl resolves and waits in C (curl_easy_perform), out of reach of monkey-patching"
+    return COOPERATIVE, "urllib3 is pure Python on the socket module the loop patched"
+
+
+def _stats(client, path: str = "", method: str = "GET") -> dict:
+    try:
+        ctr = topology.container(SERVICE, client)
+    except LookupError as exc:
+        raise ObserverError(str(exc)) from None
+    result = ctr.exec_run(["python3", "-c", _STATS.format(path=path, method=method)])
+    if result.exit_code != 0:
+        raise ObserverError(f"{SERVICE} /stats failed: {result.output.decode(errors='replace')}")
+    return json.loads(result.output.decode())
+
+
+class UpstreamPeak(Observer):
+    """The upstream service's own peak of requests in flight during the level:
+    ``upstream_peak``, and the requests it served (``upstream_served``)."""
+
+    def __init__(self, client, seconds: float) -> None:
+        self.client = client
+
+    def start(self) -> None:
+        self.before = _stats(self.client, "/reset", "POST")
+
+    def figures(self) -> dict:
+        after = _stats(self.client)
+        return {"upstream_peak": after["peak"],
+                "upstream_served": after["served"] - self.before["served"]}
+
+
+def expect(facts: Facts, level: Level) -> list[Check]:
+    blocks, why = blocks_loop(level.param("client"), facts.runtime.get("patched_by"))
+    return real_io_checks(facts.capacity, level.vus, blocks, why, "upstream_peak")
+
+
+def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+    values = common_figures(result, ("upstream",), "upstream")
+    values["failures_not_503"] = result.counts.get("not_503", 0)
+    if load:
+        values["upstream_peak"] = load.get("upstream_peak")
+        values["upstream_cpus"] = load.get("upstream_cpu_fraction")
+    return values
+
+
+def plan(request: PlanRequest) -> list[Level]:
+    """DEFAULT_CASES, or with ``--matrix`` every selected configuration with each client."""
+    if request.matrix:
+        cases = [(s, c, MATRIX_VUS) for s in request.services for c in CLIENTS]
+    else:
+        cases = [c for c in DEFAULT_CASES if c[0] in request.services]
+    cases = [c for c in cases if request.params.get("client", c[1]) == c[1]]
+    return [WORKLOAD.level(service, vus, {**request.params, "client": client})
+            for service, client, case_vus in cases for vus in (request.vus or (case_vus,))]
+
+
+WORKLOAD = Workload(
+    name="upstream",
+    script="upstream.js",
+    description="HTTP: each request calls the upstream service's /delay?ms=upstream_ms (GET /upstream)",
+    params=(UPSTREAM_MS, CLIENT),
+    classes=("upstream",),
+    expect=expect,
+    figures=figures,
+    plan=plan,
+    containers=(SERVICE,),
+    observer=UpstreamPeak,
+    order=50,
+)
