@@ -11,7 +11,7 @@ export K6_NO_USAGE_REPORT := true
 LIMITS ?=
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv up bench bench-io bench-real test unit report down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real test unit report compare down clean lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -43,14 +43,21 @@ bench-real: setup ## db and upstream for every configuration, every driver and c
 	$(BENCH) --workloads db,upstream --matrix --check
 	$(BENCH) --workloads db,upstream --matrix
 
-test: setup ## run every test: unit, then integration (starts the lab, runs the bench's plan; LAB_KEEP=1 keeps it up)
+browser: ## install Debian's chromium for the report's browser test (if missing)
+	scripts/install-browser.sh
+
+test: setup browser ## run every test: unit, then integration (starts the lab, runs the bench's plan; LAB_KEEP=1 keeps it up)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 unit: venv ## run the unit tests only (tests/unit: no Docker needed)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-report: venv ## re-render the table and picture of results/latest (or RESULTS=dir)
+report: venv ## re-render report.html, report.md and the charts of results/latest (or RESULTS=dir)
 	$(PY) -m wsgilab report $(RESULTS)
+
+compare: venv ## compare two runs, changes flagged against their noise: make compare A=results/x B=results/y
+	@test -n "$(A)" -a -n "$(B)" || { echo "make compare A=results/<run> B=results/<run>" >&2; exit 2; }
+	$(PY) -m wsgilab compare $(A) $(B)
 
 down: ## stop and remove the lab's containers and networks
 	docker compose down --remove-orphans

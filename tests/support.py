@@ -14,6 +14,9 @@ DATA = Path(__file__).resolve().parent / "data"
 #: BENCH_ARGS="--services gunicorn-sync,gunicorn-gevent,gunicorn-gthread-1x8 --vus 4"
 #: narrowed to a few levels of each workload; see tests/data/README.md.
 SMALL_RUN = DATA / "run-small"
+#: The record (bench.json only) of a real run of `make bench`'s default plan, for the
+#: claims' tests; see tests/data/README.md.
+DEFAULT_RUN = DATA / "run-default"
 
 _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):-([^}]*)\}")
 _UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}

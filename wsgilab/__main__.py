@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
         record = bench.run(opts)
         print()
         print(report.text_table(record))
-        print(f"\nreport: {opts.results_dir / 'report.md'}")
+        print(f"\nreport: {opts.results_dir / 'report.html'}")
         failed = [lv for lv in record.levels if not lv.passed]
         if failed:
             print(f"{len(failed)} of {len(record.levels)} levels did not pass", file=sys.stderr)
@@ -49,8 +49,25 @@ def main(argv: list[str] | None = None) -> int:
         record = BenchRecord.load(results_dir)
         report.write(record)
         print(report.text_table(record))
+        print(f"\nreport: {results_dir / 'report.html'}")
         return 0
-    print("usage: python -m wsgilab {up,down,bench [options],report [results-dir]}\n"
+    if command == "compare":
+        if len(argv) != 2:
+            print("usage: python -m wsgilab compare RUN_A RUN_B", file=sys.stderr)
+            return 2
+        from tabulate import tabulate
+
+        from .report import compare
+
+        a, b = (BenchRecord.load(p) for p in argv)
+        changes = compare.compare(a, b)
+        print(tabulate(compare.rows(changes), headers=compare.HEADERS, disable_numparse=True))
+        out = b.directory / f"compare-{a.directory.name}.html"
+        out.write_text(compare.page(a, b, changes))
+        print(f"\n{sum(bool(c.flagged) for c in changes)} of {len(changes)} figures changed "
+              f"beyond the runs' noise; page: {out}")
+        return 0
+    print("usage: python -m wsgilab {up,down,bench [options],report [results-dir],compare A B}\n"
           "       python -m wsgilab bench --help", file=sys.stderr)
     return 0 if command in ("help", "-h", "--help") else 2
 

@@ -161,9 +161,14 @@ class Isolation:
 
 def environment(client: docker.DockerClient) -> dict:
     """Where the bench runs: base image, engine, cgroup version, k6, host, date."""
+    import gevent
+
     front_end = compose.config()["services"][FRONT_END]
     info = client.info()
     return {
+        # The seed blog's gevent.monkey_patch(): checked on the gevent the images pin.
+        "gevent_version": gevent.__version__,
+        "gevent_has_monkey_patch": hasattr(gevent, "monkey_patch"),
         "base_image": front_end["build"]["args"]["BASE_IMAGE"],
         "docker_engine": client.version().get("Version"),
         "cgroup_version": info.get("CgroupVersion"),

@@ -2,7 +2,7 @@
 
 ``claims.yaml`` lists each claim, its seeds, the measurement that decides it and the name
 of its rule here. A rule reads the run's levels (``BenchRecord``), aggregated over repeats
-(``Case``: median, min-max, and whether the repeats agree on pass or fail), and returns a
+(``cases.Case``: median, min-max, and whether the repeats agree on pass or fail), and returns a
 ``Verdict``: ``holds``, ``holds only when`` (with the condition it measured), ``does not
 hold``, or ``not measured in this run`` when the levels it needs are not in the record. A
 rule quotes the figures it decided on; nothing in a verdict is typed by hand.
@@ -10,15 +10,15 @@ rule quotes the figures it decided on; nothing in a verdict is typed by hand.
 
 from __future__ import annotations
 
-import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from . import analyses
-from .levels import Level, Variant
-from .record import BenchRecord, LevelRecord
+from .cases import Case, all_cases, cases, top
+from .levels import Variant
+from .record import BenchRecord
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 HOLDS = "holds"
@@ -93,62 +93,6 @@ def verdicts(record: BenchRecord) -> list[tuple[Claim, Verdict]]:
     return [(claim, claim.verdict(record)) for claim in load()]
 
 
-# --- the levels of a run, by case ----------------------------------------------------
-
-@dataclass
-class Case:
-    """The repeats of one level (same configuration, workload, parameters, variant, VUs)."""
-
-    level: Level
-    entries: list[LevelRecord] = field(default_factory=list)
-
-    def values(self, figure: str) -> list[float]:
-        return [e.figures[figure] for e in self.entries
-                if e.figures.get(figure) is not None]
-
-    def median(self, figure: str) -> float | None:
-        values = self.values(figure)
-        return statistics.median(values) if values else None
-
-    def span(self, figure: str, fmt: str = "{:.1f}") -> str:
-        """``"5.65"`` or ``"5.71 (5.02-6.97)"`` over the repeats."""
-        values = self.values(figure)
-        if not values:
-            return "-"
-        median = fmt.format(statistics.median(values))
-        if len(values) == 1 or min(values) == max(values):
-            return median
-        return f"{median} ({fmt.format(min(values))}-{fmt.format(max(values))})"
-
-    def load(self, key: str) -> float | None:
-        values = [e.load[key] for e in self.entries if e.load and e.load.get(key) is not None]
-        return statistics.median(values) if values else None
-
-    @property
-    def disagree(self) -> bool:
-        return len({e.passed for e in self.entries}) > 1
-
-
-def cases(record: BenchRecord, **match) -> list[Case]:
-    """The measured cases whose ``Level`` attributes equal ``match``; ``variant`` defaults to
-    the declared configuration (no variant). Levels that did not run are left out."""
-    match.setdefault("variant", Variant())
-    grouped: dict[Level, Case] = {}
-    for entry in record.levels:
-        if entry.result is None:
-            continue
-        if all(getattr(entry.level, k) == v for k, v in match.items()):
-            case = entry.level.case()
-            grouped.setdefault(case, Case(case)).entries.append(entry)
-    return list(grouped.values())
-
-
-def top(record: BenchRecord, configuration: str, workload: str = "io", **match) -> Case | None:
-    """The case of ``configuration`` with the most VUs, or None."""
-    found = cases(record, configuration=configuration, workload=workload, **match)
-    return max(found, key=lambda c: c.level.vus) if found else None
-
-
 def _disagreements(*found: Case | None) -> tuple[str, ...]:
     return tuple(c.level.describe() for c in found if c is not None and c.disagree)
 
@@ -196,35 +140,23 @@ def forking_dev_server(record: BenchRecord) -> Verdict:
 
 
 def sync_workers(record: BenchRecord) -> Verdict:
-    found = [c for c in _all_cases(record, configuration="gunicorn-sync")
-             if c.entries[0].configuration.settings.get("worker_class") == "sync"
-             and c.level.vus > c.entries[0].configuration.settings["workers"]]
+    found = [c for c in all_cases(record, configuration="gunicorn-sync", measured_only=True)
+             if c.first.configuration.settings.get("worker_class") == "sync"
+             and c.level.vus > c.first.configuration.settings["workers"]]
     if not found:
         return Verdict(NOT_MEASURED, "needs gunicorn-sync levels with more VUs than workers")
-    pairs = sorted({(c.entries[0].configuration.settings["workers"], _peak(c)) for c in found})
+    pairs = sorted({(c.first.configuration.settings["workers"], _peak(c)) for c in found})
     wrong = [(w, p) for w, p in pairs if w != p]
     detail = "; ".join(f"{w} worker{'s' if w > 1 else ''}: {p} at once" for w, p in pairs)
     return Verdict(DOES_NOT_HOLD if wrong else HOLDS, detail,
                    disagreements=_disagreements(*found))
 
 
-def _all_cases(record: BenchRecord, **match) -> list[Case]:
-    """Like ``cases``, over every variant."""
-    grouped: dict[Level, Case] = {}
-    for entry in record.levels:
-        if entry.result is None:
-            continue
-        if all(getattr(entry.level, k) == v for k, v in match.items()):
-            case = entry.level.case()
-            grouped.setdefault(case, Case(case)).entries.append(entry)
-    return list(grouped.values())
-
-
 def sync_workers_start_threads(record: BenchRecord) -> Verdict:
     case = top(record, "gunicorn-sync")
     if not case or case.level.vus <= 4:
         return Verdict(NOT_MEASURED, "needs an io level of gunicorn-sync above 4 VUs")
-    workers = case.entries[0].configuration.settings["workers"]
+    workers = case.first.configuration.settings["workers"]
     detail = (f"{workers} sync workers held {_peak(case)} at {case.level.vus} VUs, "
               f"{case.span('throughput_rps')} req/s; a sync worker runs one request at a time")
     return Verdict(HOLDS if _peak(case) > workers else DOES_NOT_HOLD, detail,
@@ -235,7 +167,7 @@ def two_by_four(record: BenchRecord) -> Verdict:
     case = top(record, "gunicorn-gthread")
     if not case:
         return Verdict(NOT_MEASURED, "needs io levels of gunicorn-gthread")
-    cap = case.entries[0].configuration.capacity.limit
+    cap = case.first.configuration.capacity.limit
     sustained = case.median("little_inflight")
     others = []
     for name, label in (("gunicorn-gthread-wc", "with --worker-connections 4"),
@@ -266,6 +198,8 @@ def async_while_waiting(record: BenchRecord) -> Verdict:
     blocked = []
     for workload, axis, values in (("db", "driver", ("psycopg2",)), ("upstream", "client", ("pycurl",))):
         for c in cases(record, configuration="gunicorn-gevent", workload=workload):
+            if c.level.vus <= c.first.configuration.capacity.parallelism:
+                continue  # no more VUs than workers: blocking and cooperative look alike
             if c.level.param(axis) in values and c.level.param(
                     "connections" if workload == "db" else axis) in ("per-request", *values):
                 blocked.append(f"{c.level.param(axis)}: {_peak(c)} of {c.level.vus} "
@@ -417,13 +351,16 @@ def worker_memory(record: BenchRecord) -> Verdict:
 
 def async_library_compatibility(record: BenchRecord) -> Verdict:
     def db_case(driver: str) -> Case | None:
+        # Only a load above the workers can tell a blocking driver from a cooperative one.
         found = [c for c in cases(record, configuration="gunicorn-gevent", workload="db")
-                 if c.level.param("driver") == driver and c.level.param("connections") == "per-request"]
+                 if c.level.param("driver") == driver and c.level.param("connections") == "per-request"
+                 and c.level.vus > c.first.configuration.capacity.parallelism]
         return min(found, key=lambda c: c.level.vus) if found else None
 
     blocking, green = db_case("psycopg2"), db_case("psycopg2-green")
     if not blocking or not green:
-        return Verdict(NOT_MEASURED, "needs gevent db levels with psycopg2 and psycopg2-green")
+        return Verdict(NOT_MEASURED, "needs gevent db levels with psycopg2 and psycopg2-green "
+                                     "above the workers")
     detail = (f"under gevent at {blocking.level.vus} VUs: psycopg2 ran "
               f"{blocking.median('db_active_peak'):.0f} queries at once "
               f"({blocking.span('throughput_rps')} req/s); the same driver made cooperative by "

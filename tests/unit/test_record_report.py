@@ -1,13 +1,18 @@
-"""The bench record round-trips, and the table and pictures are made from it."""
+"""The bench record round-trips, and the report (tables, charts, HTML page) is made from it."""
 
 import json
+import re
 import shutil
+from html.parser import HTMLParser
 
 import pytest
 from support import SMALL_RUN
 
-from wsgilab import report
+from wsgilab import claims, report
 from wsgilab.record import BenchRecord
+
+#: Units a chart's caption must name (what its axes measure).
+UNITS = re.compile(r"req/s|\bms\b|CPUs|MiB|a count|count\)")
 
 
 @pytest.fixture
@@ -36,10 +41,48 @@ def test_the_table_has_a_row_per_level(record):
     assert len(report.rows(record)) == len(record.levels)
 
 
-def test_the_report_and_its_pictures_are_written(record):
-    report.write(record)
+class _Page(HTMLParser):
+    """The parts of report.html the tests look at."""
+
+    def __init__(self):
+        super().__init__()
+        self.claim_rows, self.images, self.captions, self._in_caption = [], [], [], False
+        self.requests = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "tr" and "claim" in (attrs.get("class") or "").split():
+            self.claim_rows.append(attrs["id"])
+        if tag == "img":
+            self.images.append(attrs)
+        if tag == "figcaption":
+            self._in_caption = True
+            self.captions.append("")
+        for name in ("src", "href"):
+            if attrs.get(name) and not attrs[name].startswith(("data:", "#")):
+                self.requests.append(attrs[name])
+
+    def handle_endtag(self, tag):
+        if tag == "figcaption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._in_caption:
+            self.captions[-1] += data
+
+
+def test_the_report_is_written_with_its_pictures_and_a_self_contained_page(record):
+    names = report.write(record)
+    assert names, "no chart at all"
+    for name in names:
+        assert (record.directory / name).stat().st_size > 10_000, f"{name} is too small to hold a chart"
     md = (record.directory / "report.md").read_text()
-    for name in ("concurrency.png", "cpu.png"):
-        path = record.directory / name
-        assert path.stat().st_size > 10_000, f"{name} is too small to hold a chart"
-        assert f"]({name})" in md
+    assert all(f"]({name})" in md for name in names)
+    page = _Page()
+    page.feed((record.directory / "report.html").read_text())
+    assert len(page.claim_rows) == len(claims.load()), "the claims table needs a row per claim"
+    assert len(page.images) == len(names)
+    assert all(img["src"].startswith("data:image/png;base64,") and img.get("alt") for img in page.images)
+    assert page.requests == [], f"the page loads {page.requests}: it must open from disk alone"
+    for caption in page.captions:
+        assert UNITS.search(caption), f"a chart's caption names no unit: {caption!r}"

@@ -7,7 +7,7 @@ peak; every request answers 200.
 
 from __future__ import annotations
 
-from ..levels import Level
+from ..levels import Level, Variant
 from ..results import LevelResult
 from ..theory import Check, concurrency_checks
 from .base import Facts, Param, PlanRequest, Workload, common_figures
@@ -19,6 +19,10 @@ from .base import Facts, Param, PlanRequest, Workload, common_figures
 #: configuration), and every cap that binds at 10 binds at 40 too.
 DEFAULT_VUS = (40,)
 CURVE_VUS = (2, 10, 40)
+
+#: Beside every configuration as declared: one gevent worker alone, whose count in flight
+#: answers whether one async worker holds dozens of requests (seed 001).
+EXTRA_CASES = (("gunicorn-gevent", Variant(knobs=(("workers", "1"),))),)
 
 IO_MS = Param("io_ms", "IO_MS", 250, low=1, high=2000, unit="milliseconds",
               help="milliseconds each request waits on I/O (time.sleep in the app)")
@@ -33,9 +37,11 @@ def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) 
 
 
 def plan(request: PlanRequest) -> list[Level]:
-    """Every selected configuration at 40 VUs (or the VUs given)."""
-    return [WORKLOAD.level(service, vus, request.params)
-            for service in request.services for vus in (request.vus or DEFAULT_VUS)]
+    """Every selected configuration at 40 VUs (or the VUs given), and EXTRA_CASES."""
+    cases = [(s, Variant()) for s in request.services]
+    cases += [(s, v) for s, v in EXTRA_CASES if s in request.services]
+    return [WORKLOAD.level(service, vus, request.params, variant)
+            for service, variant in cases for vus in (request.vus or DEFAULT_VUS)]
 
 
 WORKLOAD = Workload(

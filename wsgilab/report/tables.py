@@ -1,0 +1,91 @@
+"""The run as tables: per level (over repeats), the sweep, the sizing rules, the claims."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from .. import analyses, claims, workloads
+from ..cases import Case, all_cases
+from ..record import BenchRecord
+
+HEADERS = ["configuration", "workload", "variant", "VUs", "req/s", "p50 ms", "p95 ms",
+           "L = X*W", "peak", "expected peak", "other", "status"]
+
+
+def _expected(case: Case, name: str) -> str:
+    check = next((c for c in case.first.checks if c.name == name), None)
+    return check.expected() if check else ""
+
+
+def _other(case: Case) -> str:
+    """The workload's own result fields, and its checks beyond peak/Little/failures."""
+    parts = []
+    for column in workloads.get(case.level.workload).columns:
+        if case.median(column.figure) is not None:
+            parts.append(f"{column.header} {case.span(column.figure, column.fmt)}")
+    for check in case.first.checks:
+        if check.name in ("peak", "little", "failures"):
+            continue
+        parts.append(f"{check.figure} {case.span(check.figure)} (expected {check.expected()})")
+    return "; ".join(parts)
+
+
+def rows(record: BenchRecord) -> list[list]:
+    """One row per case (a level and its repeats), in the order first run."""
+    table = []
+    for case in all_cases(record):
+        level = case.level
+        head = [level.configuration, level.workload,
+                "; ".join(filter(None, [", ".join(f"{k}={v}" for k, v in level.params
+                                                   if k in level.name_params),
+                                        level.variant.describe() if level.variant else ""])),
+                level.vus]
+        if not case.measured:
+            table.append(head + ["", "", "", "", "", _expected(case, "peak"),
+                                 "; ".join(case.entries[0].problems)[:80], case.status])
+            continue
+        table.append(head + [
+            case.span("throughput_rps"), case.span("latency_p50_ms", "{:.0f}"),
+            case.span("latency_p95_ms", "{:.0f}"), case.span("little_inflight", "{:.2f}"),
+            case.span("server_peak", "{:.0f}"), _expected(case, "peak"), _other(case),
+            case.status])
+    return table
+
+
+def text_table(record: BenchRecord, fmt: str = "simple") -> str:
+    """The results table; ``fmt`` is any tabulate format (``"github"`` for Markdown)."""
+    return tabulate(rows(record), headers=HEADERS, tablefmt=fmt, disable_numparse=True)
+
+
+def sweep_table(swept: analyses.Sweep) -> str:
+    """Markdown: the sync-worker sweep on one CPU, one row per worker count."""
+    rows_ = [[p.workers, f"{p.throughput_rps:.1f}", f"{p.latency_p95_ms:.0f}",
+              f"{p.memory_bytes / 2**20:.0f}"] for p in swept.points]
+    return (tabulate(rows_, headers=["sync workers", "req/s", "p95 ms", "memory MiB"],
+                     tablefmt="github", disable_numparse=True)
+            + f"\n\nMemory per worker (least squares): {swept.memory_per_worker_bytes / 2**20:.1f} "
+              f"MiB, plus {swept.base_memory_bytes / 2**20:.1f} MiB; fewest workers within "
+              f"{analyses.BEST_WITHIN:.0%} of the best throughput: {swept.best_workers}.")
+
+
+def sizing_table(results: list[analyses.RuleResult]) -> str:
+    """Markdown: each sizing rule here and on a large host."""
+    rows_ = []
+    for r in results:
+        memory = ("" if r.projected_memory_bytes is None
+                  else f"{r.projected_memory_bytes / 2**20:,.0f} MiB")
+        rows_.append([r.rule.name, r.rule.formula, r.here.describe(),
+                      "" if r.cpu_rps is None else f"{r.cpu_rps:.1f}",
+                      "" if r.io_rps is None else f"{r.io_rps:.1f}",
+                      r.projected.describe(), memory])
+    return tabulate(rows_, headers=["rule", "formula", "here", "cpu req/s", "io req/s",
+                                    f"on {analyses.PROJECTED_HOST_CPUS} cores", "its memory"],
+                    tablefmt="github", disable_numparse=True)
+
+
+def claims_table(record: BenchRecord) -> str:
+    """Markdown: every claim of the seeds with its verdict on this run."""
+    rows_ = [[claim.id, claim.claim, ", ".join(claim.seeds), verdict.text()]
+             for claim, verdict in claims.verdicts(record)]
+    return tabulate(rows_, headers=["#", "claim (paraphrased)", "seeds", "verdict, measured"],
+                    tablefmt="github", disable_numparse=True)
