@@ -11,10 +11,10 @@ export K6_NO_USAGE_REPORT := true
 LIMITS ?=
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv browser up bench bench-io bench-real test unit report compare down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real faults faults-light test unit report compare down clean lock
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install what is missing: Docker engine + compose, base image or wheelhouse, .venv with k6
 	scripts/install-docker.sh
@@ -31,7 +31,7 @@ $(VENV)/.installed: requirements/dev.lock
 up: setup ## build what is missing and start every service, waiting until all are healthy
 	$(PY) -m wsgilab up
 
-bench: setup ## run the bench: io, cpu, mixed (BENCH_ARGS="--workloads io --services gunicorn-sync", LIMITS="cpus=0.5")
+bench: setup ## the default plan: io, cpu, mixed, db, upstream, every configuration (~8 min; BENCH_ARGS="--workloads io --services gunicorn-sync", LIMITS="cpus=0.5")
 	$(BENCH) --check
 	$(BENCH)
 
@@ -42,6 +42,12 @@ bench-io: setup ## the io workload's whole curve: every configuration at 2, 10 a
 bench-real: setup ## db and upstream for every configuration, every driver and client (~12 min)
 	$(BENCH) --workloads db,upstream --matrix --check
 	$(BENCH) --workloads db,upstream --matrix
+
+faults: setup ## when things go wrong: ceiling, worker killed, timeout, OOM, stopped, slow clients, threads, keep-alive (~10 min; ONLY=a,b)
+	$(PY) -m wsgilab faults $(if $(ONLY),--only "$(ONLY)")
+
+faults-light: setup ## the same scenarios, each in its light form (~2 min; what the tests run)
+	$(PY) -m wsgilab faults --light $(if $(ONLY),--only "$(ONLY)")
 
 browser: ## install Debian's chromium for the report's browser test (if missing)
 	scripts/install-browser.sh

@@ -17,6 +17,8 @@ SMALL_RUN = DATA / "run-small"
 #: The record (bench.json only) of a real run of `make bench`'s default plan, for the
 #: claims' tests; see tests/data/README.md.
 DEFAULT_RUN = DATA / "run-default"
+#: The record (bench.json only) of a real run of `make faults`; see tests/data/README.md.
+FAULTS_RUN = DATA / "run-faults"
 
 _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):-([^}]*)\}")
 _UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}

@@ -69,6 +69,7 @@ def _snapshot(container) -> dict:
         "throttled_periods": cpu.get("throttling_data", {}).get("throttled_periods", 0),
         "memory_bytes": memory.get("usage", 0),
         "memory_max_bytes": memory.get("max_usage", 0),
+        "pids": stats.get("pids_stats", {}).get("current", 0),
     }
 
 
@@ -109,6 +110,7 @@ class WindowSampler(threading.Thread):
             values[f"{name}_throttled_periods"] = b["throttled_periods"] - a["throttled_periods"]
             values[f"{name}_memory_bytes"] = b["memory_bytes"]
             values[f"{name}_memory_max_bytes"] = b["memory_max_bytes"]
+            values[f"{name}_pids"] = b["pids"]
         return values
 
 

@@ -233,19 +233,28 @@ def master_load_balances(record: BenchRecord) -> Verdict:
     return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(gthread))
 
 
+def scenario_outcome(record: BenchRecord, scenario: str, configuration: str) -> dict | None:
+    """The outcome of fault ``scenario`` for ``configuration`` (its name, or the name with
+    a variant in brackets) in ``record.scenarios``, as recorded by ``faults.run``
+    (``{"configuration", "figures", "summary", "passed", ...}``); None when not run."""
+    entry = (record.scenarios or {}).get(scenario) or {}
+    return next((o for o in entry.get("outcomes", [])
+                 if o["configuration"].split(" (")[0] == configuration), None)
+
+
 def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
     one = top(record, "gunicorn-gevent", variant=Variant(knobs=(("workers", "1"),)))
-    ceiling = (getattr(record, "scenarios", {}) or {}).get("ceiling", {})
-    gevent_ceiling = ceiling.get("gunicorn-gevent") if isinstance(ceiling, dict) else None
+    gevent_ceiling = scenario_outcome(record, "ceiling", "gunicorn-gevent")
+    held = gevent_ceiling["figures"]["held"] if gevent_ceiling else 0
     parts = []
     if one:
         parts.append(f"one gevent worker held {_peak(one)} at once ({one.level.vus} VUs)")
     if gevent_ceiling:
-        parts.append(f"the ceiling scenario reached {gevent_ceiling.get('held')} in flight")
+        parts.append(f"the ceiling scenario: 4 workers held {held} in flight "
+                     f"({gevent_ceiling['figures']['stopped_by']} stopped it)")
     if not parts:
         return Verdict(NOT_MEASURED, "needs an io level of one gevent worker, or the ceiling scenario")
-    most = max(([_peak(one)] if one else [])
-               + ([gevent_ceiling.get("held", 0)] if gevent_ceiling else []))
+    most = max(([_peak(one)] if one else []) + ([held] if gevent_ceiling else []))
     return Verdict(HOLDS if most >= 24 else DOES_NOT_HOLD, "; ".join(parts),
                    disagreements=_disagreements(one))
 
@@ -343,9 +352,9 @@ def worker_memory(record: BenchRecord) -> Verdict:
     if declared:
         fits = int((declared - swept.base_memory_bytes) // swept.memory_per_worker_bytes)
         detail += f"; the declared {declared // 2**20} MiB fits about {fits}"
-    oom = (getattr(record, "scenarios", {}) or {}).get("memory")
+    oom = scenario_outcome(record, "memory", "gunicorn-sync")
     if oom:
-        detail += f"; past it: {oom.get('summary', '')}"
+        detail += f"; past a limit: {oom['summary']}"
     return Verdict(HOLDS, detail)
 
 
@@ -415,17 +424,21 @@ def two_tabs(record: BenchRecord) -> Verdict:
 
 def builtin_server_production(record: BenchRecord) -> Verdict:
     threaded, gevent = top(record, "flask-threaded"), top(record, "gunicorn-gevent")
-    if not threaded or not gevent:
-        return Verdict(NOT_MEASURED, "needs io levels of flask-threaded and gunicorn-gevent")
-    detail = (f"for I/O it scales like gevent: {_peak(threaded)} at once, "
-              f"{threaded.span('throughput_rps')} req/s against gevent's "
-              f"{gevent.span('throughput_rps')}; what it lacks is a cap (a thread per "
-              f"connection, up to the container's pids limit) and worker supervision")
-    exhaustion = (getattr(record, "scenarios", {}) or {}).get("threads")
+    exhaustion = scenario_outcome(record, "threads", "flask-threaded")
+    if not (threaded and gevent) and not exhaustion:
+        return Verdict(NOT_MEASURED, "needs io levels of flask-threaded and gunicorn-gevent, "
+                                     "or the threads scenario")
+    parts = []
+    if threaded and gevent:
+        parts.append(f"for I/O it scales like gevent: {_peak(threaded)} at once, "
+                     f"{threaded.span('throughput_rps')} req/s against gevent's "
+                     f"{gevent.span('throughput_rps')}; what it lacks is a cap (a thread per "
+                     f"connection, up to the container's pids limit) and worker supervision")
     if exhaustion:
-        detail += f"; past the pids limit: {exhaustion.get('summary', '')}"
-    return Verdict(HOLDS_ONLY_WHEN, detail,
-                   "for reasons other than scaling: no cap on threads, no supervision")
+        parts.append(f"past the pids limit: {exhaustion['summary']}")
+    return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts),
+                   "for reasons other than scaling: no cap on threads, no supervision",
+                   _disagreements(threaded, gevent) if threaded and gevent else ())
 
 
 RULES = {name: fn for name, fn in globals().items()

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 #: Limits a variant may set, and the compose variables of compose/app.yml that carry them.
 LIMIT_VARIABLES = {"cpus": "APP_CPUS", "cpuset": "APP_CPUSET", "memory": "APP_MEMORY",
                    "pids": "APP_PIDS"}
+#: Switches of compose/app.yml a variant may turn on: the fault scenarios' only.
+SWITCHES = {"allow_alloc": "APP_ALLOW_ALLOC"}
 _MEMORY = re.compile(r"^([0-9]+)([KMG])$")
 _CPUSET = re.compile(r"^[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*$")
 _KNOB = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -65,6 +67,7 @@ class Variant:
             pids: pids limit.
         knobs: settings of the configuration's command that it reads from a compose
             variable (``knob_variable``), as ``(("workers", "8"),)``.
+        switches: app switches of ``SWITCHES`` turned on (``("allow_alloc",)``).
     """
 
     cpus: float | None = None
@@ -72,8 +75,12 @@ class Variant:
     memory: str | None = None
     pids: int | None = None
     knobs: tuple[tuple[str, str], ...] = ()
+    switches: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        for switch in self.switches:
+            if switch not in SWITCHES:
+                raise ValueError(f"unknown switch {switch!r}; known: {', '.join(SWITCHES)}")
         if self.cpus is not None and not 0 < self.cpus <= 1024:
             raise ValueError(f"cpus must be a positive number of CPUs, got {self.cpus}")
         if self.cpuset is not None:
@@ -98,6 +105,7 @@ class Variant:
             memory=self.memory if self.memory is not None else base.memory,
             pids=self.pids if self.pids is not None else base.pids,
             knobs=tuple(sorted(knobs.items())),
+            switches=tuple(sorted(set(base.switches) | set(self.switches))),
         )
 
     def env(self, configuration: str) -> dict[str, str]:
@@ -110,12 +118,14 @@ class Variant:
                 env[variable] = f"{value:g}" if isinstance(value, float) else str(value)
         for knob, value in self.knobs:
             env[knob_variable(configuration, knob)] = value
+        for switch in self.switches:
+            env[SWITCHES[switch]] = "1"
         return env
 
     @property
     def tag(self) -> str:
         """Short file-name form: ``""``, ``"cpus0.5-cpuset0-1"``, ``"workers8"``."""
-        parts = [f"{k}{v}" for k, v in self.knobs]
+        parts = [f"{k}{v}" for k, v in self.knobs] + list(self.switches)
         for attr in LIMIT_VARIABLES:
             value = getattr(self, attr)
             if value is not None:
@@ -126,7 +136,7 @@ class Variant:
         """Human form: ``"as declared"``, ``"workers=8, cpus=0.5"``."""
         if not self:
             return "as declared"
-        parts = [f"{k}={v}" for k, v in self.knobs]
+        parts = [f"{k}={v}" for k, v in self.knobs] + list(self.switches)
         parts += [f"{a}={getattr(self, a):g}" if isinstance(getattr(self, a), float)
                   else f"{a}={getattr(self, a)}"
                   for a in LIMIT_VARIABLES if getattr(self, a) is not None]
@@ -134,12 +144,14 @@ class Variant:
 
     def to_dict(self) -> dict:
         return {"cpus": self.cpus, "cpuset": self.cpuset, "memory": self.memory,
-                "pids": self.pids, "knobs": [list(k) for k in self.knobs]}
+                "pids": self.pids, "knobs": [list(k) for k in self.knobs],
+                "switches": list(self.switches)}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Variant:
         data = dict(data or {})
         data["knobs"] = tuple(tuple(k) for k in data.get("knobs", ()))
+        data["switches"] = tuple(data.get("switches", ()))
         return cls(**data)
 
 

@@ -23,12 +23,21 @@ from .theory import UnknownServer
 from .topology import DEFAULT_BASE_URL, declared_limits
 from .workloads.base import PlanRequest
 
-#: The most VUs one level may use. nginx is sized for it (services/nginx/nginx.conf:
-#: 2 connections per VU) and so is every configuration's pids limit (PIDS_HEADROOM).
-MAX_VUS = 200
-#: Tasks a container needs besides one thread per in-flight request: server processes,
-#: their helper threads, the healthcheck's python. A pids limit below VUs + this could
-#: itself cap the threaded dev server, and the lab would measure the limit, not the server.
+#: The most VUs one level may use: past 1,000 in flight for the ceiling scenario. nginx is
+#: sized for it (services/nginx/nginx.conf: 2 connections per VU, 4096 connections, 8192
+#: descriptors).
+MAX_VUS = 2000
+#: The longest k6 waits for in-flight requests after a level (its gracefulStop), seconds.
+#: Every VU queued on a one-at-a-time server is the slowest drain (the default plan's worst:
+#: 40 VUs x 250 ms = 10 s); the ceiling scenario's 2,000 VUs x 2 s would ask 4,000 s, which
+#: only a server that holds them all at once could need, and that one drains in 2 s. What is
+#: still in flight after this is interrupted and left out of the figures: a level stays
+#: bounded in time.
+MAX_GRACEFUL_STOP_S = 120
+#: Tasks a container needs besides its server's threads: server processes, their helper
+#: threads, a healthcheck. A pids limit below what a server starts for the load (a thread
+#: per connection for the threaded dev server) would itself cap it, and the lab would
+#: measure the limit, not the server.
 PIDS_HEADROOM = 32
 #: Memory one server process needs, MiB: a gunicorn worker of this image holds about
 #: 35 MiB once it has imported the app with its four database drivers and two HTTP
@@ -100,10 +109,11 @@ class BenchOptions:
     plan: tuple[Level, ...] = ()
 
     def graceful_stop_s(self, level: Level) -> int:
-        """How long k6 lets in-flight requests finish after ``level``: enough for the
-        slowest case, every VU queued on a one-at-a-time server, plus 5 s."""
+        """How long (seconds) k6 lets in-flight requests finish after ``level``: enough for
+        the slowest case, every VU queued on a one-at-a-time server, plus 5 s, and never
+        more than MAX_GRACEFUL_STOP_S."""
         per_request_ms = max((v for k, v in level.params if k.endswith("_ms")), default=0)
-        return (level.vus * int(per_request_ms)) // 1000 + 5
+        return min((level.vus * int(per_request_ms)) // 1000 + 5, MAX_GRACEFUL_STOP_S)
 
     def to_dict(self) -> dict:
         return {"workloads": list(self.workloads), "services": list(self.services),
@@ -346,6 +356,19 @@ def build_plan(opts: BenchOptions) -> list[Level]:
     return plan
 
 
+def tasks_needed(model, vus: int) -> int:
+    """Processes and threads a server starts for ``vus`` closed-model VUs, plus headroom:
+    a thread per connection where nothing caps it (the threaded dev server), its pool's
+    threads where threads serve requests, none per request for greenlets and processes."""
+    if model.limit is None:
+        per_request = vus
+    elif model.event_loop or model.parallelism >= model.limit:
+        per_request = 0  # greenlets, or a process (counted in model.processes) per request
+    else:
+        per_request = model.limit  # a fixed pool of threads
+    return model.processes + per_request + PIDS_HEADROOM
+
+
 def validate_level(level: Level, opts: BenchOptions) -> None:
     """Check one level against the limits its container would run with.
 
@@ -369,10 +392,6 @@ def validate_level(level: Level, opts: BenchOptions) -> None:
     if max(int(c) for c in re.split(r"[-,]", limits.cpuset)) >= host_cpus or cores > host_cpus:
         raise OptionError(f"{where} cpuset {limits.cpuset} names cores this host "
                           f"({host_cpus} cores) does not have")
-    if limits.pids < level.vus + PIDS_HEADROOM:
-        raise OptionError(
-            f"{where} the pids limit ({limits.pids}) leaves no room for {level.vus} VUs + "
-            f"{PIDS_HEADROOM}: the limit, not the server, would cap a thread-per-request server")
     command = compose.config(env)["services"][level.configuration]["command"]
     for knob, _ in variant.knobs:
         # A sentinel value shows whether the command reads the knob's variable at all.
@@ -385,6 +404,12 @@ def validate_level(level: Level, opts: BenchOptions) -> None:
         model = servers.model(servers.declared(command))
     except (UnknownServer, SystemExit, ValueError) as exc:
         raise OptionError(f"{where} cannot read its command {command}: {exc}") from None
+    tasks = tasks_needed(model, level.vus)
+    if limits.pids < tasks:
+        raise OptionError(
+            f"{where} the pids limit ({limits.pids}) leaves no room for the {tasks} tasks "
+            f"{model.formula} starts for {level.vus} VUs (PIDS_HEADROOM {PIDS_HEADROOM} "
+            f"included): the limit, not the server, would cap it")
     needed = model.processes * MEMORY_PER_PROCESS_MIB + MEMORY_BASE_MIB
     if limits.memory_bytes < needed * 2**20:
         raise OptionError(

@@ -93,6 +93,7 @@ class BenchRecord:
             ``failed`` or ``interrupted``.
         options: the options it ran with; environment: engine, k6, base image, host.
         levels: every level run so far, in order.
+        scenarios: fault scenarios run (``wsgilab.faults``), by name: their outcomes.
         path: where the record lives (its directory holds the level files); not saved.
     """
 
@@ -102,6 +103,7 @@ class BenchRecord:
     finished: str | None = None
     status: str = "running"
     levels: list[LevelRecord] = field(default_factory=list)
+    scenarios: dict = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -127,7 +129,7 @@ class BenchRecord:
     def to_dict(self) -> dict:
         return {"started": self.started, "finished": self.finished, "status": self.status,
                 "options": self.options, "environment": self.environment,
-                "levels": [lv.to_dict() for lv in self.levels]}
+                "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
@@ -135,7 +137,7 @@ class BenchRecord:
                    status=data.get("status", "unknown"), options=data.get("options", {}),
                    environment=data.get("environment", {}),
                    levels=[LevelRecord.from_dict(lv) for lv in data.get("levels", [])],
-                   path=path)
+                   scenarios=data.get("scenarios", {}), path=path)
 
     def save(self, path: Path | None = None) -> None:
         """Write the record as JSON, atomically (a reader never sees half a file)."""

@@ -1,4 +1,5 @@
-"""nginx on 127.0.0.1:8080: routes /<service>/<path>, and answers every error in JSON."""
+"""nginx on 127.0.0.1:8080: routes /<configuration>/<path> for the declared configurations
+only, and answers every error in JSON."""
 
 from __future__ import annotations
 
@@ -22,7 +23,10 @@ def _status_and_json(path: str) -> tuple[int, dict]:
 @pytest.mark.parametrize("path, status", [
     ("/healthz", 200),
     ("/", 404),
-    ("/no-such-service/healthz", 502),
+    ("/no-such-service/healthz", 404),   # not a declared configuration: never proxied
+    ("/postgres/", 404),                  # the backends are not configurations
+    ("/upstream/wait?ms=1", 404),
+    ("/nginx/healthz", 404),
     ("/gunicorn-sync/no-such-path", 404),
 ])
 def test_front_end_routes_and_errors(lab, path, status):

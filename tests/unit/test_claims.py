@@ -7,6 +7,7 @@ from support import DEFAULT_RUN
 
 from wsgilab import claims
 from wsgilab.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED
+from wsgilab.levels import Variant
 from wsgilab.record import BenchRecord
 
 STATUSES = {HOLDS, HOLDS_ONLY_WHEN, DOES_NOT_HOLD, NOT_MEASURED}
@@ -20,9 +21,7 @@ def record():
 
 def entries(record, configuration, workload, **variant):
     return [e for e in record.levels if e.level.configuration == configuration
-            and e.level.workload == workload
-            and e.level.variant.to_dict() == {**{"cpus": None, "cpuset": None, "memory": None,
-                                                 "pids": None, "knobs": []}, **variant}]
+            and e.level.workload == workload and e.level.variant == Variant(**variant)]
 
 
 def verdict(record, claim_id):

@@ -56,31 +56,111 @@ def _serve(path, n):
         c.leave()
 
 
+def _serve_and_stay(path, n, done, release):
+    _serve(path, n)
+    done.release()
+    release.wait(30)  # alive while the parent reads: a dead process's slot may be reused
+
+
 def test_requests_are_counted_per_process(tmp_path):
+    import os
     path = str(tmp_path / "c")
     _serve(path, 3)
     ctx = multiprocessing.get_context("fork")
-    procs = [ctx.Process(target=_serve, args=(path, k)) for k in (2, 5)]
+    done, release = ctx.Semaphore(0), ctx.Event()
+    procs = [ctx.Process(target=_serve_and_stay, args=(path, k, done, release)) for k in (2, 5)]
     for p in procs:
         p.start()
+    for _ in procs:
+        assert done.acquire(timeout=30)
+    served = InflightCounter(path).served()
+    release.set()
     for p in procs:
         p.join(timeout=60)
-    served = InflightCounter(path).served()
-    import os
     assert served[os.getpid()] == 3
     assert sorted(served[p.pid] for p in procs) == [2, 5]
     assert InflightCounter(path).read() == 0
 
 
-def test_a_full_table_puts_further_processes_in_its_last_slot(tmp_path, monkeypatch):
+def _hold_two(path, ready, release):
+    c = InflightCounter(path)
+    c.enter()
+    c.enter()
+    ready.release()
+    release.wait(30)
+    c.leave()
+    c.leave()
+
+
+def test_dead_processes_slots_are_reused_and_a_full_table_still_counts(tmp_path, monkeypatch):
     from labapp import inflight
     path = str(tmp_path / "c")
     monkeypatch.setattr(inflight, "SLOTS", 2)
-    monkeypatch.setattr(inflight, "_SIZE", inflight._COUNT.size + 2 * inflight._SLOT.size)
+    monkeypatch.setattr(inflight, "_SIZE", 2 * inflight._SLOT.size)
     ctx = multiprocessing.get_context("fork")
-    for _ in range(3):
+    for _ in range(5):  # a forking server: a process per request, one after another
         p = ctx.Process(target=_serve, args=(path, 1))
         p.start()
         p.join(timeout=60)
-    served = InflightCounter(path).served()
-    assert len(served) == 2 and sum(served.values()) == 3
+    assert len(InflightCounter(path).served()) <= 2
+    ready, release = ctx.Semaphore(0), ctx.Event()
+    holders = [ctx.Process(target=_hold_two, args=(path, ready, release)) for _ in range(3)]
+    for p in holders:
+        p.start()
+    for _ in holders:
+        assert ready.acquire(timeout=30)
+    assert InflightCounter(path).read() == 6, "three live processes in two slots: 6 in flight"
+    release.set()
+    for p in holders:
+        p.join(timeout=60)
+    assert InflightCounter(path).read() == 0
+
+
+def _enter_and_die(path, entered):
+    c = InflightCounter(path)
+    c.enter()
+    c.enter()
+    entered.set()
+    import time
+    time.sleep(60)  # killed long before
+
+
+def test_a_process_killed_mid_request_leaves_no_count_behind(tmp_path):
+    """SIGKILL (the OOM killer, gunicorn's timeout abort) gives no chance to leave()."""
+    import os
+    import signal
+    path = str(tmp_path / "c")
+    ctx = multiprocessing.get_context("fork")
+    entered = ctx.Event()
+    victim = ctx.Process(target=_enter_and_die, args=(path, entered))
+    victim.start()
+    assert entered.wait(30)
+    counter = InflightCounter(path)
+    counter.enter()
+    assert counter.read() == 3  # the victim's two requests and this one
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.join(timeout=30)  # reaped: gone from the process table
+    assert counter.read() == 1, "the killed process's requests must leave the count with it"
+    assert counter.leave() == 0
+
+
+def test_a_zombie_counts_for_nothing_when_read(tmp_path):
+    """Killed but not yet reaped by its parent (a gunicorn worker between SIGKILL and the
+    arbiter's waitpid): read() already leaves it out."""
+    import os
+    import signal
+    import time
+    path = str(tmp_path / "c")
+    pid = os.fork()
+    if pid == 0:
+        InflightCounter(path).enter()
+        time.sleep(60)
+        os._exit(0)
+    while InflightCounter(path).read() != 1:
+        time.sleep(0.01)
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.2)  # dead, not reaped: a zombie
+    try:
+        assert InflightCounter(path).read() == 0
+    finally:
+        os.waitpid(pid, 0)

@@ -1,7 +1,10 @@
-"""nginx must never be what caps a bench: its connections are sized for MAX_VUS."""
+"""nginx must never be what caps a bench (its connections are sized for MAX_VUS), must
+answer every error of its own in JSON, and must pass nothing a configuration would drop."""
 
+import json
 import re
 
+import yaml
 from support import ROOT
 
 from wsgilab.options import MAX_VUS
@@ -9,6 +12,8 @@ from wsgilab.options import MAX_VUS
 CONF = (ROOT / "services" / "nginx" / "nginx.conf").read_text()
 #: Connections nginx needs besides the load: health checks, the bench's probes.
 SPARE_CONNECTIONS = 16
+#: The CGI variables uWSGI adds beside the header fields (REQUEST_METHOD, PATH_INFO, ...).
+CGI_VARS = 20
 
 
 def _directive(name):
@@ -25,6 +30,20 @@ def test_worker_connections_cover_the_largest_bench():
         f"nginx holds {workers} x {per_worker} connections, the bench may need {needed}")
 
 
+def test_nginx_may_open_a_descriptor_for_every_connection():
+    per_worker = int(_directive("worker_connections"))
+    files = int(_directive("worker_rlimit_nofile"))
+    assert files >= per_worker, f"worker_rlimit_nofile {files} < worker_connections {per_worker}"
+    compose = (ROOT / "docker-compose.yml").read_text()
+    soft = int(re.search(r"nofile: \{soft: (\d+)", compose).group(1))
+    assert soft >= files, f"the container's nofile {soft} is below nginx's {files}"
+
+
+def test_only_generated_configurations_are_proxied():
+    assert "include /etc/nginx/lab-configurations.map;" in CONF
+    assert re.search(r"if \(\$lab_configuration = 0\) \{\s*return 404", CONF)
+
+
 def test_upstream_timeout_outlasts_the_longest_request():
     from labapp.app import MAX_SLOW_SECONDS
     timeout = int(_directive("proxy_read_timeout").rstrip("s"))
@@ -33,3 +52,27 @@ def test_upstream_timeout_outlasts_the_longest_request():
 
 def test_no_version_banner():
     assert _directive("server_tokens") == "off"
+
+
+def test_every_error_page_is_an_internal_json_location():
+    targets = set(re.findall(r"error_page [0-9 ]+(?:=\d+ )?(\S+);", CONF))
+    assert targets, "no error_page directives"
+    for target in targets:
+        assert not target.startswith("@"), (
+            f"error_page {target}: a named location cannot take a request refused before its "
+            "URI is read (nginx: 'empty URI in redirect to named location'); use an internal URI")
+        body = re.search(rf"location = {re.escape(target)} \{{ internal; return (\d+) '(.*)'; \}}", CONF)
+        assert body, f"error_page {target}: expected an internal location returning JSON"
+        assert json.loads(body.group(2))["error"], f"{target}: no error message"
+
+
+def test_uwsgi_holds_every_header_field_nginx_passes():
+    """uWSGI drops (nginx: 502) a request with more fields than its var vector holds: two
+    iovecs per field in 4 x max-vars + 5 (uWSGI core/protocol.c, uwsgi_parse_vars)."""
+    fields = int(_directive("max_headers"))
+    for path in sorted((ROOT / "compose").glob("uwsgi-*.yml")):
+        command = yaml.safe_load(path.read_text())["services"][path.stem]["command"]
+        max_vars = int(command[command.index("--max-vars") + 1]) if "--max-vars" in command else 64
+        assert 4 * max_vars + 5 >= 2 * fields + CGI_VARS, (
+            f"{path.name}: --max-vars {max_vars} holds {(4 * max_vars + 5 - CGI_VARS) // 2} "
+            f"header fields; nginx passes up to {fields}")

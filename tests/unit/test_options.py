@@ -1,7 +1,10 @@
 """Bad bench options stop with a clear message before any load starts; good ones give the
 plan the issue asks for."""
 
+import re
+
 import pytest
+from support import ROOT
 
 from wsgilab import options
 from wsgilab.levels import Variant
@@ -93,6 +96,7 @@ def test_the_run_limits_are_parsed_and_kept(tmp_path):
     (["--limits", "cpuset=0-63"], "cores this host"),
     (["--limits", "memory=48M"], "too small for"),
     (["--limits", "pids=20"], "pids limit (20) leaves no room"),
+    (["--services", "flask-threaded", "--workloads", "io", "--vus", "300"], "pids limit (256) leaves no room for the 333 tasks"),
 ])
 def test_bad_options_are_refused(argv, message, tmp_path):
     with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):
@@ -116,6 +120,11 @@ def test_a_knob_the_command_does_not_read_is_refused(tmp_path, monkeypatch):
         options.validate_level(plan, opts)
 
 
+def test_greenlets_need_no_task_per_vu(tmp_path):
+    opts = parse(["--services", "gunicorn-gevent", "--workloads", "io", "--vus", "1000"], tmp_path)
+    assert opts.plan[0].vus == 1000
+
+
 def test_existing_results_are_never_overwritten(tmp_path):
     (tmp_path / "bench.json").write_text("{}")
     with pytest.raises(OptionError, match="not empty"):
@@ -125,3 +134,13 @@ def test_existing_results_are_never_overwritten(tmp_path):
 def test_graceful_stop_covers_a_full_queue_on_a_one_at_a_time_server(tmp_path):
     opts = parse(["--services", "flask-dev", "--workloads", "io", "--vus", "40"], tmp_path)
     assert opts.graceful_stop_s(opts.plan[0]) >= 40 * 0.250
+
+
+def test_graceful_stop_is_bounded_by_what_k6_accepts(tmp_path):
+    opts = parse(["--services", "gunicorn-gevent", "--workloads", "io", "--vus", str(options.MAX_VUS),
+                  "--param", "io_ms=2000"], tmp_path)
+    stop = opts.graceful_stop_s(opts.plan[0])
+    lab_js = (ROOT / "k6" / "lib" / "lab.js").read_text()
+    k6_max = int(re.search(r"intEnv\('GRACEFUL_STOP_S', \d+, 0, (\d+)\)", lab_js).group(1))
+    assert stop == options.MAX_GRACEFUL_STOP_S <= k6_max, (
+        f"expected {options.MAX_GRACEFUL_STOP_S} s (k6 accepts up to {k6_max}), got {stop}")

@@ -14,9 +14,10 @@ import matplotlib.pyplot as plt
 from ..record import BenchRecord
 from . import charts as charts_module
 from . import html
-from .tables import claims_table, rows, sizing_table, sweep_table, text_table
+from .tables import claims_table, rows, scenarios_table, sizing_table, sweep_table, text_table
 
-__all__ = ["write", "text_table", "rows", "claims_table", "sweep_table", "sizing_table"]
+__all__ = ["write", "text_table", "rows", "claims_table", "sweep_table", "sizing_table",
+           "scenarios_table"]
 
 
 def write(record: BenchRecord) -> list[str]:
@@ -40,12 +41,16 @@ def write(record: BenchRecord) -> list[str]:
     opts = record.options
     lines = [
         f"# Bench {record.started} ({record.status})", "",
-        f"Workloads {', '.join(opts.get('workloads', []))}; {opts.get('duration_s')} s per "
-        f"phase ({opts.get('warmup_s')} s warm-up left out); base image "
+        f"Workloads {', '.join(opts.get('workloads', [])) or '(none)'}; "
+        f"{opts.get('duration_s')} s per phase ({opts.get('warmup_s')} s warm-up left out); "
+        f"scenarios {', '.join(record.scenarios) or '(none)'}; base image "
         f"`{record.environment.get('base_image')}`. The same as a page: `report.html`.", "",
         "## The seeds' claims", "", claims_table(record), "",
-        "## Every level", "", text_table(record, "github"), "",
     ]
+    if record.scenarios:
+        lines += ["## When things go wrong", "", scenarios_table(record), ""]
+    if record.levels:
+        lines += ["## Every level", "", text_table(record, "github"), ""]
     lines += [f"![{c.title}]({c.name})\n" for c in charts]
     swept = analyses.sweep(record)
     if swept:

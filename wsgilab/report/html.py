@@ -12,7 +12,7 @@ from tabulate import tabulate
 from .. import analyses, claims
 from ..record import BenchRecord
 from .charts import Chart
-from .tables import HEADERS, rows, sizing_table, sweep_table
+from .tables import HEADERS, SCENARIO_HEADERS, rows, scenario_rows, sizing_table, sweep_table
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 
@@ -65,6 +65,8 @@ def render(record: BenchRecord, charts: list[Chart]) -> str:
         sweep_note=sweep_md.split("\n\n")[1] if swept else "",
         sizing_table=_markdown_to_html(sizing_table(rules)) if rules else "",
         sizing_note=(f"Inside the sizing container: {rules[0].container}" if rules else ""),
+        scenarios=scenario_rows(record), scenario_headers=SCENARIO_HEADERS,
+        scenario_descriptions={n: e.get("description", "") for n, e in record.scenarios.items()},
         problems=[(e.level.describe(), p) for e in record.levels for p in e.problems],
         facts=facts(record),
     )

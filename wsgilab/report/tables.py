@@ -89,3 +89,25 @@ def claims_table(record: BenchRecord) -> str:
              for claim, verdict in claims.verdicts(record)]
     return tabulate(rows_, headers=["#", "claim (paraphrased)", "seeds", "verdict, measured"],
                     tablefmt="github", disable_numparse=True)
+
+
+def scenario_rows(record: BenchRecord) -> list[list[str]]:
+    """One row per fault scenario and configuration: [scenario, configuration, what
+    happened, verdict against the declared expectation]."""
+    table = []
+    for name, entry in (record.scenarios or {}).items():
+        if "error" in entry:
+            table.append([name, "", entry["error"], "error"])
+        for o in entry.get("outcomes", []):
+            verdict = "as expected" if o["passed"] else "NOT as expected: " + "; ".join(o["problems"])
+            table.append([name, o["configuration"], o["summary"], verdict])
+    return table
+
+
+SCENARIO_HEADERS = ["scenario", "configuration", "what happened", "against its expectation"]
+
+
+def scenarios_table(record: BenchRecord, fmt: str = "github") -> str:
+    """The fault scenarios as a table (``fmt``: any tabulate format)."""
+    return tabulate(scenario_rows(record), headers=SCENARIO_HEADERS, tablefmt=fmt,
+                    disable_numparse=True)

@@ -13,6 +13,8 @@ Endpoints:
     GET /upstream?ms=<ms>&client=<name>
                          ``GET /delay?ms=`` on the lab's upstream service through a client
                          (``labapp.upstream``: requests, pycurl).
+    GET /alloc?mb=<MiB>  allocate and touch that much memory (only where LAB_ALLOW_ALLOC=1:
+                         the memory scenario); 404 otherwise.
     GET /healthz         liveness, the requests in flight now, the server's settings, what
                          the container lets it use (``labapp.container``), and the process's
                          runtime: which loop patched it, the database pool's size.
@@ -50,6 +52,12 @@ DEFAULT_IO_MS = 100
 #: Upper bound of /cpu?ms=: two seconds of CPU is already far beyond a web request's budget.
 MAX_CPU_MS = 2_000
 DEFAULT_CPU_MS = 50
+#: The most header fields a request may carry: gunicorn's own limit (limit_request_fields),
+#: applied by the app for the servers that have none (werkzeug, waitress, uWSGI, granian).
+MAX_HEADER_FIELDS = 100
+#: The switch for /alloc, off unless the memory scenario sets it (compose APP_ALLOW_ALLOC).
+ALLOW_ALLOC_ENV = "LAB_ALLOW_ALLOC"
+MAX_ALLOC_MB = 1024
 #: Upper bound of /db and /upstream waits, ms, for the same reason as MAX_IO_MS.
 MAX_BACKEND_MS = 20_000
 DEFAULT_BACKEND_MS = 100
@@ -69,7 +77,10 @@ def int_param(name: str, default: int, low: int, high: int, unit: str) -> int:
     Raises:
         BadParameter: the value is not a whole number, or lies outside the range.
     """
-    raw = request.args.get(name)
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadParameter(f"{name} must be given once, got {len(values)} values")
+    raw = values[0] if values else None
     if raw is None:
         return default
     # Plain ASCII digits only: int() alone would also take " 5", "1_000" and "٣".
@@ -87,7 +98,10 @@ def choice_param(name: str, choices: tuple[str, ...], default: str) -> str:
     Raises:
         BadParameter: any other value.
     """
-    value = request.args.get(name, default)
+    values = request.args.getlist(name)
+    if len(values) > 1:
+        raise BadParameter(f"{name} must be given once, got {len(values)} values")
+    value = values[0] if values else default
     if value not in choices:
         raise BadParameter(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
@@ -114,6 +128,26 @@ def create_app(counter: InflightCounter | None = None) -> Flask:
         ms = int_param("ms", DEFAULT_IO_MS, 0, MAX_IO_MS, "milliseconds")
         time.sleep(ms / 1000.0)
         return jsonify(slept_ms=ms)
+
+    @app.before_request
+    def refuse_too_many_header_fields():
+        fields = sum(1 for key in request.environ if key.startswith("HTTP_"))
+        if fields > MAX_HEADER_FIELDS:
+            return jsonify(error=f"at most {MAX_HEADER_FIELDS} header fields, got {fields}"), 431
+        return None
+
+    @app.get("/alloc")
+    def alloc():
+        """Allocate ``mb`` MiB and hold it while the request lasts: the memory scenario's
+        way past a container's limit. Off unless LAB_ALLOW_ALLOC=1."""
+        if os.environ.get(ALLOW_ALLOC_ENV) != "1":
+            return jsonify(error="/alloc is off: only the memory scenario enables it"), 404
+        mb = int_param("mb", 1, 1, MAX_ALLOC_MB, "MiB")
+        block = bytearray(mb * 2**20)
+        for i in range(0, len(block), 4096):  # touch every page: resident, not just reserved
+            block[i] = 1
+        time.sleep(0.1)
+        return jsonify(allocated_mb=mb)
 
     @app.get("/cpu")
     def cpu():
@@ -146,6 +180,7 @@ def create_app(counter: InflightCounter | None = None) -> Flask:
     @app.get(HEALTH_PATH)
     def healthz():
         return jsonify(status="ok", inflight=counter.read(), served_by_pid=counter.served(),
+                       inflight_by_pid=counter.by_process(),
                        server=server_settings(), container=container.facts(),
                        runtime={"patched_by": db.patched_by(),
                                 "db_pool_size": db.settings()["pool_size"]})

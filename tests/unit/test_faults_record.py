@@ -1,0 +1,72 @@
+"""A stored run of the fault scenarios (tests/data/run-faults) reads back through the
+record, the report and the claims; a changed outcome changes what they say."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+
+import pytest
+from support import FAULTS_RUN
+
+from wsgilab import claims, faults, report
+from wsgilab.claims import DOES_NOT_HOLD, HOLDS
+from wsgilab.record import BenchRecord
+from wsgilab.report.tables import scenario_rows
+
+
+@pytest.fixture
+def record(tmp_path) -> BenchRecord:
+    shutil.copy(FAULTS_RUN / "bench.json", tmp_path / "bench.json")
+    return BenchRecord.load(tmp_path)
+
+
+def verdict(record, claim_id):
+    return next(v for c, v in claims.verdicts(record) if c.id == claim_id)
+
+
+def test_the_stored_run_has_every_scenario_with_its_outcomes(record):
+    assert list(record.scenarios) == list(faults.registry()), \
+        "re-record tests/data/run-faults (see tests/data/README.md) after adding a scenario"
+    for name, entry in record.scenarios.items():
+        assert "error" not in entry, f"{name}: {entry.get('error')}"
+        for outcome in entry["outcomes"]:
+            assert outcome["checks"], f"{name} / {outcome['configuration']}: no expectation"
+            assert outcome["passed"] == (not outcome["problems"])
+
+
+def test_every_outcome_is_a_row_of_the_report(record):
+    table = scenario_rows(record)
+    outcomes = [(n, o["configuration"]) for n, e in record.scenarios.items() for o in e["outcomes"]]
+    assert [(row[0], row[1]) for row in table] == outcomes
+    report.write(record)
+    text = (record.directory / "report.md").read_text()
+    assert "## When things go wrong" in text and "## Every level" not in text
+    html = (record.directory / "report.html").read_text()
+    assert all(f"<td>{name}</td>" in html or name in html for name in record.scenarios)
+
+
+def test_a_failed_outcome_reads_as_not_expected(record):
+    changed = copy.deepcopy(record)
+    first = next(iter(changed.scenarios.values()))["outcomes"][0]
+    first["passed"], first["problems"] = False, ["held: expected at least 1000, measured 10"]
+    row = scenario_rows(changed)[0]
+    assert row[3].startswith("NOT as expected") and "measured 10" in row[3], row
+
+
+def test_the_ceiling_decides_the_dozens_or_hundreds_claim(record):
+    before = verdict(record, 9)
+    assert before.status == HOLDS, before.text()
+    changed = copy.deepcopy(record)
+    for outcome in changed.scenarios["ceiling"]["outcomes"]:
+        if outcome["configuration"].startswith("gunicorn-gevent"):
+            outcome["figures"]["held"] = 12
+    after = verdict(changed, 9)
+    assert after.status == DOES_NOT_HOLD, f"expected {DOES_NOT_HOLD}, got {after.text()}"
+
+
+def test_the_oom_and_thread_exhaustion_outcomes_reach_their_claims(record):
+    sync_oom = claims.scenario_outcome(record, "memory", "gunicorn-sync")
+    threads = claims.scenario_outcome(record, "threads", "flask-threaded")
+    assert sync_oom and threads, "the stored run lacks the memory or threads outcome"
+    assert threads["summary"] in verdict(record, 18).detail

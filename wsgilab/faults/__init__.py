@@ -1,0 +1,77 @@
+"""When things go wrong: one module per fault scenario, measured per configuration.
+
+Each module declares ``SCENARIO`` (``base.Scenario``): what it shows, its source, and a
+``run`` that is bounded in count and time and returns an ``Outcome`` per configuration,
+judged against declared expectations. ``make faults`` runs them all; the tests run each in
+its light form. Results go into the run's ``bench.json`` (``scenarios``) and its report.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import pkgutil
+from functools import cache
+from pathlib import Path
+
+import docker
+
+from .. import bench, compose, report
+from ..record import BenchRecord
+from .base import Context, Scenario
+
+
+@cache
+def registry() -> dict[str, Scenario]:
+    """Every scenario, by name, in their declared order."""
+    found = [importlib.import_module(f"{__name__}.{info.name}").SCENARIO
+             for info in pkgutil.iter_modules(__path__) if info.name != "base"]
+    return {s.name: s for s in sorted(found, key=lambda s: (s.order, s.name))}
+
+
+def run(names: list[str], directory: Path, light: bool = False,
+        out=lambda line: print(line, flush=True)) -> BenchRecord:
+    """Run the scenarios ``names`` and record them in ``directory``/bench.json.
+
+    A scenario that fails outright (the lab would not start a configuration) is recorded
+    with its error; the others still run. Every configuration changed is put back.
+
+    Raises:
+        KeyError: an unknown scenario.
+    """
+    scenarios = [registry()[n] for n in names]
+    directory.mkdir(parents=True, exist_ok=True)
+    client = docker.from_env()
+    record = BenchRecord(started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                         options={"scenarios": names, "light": light},
+                         environment=bench.environment(client))
+    record.save(directory / "bench.json")
+    compose.up()
+    status = "failed"
+    try:
+        for index, scenario in enumerate(scenarios, 1):
+            out(f"[{index}/{len(scenarios)}] {scenario.name}: {scenario.title}")
+            ctx = Context(client, directory / scenario.name, light=light, out=out)
+            ctx.directory.mkdir(exist_ok=True)
+            entry = {"title": scenario.title, "description": scenario.description}
+            try:
+                outcomes = scenario.run(ctx)
+                entry["outcomes"] = [o.judge().to_dict() for o in outcomes]
+                for o in outcomes:
+                    out(f"    {o.configuration}: {o.summary}  {'pass' if o.passed else 'FAIL'}")
+                    for problem in o.problems:
+                        out(f"        {problem}")
+            except Exception as exc:  # recorded; the next scenario still runs
+                entry["error"] = f"{type(exc).__name__}: {exc}"
+                out(f"    error: {entry['error']}")
+            finally:
+                ctx.restore()
+            record.scenarios[scenario.name] = entry
+            record.save()
+        status = "complete"
+    finally:
+        record.status = status
+        record.finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        record.save()
+        report.write(record)
+    return record
