@@ -14,7 +14,7 @@ BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARG
 .PHONY: help setup venv browser up bench bench-io bench-real faults faults-light test unit report compare down clean lock
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install what is missing: Docker engine + compose, base image or wheelhouse, .venv with k6
 	scripts/install-docker.sh
@@ -43,11 +43,14 @@ bench-real: setup ## db and upstream for every configuration, every driver and c
 	$(BENCH) --workloads db,upstream --matrix --check
 	$(BENCH) --workloads db,upstream --matrix
 
-faults: setup ## when things go wrong: ceiling, worker killed, timeout, OOM, stopped, slow clients, threads, keep-alive (~10 min; ONLY=a,b)
+faults: setup ## when things go wrong: ceiling, worker killed, timeout, OOM, stopped, slow clients, threads, keep-alive (~6 min; ONLY=a,b)
 	$(PY) -m wsgilab faults $(if $(ONLY),--only "$(ONLY)")
 
 faults-light: setup ## the same scenarios, each in its light form (~2 min; what the tests run)
 	$(PY) -m wsgilab faults --light $(if $(ONLY),--only "$(ONLY)")
+
+faults-%: setup ## one scenario: make faults-ceiling, faults-worker-killed, faults-timeout, faults-memory, ... (LIGHT=1: its light form)
+	$(PY) -m wsgilab faults --only "$*" $(if $(LIGHT),--light)
 
 browser: ## install Debian's chromium for the report's browser test (if missing)
 	scripts/install-browser.sh

@@ -251,7 +251,7 @@ def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
         parts.append(f"one gevent worker held {_peak(one)} at once ({one.level.vus} VUs)")
     if gevent_ceiling:
         parts.append(f"the ceiling scenario: 4 workers held {held} in flight "
-                     f"({gevent_ceiling['figures']['stopped_by']} stopped it)")
+                     f"(what stopped it: {gevent_ceiling['figures']['stopped_by']})")
     if not parts:
         return Verdict(NOT_MEASURED, "needs an io level of one gevent worker, or the ceiling scenario")
     most = max(([_peak(one)] if one else []) + ([held] if gevent_ceiling else []))
