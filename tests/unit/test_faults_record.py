@@ -12,7 +12,7 @@ from support import FAULTS_RUN
 from wsgilab import claims, faults, report
 from wsgilab.claims import DOES_NOT_HOLD, HOLDS
 from wsgilab.record import BenchRecord
-from wsgilab.report.tables import scenario_rows
+from wsgilab.report.tables import claims_table, scenario_rows, shown_verdicts
 
 
 @pytest.fixture
@@ -43,7 +43,16 @@ def test_every_outcome_is_a_row_of_the_report(record):
     text = (record.directory / "report.md").read_text()
     assert "## When things go wrong" in text and "## Every level" not in text
     html = (record.directory / "report.html").read_text()
-    assert all(f"<td>{name}</td>" in html or name in html for name in record.scenarios)
+    assert all(f'href="#scenario-{name}"' in html for name in record.scenarios), \
+        "every scenario needs its row, linked to its description"
+
+
+def test_a_faults_only_report_shows_the_claims_it_measured_and_counts_the_rest(record):
+    shown, hidden = shown_verdicts(record)
+    measured = [c.id for c, v in claims.verdicts(record) if v.status != claims.NOT_MEASURED]
+    assert [c.id for c, _ in shown] == measured and measured, f"expected claims {measured} shown"
+    assert hidden == len(claims.load()) - len(measured), f"expected {len(claims.load()) - len(measured)} left out"
+    assert f"{hidden} more claims need the bench's levels" in claims_table(record)
 
 
 def test_a_failed_outcome_reads_as_not_expected(record):

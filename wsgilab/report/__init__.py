@@ -39,11 +39,17 @@ def write(record: BenchRecord) -> list[str]:
         for chart in charts:
             plt.close(chart.figure)
     opts = record.options
+    what = []
+    if record.levels:
+        what.append(f"Workloads {', '.join(opts.get('workloads', []))}; {opts.get('duration_s')} s "
+                    f"per phase ({opts.get('warmup_s')} s warm-up left out)")
+    if record.scenarios:
+        what.append(f"fault scenarios {', '.join(record.scenarios)}"
+                    + (" (light)" if opts.get("light") else ""))
+    measured = "; ".join(what) or "nothing measured"
     lines = [
         f"# Bench {record.started} ({record.status})", "",
-        f"Workloads {', '.join(opts.get('workloads', [])) or '(none)'}; "
-        f"{opts.get('duration_s')} s per phase ({opts.get('warmup_s')} s warm-up left out); "
-        f"scenarios {', '.join(record.scenarios) or '(none)'}; base image "
+        f"{measured[:1].upper() + measured[1:]}; base image "
         f"`{record.environment.get('base_image')}`. The same as a page: `report.html`.", "",
         "## The seeds' claims", "", claims_table(record), "",
     ]

@@ -9,10 +9,11 @@ from pathlib import Path
 import jinja2
 from tabulate import tabulate
 
-from .. import analyses, claims
+from .. import analyses
 from ..record import BenchRecord
 from .charts import Chart
-from .tables import HEADERS, SCENARIO_HEADERS, rows, scenario_rows, sizing_table, sweep_table
+from .tables import (HEADERS, HIDDEN_CLAIMS, SCENARIO_HEADERS, rows, scenario_rows, shown_verdicts,
+                     sizing_table, sweep_table)
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 
@@ -51,6 +52,7 @@ def render(record: BenchRecord, charts: list[Chart]) -> str:
     """The HTML page of ``record`` with ``charts`` embedded."""
     swept = analyses.sweep(record)
     rules = analyses.sizing_rules(record, swept)
+    shown = shown_verdicts(record)
     sweep_md = sweep_table(swept) if swept else ""
     environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
     template = environment.from_string(TEMPLATE.read_text())
@@ -58,7 +60,7 @@ def render(record: BenchRecord, charts: list[Chart]) -> str:
         record=record,
         passed=sum(e.passed for e in record.levels), total=len(record.levels),
         repeat=record.options.get("repeat", 1),
-        verdicts=claims.verdicts(record),
+        verdicts=shown[0], hidden_claims=HIDDEN_CLAIMS.format(shown[1]) if shown[1] else "",
         charts=charts, images={c.name: _png(c) for c in charts},
         levels_table=tabulate(rows(record), headers=HEADERS, tablefmt="html", disable_numparse=True),
         sweep_table=_markdown_to_html(sweep_md.split("\n\n")[0]) if swept else "",

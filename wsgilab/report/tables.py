@@ -83,12 +83,26 @@ def sizing_table(results: list[analyses.RuleResult]) -> str:
                     tablefmt="github", disable_numparse=True)
 
 
+def shown_verdicts(record: BenchRecord) -> tuple[list[tuple[claims.Claim, claims.Verdict]], int]:
+    """(claim, verdict) pairs a report shows, and how many it leaves out: every claim for
+    a bench run; for a run of fault scenarios only (no levels), the claims it measured,
+    since the others all read "not measured" and would push the scenarios down the page."""
+    found = claims.verdicts(record)
+    shown = found if record.levels else [(c, v) for c, v in found if v.status != claims.NOT_MEASURED]
+    return shown, len(found) - len(shown)
+
+
+#: What a report says about the claims it left out (``shown_verdicts``).
+HIDDEN_CLAIMS = "{} more claims need the bench's levels (make bench); this run measured fault scenarios only."
+
+
 def claims_table(record: BenchRecord) -> str:
-    """Markdown: every claim of the seeds with its verdict on this run."""
-    rows_ = [[claim.id, claim.claim, ", ".join(claim.seeds), verdict.text()]
-             for claim, verdict in claims.verdicts(record)]
-    return tabulate(rows_, headers=["#", "claim (paraphrased)", "seeds", "verdict, measured"],
-                    tablefmt="github", disable_numparse=True)
+    """Markdown: the claims of the seeds (``shown_verdicts``) with their verdicts on this run."""
+    shown, hidden = shown_verdicts(record)
+    rows_ = [[claim.id, claim.claim, ", ".join(claim.seeds), verdict.text()] for claim, verdict in shown]
+    table = tabulate(rows_, headers=["#", "claim (paraphrased)", "seeds", "verdict, measured"],
+                     tablefmt="github", disable_numparse=True)
+    return table + ("\n\n" + HIDDEN_CLAIMS.format(hidden) if hidden else "")
 
 
 def scenario_rows(record: BenchRecord) -> list[list[str]]:
