@@ -31,16 +31,13 @@ $(VENV)/.installed: requirements/dev.lock
 up: setup ## build what is missing and start every service, waiting until all are healthy
 	$(PY) -m wsgilab up
 
-bench: setup ## the default plan: io, cpu, mixed, db, upstream, every configuration (~8 min; BENCH_ARGS="--workloads io --services gunicorn-sync", LIMITS="cpus=0.5")
-	$(BENCH) --check
+bench: setup ## the default plan: io, cpu, mixed, db, upstream, every configuration (~7.5 min; BENCH_ARGS="--workloads io --services gunicorn-sync", LIMITS="cpus=0.5")
 	$(BENCH)
 
 bench-io: setup ## the io workload's whole curve: every configuration at 2, 10 and 40 VUs (~5 min)
-	$(BENCH) --workloads io --vus 2,10,40 --check
 	$(BENCH) --workloads io --vus 2,10,40
 
 bench-real: setup ## db and upstream for every configuration, every driver and client (~12 min)
-	$(BENCH) --workloads db,upstream --matrix --check
 	$(BENCH) --workloads db,upstream --matrix
 
 faults: setup ## when things go wrong: ceiling, worker killed, timeout, OOM, stopped, slow clients, threads, keep-alive (~6 min; ONLY=a,b)

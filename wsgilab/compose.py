@@ -115,17 +115,18 @@ def up(env: dict[str, str] | None = None) -> None:
     compose("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), env=env)
 
 
-def recreate(service: str, env: dict[str, str] | None = None) -> None:
-    """Start ``service`` alone with ``env`` applied, recreating its container if its
-    configuration changed, and wait until it is healthy.
+def recreate(*services: str, env: dict[str, str] | None = None) -> None:
+    """Start ``services`` (without their dependencies) with ``env`` applied, recreating
+    each container whose configuration changed, and wait until all are healthy; compose
+    starts them side by side.
 
     Raises:
-        ComposeError: it did not become healthy within RECREATE_TIMEOUT_S.
+        ComposeError: one did not become healthy within RECREATE_TIMEOUT_S.
     """
     # Captured: compose's per-container progress lines would bury the bench's own; on a
     # failure ComposeError carries them.
     compose("up", "--detach", "--no-deps", "--wait", "--wait-timeout",
-            str(RECREATE_TIMEOUT_S), service, env=env, capture=True)
+            str(RECREATE_TIMEOUT_S), *services, env=env, capture=True)
 
 
 def status() -> str:

@@ -115,11 +115,11 @@ class Context:
         return topology.discover(service, self.base_url, self.client)
 
     def restore(self) -> None:
-        """Every configuration recreated under a variant, back as declared."""
-        for service, variant in list(self.running.items()):
-            if variant:
-                compose.recreate(service)
-            del self.running[service]
+        """Every configuration recreated under a variant, back as declared (all at once)."""
+        changed = [service for service, variant in self.running.items() if variant]
+        self.running.clear()
+        if changed:
+            compose.recreate(*changed)
 
     def container(self, service: str):
         return topology.container(service, self.client)
