@@ -62,6 +62,14 @@ def test_a_client_bound_cpu_level_checks_its_peak_from_above_only():
     assert (peak.low, peak.high) == (1, 10)
 
 
+def test_threads_sharing_a_gil_are_checked_from_above_where_their_cap_binds():
+    cpu = workloads.get("cpu")
+    checks = cpu.expect(facts(Capacity(8, "workers x threads = 1 x 8", parallelism=1),
+                              cpus=2.0, cpuset=2), cpu.level("gunicorn-gthread-1x8", 10))
+    peak = next(c for c in checks if c.name == "peak")
+    assert (peak.low, peak.high) == (1, 8), f"expected 1..8, got {peak.expected()}"
+
+
 def test_mixed_expects_a_blocked_event_loop_and_unblocked_threads():
     mixed = workloads.get("mixed")
     level = mixed.level("x", 4)
