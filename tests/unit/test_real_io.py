@@ -64,6 +64,10 @@ def test_a_cooperative_driver_gives_every_vu_up_to_the_database():
     assert check(past, "refused").low == 1 and check(past, "refused_cleanly").high == 0
     # Refused VUs back off in k6: the app holds between the 17 served and the 24 VUs.
     assert (check(past, "peak").low, check(past, "peak").high) == (17, 24)
+    # The app sustains what the database serves: 15.5 of 17 passes, 12 (a backend serving
+    # fewer than it should) does not.
+    little = check(past, "little")
+    assert little.problem(15.5) is None and little.problem(12.0), little.expected()
 
 
 def test_a_pool_caps_the_database_at_its_size_per_serving_process():
