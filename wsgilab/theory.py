@@ -297,7 +297,7 @@ OBSERVER_SAMPLING_TOLERANCE = 0.10
 #: (``refuses_above``): the app sustains what the backend serves, less the time slots stand
 #: free. A slot freed by a closing connection is free only once its PostgreSQL backend has
 #: exited, and a VU refused meanwhile backs off a request's length (k6/db.js) while the
-#: slot waits for the next one to ask. Measured over 7 runs on 2026-11-23 (psycopg, 24
+#: slot waits for the next one to ask. Measured in 5 recorded runs on 2026-11-23 (psycopg, 24
 #: VUs, 17 usable connections): 15.5-16.8 sustained, 1-9% below 17; twice the worst.
 REFUSAL_LITTLE_LAW_TOLERANCE = 0.20
 
