@@ -30,6 +30,19 @@ if _APP_SOURCE not in sys.path:
     sys.path.append(_APP_SOURCE)
 
 
+def launched(name: str, command: list[str], keys: tuple[str, ...] | None = None) -> dict | None:
+    """``{"server": name, key: value, ...}`` for ``keys`` (default: the launcher's own
+    ``KEYS``) of what ``command`` resolves to when it runs the launcher
+    ``labapp.launchers.<name>``, parsed by that launcher's ``declared`` (the server's own
+    parser); None when ``command`` runs something else."""
+    launcher = ["python3", "-m", f"labapp.launchers.{name}"]
+    if command[:3] != launcher:
+        return None
+    module = importlib.import_module(launcher[2])
+    settings = module.declared(command[3:])
+    return {"server": name, **{key: settings[key] for key in (keys or module.KEYS)}}
+
+
 @cache
 def adapters() -> dict[str, ModuleType]:
     """Every adapter module of this package, by the ``NAME`` it declares."""

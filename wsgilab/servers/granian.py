@@ -21,21 +21,16 @@ Cap (granian README "Workers and threads", "Backpressure"; ``server/common.py``)
 from __future__ import annotations
 
 from ..theory import Capacity
+from . import launched
 
 NAME = "granian"
 REPORTED_BY = "the running Server's resolved attributes, published by labapp.launchers.granian"
-_LAUNCHER = ["python3", "-m", "labapp.launchers.granian"]
 KEYS = ("interface", "workers", "blocking_threads", "backpressure", "backlog")
 
 
 def declared(command: list[str]) -> dict | None:
     """What a launcher command resolves to, parsed and resolved by granian itself."""
-    if command[:3] != _LAUNCHER:
-        return None
-    from labapp.launchers.granian import declared as parse
-
-    settings = parse(command[3:])
-    return {"server": NAME, **{key: settings[key] for key in KEYS}}
+    return launched(NAME, command, KEYS)
 
 
 def model(settings: dict) -> Capacity:

@@ -18,20 +18,16 @@ Cap (waitress docs ``design.rst``, ``arguments.rst``; ``adjustments.py``):
 from __future__ import annotations
 
 from ..theory import Capacity
+from . import launched
 
 NAME = "waitress"
 REPORTED_BY = "the running server's Adjustments (server.adj), published by labapp.launchers.waitress"
-_LAUNCHER = ["python3", "-m", "labapp.launchers.waitress"]
 
 
 def declared(command: list[str]) -> dict | None:
-    """The adjustments a launcher command resolves to, parsed by waitress itself."""
-    if command[:3] != _LAUNCHER:
-        return None
-    from labapp.launchers.waitress import KEYS, declared as parse
-
-    settings = parse(command[3:])
-    return {"server": NAME, **{key: settings[key] for key in KEYS}}
+    """The adjustments a launcher command resolves to (the launcher's ``KEYS``), parsed by
+    waitress itself."""
+    return launched(NAME, command)
 
 
 def model(settings: dict) -> Capacity:
