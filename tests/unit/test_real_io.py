@@ -15,7 +15,7 @@ from wsgilab.workloads.base import Facts
 GEVENT_4 = Capacity(4000, "workers x worker_connections = 4 x 1000", parallelism=4,
                     processes=5, event_loop=True)
 SYNC_4 = Capacity(4, "workers = 4", parallelism=4, processes=5)
-BACKEND = {"max_connections": 20, "superuser_reserved_connections": 3}
+BACKEND = {"max_connections": 20, "superuser_reserved_connections": 3, "sessions_open": 0}
 
 
 def facts(cap, loop, preload=False):
@@ -60,14 +60,26 @@ def test_a_cooperative_driver_gives_every_vu_up_to_the_database():
     assert check(checks, "backend_peak").high == 16
     assert check(checks, "failures").high == 0
     past = db_w.expect(facts(GEVENT_4, "gevent"), db_w.level("x", 24, {"driver": "pg8000"}))
-    assert check(past, "backend_peak").high == 17  # max_connections 20 - 3 reserved
+    # max_connections 20 - 3 reserved - the observer's own psql session
+    assert check(past, "backend_peak").high == 16
     assert check(past, "refused").low == 1 and check(past, "refused_cleanly").high == 0
-    # Refused VUs back off in k6: the app holds between the 17 served and the 24 VUs.
-    assert (check(past, "peak").low, check(past, "peak").high) == (17, 24)
-    # The app sustains what the database serves: 15.5 of 17 passes, 12 (a backend serving
+    # Refused VUs back off in k6: the app holds between the 16 served and the 24 VUs.
+    assert (check(past, "peak").low, check(past, "peak").high) == (16, 24)
+    # The app sustains what the database serves: 15.5 of 16 passes, 12 (a backend serving
     # fewer than it should) does not.
     little = check(past, "little")
     assert little.problem(15.5) is None and little.problem(12.0), little.expected()
+
+
+@pytest.mark.parametrize("backend, usable", [
+    (BACKEND, 16),
+    # A session someone else holds (a psql of one's own, a pool left open) takes a slot.
+    ({**BACKEND, "sessions_open": 2}, 14),
+    # Records made before sessions_open was read: only the observer was connected.
+    ({"max_connections": 20, "superuser_reserved_connections": 3}, 16),
+])
+def test_every_open_session_takes_a_slot_from_the_app(backend, usable):
+    assert db.usable_connections(backend)[0] == usable
 
 
 def test_a_pool_caps_the_database_at_its_size_per_serving_process():

@@ -30,13 +30,15 @@ shares with k6 and nginx: at 250 ms and 40 VUs, 80 connections a second took 0.7
 core and the database's connection rate, not the drivers, set the counts.
 
 Limits: PostgreSQL accepts ``max_connections - superuser_reserved_connections`` connections
-from the app's ordinary role (read back with SHOW before each level); beyond that a
+from the app's ordinary role (read back with SHOW before each level), less every other
+session open, the lab's own observer included (``OBSERVER_SESSIONS``); beyond that a
 connection per request is refused ("too many clients already"), which the app answers
 with a 503. With ``connections=pool`` each serving process holds ``db_pool_size``
 connections (``LAB_DB_POOL_SIZE``, reported on /healthz) and requests wait for one. A pool
-keeps its connections for the life of its process (4 gevent workers x 4 = 16 of the
-database's 17, measured idle after their level), so the bench restarts a configuration
-after a pooled level, as a deploy would, before anything else needs the database.
+keeps its connections for the life of its process (4 gevent workers x 4 = all 16 the
+database leaves the app, measured idle after their level), so the bench restarts a
+configuration after a pooled level, as a deploy would, before anything else needs the
+database.
 """
 
 from __future__ import annotations
@@ -58,8 +60,20 @@ DRIVERS = ("psycopg2", "psycopg2-green", "psycopg", "pg8000")
 DATABASE = "postgres"
 PSQL = ["psql", "--host", "/tmp", "--username", "lab", "--dbname", "postgres",
         "--no-align", "--tuples-only", "--quiet"]
+#: Sessions the lab's own observer (``ActiveQueries``) holds through a level: one psql
+#: session as the superuser `lab`. A superuser's session takes an ordinary slot while one is
+#: free: "superuser connections within these first n slots count towards this
+#: non-superuser connection limit" (the patch that added superuser_reserved_connections,
+#: pgsql-patches, 2002-08-25; PostgreSQL's docs: new connections are accepted only for
+#: superusers once "active concurrent connections" reach max_connections minus the
+#: reserve). Measured here on 2026-11-24: 20 `app` sessions asked at once, 17 got in; with
+#: one `lab` session held, 16. Every recorded 24-VU level's database peak was 16.
+OBSERVER_SESSIONS = 1
 #: Seconds between two samples of pg_stat_activity.
 SAMPLE_S = 0.1
+#: Client sessions open before a level, apart from the one asking.
+OPEN_SESSIONS_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+                     "AND pid <> pg_backend_pid()")
 ACTIVE_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' "
               "AND state = 'active' AND query LIKE 'SELECT pg_sleep(%'")
 
@@ -73,9 +87,9 @@ CONNECTIONS = Param("connections", "CONNECTIONS", "per-request", choices=("per-r
 
 #: The default plan: gevent with the blocking C driver, the same made cooperative, and
 #: psycopg 3 (where blocking and cooperative drivers part), psycopg imported before
-#: patching (--preload), sync for comparison, and a load past the database's 17
-#: connections, one per request and pooled. pure-Python pg8000 is left to --matrix
-#: (`make bench-real`), to keep `make bench` inside its 8 minutes: it is cooperative like
+#: patching (--preload), sync for comparison, and a load past the 16 connections the
+#: database leaves the app, one per request and pooled. pure-Python pg8000 is left to
+#: --matrix (`make bench-real`), to keep `make bench` inside its 8 minutes: it is cooperative like
 #: psycopg 3 (16 of 16 at 16 VUs, 27.2 req/s, in the run of 2026-11-23).
 DEFAULT_CASES = (
     ("gunicorn-gevent", "psycopg2", "per-request", 16),
@@ -87,7 +101,7 @@ DEFAULT_CASES = (
     ("gunicorn-gevent", "psycopg", "pool", 24),
 )
 #: VUs per level of the full matrix (--matrix): above gevent's 4 workers and the bounded
-#: caps of 4 and 8, below the database's 17 connections.
+#: caps of 4 and 8, up to the 16 connections the database leaves the app.
 MATRIX_VUS = 16
 
 
@@ -131,10 +145,34 @@ def _psql(client, *queries: str) -> list[str]:
 
 
 def backend(client) -> dict:
-    """``{"max_connections", "superuser_reserved_connections"}`` as PostgreSQL runs them."""
+    """``{"max_connections", "superuser_reserved_connections"}`` as PostgreSQL runs them,
+    and ``sessions_open``: client sessions open before the level, apart from the psql
+    session asking (the observer's own is not open yet; ``OBSERVER_SESSIONS``).
+
+    Raises:
+        ObserverError: the database container is not running, or psql failed.
+    """
     values = [int(v) for v in _psql(client, "SHOW max_connections",
-                                    "SHOW superuser_reserved_connections")]
-    return {"max_connections": values[0], "superuser_reserved_connections": values[1]}
+                                    "SHOW superuser_reserved_connections", OPEN_SESSIONS_SQL)]
+    return {"max_connections": values[0], "superuser_reserved_connections": values[1],
+            "sessions_open": values[2]}
+
+
+def usable_connections(backend_facts: dict) -> tuple[int, str]:
+    """How many connections the app's role may open during a level, and the rule.
+
+    ``max_connections - superuser_reserved_connections - sessions_open - OBSERVER_SESSIONS``:
+    every open session, a superuser's included, takes an ordinary slot while one is free
+    (see OBSERVER_SESSIONS). Records made before 2026-11-24 did not read ``sessions_open``;
+    nothing but the observer was connected during their levels, so it counts as 0.
+    """
+    reserved = backend_facts["superuser_reserved_connections"]
+    others = backend_facts.get("sessions_open", 0)
+    usable = backend_facts["max_connections"] - reserved - others - OBSERVER_SESSIONS
+    rule = (f"max_connections {backend_facts['max_connections']} - {reserved} reserved for "
+            f"superusers - {others} open before the level - {OBSERVER_SESSIONS} of the lab's "
+            f"observer = {usable}")
+    return usable, rule
 
 
 class ActiveQueries(Observer):
@@ -184,11 +222,9 @@ def expect(facts: Facts, level: Level) -> list[Check]:
         return real_io_checks(cap, level.vus, blocks, why, "db_active_peak", pool,
                               f"the pool holds {size} connections in each of "
                               f"{cap.parallelism} serving processes = {pool}")
-    reserved = facts.backend["superuser_reserved_connections"]
-    usable = facts.backend["max_connections"] - reserved
-    return real_io_checks(cap, level.vus, blocks, why, "db_active_peak", usable,
-                          f"max_connections {facts.backend['max_connections']} - {reserved} "
-                          f"reserved for superusers = {usable}", refuses_above=usable)
+    usable, rule = usable_connections(facts.backend)
+    return real_io_checks(cap, level.vus, blocks, why, "db_active_peak", usable, rule,
+                          refuses_above=usable)
 
 
 def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
