@@ -38,6 +38,9 @@ class ClassResult:
             latency through nginx.
         app_time_ms: mean time inside the app (Server-Timing ``app;dur``).
         cpu_time_ms: mean CPU time the request's thread used (``cpu;dur``).
+        app_inflight_s: seconds the class's requests spent in the app inside the window,
+            summed over every response whenever it completed (``steady_app_s_C``); None
+            in summaries written before k6/lib/lab.js recorded it (2026-11-24).
     """
 
     window_s: float
@@ -49,10 +52,21 @@ class ClassResult:
     latency_p99_ms: float
     app_time_ms: float
     cpu_time_ms: float | None = None
+    app_inflight_s: float | None = None
 
     @property
     def little_inflight(self) -> float:
-        """Little's law for this class: throughput (1/s) x mean time in the app (s)."""
+        """Little's L for this class: the time-average number of its requests in the app
+        over the window, ``app_inflight_s / window_s``.
+
+        Little's law (L = X x W; Little 1961) gives the same in the long run, but over a
+        window a few requests long X x W has edge terms: requests in progress at its end
+        are left out, those begun before its start count in full (k6/lib/lab.js). Old
+        summaries, without ``app_inflight_s``, fall back to throughput (1/s) x mean time in
+        the app (s).
+        """
+        if self.app_inflight_s is not None:
+            return self.app_inflight_s / self.window_s
         return self.throughput_rps * self.app_time_ms / 1000.0
 
 
@@ -129,6 +143,7 @@ def read_summary(path: Path | str) -> LevelResult:
                                f"({start_s}..{end_s} s)")
         latency = _values(metrics, f"steady_latency_ms_{name}", path)
         cpu = metrics.get(f"steady_cpu_ms_{name}", {}).get("values")
+        app_s = metrics.get(f"steady_app_s_{name}", {}).get("values")
         classes[name] = ClassResult(
             window_s=window_s,
             completions=completions,
@@ -139,6 +154,9 @@ def read_summary(path: Path | str) -> LevelResult:
             latency_p99_ms=latency["p(99)"],
             app_time_ms=_values(metrics, f"steady_app_ms_{name}", path)["avg"],
             cpu_time_ms=cpu["avg"] if cpu else None,
+            # A window with completions has time in the app in it; k6 leaves the metric
+            # out only of summaries written before it existed.
+            app_inflight_s=app_s["count"] if app_s else None,
         )
     return LevelResult(
         params=lab,

@@ -12,7 +12,10 @@ Rules and their sources:
   peak must equal the cap exactly; the cap comes from the adapter.
 - **Little's law** (Little, "A Proof for the Queuing Formula L = λW", Operations Research
   9(3), 1961): the average number of requests in the app is L = X x W, throughput times
-  mean time in the app. It must lie near what the server sustains.
+  mean time in the app. It must lie near what the server sustains. L is measured
+  directly, as each response's time in the app that fell inside the steady window summed
+  over the window's length (k6/lib/lab.js), which X x W equals in the long run but not
+  over a window a few requests long (``results.ClassResult.little_inflight``).
 - **CPU-bound throughput** (the utilisation law, U = X x D, with U bounded by the CPUs the
   requests can use; Lazowska et al., "Quantitative System Performance", 1984, ch. 3.2):
   X <= min(parallelism, CPU quota, cores in the cpuset) / cpu_time per request, where
@@ -31,12 +34,12 @@ from dataclasses import asdict, dataclass
 #: need be inside the app at the same instant.
 CLIENT_BOUND_MIN_FRACTION = 0.90
 
-#: Tolerance of the Little's-law check on a server-bound run: (throughput x mean time in
-#: the app) may fall short of the sustained concurrency by this fraction. Little's law
-#: gives the *average* number in the app; a saturated worker also spends time on each
-#: request outside the app (accept, HTTP parsing, writing the response; a fork per request
-#: for the dev server with processes=N), which at a 250 ms request is a few per cent, and
-#: counting whole completions in a finite window adds up to 1/completions more.
+#: Tolerance of the Little's-law check on a server-bound run: L, the average number in the
+#: app, may fall short of the sustained concurrency by this fraction. A saturated worker
+#: also spends time on each request outside the app (accept, HTTP parsing, writing the
+#: response; a fork per request for the dev server with processes=N), which at a 250 ms
+#: request is a few per cent. (Runs before 2026-11-24 estimated L as X x W, whose
+#: completions counted whole in a finite window added up to 1/completions more.)
 LITTLE_LAW_TOLERANCE = 0.10
 
 #: The same tolerance for Werkzeug's forking dev server (``processes=N``): each request

@@ -64,3 +64,19 @@ def test_a_run_with_no_steady_completion_is_refused(tmp_path):
     path.write_text(json.dumps(raw))
     with pytest.raises(SummaryError, match="no io request completed"):
         read_summary(path)
+
+
+def test_little_is_the_time_in_the_app_inside_the_window_where_k6_recorded_it(tmp_path):
+    # k6/lib/lab.js sums each response's seconds in the app that fell inside the window;
+    # L is that over the window's length, not X x W (whose edge terms it avoids).
+    raw = json.loads(IO.read_text())
+    window_s = raw["lab"]["duration_s"] - raw["lab"]["warmup_s"]
+    raw["metrics"]["steady_app_s_io"] = {"type": "counter", "contains": "default",
+                                         "values": {"count": 3.5 * window_s, "rate": 0.0}}
+    path = tmp_path / "io.summary.json"
+    path.write_text(json.dumps(raw))
+    io = read_summary(path).classes["io"]
+    assert io.app_inflight_s == pytest.approx(3.5 * window_s)
+    assert io.little_inflight == pytest.approx(3.5)
+    # Summaries written before the metric existed keep X x W.
+    assert read_summary(IO).classes["io"].app_inflight_s is None

@@ -9,7 +9,7 @@ from ..cases import Case, all_cases
 from ..record import BenchRecord
 
 HEADERS = ["configuration", "workload", "variant", "VUs", "req/s", "p50 ms", "p95 ms",
-           "L = X*W", "peak", "expected peak", "other", "status"]
+           "L in app", "peak", "expected peak", "other", "status"]
 
 
 def _expected(case: Case, name: str) -> str:

@@ -203,7 +203,7 @@ def common_figures(result: LevelResult, classes: tuple[str, ...], latency_of: st
     """The figures every workload shows, over ``classes`` (which share one window).
 
     Returns:
-        ``throughput_rps`` (sum), ``little_inflight`` (sum of X x W), the latency
+        ``throughput_rps`` (sum), ``little_inflight`` (sum of the classes' L), the latency
         percentiles of class ``latency_of``, ``app_time_ms`` of it, ``server_peak``,
         ``requests`` and ``failures``.
     """

@@ -1,8 +1,8 @@
 """Workload ``io``: every request waits on I/O (``GET /io?ms=``), the seeds' case.
 
 Expectation (``theory.concurrency_checks``): the server-side peak is min(VUs, cap), exactly
-when the cap binds; Little's law L = X x W lies between what the server sustains and the
-peak; every request answers 200.
+when the cap binds; Little's L (the average number in the app, X x W in the long run) lies
+between what the server sustains and the peak; every request answers 200.
 """
 
 from __future__ import annotations
