@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 import docker
+import psutil
 
 from . import compose, k6, report, topology, workloads
 from .compose import ComposeError
-from .levels import Level, Variant
+from .levels import Level, Variant, cpuset_cores
 from .options import BenchOptions
 from .record import ERROR, FAIL, PASS, BenchRecord, LevelRecord
 from .results import SummaryError, read_summary
@@ -73,37 +74,65 @@ def _snapshot(container) -> dict:
     }
 
 
+def _core_times() -> list[tuple[float, float]]:
+    """Per core of the host, (busy, total) seconds since boot (psutil, from /proc/stat).
+
+    Busy is everything but idle and iowait; steal (time the hypervisor gave another guest)
+    counts as busy, since the core was not the lab's. guest and guest_nice are left out of
+    the total: Linux counts them in user too (psutil docs, ``cpu_times``).
+    """
+    times = []
+    for core in psutil.cpu_times(percpu=True):
+        total = sum(core) - getattr(core, "guest", 0.0) - getattr(core, "guest_nice", 0.0)
+        times.append((total - core.idle - getattr(core, "iowait", 0.0), total))
+    return times
+
+
 class WindowSampler(threading.Thread):
     """Snapshots containers at the start and at the end of a level's steady window while
     k6 runs, so that their CPU is measured over the window, not over k6's start and drain.
+    With the host's per-core CPU time, so that what everything else ran on the measured
+    container's cores is known too.
 
     Args:
         containers: Docker SDK containers by the name their figures get (``app``, ``nginx``).
         start_at, end_at: ``time.monotonic()`` instants of the two snapshots.
+        app_cores: the cores of the ``app`` container's cpuset.
     """
 
-    def __init__(self, containers: dict, start_at: float, end_at: float) -> None:
+    def __init__(self, containers: dict, start_at: float, end_at: float,
+                 app_cores: frozenset[int] = frozenset()) -> None:
         super().__init__(daemon=True)
         self.containers, self.start_at, self.end_at = containers, start_at, end_at
+        self.app_cores = app_cores
         self.samples: list[tuple[float, dict]] = []
+        self.cores: list[list[tuple[float, float]]] = []
 
     def run(self) -> None:
         for instant in (self.start_at, self.end_at):
             time.sleep(max(0.0, instant - time.monotonic()))
             taken = time.monotonic()
             try:
+                self.cores.append(_core_times())
                 self.samples.append((taken, {n: _snapshot(c) for n, c in self.containers.items()}))
             except Exception:  # the container went away: the level reports no CPU figures
                 return
 
     def figures(self) -> dict:
         """``<name>_cpu_fraction`` (CPUs used over the window), ``<name>_throttled_periods``,
-        ``<name>_memory_bytes`` and ``<name>_memory_max_bytes``; {} if a sample is missing."""
+        ``<name>_memory_bytes`` and ``<name>_memory_max_bytes``; ``app_cores_busy_cpus``,
+        the CPUs every process on the host kept busy on the app's cores (the app's own
+        included); {} if a sample is missing."""
         self.join(timeout=30)
         if len(self.samples) != 2:
             return {}
         (t0, before), (t1, after) = self.samples
         values = {"window_sampled_s": t1 - t0}
+        cores = [c for c in self.app_cores if c < len(self.cores[0])]
+        if cores:
+            values["app_cores_busy_cpus"] = sum(
+                (self.cores[1][c][0] - self.cores[0][c][0])
+                / max(1e-9, self.cores[1][c][1] - self.cores[0][c][1]) for c in cores)
         for name in self.containers:
             a, b = before[name], after[name]
             values[f"{name}_cpu_fraction"] = (b["cpu_ns"] - a["cpu_ns"]) / 1e9 / (t1 - t0)
@@ -343,8 +372,9 @@ def run_level(opts: BenchOptions, level: Level, cfg: topology.Configuration,
         window = ((workload.phases - 1) * opts.duration_s + opts.warmup_s,
                   workload.phases * opts.duration_s)
         now = time.monotonic() + K6_START_S
+        cores = cpuset_cores(cfg.limits.cpuset) if cfg.limits.cpuset else frozenset()
         sampler = WindowSampler(containers, now + window[0] + SAMPLE_MARGIN_S,
-                                now + window[1] - SAMPLE_MARGIN_S)
+                                now + window[1] - SAMPLE_MARGIN_S, cores)
         sampler.start()
         observer = (workload.observer(client, K6_START_S + workload.phases * opts.duration_s)
                     if workload.observer else None)

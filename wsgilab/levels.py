@@ -43,8 +43,8 @@ def memory_bytes(text: str) -> int:
     return int(match.group(1)) * {"K": 2**10, "M": 2**20, "G": 2**30}[match.group(2)]
 
 
-def cpuset_size(text: str) -> int:
-    """The number of cores in a cpuset string: ``"0-1"`` -> 2, ``"1,3"`` -> 2.
+def cpuset_cores(text: str) -> frozenset[int]:
+    """The cores of a cpuset string: ``"0-1"`` -> {0, 1}, ``"1,3"`` -> {1, 3}.
 
     Raises:
         ValueError: not a cpuset list.
@@ -55,7 +55,16 @@ def cpuset_size(text: str) -> int:
     for part in text.split(","):
         low, _, high = part.partition("-")
         cores.update(range(int(low), int(high or low) + 1))
-    return len(cores)
+    return frozenset(cores)
+
+
+def cpuset_size(text: str) -> int:
+    """The number of cores in a cpuset string: ``"0-1"`` -> 2, ``"1,3"`` -> 2.
+
+    Raises:
+        ValueError: not a cpuset list.
+    """
+    return len(cpuset_cores(text))
 
 
 @dataclass(frozen=True)

@@ -76,17 +76,23 @@ def test_cpu_parallelism_is_the_least_of_processes_quota_and_cores(cap, quota, c
     assert cpu_parallelism(cap, quota, cpuset)[0] == usable
 
 
-def test_cpu_throughput_check_bounds_x_by_usable_cpus_over_cpu_time():
+@pytest.mark.parametrize("cap, quota, others, usable", [
+    (Capacity(4, "", parallelism=4), 2.0, 0.15, 1.85),  # k6 and nginx on core 0 of 0-1
+    (Capacity(4, "", parallelism=4), 0.5, 0.15, 0.5),   # the quota still binds
+    (Capacity(8, "", parallelism=1), 2.0, 0.15, 1.0),   # so does the GIL
+])
+def test_what_others_ran_on_the_cores_is_not_the_containers(cap, quota, others, usable):
+    got, formula = cpu_parallelism(cap, quota, 2, others)
+    assert got == pytest.approx(usable) and "less others' 0.15" in formula
+
+
+def test_cpu_throughput_check_bounds_x_over_the_cpu_bound():
     check = cpu_throughput_check(Capacity(4, "", parallelism=4), 8, 50, 0.5, 2)
-    bound = 0.5 / 0.050  # 10 req/s
-    assert check.low == pytest.approx(bound * (1 - CPU_BOUND_TOLERANCE))
-    assert check.high == pytest.approx(bound * (1 + CPU_BOUND_OVERSHOOT))
-    assert check.problem(10.0) is None and check.problem(7.0) and check.problem(11.0)
-
-
-def test_cpu_throughput_check_is_bounded_by_vus_below_the_cpus():
-    check = cpu_throughput_check(Capacity(4, "", parallelism=4), 1, 50, 2.0, 2)
-    assert check.high == pytest.approx(20 * (1 + CPU_BOUND_OVERSHOOT))
+    assert (check.name, check.figure) == ("cpu_bound", "cpu_bound_fraction")
+    assert check.low == pytest.approx(1 - CPU_BOUND_TOLERANCE)
+    assert check.high == pytest.approx(1 + CPU_BOUND_OVERSHOOT)
+    assert check.problem(0.95) is None and check.problem(0.7) and check.problem(1.1)
+    assert "quota 0.50" in check.rule and "VUs 8" in check.rule
 
 
 def test_a_forking_server_is_checked_on_the_cpu_it_keeps_busy():

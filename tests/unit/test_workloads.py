@@ -49,9 +49,30 @@ def test_cpu_levels_check_throughput_against_the_cpu_bound_not_littles_law():
                         cpu.level("gunicorn-sync", 8))
     assert [c.name for c in checks] == ["peak", "failures", "cpu_bound"]
     bound = next(c for c in checks if c.name == "cpu_bound")
-    assert bound.high > 10.0 > bound.low  # 0.5 CPU / 50 ms
+    assert bound.figure == "cpu_bound_fraction" and bound.high > 1.0 > bound.low
     peak = next(c for c in checks if c.name == "peak")
     assert peak.low == peak.high == 4  # 8 VUs above 4 workers: exact
+
+
+@pytest.mark.parametrize("busy, bound", [
+    (None, 40.0),    # not measured (records before 2026-11-24): 2 CPUs / 50 ms
+    (1.92, 37.0),    # the app used 1.77 of the cores' 1.92 busy: others 0.15
+    (1.70, 40.0),    # never less than the container's own: others 0
+])
+def test_the_cpu_bound_leaves_out_what_others_ran_on_the_cores(busy, bound):
+    from wsgilab.results import ClassResult, LevelResult
+    cpu = workloads.get("cpu")
+    level = cpu.level("gunicorn-sync", 10)
+    result = LevelResult(params={}, server_peak=4, requests=100, failures=0, classes={
+        "cpu": ClassResult(window_s=4.0, completions=136, throughput_rps=34.0,
+                           latency_mean_ms=10 / 34.0 * 1000, latency_p50_ms=290.0,
+                           latency_p95_ms=300.0, latency_p99_ms=310.0, app_time_ms=100.0,
+                           cpu_time_ms=50.0)})
+    load = {"app_cpu_fraction": 1.77, "app_cores_busy_cpus": busy}
+    figs = cpu.figures(result, load, level,
+                       facts(Capacity(4, "workers = 4", parallelism=4), cpus=2.0, cpuset=2))
+    assert figs["cpu_bound_rps"] == pytest.approx(bound)
+    assert figs["cpu_bound_fraction"] == pytest.approx(34.0 / bound)
 
 
 def test_a_client_bound_cpu_level_checks_its_peak_from_above_only():
