@@ -105,16 +105,17 @@ class WindowSampler(threading.Thread):
         super().__init__(daemon=True)
         self.containers, self.start_at, self.end_at = containers, start_at, end_at
         self.app_cores = app_cores
-        self.samples: list[tuple[float, dict]] = []
-        self.cores: list[list[tuple[float, float]]] = []
+        # (instant, containers' snapshots, the host's per-core times)
+        self.samples: list[tuple[float, dict, list[tuple[float, float]]]] = []
 
     def run(self) -> None:
         for instant in (self.start_at, self.end_at):
             time.sleep(max(0.0, instant - time.monotonic()))
             taken = time.monotonic()
             try:
-                self.cores.append(_core_times())
-                self.samples.append((taken, {n: _snapshot(c) for n, c in self.containers.items()}))
+                cores = _core_times()
+                self.samples.append((taken, {n: _snapshot(c) for n, c in self.containers.items()},
+                                     cores))
             except Exception:  # the container went away: the level reports no CPU figures
                 return
 
@@ -126,13 +127,13 @@ class WindowSampler(threading.Thread):
         self.join(timeout=30)
         if len(self.samples) != 2:
             return {}
-        (t0, before), (t1, after) = self.samples
+        (t0, before, cores0), (t1, after, cores1) = self.samples
         values = {"window_sampled_s": t1 - t0}
-        cores = [c for c in self.app_cores if c < len(self.cores[0])]
+        cores = [c for c in self.app_cores if c < len(cores0)]
         if cores:
             values["app_cores_busy_cpus"] = sum(
-                (self.cores[1][c][0] - self.cores[0][c][0])
-                / max(1e-9, self.cores[1][c][1] - self.cores[0][c][1]) for c in cores)
+                (cores1[c][0] - cores0[c][0]) / max(1e-9, cores1[c][1] - cores0[c][1])
+                for c in cores)
         for name in self.containers:
             a, b = before[name], after[name]
             values[f"{name}_cpu_fraction"] = (b["cpu_ns"] - a["cpu_ns"]) / 1e9 / (t1 - t0)

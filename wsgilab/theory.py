@@ -189,7 +189,7 @@ class Expectation:
 
     @property
     def min_little(self) -> float:
-        """The lowest Little's-law concurrency (throughput x time in app) that passes."""
+        """The lowest Little's-law concurrency (L, the average number in the app) that passes."""
         if self.server_bound:
             return self.sustained * (1 - self.tolerance)
         return CLIENT_BOUND_MIN_FRACTION * self.sustained
@@ -256,16 +256,18 @@ def cpu_parallelism(cap: Capacity, quota_cpus: float | None, cpuset_cpus: int,
     Returns:
         (CPUs, the formula with its numbers).
     """
-    cores = float(cpuset_cpus) - (others_cpus or 0.0)
-    terms = {"parallelism": float(cap.parallelism), "cpuset": cores}
+    terms = {"parallelism": float(cap.parallelism),
+             "cpuset": float(cpuset_cpus) - (others_cpus or 0.0)}
     if quota_cpus:
         terms["quota"] = quota_cpus
     usable = min(terms.values())
-    named = {**terms, "cpuset": (f"{cpuset_cpus} less others' {others_cpus:.2f}"
-                                 if others_cpus is not None else f"{cpuset_cpus} less others'")}
-    formula = ("min(" + ", ".join(f"{k} {v if isinstance(v, str) else _num(v)}"
-                                  for k, v in named.items())
-               + (f") = {_num(usable)}" if others_cpus is not None else ")"))
+    shown = {name: _num(value) for name, value in terms.items()}
+    shown["cpuset"] = f"{cpuset_cpus} less others'"
+    if others_cpus is not None:
+        shown["cpuset"] += f" {others_cpus:.2f}"
+    formula = "min(" + ", ".join(f"{name} {text}" for name, text in shown.items()) + ")"
+    if others_cpus is not None:
+        formula += f" = {_num(usable)}"
     return usable, formula
 
 

@@ -201,7 +201,7 @@ def concurrency_chart(record: BenchRecord, workload: str) -> Chart | None:
         if case.median("little_inflight") is not None:
             ax.plot([case.median("little_inflight")], [y - 0.2], marker="D", color="tab:orange",
                     markersize=4, linestyle="none",
-                    label="sustained: throughput x time in app" if y == 0 else None)
+                    label="sustained: L, the average in the app" if y == 0 else None)
         backend = case.median("db_active_peak") or case.median("upstream_peak")
         if backend is not None:
             ax.plot([backend], [y + 0.2], marker="s", color="tab:red", markersize=4, linestyle="none",

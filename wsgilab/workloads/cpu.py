@@ -112,18 +112,18 @@ def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) 
     values["throughput_rps"] = level.vus / (cpu.latency_mean_ms / 1000.0)
     values["little_inflight"] = values["throughput_rps"] * cpu.app_time_ms / 1000.0
     values["cpu_time_ms"] = cpu.cpu_time_ms
+    # What other processes ran on the level's cores: their busy time less the container's
+    # own. None where not measured (records made before 2026-11-24): counted as 0.
     others = None
-    busy, own = (load or {}).get("app_cores_busy_cpus"), (load or {}).get("app_cpu_fraction")
-    if busy is not None and own is not None:
-        # Busy time of the cores less the container's own: what the others ran there.
-        others = values["others_cpus"] = max(0.0, busy - own)
-    values["cpu_bound_rps"] = bound_rps(facts, level, others)
+    busy, used = (load or {}).get("app_cores_busy_cpus"), (load or {}).get("app_cpu_fraction")
+    if busy is not None and used is not None:
+        others = values["others_cpus"] = max(0.0, busy - used)
+    usable, _ = cpu_parallelism(facts.capacity, facts.cpus, facts.cpuset_cpus, others)
+    values["cpu_bound_rps"] = min(level.vus, usable) / (level.param("cpu_ms") / 1000.0)
     values["cpu_bound_fraction"] = values["throughput_rps"] / values["cpu_bound_rps"]
-    if load and load.get("app_cpu_fraction") is not None:
-        used = load["app_cpu_fraction"]
+    if used is not None:
         values["app_cpus"] = used
-        values["cpu_utilisation"] = used / cpu_parallelism(
-            facts.capacity, facts.cpus, facts.cpuset_cpus, others)[0]
+        values["cpu_utilisation"] = used / usable
         # CPU the container spent per request beyond its measured burn (ms): HTTP, WSGI,
         # the server's own work, and for a forking server the fork.
         values["overhead_cpu_ms"] = used / values["throughput_rps"] * 1000 - cpu.cpu_time_ms
@@ -173,14 +173,6 @@ def plan(request: PlanRequest) -> list[Level]:
             seen.add(level)
             unique.append(level)
     return unique
-
-
-def bound_rps(facts: Facts, level: Level, others_cpus: float | None = None) -> float:
-    """The CPU bound of a level, req/s: min(VUs, usable CPUs) / cpu_time, the usable CPUs
-    less ``others_cpus`` (CPUs other processes used on the level's cores; None: unknown,
-    as in records made before 2026-11-24, counted as 0)."""
-    usable, _ = cpu_parallelism(facts.capacity, facts.cpus, facts.cpuset_cpus, others_cpus)
-    return min(level.vus, usable) / (level.param("cpu_ms") / 1000.0)
 
 
 WORKLOAD = Workload(
