@@ -1,24 +1,79 @@
-"""Command line: ``python -m wsgilab {up,down,bench,faults,report,compare}``."""
+"""Command line: ``python -m wsgilab {up,down,bench,faults,report,compare}``.
+
+Measuring and presenting are separate steps: ``bench`` and ``faults`` write a record
+(``bench.json``) through a lab session and then render it; ``report`` renders a record
+again, and needs no Docker engine. Exit status: 0 done, 1 levels or outcomes missed their
+expectation, 2 a usage error (nothing was sent), 128 + N stopped by signal N.
+"""
 
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
-from . import bench, compose, options, report
-from .record import BenchRecord
+USAGE = ("usage: python -m wsgilab {up,down,bench,faults,report,compare} [options]\n"
+         "       python -m wsgilab <command> --help")
 
 
-def _plan_lines(opts: options.BenchOptions) -> list[str]:
-    return [f"  {i:>3}. {level.describe()}" for i, level in enumerate(bench.grouped(opts.plan), 1)]
+def _render(directory: Path) -> None:
+    """Render the record in ``directory`` (what a run gathered, even an interrupted one)."""
+    from . import report
+    from .record import BenchRecord
+
+    record = BenchRecord.load(directory)
+    if record.levels or record.scenarios:
+        report.write(record)
+        print(f"\nreport: {directory / 'report.html'}")
+
+
+def _stopped(exc: BaseException, directory: Path) -> int:
+    """Render what an interrupted run gathered; the exit status for how it was stopped."""
+    from .session import Interrupted
+
+    print(f"\n{exc or 'interrupted'}: the lab is back as declared; what was measured is kept",
+          file=sys.stderr)
+    if (directory / "bench.json").exists():
+        _render(directory)
+    return exc.exit_status if isinstance(exc, Interrupted) else 130
+
+
+def _bench(argv: list[str]) -> int:
+    from . import bench, options, report
+    from .session import Interrupted
+
+    try:
+        opts = options.parse(argv)
+    except options.OptionError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
+    if opts.check:
+        print(f"bench options ok: {len(opts.plan)} levels, about "
+              f"{bench.fmt_duration(bench.estimate_s(opts, list(opts.plan)))}, "
+              f"results in {opts.results_dir}")
+        print("\n".join(f"  {i:>3}. {level.describe()}"
+                        for i, level in enumerate(bench.grouped(opts.plan), 1)))
+        return 0
+    try:
+        record = bench.run(opts)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _stopped(exc, opts.results_dir)
+    print()
+    print(report.text_table(record))
+    _render(opts.results_dir)
+    failed = [lv for lv in record.levels if not lv.passed]
+    if failed:
+        print(f"{len(failed)} of {len(record.levels)} levels did not pass", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _faults(argv: list[str]) -> int:
-    """``faults [--light] [--only a,b] [--results DIR]``: 0 all passed, 1 not, 2 usage."""
-    import argparse
+    """``faults [--light] [--only a,b] [--results DIR]``."""
     import datetime as dt
 
-    from . import faults
+    from . import compose, faults
+    from .session import Interrupted
 
     names = list(faults.registry())
     parser = argparse.ArgumentParser(prog="python -m wsgilab faults",
@@ -29,10 +84,7 @@ def _faults(argv: list[str]) -> int:
                         help=f"comma-separated scenarios (default: all of {', '.join(names)})")
     parser.add_argument("--results", type=Path, default=None,
                         help="directory for bench.json and the report (default: results/faults-<time>)")
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:
-        return 0 if exc.code == 0 else 2
+    args = parser.parse_args(argv)
     chosen = [n.strip() for n in args.only.split(",") if n.strip()]
     unknown = [n for n in chosen if n not in names]
     if unknown or not chosen:
@@ -41,15 +93,18 @@ def _faults(argv: list[str]) -> int:
         return 2
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     directory = args.results or compose.ROOT / "results" / f"faults-{stamp}"
-    record = faults.run(chosen, directory, light=args.light)
+    try:
+        record = faults.run(chosen, directory, light=args.light)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _stopped(exc, directory)
     latest = compose.ROOT / "results" / "faults-latest"
     if args.results is None:
         latest.unlink(missing_ok=True)
         latest.symlink_to(directory.name)
+    _render(directory)
     failed = [(name, o["configuration"]) for name, entry in record.scenarios.items()
               for o in entry.get("outcomes", []) if not o["passed"]]
     errors = [name for name, entry in record.scenarios.items() if "error" in entry]
-    print(f"\nreport: {directory / 'report.html'}")
     if failed or errors:
         print(f"{len(failed)} outcome(s) missed their expectation, {len(errors)} scenario(s) "
               f"errored", file=sys.stderr)
@@ -57,66 +112,91 @@ def _faults(argv: list[str]) -> int:
     return 0
 
 
+def _report(argv: list[str]) -> int:
+    from . import compose, report
+    from .record import BenchRecord
+
+    parser = argparse.ArgumentParser(
+        prog="python -m wsgilab report",
+        description="Render a run's report (report.html, report.md, the charts) from its "
+                    "bench.json again. Needs no Docker engine.")
+    parser.add_argument("results", nargs="?", type=Path,
+                        default=compose.ROOT / "results" / "latest",
+                        help="the run's directory (default: results/latest)")
+    args = parser.parse_args(argv)
+    try:
+        record = BenchRecord.load(args.results)
+    except (OSError, ValueError) as exc:
+        print(f"report: no readable record in {args.results}: {exc}", file=sys.stderr)
+        return 2
+    report.write(record)
+    if record.levels:
+        print(report.text_table(record))
+    print(f"\nreport: {args.results / 'report.html'}")
+    return 0
+
+
+def _compare(argv: list[str]) -> int:
+    from tabulate import tabulate
+
+    from .record import BenchRecord
+    from .report import compare
+
+    parser = argparse.ArgumentParser(
+        prog="python -m wsgilab compare",
+        description="Two runs side by side, changes flagged against their own noise.")
+    parser.add_argument("a", type=Path, help="the first run's directory")
+    parser.add_argument("b", type=Path, help="the second run's directory (the page goes there)")
+    args = parser.parse_args(argv)
+    a, b = (BenchRecord.load(p) for p in (args.a, args.b))
+    changes = compare.compare(a, b)
+    print(tabulate(compare.rows(changes), headers=compare.HEADERS, disable_numparse=True))
+    out = b.directory / f"compare-{a.directory.name}.html"
+    out.write_text(compare.page(a, b, changes))
+    print(f"\n{sum(bool(c.flagged) for c in changes)} of {len(changes)} figures changed "
+          f"beyond the runs' noise; page: {out}")
+    return 0
+
+
+def _up(argv: list[str]) -> int:
+    from .session import LabSession
+
+    argparse.ArgumentParser(
+        prog="python -m wsgilab up",
+        description="Build what is missing, start every service as declared (putting back "
+                    "any that differs) and wait until all are healthy.").parse_args(argv)
+    with LabSession():
+        pass
+    return 0
+
+
+def _down(argv: list[str]) -> int:
+    from . import compose
+
+    argparse.ArgumentParser(prog="python -m wsgilab down",
+                            description="Stop and remove the lab's containers.").parse_args(argv)
+    compose.down()
+    return 0
+
+
+COMMANDS = {"up": _up, "down": _down, "bench": _bench, "faults": _faults,
+            "report": _report, "compare": _compare}
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; returns the process exit status (0 ok, 1 levels failed, 2 usage)."""
+    """Run one command; returns the process exit status (see the module docstring)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv else "help"
-    if command == "up":
-        compose.up()
+    command = argv.pop(0) if argv else "--help"
+    if command in ("help", "-h", "--help"):
+        print(USAGE)
         return 0
-    if command == "down":
-        compose.down()
-        return 0
-    if command == "bench":
-        try:
-            opts = options.parse(argv)
-        except options.OptionError as exc:
-            print(f"bench: {exc}", file=sys.stderr)
-            return 2
-        if opts.check:
-            print(f"bench options ok: {len(opts.plan)} levels, about "
-                  f"{bench.fmt_duration(bench.estimate_s(opts, list(opts.plan)))}, "
-                  f"results in {opts.results_dir}")
-            print("\n".join(_plan_lines(opts)))
-            return 0
-        record = bench.run(opts)
-        print()
-        print(report.text_table(record))
-        print(f"\nreport: {opts.results_dir / 'report.html'}")
-        failed = [lv for lv in record.levels if not lv.passed]
-        if failed:
-            print(f"{len(failed)} of {len(record.levels)} levels did not pass", file=sys.stderr)
-            return 1
-        return 0
-    if command == "faults":
-        return _faults(argv)
-    if command == "report":
-        results_dir = Path(argv[0]) if argv else compose.ROOT / "results" / "latest"
-        record = BenchRecord.load(results_dir)
-        report.write(record)
-        print(report.text_table(record))
-        print(f"\nreport: {results_dir / 'report.html'}")
-        return 0
-    if command == "compare":
-        if len(argv) != 2:
-            print("usage: python -m wsgilab compare RUN_A RUN_B", file=sys.stderr)
-            return 2
-        from tabulate import tabulate
-
-        from .report import compare
-
-        a, b = (BenchRecord.load(p) for p in argv)
-        changes = compare.compare(a, b)
-        print(tabulate(compare.rows(changes), headers=compare.HEADERS, disable_numparse=True))
-        out = b.directory / f"compare-{a.directory.name}.html"
-        out.write_text(compare.page(a, b, changes))
-        print(f"\n{sum(bool(c.flagged) for c in changes)} of {len(changes)} figures changed "
-              f"beyond the runs' noise; page: {out}")
-        return 0
-    print("usage: python -m wsgilab {up,down,bench [options],faults [options],report [results-dir],"
-          "compare A B}\n"
-          "       python -m wsgilab bench --help", file=sys.stderr)
-    return 0 if command in ("help", "-h", "--help") else 2
+    if command not in COMMANDS:
+        print(f"unknown command {command!r}\n{USAGE}", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](argv)
+    except SystemExit as exc:  # argparse: 0 after --help, 2 for a usage error
+        return exc.code if isinstance(exc.code, int) else 2
 
 
 if __name__ == "__main__":

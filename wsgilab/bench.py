@@ -24,12 +24,14 @@ from pathlib import Path
 import docker
 import psutil
 
-from . import compose, k6, report, topology, workloads
+from . import compose, k6, topology, workloads
 from .compose import ComposeError
+from .facts import Configuration
 from .levels import Level, Variant, cpuset_cores
 from .options import BenchOptions
 from .record import ERROR, FAIL, PASS, BenchRecord, LevelRecord
 from .results import SummaryError, read_summary
+from .session import DockerEngine, Drift, Interrupted, LabSession
 from .theory import UnknownServer
 from .workloads.base import ObserverError
 
@@ -144,53 +146,6 @@ class WindowSampler(threading.Thread):
         return values
 
 
-class Isolation:
-    """Keeps the other configurations off the cores of a level that measures CPU time.
-
-    Every configuration's container runs on the same core (``APP_CPUSET``); idle, the
-    others still wake (arbiters, event loops, healthchecks) and take a few per cent of it
-    (measured: 5.5% of core 1 with the lab idle, and up to 40% for a few seconds once),
-    which a CPU-bound level would count as its own shortfall. While such a level runs,
-    the others are moved to the front end's cores with a live cpuset update (the engine's
-    ``docker update --cpuset-cpus``; health, limits and state untouched) and moved back
-    afterwards. The measured container is always at its own cpuset when it is read.
-
-    Args:
-        client: the Docker SDK client.
-        edge_cpuset: where the others go (nginx's and k6's cores).
-    """
-
-    def __init__(self, client, edge_cpuset: str) -> None:
-        self.client, self.edge = client, edge_cpuset
-        self.moved: dict[str, str] = {}  # service -> the cpuset it had
-
-    def prepare(self, service: str, isolated: bool) -> None:
-        """Before a level of ``service``: its own cpuset back; the others moved if
-        ``isolated``, else left where they are (an I/O level does not need the core)."""
-        if service in self.moved:
-            topology.container(service, self.client).update(cpuset_cpus=self.moved.pop(service))
-        if not isolated:
-            return
-        for other in compose.configurations():
-            if other == service or other in self.moved:
-                continue
-            try:
-                ctr = topology.container(other, self.client)
-            except LookupError:
-                continue  # not running: nothing to move
-            self.moved[other] = ctr.attrs["HostConfig"]["CpusetCpus"]
-            ctr.update(cpuset_cpus=self.edge)
-
-    def release(self) -> None:
-        """Every moved container back on its own cpuset."""
-        for service, cpuset in list(self.moved.items()):
-            try:
-                topology.container(service, self.client).update(cpuset_cpus=cpuset)
-            except LookupError:
-                pass
-            del self.moved[service]
-
-
 def environment(client: docker.DockerClient) -> dict:
     """Where the bench runs: base image, engine, cgroup version, k6, host, date."""
     import gevent
@@ -233,18 +188,27 @@ def grouped(plan: tuple[Level, ...]) -> list[Level]:
 
 
 def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRecord:
-    """Run every level of ``opts.plan`` and write the results under ``opts.results_dir``.
+    """Run every level of ``opts.plan`` and write its record, ``opts.results_dir``/bench.json.
+
+    The lab is owned by a ``LabSession`` for the whole run: it starts by putting every
+    service back as declared, applies each level's variant, keeps the other configurations
+    off a CPU-bound level's cores, reads each container back before its level, and puts
+    everything back on the way out. Rendering the report is a separate step
+    (``wsgilab.report.write``).
 
     Returns:
         the bench record (what ``bench.json`` holds).
 
     A configuration that cannot be started under a variant, is not running or does not
-    answer, and a level that fails (k6 error, no drain, unreadable summary), become
-    ``error`` entries; the bench goes on. An interrupt (Ctrl-C) ends it with ``status:
-    interrupted``; either way ``bench.json`` and the report keep every level gathered.
+    answer, and a level that fails (k6 error, no drain, unreadable summary, a container
+    that differs from its declaration), become ``error`` entries; the bench goes on.
+    ``bench.json`` is rewritten after every level, so a run that fails or is interrupted
+    keeps what it gathered; its status says how it ended.
 
     Raises:
-        compose.ComposeError: the lab could not be started with the run's limits.
+        KeyboardInterrupt, session.Interrupted: Ctrl-C, SIGTERM or SIGHUP, after the
+            record is saved and the lab put back.
+        compose.ComposeError, session.Drift: the lab could not be started as declared.
     """
     opts.results_dir.mkdir(parents=True, exist_ok=True)
     client = docker.from_env()
@@ -257,66 +221,69 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
         f"({opts.warmup_s} s warm-up); about {fmt_duration(estimate_s(opts, plan))}")
     out(f"limits: {base.describe() if base else 'as declared in compose/app.yml'}; "
         f"results: {opts.results_dir}")
-    compose.up()
-    running = {service: Variant() for service in compose.configurations()}
-    isolation = Isolation(client, str(compose.config()["services"][FRONT_END]["cpuset"]))
-    found: dict[tuple[str, Variant], topology.Configuration | Exception] = {}
+    edge = str(compose.config()["services"][FRONT_END]["cpuset"])
+    lab = LabSession(DockerEngine(client), out, edge_cpuset=edge)
+    found: dict[tuple[str, Variant], Configuration | Exception] = {}
     started = time.monotonic()
-    status = "failed"
+    record.status = "failed"
     try:
-        for index, level in enumerate(plan, 1):
-            variant = level.variant.over(base)
-            key = (level.configuration, variant)
-            isolation.prepare(level.configuration, workloads.get(level.workload).isolated)
-            if key not in found:
-                found[key] = _prepare(level.configuration, variant, running, opts, client, out)
-            cfg = found[key]
-            if isinstance(cfg, Exception):
-                record.levels.append(LevelRecord(level, problems=[f"{type(cfg).__name__}: {cfg}"]))
+        with lab:
+            record.environment["reconciled"] = lab.reconciled
+            for index, level in enumerate(plan, 1):
+                variant = level.variant.over(base)
+                key = (level.configuration, variant)
+                workload = workloads.get(level.workload)
+                lab.isolate(level.configuration, others=workload.isolated)
+                if key not in found:
+                    found[key] = _prepare(lab, level.configuration, variant, opts, client, out)
+                cfg = found[key]
+                if isinstance(cfg, Exception):
+                    record.levels.append(LevelRecord(level, problems=[f"{type(cfg).__name__}: {cfg}"]))
+                    record.save()
+                    continue
+                elapsed = time.monotonic() - started
+                left = estimate_s(opts, plan[index - 1:])
+                if index > 1:  # scale the estimate by how the levels so far compared with theirs
+                    left *= elapsed / max(1.0, estimate_s(opts, plan[:index - 1]))
+                out(f"  [{index:>2}/{len(plan)}] {level.describe()} for "
+                    f"{opts.duration_s * workload.phases} s "
+                    f"(about {fmt_duration(left)} left)")
+                try:
+                    lab.verify(level.configuration, variant)
+                except Drift as exc:
+                    entry = LevelRecord(level, configuration=cfg, problems=[f"Drift: {exc}"])
+                else:
+                    entry = run_level(opts, level, cfg, client)
+                if entry.load is not None:
+                    entry.load["others_moved_off_its_cores"] = len(lab.moved)
+                if workload.restart_after and workload.restart_after(level):
+                    out(f"         {level.configuration}: restarted, dropping what the level left "
+                        "in its processes")
+                    _restart(level.configuration, opts, client)
+                record.levels.append(entry)
                 record.save()
-                continue
-            elapsed = time.monotonic() - started
-            left = estimate_s(opts, plan[index - 1:])
-            if index > 1:  # scale the estimate by how the levels so far compared with theirs
-                left *= elapsed / max(1.0, estimate_s(opts, plan[:index - 1]))
-            out(f"  [{index:>2}/{len(plan)}] {level.describe()} for "
-                f"{opts.duration_s * workloads.get(level.workload).phases} s "
-                f"(about {fmt_duration(left)} left)")
-            entry = run_level(opts, level, cfg, client)
-            if entry.load is not None:
-                entry.load["others_moved_off_its_cores"] = len(isolation.moved)
-            workload = workloads.get(level.workload)
-            if workload.restart_after and workload.restart_after(level):
-                out(f"         {level.configuration}: restarted, dropping what the level left "
-                    "in its processes")
-                _restart(level.configuration, opts, client)
-            record.levels.append(entry)
-            record.save()
-            out("         " + level_line(entry))
-        status = "complete"
+                out("         " + level_line(entry))
+            record.status = "complete"
     except KeyboardInterrupt:
-        status = "interrupted"
+        record.status = "interrupted (SIGINT)"
+        raise
+    except Interrupted as exc:
+        record.status = f"interrupted ({exc})"
         raise
     finally:
-        isolation.release()
-        _restore(running, out)
-        record.status = status
+        record.environment["restored"] = lab.restored
         record.finished = _now()
         record.save()
-        if record.levels:
-            report.write(record)
         _link_latest(opts.results_dir)
     return record
 
 
-def _prepare(service: str, variant: Variant, running: dict, opts: BenchOptions, client, out):
+def _prepare(lab: LabSession, service: str, variant: Variant, opts: BenchOptions, client, out):
     """Make ``service`` run with ``variant`` and read its facts; an exception if it cannot."""
     try:
-        if running.get(service) != variant:
-            out(f"{service}: recreating with {variant.describe()}")
-            running[service] = variant  # recorded first: restored at the end even if it fails
-            compose.recreate(service, env=variant.env(service))
-            topology.wait_idle(topology.container(service, client))
+        if lab.apply(service, variant):
+            out(f"{service}: recreated with {variant.describe()}")
+        topology.wait_idle(topology.container(service, client))
         cfg = topology.discover(service, opts.base_url, client)
     except (ComposeError, LookupError, ConnectionError, UnknownServer, TimeoutError) as exc:
         out(f"{service} ({variant.describe()}): cannot be measured: {exc}")
@@ -337,20 +304,7 @@ def _restart(service: str, opts: BenchOptions, client) -> None:
         pass
 
 
-def _restore(running: dict, out) -> None:
-    """Put back, as declared, every container the bench recreated under a variant, all at
-    once (nothing is measured any more)."""
-    changed = [service for service, variant in running.items() if variant]
-    if not changed:
-        return
-    out(f"back as declared: {', '.join(changed)}")
-    try:
-        compose.recreate(*changed)
-    except ComposeError as exc:
-        out(f"could not put back {', '.join(changed)}: {exc}")
-
-
-def run_level(opts: BenchOptions, level: Level, cfg: topology.Configuration,
+def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
               client) -> LevelRecord:
     """Run one level; errors become part of the record instead of ending the bench."""
     workload = workloads.get(level.workload)

@@ -115,18 +115,18 @@ def up(env: dict[str, str] | None = None) -> None:
     compose("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), env=env)
 
 
-def recreate(*services: str, env: dict[str, str] | None = None) -> None:
+def recreate(*services: str, env: dict[str, str] | None = None, force: bool = False) -> None:
     """Start ``services`` (without their dependencies) with ``env`` applied, recreating
-    each container whose configuration changed, and wait until all are healthy; compose
-    starts them side by side.
+    each container whose configuration changed (every one with ``force``), and wait until
+    all are healthy; compose starts them side by side.
 
     Raises:
         ComposeError: one did not become healthy within RECREATE_TIMEOUT_S.
     """
     # Captured: compose's per-container progress lines would bury the bench's own; on a
     # failure ComposeError carries them.
-    compose("up", "--detach", "--no-deps", "--wait", "--wait-timeout",
-            str(RECREATE_TIMEOUT_S), *services, env=env, capture=True)
+    compose("up", "--detach", "--no-deps", *(["--force-recreate"] if force else []), "--wait",
+            "--wait-timeout", str(RECREATE_TIMEOUT_S), *services, env=env, capture=True)
 
 
 def status() -> str:

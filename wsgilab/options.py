@@ -226,11 +226,14 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
 
     Raises:
         OptionError: any option the bench cannot run with, with the reason.
+        SystemExit: with status 0, after ``--help`` printed the help.
     """
     parser = build_parser()
     try:
         ns = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the reason
+    except SystemExit as exc:  # argparse already printed the help, or the reason
+        if exc.code == 0:
+            raise  # --help: nothing to run, and nothing wrong
         raise OptionError("invalid command line (see above)") from exc
     available = compose.configurations()
     unknown = [w for w in ns.workloads if w not in workloads.registry()]

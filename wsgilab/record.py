@@ -13,7 +13,7 @@ from pathlib import Path
 from .levels import Level
 from .results import LevelResult
 from .theory import Check
-from .topology import Configuration
+from .facts import Configuration
 
 #: A level's status: it met every check, missed one, or could not be measured.
 PASS, FAIL, ERROR = "pass", "FAIL", "error"

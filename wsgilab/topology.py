@@ -3,6 +3,10 @@
 - declared limits: the compose model (compose/app.yml, via ``docker compose config``);
 - applied limits: the running container's HostConfig, through the Docker SDK;
 - server settings: what the server reports about itself on ``/<service>/healthz``.
+
+The plain types these fill (``Limits``, ``Configuration``) live in ``wsgilab.facts``, so
+that a record loads without the Docker SDK; this module imports it only when it talks to
+the engine.
 """
 
 from __future__ import annotations
@@ -11,53 +15,16 @@ import json
 import time
 import urllib.error
 import urllib.request
-from dataclasses import asdict, dataclass, field
-
-import docker
 
 from . import compose
-from .levels import cpuset_size
-from .theory import Capacity
+from .facts import Configuration, Limits, applied_limits
+
+__all__ = ["Configuration", "Limits", "applied_limits", "declared_limits", "container",
+           "health", "wait_reachable", "wait_drained", "wait_idle", "discover",
+           "DEFAULT_BASE_URL"]
 
 #: The lab's front end, published on loopback only (docker-compose.yml).
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """A container's resource limits.
-
-    Attributes:
-        cpus: CPU quota in CPUs (CFS quota / period; 1.0 = one full core).
-        cpuset: the cores the container may run on, e.g. ``"1"``.
-        memory_bytes: memory limit in bytes.
-        memswap_bytes: memory + swap limit in bytes (equal to memory_bytes: no swap).
-        pids: the most tasks (processes and threads) the container may hold.
-    """
-
-    cpus: float
-    cpuset: str
-    memory_bytes: int
-    memswap_bytes: int
-    pids: int
-
-    def describe(self) -> str:
-        """Short form for tables: ``1 CPU (core 1), 256 MiB, 256 pids``."""
-        cores = "core" if cpuset_size(self.cpuset) == 1 else "cores"
-        return (f"{self.cpus:g} CPU ({cores} {self.cpuset}), "
-                f"{self.memory_bytes // 2**20} MiB, {self.pids} pids")
-
-    @property
-    def cpuset_cpus(self) -> int:
-        """How many cores the cpuset holds."""
-        return cpuset_size(self.cpuset)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Limits:
-        return cls(**data)
 
 
 def declared_limits(service: str, env: dict[str, str] | None = None) -> Limits:
@@ -78,24 +45,16 @@ def declared_limits(service: str, env: dict[str, str] | None = None) -> Limits:
     )
 
 
-def applied_limits(host_config: dict) -> Limits:
-    """The limits in a container's ``HostConfig`` (``docker inspect``); 0 where unset."""
-    return Limits(
-        cpus=(host_config.get("NanoCpus") or 0) / 1e9,
-        cpuset=host_config.get("CpusetCpus") or "",
-        memory_bytes=host_config.get("Memory") or 0,
-        memswap_bytes=host_config.get("MemorySwap") or 0,
-        pids=host_config.get("PidsLimit") or 0,
-    )
-
-
-def container(service: str, client: docker.DockerClient | None = None):
+def container(service: str, client=None):
     """The running container of ``service`` in the lab's compose project.
 
     Raises:
         LookupError: no running container, or more than one.
     """
-    client = client or docker.from_env()
+    if client is None:
+        import docker
+
+        client = docker.from_env()
     found = client.containers.list(filters={"label": [
         f"com.docker.compose.project={compose.project_name()}",
         f"com.docker.compose.service={service}",
@@ -192,56 +151,7 @@ def wait_idle(ctr, timeout_s: float = 60.0, window_s: float = 0.5) -> float:
             raise TimeoutError(f"{ctr.name} still busy after {timeout_s:.0f} s")
 
 
-@dataclass(frozen=True)
-class Configuration:
-    """One measured configuration as it runs: command, limits, server settings, model.
-
-    Attributes:
-        service: the compose service.
-        command: the command its container runs.
-        limits: its limits as the engine applied them (``HostConfig``).
-        settings: what its server reports about itself (``/healthz`` ``server``).
-        capacity: the model those settings give (``wsgilab.servers``).
-        container: what the app sees inside the container (``/healthz`` ``container``):
-            CPU counts, CFS quota, memory and pids limits (``labapp.container``).
-        runtime: the app process's own report (``/healthz`` ``runtime``): which coroutine
-            library patched it (``patched_by``) and its database pool's size.
-    """
-
-    service: str
-    command: list[str]
-    limits: Limits
-    settings: dict
-    capacity: Capacity
-    container: dict = field(default_factory=dict)
-    runtime: dict = field(default_factory=dict)
-
-    def facts(self, backend: dict | None = None):
-        """What a workload's expectation rule reads (``workloads.base.Facts``), with what
-        the workload read of its backend (``Workload.backend``)."""
-        from .workloads.base import Facts
-
-        return Facts(capacity=self.capacity, settings=self.settings,
-                     cpus=self.limits.cpus or None, cpuset_cpus=self.limits.cpuset_cpus,
-                     memory_bytes=self.limits.memory_bytes, pids=self.limits.pids,
-                     container=self.container, runtime=self.runtime, backend=backend or {})
-
-    def to_dict(self) -> dict:
-        return {"service": self.service, "command": self.command,
-                "limits": self.limits.to_dict(), "settings": self.settings,
-                "capacity": self.capacity.to_dict(), "container": self.container,
-                "runtime": self.runtime}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> Configuration:
-        return cls(service=data["service"], command=data["command"],
-                   limits=Limits.from_dict(data["limits"]), settings=data["settings"],
-                   capacity=Capacity.from_dict(data["capacity"]),
-                   container=data.get("container", {}), runtime=data.get("runtime", {}))
-
-
-def discover(service: str, base_url: str = DEFAULT_BASE_URL,
-             client: docker.DockerClient | None = None) -> Configuration:
+def discover(service: str, base_url: str = DEFAULT_BASE_URL, client=None) -> Configuration:
     """Read ``service``'s facts from the running lab.
 
     Raises:

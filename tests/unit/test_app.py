@@ -128,11 +128,38 @@ def test_db_refuses_bad_parameters_with_400(client, no_backends, query, message)
     assert message in resp.get_json()["error"]
 
 
+#: What a 503 must never carry: an address, a port, a driver's or PostgreSQL's own words.
+INTERNAL = ("127.0.0.1", "port", ":9", "FATAL", ".c:", "Connection refused", "errno",
+            "Traceback", "psycopg", "pg8000", "libpq")
+
+
+def assert_tells_nothing_internal(body: str) -> None:
+    leaked = [word for word in INTERNAL if word.lower() in body.lower()]
+    assert not leaked, f"expected a generic message, the body carries {leaked}: {body}"
+
+
 @pytest.mark.parametrize("driver", ["psycopg2", "psycopg2-green", "psycopg", "pg8000"])
-def test_an_unreachable_database_is_a_503_with_a_message(client, no_backends, driver):
+def test_an_unreachable_database_is_a_generic_503_and_a_log_line(client, no_backends, driver,
+                                                                 caplog):
     resp = client.get(f"/db?ms=10&driver={driver}")
     assert resp.status_code == 503, resp.get_data(as_text=True)
-    assert resp.get_json()["error"].startswith(f"{driver}: ")
+    assert resp.get_json() == {"error": "the database could not be reached"}
+    assert_tells_nothing_internal(resp.get_data(as_text=True))
+    logged = " ".join(r.getMessage() for r in caplog.records if r.name == "labapp.db")
+    assert driver in logged and "Error: " in logged, f"the driver's own error is not logged: {logged!r}"
+
+
+@pytest.mark.parametrize("error, reason", [
+    (RuntimeError('FATAL:  sorry, too many clients already'), "too_many"),
+    (type("E", (Exception,), {"pgcode": "53300"})("anything"), "too_many"),
+    (OSError("[Errno 111] Connection refused"), "unreachable"),
+    (ValueError("something else at postgres.c:123"), "failed"),
+])
+def test_a_driver_error_maps_to_a_public_reason(error, reason):
+    from labapp import db
+
+    assert db._reason(error) == reason
+    assert_tells_nothing_internal(db.PUBLIC_REASONS[reason])
 
 
 def test_upstream_refuses_an_unknown_client_with_400(client, no_backends):
@@ -142,10 +169,20 @@ def test_upstream_refuses_an_unknown_client_with_400(client, no_backends):
 
 
 @pytest.mark.parametrize("client_name", ["requests", "pycurl"])
-def test_an_unreachable_upstream_is_a_503_with_a_message(client, no_backends, client_name):
+def test_an_unreachable_upstream_is_a_generic_503(client, no_backends, client_name):
     resp = client.get(f"/upstream?ms=10&client={client_name}")
     assert resp.status_code == 503, resp.get_data(as_text=True)
-    assert resp.get_json()["error"].startswith(f"{client_name}: ")
+    assert resp.get_json() == {"error": "the upstream service could not be reached in time"}
+    assert_tells_nothing_internal(resp.get_data(as_text=True))
+
+
+@pytest.mark.parametrize("path", ["/io?ms=", "/cpu?ms=", "/slow?time=", "/db?ms="])
+@pytest.mark.parametrize("digits", ["0" * 4400 + "5", "9" * 4400, "-" + "9" * 5000, "0" * 20000])
+def test_a_number_past_pythons_digit_limit_is_a_400(client, no_backends, path, digits):
+    resp = client.get(path + digits)
+    assert resp.status_code == 400, f"{path}<{len(digits)} digits>: {resp.status_code}"
+    message = resp.get_json()["error"]
+    assert "must be between" in message and len(message) < 200, message
 
 
 def test_healthz_reports_the_runtime(client):

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import docker
 
-from .. import bench, compose, report
+from .. import bench, compose
 from ..record import BenchRecord
+from ..session import DockerEngine, Interrupted, LabSession
 from .base import Context, Scenario
 
 
@@ -33,11 +34,15 @@ def run(names: list[str], directory: Path, light: bool = False,
         out=lambda line: print(line, flush=True)) -> BenchRecord:
     """Run the scenarios ``names`` and record them in ``directory``/bench.json.
 
-    A scenario that fails outright (the lab would not start a configuration) is recorded
-    with its error; the others still run. Every configuration changed is put back.
+    The lab is owned by a ``LabSession``: every configuration a scenario changed (recreated,
+    stopped) is put back before the next scenario and on any way out. A scenario that fails
+    outright (the lab would not start a configuration) is recorded with its error; the
+    others still run. Rendering the report is a separate step (``wsgilab.report.write``).
 
     Raises:
         KeyError: an unknown scenario.
+        KeyboardInterrupt, session.Interrupted: stopped by a signal, after the record is
+            saved and the lab put back.
     """
     scenarios = [registry()[n] for n in names]
     directory.mkdir(parents=True, exist_ok=True)
@@ -46,32 +51,40 @@ def run(names: list[str], directory: Path, light: bool = False,
                          options={"scenarios": names, "light": light},
                          environment=bench.environment(client))
     record.save(directory / "bench.json")
-    compose.up()
-    status = "failed"
+    edge = str(compose.config()["services"][bench.FRONT_END]["cpuset"])
+    lab = LabSession(DockerEngine(client), out, edge_cpuset=edge)
+    record.status = "failed"
     try:
-        for index, scenario in enumerate(scenarios, 1):
-            out(f"[{index}/{len(scenarios)}] {scenario.name}: {scenario.title}")
-            ctx = Context(client, directory / scenario.name, light=light, out=out)
-            ctx.directory.mkdir(exist_ok=True)
-            entry = {"title": scenario.title, "description": scenario.description}
-            try:
-                outcomes = scenario.run(ctx)
-                entry["outcomes"] = [o.judge().to_dict() for o in outcomes]
-                for o in outcomes:
-                    out(f"    {o.configuration}: {o.summary}  {'pass' if o.passed else 'FAIL'}")
-                    for problem in o.problems:
-                        out(f"        {problem}")
-            except Exception as exc:  # recorded; the next scenario still runs
-                entry["error"] = f"{type(exc).__name__}: {exc}"
-                out(f"    error: {entry['error']}")
-            finally:
-                ctx.restore()
-            record.scenarios[scenario.name] = entry
-            record.save()
-        status = "complete"
+        with lab:
+            record.environment["reconciled"] = lab.reconciled
+            for index, scenario in enumerate(scenarios, 1):
+                out(f"[{index}/{len(scenarios)}] {scenario.name}: {scenario.title}")
+                ctx = Context(client, lab, directory / scenario.name, light=light, out=out)
+                ctx.directory.mkdir(exist_ok=True)
+                entry = {"title": scenario.title, "description": scenario.description}
+                try:
+                    outcomes = scenario.run(ctx)
+                    entry["outcomes"] = [o.judge().to_dict() for o in outcomes]
+                    for o in outcomes:
+                        out(f"    {o.configuration}: {o.summary}  {'pass' if o.passed else 'FAIL'}")
+                        for problem in o.problems:
+                            out(f"        {problem}")
+                except Exception as exc:  # recorded; the next scenario still runs
+                    entry["error"] = f"{type(exc).__name__}: {exc}"
+                    out(f"    error: {entry['error']}")
+                finally:
+                    lab.undo()
+                record.scenarios[scenario.name] = entry
+                record.save()
+            record.status = "complete"
+    except KeyboardInterrupt:
+        record.status = "interrupted (SIGINT)"
+        raise
+    except Interrupted as exc:
+        record.status = f"interrupted ({exc})"
+        raise
     finally:
-        record.status = status
+        record.environment["restored"] = lab.restored
         record.finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
         record.save()
-        report.write(record)
     return record

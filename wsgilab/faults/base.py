@@ -16,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .. import bench, compose, topology, workloads
+from .. import bench, topology, workloads
 from ..levels import Variant
 from ..options import BenchOptions
 from ..record import LevelRecord
+from ..session import LabSession
 from ..theory import Check
 
 #: The container the lab's own client scripts run in (on the internal backend network).
@@ -90,16 +91,18 @@ class Context:
     """Everything a scenario needs: the Docker client, where results go, and the tools.
 
     Attributes:
+        client: the Docker SDK client.
+        lab: the run's lab session: every change to a container goes through it, and it
+            puts each back (``restore``, and the session's end).
         light: the short form for the tests (fewer configurations, smaller loads).
-        running: configurations recreated under a variant, to put back afterwards.
     """
 
     client: object
+    lab: LabSession
     directory: Path
     base_url: str = topology.DEFAULT_BASE_URL
     light: bool = False
     out: Callable[[str], None] = print
-    running: dict = field(default_factory=dict)
 
     # --- configurations ------------------------------------------------------------
     def apply(self, service: str, variant: Variant = Variant()) -> topology.Configuration:
@@ -108,18 +111,13 @@ class Context:
         Raises:
             compose.ComposeError, ConnectionError, TimeoutError: it does not come up.
         """
-        if self.running.get(service, Variant()) != variant:
-            self.running[service] = variant
-            compose.recreate(service, env=variant.env(service))
+        self.lab.apply(service, variant)
         topology.wait_idle(topology.container(service, self.client))
         return topology.discover(service, self.base_url, self.client)
 
     def restore(self) -> None:
-        """Every configuration recreated under a variant, back as declared (all at once)."""
-        changed = [service for service, variant in self.running.items() if variant]
-        self.running.clear()
-        if changed:
-            compose.recreate(*changed)
+        """Every change the scenario made, put back (``LabSession.undo``)."""
+        self.lab.undo()
 
     def container(self, service: str):
         return topology.container(service, self.client)

@@ -47,16 +47,15 @@ def nginx_seconds(directive: str, text: str | None = None) -> float:
 def run(ctx: Context) -> list[Outcome]:
     connect_timeout, valid = nginx_seconds("proxy_connect_timeout"), nginx_seconds("valid")
     ctx.apply(SERVICE)
-    container = ctx.container(SERVICE)  # found while running: the lookup skips stopped ones
     ctx.get(f"/{SERVICE}/io?ms=1")  # nginx now caches its address for `valid` seconds
-    container.stop(timeout=10)
+    ctx.lab.stop(SERVICE)
     try:
         first, first_body, first_s = ctx.get(f"/{SERVICE}/io?ms=1")
         others = [ctx.get(f"/{OTHER}/io?ms=10")[0] for _ in range(OTHER_REQUESTS)]
         time.sleep(valid + 0.5)  # past the resolver cache's validity: a bounded wait
         later, later_body, later_s = ctx.get(f"/{SERVICE}/io?ms=1")
     finally:
-        container.start()
+        ctx.lab.start(SERVICE)
     recovery = ctx.wait_served(SERVICE)
     figures = {"first_status": first, "first_s": round(first_s, 3),
                "later_status": later, "later_s": round(later_s, 3),

@@ -85,11 +85,28 @@ def int_param(name: str, default: int, low: int, high: int, unit: str) -> int:
         return default
     # Plain ASCII digits only: int() alone would also take " 5", "1_000" and "٣".
     if not _WHOLE_NUMBER.fullmatch(raw):
-        raise BadParameter(f"{name} must be a whole number of {unit}, got {raw!r}")
+        raise BadParameter(f"{name} must be a whole number of {unit}, got {_shown(raw)}")
+    # Over-long is refused before int(), which raises a ValueError of its own past
+    # CPython's integer digit limit (4,300 digits, sys.get_int_max_str_digits).
+    if len(raw) > MAX_NUMBER_CHARS:
+        raise BadParameter(f"{name} must be between {low} and {high} {unit}, written in at "
+                           f"most {MAX_NUMBER_CHARS} characters, got {_shown(raw)}")
     value = int(raw)
     if not low <= value <= high:
         raise BadParameter(f"{name} must be between {low} and {high} {unit}, got {value}")
     return value
+
+
+#: The longest whole-number parameter read: no bound here needs more than 6 digits, and 32
+#: leaves room for zero-padded values, far below CPython's 4,300-digit int() limit.
+MAX_NUMBER_CHARS = 32
+#: The most characters of a bad value an error message repeats.
+SHOWN_CHARS = 40
+
+
+def _shown(raw: str) -> str:
+    """``raw`` as an error message quotes it: repr, cut to SHOWN_CHARS characters."""
+    return repr(raw) if len(raw) <= SHOWN_CHARS else repr(raw[:SHOWN_CHARS]) + f"... ({len(raw)} characters)"
 
 
 def choice_param(name: str, choices: tuple[str, ...], default: str) -> str:
@@ -103,7 +120,7 @@ def choice_param(name: str, choices: tuple[str, ...], default: str) -> str:
         raise BadParameter(f"{name} must be given once, got {len(values)} values")
     value = values[0] if values else default
     if value not in choices:
-        raise BadParameter(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        raise BadParameter(f"{name} must be one of {', '.join(choices)}, got {_shown(value)}")
     return value
 
 

@@ -30,6 +30,7 @@ waits for one (at most ``POOL_TIMEOUT_S``) when all are taken.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import threading
@@ -54,7 +55,37 @@ SLEEP_SQL = "SELECT pg_sleep(%s)"
 
 class DatabaseUnavailable(RuntimeError):
     """The database could not be reached, refused the connection (e.g. too many clients),
-    or no pooled connection came free in time: answered with a 503."""
+    or no pooled connection came free in time: answered with a 503.
+
+    Its message is one of PUBLIC_REASONS, for the client: no address, port, file name or
+    driver text. The driver's own words go to the container's log (``log``).
+    """
+
+
+#: What a client is told, by cause. PostgreSQL's SQLSTATE 53300 is too_many_connections
+#: (PostgreSQL docs, Appendix A); libpq reports a refusal at connect time as text only,
+#: "sorry, too many clients already", so the text is matched too.
+PUBLIC_REASONS = {
+    "too_many": "the database refused the connection: too many clients",
+    "pool": "no pooled database connection came free in time",
+    "unreachable": "the database could not be reached",
+    "failed": "the database could not serve the query",
+}
+log = logging.getLogger(__name__)
+
+
+def _reason(exc: BaseException) -> str:
+    """The key of PUBLIC_REASONS that ``exc`` (a driver's error) stands for."""
+    code = (getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
+            or (exc.args[0].get("C") if exc.args and isinstance(exc.args[0], dict) else None))
+    if code == "53300" or "too many clients" in str(exc):
+        return "too_many"
+    if isinstance(exc, psycopg_pool.PoolTimeout):
+        return "pool"
+    if isinstance(exc, (OSError, psycopg2.OperationalError, psycopg.OperationalError,
+                        pg8000.exceptions.InterfaceError)):
+        return "unreachable"
+    return "failed"
 
 
 def settings() -> dict:
@@ -181,7 +212,8 @@ def sleep(driver: str, seconds: float, pool: bool = False) -> None:
 
     Raises:
         ValueError: an unknown driver, or a pool asked of a driver without one.
-        DatabaseUnavailable: the database could not serve the query (message says why).
+        DatabaseUnavailable: the database could not serve the query (its message says why
+            in words that reveal nothing internal; the driver's text is logged).
     """
     if driver not in _RUN:
         raise ValueError(f"driver must be one of {', '.join(DRIVERS)}, got {driver!r}")
@@ -191,5 +223,8 @@ def sleep(driver: str, seconds: float, pool: bool = False) -> None:
     try:
         (_psycopg_pooled if pool else _RUN[driver])(seconds)
     except _ERRORS as exc:
-        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise DatabaseUnavailable(f"{driver}: {first_line}") from exc
+        reason = _reason(exc)
+        detail = " ".join(str(exc).split()) or type(exc).__name__
+        log.warning("database unavailable (%s, %s): %s: %s", driver, reason,
+                    type(exc).__name__, detail)
+        raise DatabaseUnavailable(PUBLIC_REASONS[reason]) from exc

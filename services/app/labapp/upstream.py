@@ -14,6 +14,7 @@ delay plus a margin: an unreachable upstream is a 503, never a hang.
 from __future__ import annotations
 
 import io
+import logging
 import os
 
 import pycurl
@@ -27,7 +28,11 @@ READ_MARGIN_S = 5
 
 
 class UpstreamUnavailable(RuntimeError):
-    """The upstream service did not answer 200 in time (answered with a 503)."""
+    """The upstream service did not answer 200 in time (answered with a 503). Its message
+    is for the client and names no address; the client library's own text is logged."""
+
+
+log = logging.getLogger(__name__)
 
 
 def base_url() -> str:
@@ -61,7 +66,8 @@ def delay(client: str, ms: int) -> None:
 
     Raises:
         ValueError: an unknown client.
-        UpstreamUnavailable: no 200 from the upstream service (message says why).
+        UpstreamUnavailable: no 200 from the upstream service (its message says why, naming
+            no address).
     """
     if client not in _CALL:
         raise ValueError(f"client must be one of {', '.join(CLIENTS)}, got {client!r}")
@@ -69,6 +75,9 @@ def delay(client: str, ms: int) -> None:
     try:
         status = _CALL[client](url, ms / 1000.0 + READ_MARGIN_S)
     except (requests.RequestException, pycurl.error, OSError) as exc:
-        raise UpstreamUnavailable(f"{client}: {exc}") from exc
+        log.warning("upstream unavailable (%s): %s: %s", client, type(exc).__name__,
+                    " ".join(str(exc).split()))
+        raise UpstreamUnavailable("the upstream service could not be reached in time") from exc
     if status != 200:
-        raise UpstreamUnavailable(f"{client}: the upstream service answered {status}")
+        log.warning("upstream unavailable (%s): it answered %s", client, status)
+        raise UpstreamUnavailable(f"the upstream service answered {status}")
