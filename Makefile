@@ -11,7 +11,7 @@ export K6_NO_USAGE_REPORT := true
 LIMITS ?=
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv browser up bench bench-io bench-real faults faults-light test unit report compare down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real faults faults-light test lint unit report compare down clean lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -52,8 +52,11 @@ faults-%: setup ## one scenario: make faults-ceiling, faults-worker-killed, faul
 browser: ## install Debian's chromium for the report's browser test (if missing)
 	scripts/install-browser.sh
 
-test: setup browser ## run every test: unit, then integration (starts the lab, runs the bench's plan; LAB_KEEP=1 keeps it up)
+test: setup browser lint ## lint, then every test: unit, then integration (starts the lab, runs the bench's plan; LAB_KEEP=1 keeps it up)
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: venv ## ruff over the whole tree (pyproject.toml [tool.ruff])
+	$(VENV)/bin/ruff check .
 
 unit: venv ## run the unit tests only (tests/unit: no Docker needed)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)

@@ -57,7 +57,7 @@ class FakeCompose:
         for name, svc in self.services.items():
             services[name] = {
                 "command": [sub(part) for part in svc["command"]],
-                "labels": {"lab.role": "configuration"},
+                "labels": {**self.app.get("labels", {}), **svc.get("labels", {})},
                 "cpuset": sub(self.app["cpuset"]),
                 "memswap_limit": size(self.app["memswap_limit"]),
                 "deploy": {"resources": {"limits": {

@@ -54,10 +54,11 @@ def _workers(entry: LevelRecord) -> int:
 
 
 def sweep(record: BenchRecord) -> Sweep | None:
-    """The sweep of ``gunicorn-sync`` cpu levels at 1 CPU with a workers knob, or None."""
+    """The sweep of the sync-workers configuration's cpu levels at 1 CPU with a workers
+    knob, or None."""
     from .workloads.cpu import SWEEP_MEMORY
 
-    entries = [e for e in record.find(configuration="gunicorn-sync", workload="cpu")
+    entries = [e for e in record.find(configuration=record.roles.get("sync-workers"), workload="cpu")
                if e.result and e.level.variant.cpus == 1.0 and e.level.variant.memory == SWEEP_MEMORY
                and dict(e.level.variant.knobs).get("workers")]
     by_count: dict[int, list[LevelRecord]] = {}

@@ -53,7 +53,7 @@ SAMPLE_MARGIN_S = 0.25
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def fmt_duration(seconds: float) -> str:
@@ -212,7 +212,8 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
     """
     opts.results_dir.mkdir(parents=True, exist_ok=True)
     client = docker.from_env()
-    record = BenchRecord(started=_now(), options=opts.to_dict(), environment=environment(client))
+    record = BenchRecord(started=_now(), options=opts.to_dict(), environment=environment(client),
+                         roles=compose.roles())
     record.save(opts.results_dir / "bench.json")
     plan = grouped(opts.plan)
     base = opts.limits
@@ -362,22 +363,29 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
                   "k6_cpu_fraction": k6_run.cpu_s / k6_run.wall_s, **sampler.figures(),
                   **observed}
     if not cfg.capacity.forks_per_request:  # a forking server's processes live one request
-        entry.load.update(spread(served_before, served_after))
+        entry.load.update(spread(served_before, served_after, cfg.settings.get("master_pid")))
     entry.figures = workload.figures(result, entry.load, level, facts)
     entry.problems = [p for c in entry.checks if (p := c.problem(entry.figures.get(c.figure)))]
     entry.status = FAIL if entry.problems else PASS
     return entry
 
 
-def spread(before: dict, after: dict) -> dict:
+def spread(before: dict, after: dict, master_pid: int | None = None) -> dict:
     """How a level's requests spread over the server's processes: ``served_by_worker``
-    (requests each process entered during the level, most first) and
-    ``served_top_share`` (the busiest one's share; None with a single process)."""
+    (requests each process entered during the level, most first), ``served_top_share``
+    (the busiest one's share; None with a single process) and ``served_by_master``
+    (requests the server's master process entered itself; None when the server reports no
+    master pid). Pids are keys as ``/healthz`` reports them (JSON: strings)."""
     served = sorted((n - before.get(pid, 0) for pid, n in after.items()
                      if n - before.get(pid, 0) > 0), reverse=True)
     total = sum(served)
+    master = None
+    if master_pid is not None:
+        key = str(master_pid)
+        master = after.get(key, 0) - before.get(key, 0)
     return {"served_by_worker": served,
-            "served_top_share": served[0] / total if len(served) > 1 else None}
+            "served_top_share": served[0] / total if len(served) > 1 else None,
+            "served_by_master": master}
 
 
 def level_line(entry: LevelRecord) -> str:

@@ -4,8 +4,13 @@
 of its rule here. A rule reads the run's levels (``BenchRecord``), aggregated over repeats
 (``cases.Case``: median, min-max, and whether the repeats agree on pass or fail), and returns a
 ``Verdict``: ``holds``, ``holds only when`` (with the condition it measured), ``does not
-hold``, or ``not measured in this run`` when the levels it needs are not in the record. A
-rule quotes the figures it decided on; nothing in a verdict is typed by hand.
+hold``, or ``not measured in this run`` when the levels it needs are not in the record.
+
+A rule names the configurations it judges by role (``lab.roles`` labels in compose/,
+recorded per run in ``BenchRecord.roles``), never by name, and every count in its
+sentence (workers, threads, processes, the cap) is read from the settings that
+configuration's server reported for the run. Every verdict is decided by measured figures:
+tests/unit/test_claims.py changes a measurement and sees each rule's verdict change.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from . import analyses
 from .cases import Case, all_cases, cases, top
 from .levels import Variant
 from .record import BenchRecord
+from .theory import CPU_BOUND_TOLERANCE
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 HOLDS = "holds"
@@ -31,6 +37,18 @@ EVERY_VU = 0.90
 #: Throughput within this fraction of another's is "the same" in a claim: the spread of
 #: one level's throughput over repeats here (the sweep: 8%).
 SAME_THROUGHPUT = 0.10
+#: "Dozens": the fewest requests in flight the word names, two dozen.
+DOZENS = 24
+#: A process whose threads share one GIL keeps at most its processes' CPUs busy, plus
+#: what its threads spend outside the GIL (C code that releases it, the kernel's share of
+#: its network I/O): measured 0.94-0.98 CPU for one process under a 2-CPU quota.
+GIL_CPU_SLACK = 0.10
+#: Workers are "balanced" when the busiest one served at most this fraction more than its
+#: fair share (1 / workers): 4 sync workers' busiest served 25-27% here.
+BALANCED_WITHIN = 0.20
+#: A sweep's memory per worker below this is no cost at all: container memory read at two
+#: levels of the same configuration differs by up to 2 MiB (page cache, allocator).
+MEMORY_PER_WORKER_MIN_MIB = 4.0
 
 
 @dataclass(frozen=True)
@@ -93,6 +111,36 @@ def verdicts(record: BenchRecord) -> list[tuple[Claim, Verdict]]:
     return [(claim, claim.verdict(record)) for claim in load()]
 
 
+# --- reading the record ----------------------------------------------------------------
+
+def named(record: BenchRecord, role: str) -> str:
+    """The configuration that played ``role`` in the run, or the role's own name when no
+    configuration did (for the "needs ..." sentences)."""
+    return record.roles.get(role, role)
+
+
+def played(record: BenchRecord, role: str, workload: str = "io", **match) -> Case | None:
+    """The measured case of the configuration that played ``role``, with the most VUs."""
+    configuration = record.roles.get(role)
+    return top(record, configuration, workload, **match) if configuration else None
+
+
+def played_cases(record: BenchRecord, role: str, **match) -> list[Case]:
+    """Every measured case (declared variant unless ``variant`` is given) of ``role``."""
+    configuration = record.roles.get(role)
+    return cases(record, configuration=configuration, **match) if configuration else []
+
+
+def settings(case: Case) -> dict:
+    """The settings the configuration's server reported for the case's first repeat."""
+    return case.first.configuration.settings
+
+
+def cap(case: Case) -> int | None:
+    """The case's cap on requests in flight (None: none)."""
+    return case.first.configuration.capacity.limit
+
+
 def _disagreements(*found: Case | None) -> tuple[str, ...]:
     return tuple(c.level.describe() for c in found if c is not None and c.disagree)
 
@@ -101,139 +149,13 @@ def _peak(case: Case) -> int:
     return int(case.median("server_peak"))
 
 
-# --- the rules ---------------------------------------------------------------------
-
-def dev_server_one_at_a_time(record: BenchRecord) -> Verdict:
-    threaded, single = top(record, "flask-threaded"), top(record, "flask-dev")
-    if not threaded or not single:
-        return Verdict(NOT_MEASURED, "needs io levels of flask-threaded and flask-dev")
-    detail = (f"app.run() held {_peak(threaded)} of {threaded.level.vus} VUs at once "
-              f"(threaded by default since Flask 1.0); app.run(threaded=False) held "
-              f"{_peak(single)} of {single.level.vus}")
-    if _peak(threaded) > 1 and _peak(single) == 1:
-        return Verdict(HOLDS_ONLY_WHEN, detail, "app.run(threaded=False)",
-                       _disagreements(threaded, single))
-    if _peak(threaded) == 1:
-        return Verdict(HOLDS, detail)
-    return Verdict(DOES_NOT_HOLD, detail)
+def _workers(case: Case, word: str = "worker") -> str:
+    """``"4 sync workers"``-style words from the case's own settings."""
+    count = settings(case).get("workers", 1)
+    return f"{count} {word}{'s' if count != 1 else ''}"
 
 
-def threaded_dev_server(record: BenchRecord) -> Verdict:
-    case = top(record, "flask-threaded")
-    if not case:
-        return Verdict(NOT_MEASURED, "needs io levels of flask-threaded")
-    vus = case.level.vus
-    detail = (f"{_peak(case)} of {vus} VUs in flight at once, {case.span('throughput_rps')} "
-              f"req/s: a thread per connection")
-    status = HOLDS if _peak(case) >= EVERY_VU * vus else DOES_NOT_HOLD
-    return Verdict(status, detail, disagreements=_disagreements(case))
-
-
-def forking_dev_server(record: BenchRecord) -> Verdict:
-    case = top(record, "flask-processes")
-    if not case or case.level.vus <= 3:
-        return Verdict(NOT_MEASURED, "needs an io level of flask-processes above 3 VUs")
-    detail = (f"peak {_peak(case)} at {case.level.vus} VUs; it sustained "
-              f"{case.span('little_inflight', '{:.2f}')} of 3 (a fork per request)")
-    return Verdict(HOLDS if _peak(case) == 3 else DOES_NOT_HOLD, detail,
-                   disagreements=_disagreements(case))
-
-
-def sync_workers(record: BenchRecord) -> Verdict:
-    found = [c for c in all_cases(record, configuration="gunicorn-sync", measured_only=True)
-             if c.first.configuration.settings.get("worker_class") == "sync"
-             and c.level.vus > c.first.configuration.settings["workers"]]
-    if not found:
-        return Verdict(NOT_MEASURED, "needs gunicorn-sync levels with more VUs than workers")
-    pairs = sorted({(c.first.configuration.settings["workers"], _peak(c)) for c in found})
-    wrong = [(w, p) for w, p in pairs if w != p]
-    detail = "; ".join(f"{w} worker{'s' if w > 1 else ''}: {p} at once" for w, p in pairs)
-    return Verdict(DOES_NOT_HOLD if wrong else HOLDS, detail,
-                   disagreements=_disagreements(*found))
-
-
-def sync_workers_start_threads(record: BenchRecord) -> Verdict:
-    case = top(record, "gunicorn-sync")
-    if not case or case.level.vus <= 4:
-        return Verdict(NOT_MEASURED, "needs an io level of gunicorn-sync above 4 VUs")
-    workers = case.first.configuration.settings["workers"]
-    detail = (f"{workers} sync workers held {_peak(case)} at {case.level.vus} VUs, "
-              f"{case.span('throughput_rps')} req/s; a sync worker runs one request at a time")
-    return Verdict(HOLDS if _peak(case) > workers else DOES_NOT_HOLD, detail,
-                   disagreements=_disagreements(case))
-
-
-def two_by_four(record: BenchRecord) -> Verdict:
-    case = top(record, "gunicorn-gthread")
-    if not case:
-        return Verdict(NOT_MEASURED, "needs io levels of gunicorn-gthread")
-    cap = case.first.configuration.capacity.limit
-    sustained = case.median("little_inflight")
-    others = []
-    for name, label in (("gunicorn-gthread-wc", "with --worker-connections 4"),
-                        ("uwsgi-threads", "uWSGI's 2 x 4")):
-        other = top(record, name)
-        if other:
-            others.append(f"{label}: {other.span('little_inflight', '{:.2f}')}")
-    detail = (f"peak {_peak(case)} at {case.level.vus} VUs, sustained "
-              f"{case.span('little_inflight', '{:.2f}')} of {cap}"
-              + (f" ({'; '.join(others)})" if others else ""))
-    if _peak(case) != cap:
-        return Verdict(DOES_NOT_HOLD, detail)
-    if sustained >= EVERY_VU * cap:
-        return Verdict(HOLDS, detail, disagreements=_disagreements(case))
-    return Verdict(HOLDS_ONLY_WHEN, detail,
-                   "counted at the peak: gunicorn's workers take connections they have no "
-                   "free thread for (benoitc/gunicorn#3433), unless --worker-connections = "
-                   "threads", _disagreements(case))
-
-
-def async_while_waiting(record: BenchRecord) -> Verdict:
-    io = [c for c in (top(record, "gunicorn-gevent"), top(record, "gunicorn-eventlet")) if c]
-    if not io:
-        return Verdict(NOT_MEASURED, "needs io levels of gunicorn-gevent or gunicorn-eventlet")
-    parts = [f"{c.level.configuration}: {_peak(c)} of {c.level.vus} in flight on io"
-             for c in io]
-    held = all(_peak(c) >= EVERY_VU * c.level.vus for c in io)
-    blocked = []
-    for workload, axis, values in (("db", "driver", ("psycopg2",)), ("upstream", "client", ("pycurl",))):
-        for c in cases(record, configuration="gunicorn-gevent", workload=workload):
-            if c.level.vus <= c.first.configuration.capacity.parallelism:
-                continue  # no more VUs than workers: blocking and cooperative look alike
-            if c.level.param(axis) in values and c.level.param(
-                    "connections" if workload == "db" else axis) in ("per-request", *values):
-                blocked.append(f"{c.level.param(axis)}: {_peak(c)} of {c.level.vus} "
-                               f"({c.median(_backend_figure(workload)):.0f} at the {workload})")
-    if not held:
-        return Verdict(DOES_NOT_HOLD, "; ".join(parts))
-    if blocked:
-        return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts) + "; with C code that waits: "
-                       + "; ".join(blocked),
-                       "the waiting goes through Python's patched sockets",
-                       _disagreements(*io))
-    return Verdict(HOLDS, "; ".join(parts), disagreements=_disagreements(*io))
-
-
-def _backend_figure(workload: str) -> str:
-    return {"db": "db_active_peak", "upstream": "upstream_peak"}[workload]
-
-
-def master_load_balances(record: BenchRecord) -> Verdict:
-    gthread = top(record, "gunicorn-gthread")
-    if not gthread or not gthread.load("served_top_share"):
-        return Verdict(NOT_MEASURED, "needs an io level of gunicorn-gthread with per-worker counts")
-    share = gthread.load("served_top_share")
-    sync = top(record, "gunicorn-sync")
-    detail = (f"the master never sees a request: workers accept from the shared socket. "
-              f"gthread 2 x 4's busiest worker served {share:.0%} of the requests and the pair "
-              f"sustained {gthread.span('little_inflight', '{:.2f}')} of 8")
-    if sync and sync.load("served_top_share"):
-        detail += (f"; 4 sync workers, which accept only when free: busiest "
-                   f"{sync.load('served_top_share'):.0%}")
-    return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(gthread))
-
-
-def scenario_outcome(record: BenchRecord, scenario: str, configuration: str) -> dict | None:
+def scenario_outcome(record: BenchRecord, scenario: str, configuration: str | None) -> dict | None:
     """The outcome of fault ``scenario`` for ``configuration`` (its name, or the name with
     a variant in brackets) in ``record.scenarios``, as recorded by ``faults.run``
     (``{"configuration", "figures", "summary", "passed", ...}``); None when not run."""
@@ -242,55 +164,237 @@ def scenario_outcome(record: BenchRecord, scenario: str, configuration: str) -> 
                  if o["configuration"].split(" (")[0] == configuration), None)
 
 
+# --- the rules ---------------------------------------------------------------------
+
+def dev_server_one_at_a_time(record: BenchRecord) -> Verdict:
+    default, single = played(record, "dev-server"), played(record, "dev-server-single")
+    if not default or not single:
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')} and "
+                                     f"{named(record, 'dev-server-single')}")
+    how = ("threaded, Flask's default since 1.0" if settings(default).get("threaded")
+           else "not threaded")
+    detail = (f"app.run() ({how}) held {_peak(default)} "
+              f"of {default.level.vus} VUs at once; app.run(threaded=False) held "
+              f"{_peak(single)} of {single.level.vus}")
+    found = _disagreements(default, single)
+    if _peak(default) == 1:
+        return Verdict(HOLDS, detail, disagreements=found)
+    if _peak(single) == 1:
+        return Verdict(HOLDS_ONLY_WHEN, detail, "app.run(threaded=False)", found)
+    return Verdict(DOES_NOT_HOLD, detail, disagreements=found)
+
+
+def threaded_dev_server(record: BenchRecord) -> Verdict:
+    case = played(record, "dev-server")
+    if not case:
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')}")
+    vus = case.level.vus
+    detail = (f"{_peak(case)} of {vus} VUs in flight at once, {case.span('throughput_rps')} "
+              f"req/s: a thread per connection")
+    status = HOLDS if _peak(case) >= EVERY_VU * vus else DOES_NOT_HOLD
+    return Verdict(status, detail, disagreements=_disagreements(case))
+
+
+def forking_dev_server(record: BenchRecord) -> Verdict:
+    case = played(record, "dev-server-forking")
+    processes = settings(case).get("processes") if case else None
+    if not case or not processes or case.level.vus <= processes:
+        return Verdict(NOT_MEASURED, f"needs an io level of {named(record, 'dev-server-forking')} "
+                                     "above its processes")
+    detail = (f"peak {_peak(case)} at {case.level.vus} VUs; it sustained "
+              f"{case.span('little_inflight', '{:.2f}')} of {processes} (a fork per request)")
+    return Verdict(HOLDS if _peak(case) == processes else DOES_NOT_HOLD, detail,
+                   disagreements=_disagreements(case))
+
+
+def sync_workers(record: BenchRecord) -> Verdict:
+    found = [c for c in all_cases(record, configuration=record.roles.get("sync-workers"),
+                                  measured_only=True)
+             if settings(c).get("worker_class") == "sync" and c.level.vus > settings(c)["workers"]]
+    if not found:
+        return Verdict(NOT_MEASURED, f"needs {named(record, 'sync-workers')} levels with more "
+                                     "VUs than workers")
+    pairs = sorted({(settings(c)["workers"], _peak(c)) for c in found})
+    wrong = [(w, p) for w, p in pairs if w != p]
+    detail = "; ".join(f"{w} worker{'s' if w > 1 else ''}: {p} at once" for w, p in pairs)
+    return Verdict(DOES_NOT_HOLD if wrong else HOLDS, detail,
+                   disagreements=_disagreements(*found))
+
+
+def sync_workers_start_threads(record: BenchRecord) -> Verdict:
+    case = played(record, "sync-workers")
+    if not case or case.level.vus <= settings(case)["workers"]:
+        return Verdict(NOT_MEASURED, f"needs an io level of {named(record, 'sync-workers')} "
+                                     "above its workers")
+    workers = settings(case)["workers"]
+    detail = (f"{_workers(case, 'sync worker')} held {_peak(case)} at {case.level.vus} VUs, "
+              f"{case.span('throughput_rps')} req/s; a sync worker runs one request at a time")
+    return Verdict(HOLDS if _peak(case) > workers else DOES_NOT_HOLD, detail,
+                   disagreements=_disagreements(case))
+
+
+def two_by_four(record: BenchRecord) -> Verdict:
+    case = played(record, "gthread-workers")
+    if not case:
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gthread-workers')}")
+    limit = cap(case)
+    sustained = case.median("little_inflight")
+    others = []
+    bounded = played(record, "gthread-accept-bounded")
+    if bounded:
+        others.append(f"with --worker-connections {settings(bounded)['worker_connections']}: "
+                      f"{bounded.span('little_inflight', '{:.2f}')}")
+    uwsgi = played(record, "uwsgi-threaded")
+    if uwsgi:
+        others.append(f"uWSGI's {settings(uwsgi)['processes']} x {settings(uwsgi)['threads']}: "
+                      f"{uwsgi.span('little_inflight', '{:.2f}')}")
+    detail = (f"{case.first.configuration.capacity.formula}: peak {_peak(case)} at "
+              f"{case.level.vus} VUs, sustained {case.span('little_inflight', '{:.2f}')} of "
+              f"{limit}" + (f" ({'; '.join(others)})" if others else ""))
+    if _peak(case) != limit:
+        return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(case))
+    if sustained >= EVERY_VU * limit:
+        return Verdict(HOLDS, detail, disagreements=_disagreements(case))
+    return Verdict(HOLDS_ONLY_WHEN, detail,
+                   "counted at the peak: gunicorn's workers take connections they have no "
+                   "free thread for (benoitc/gunicorn#3433), unless --worker-connections = "
+                   "threads", _disagreements(case))
+
+
+#: The real-I/O cases whose waiting is C code a loop's monkey-patching cannot reach:
+#: (workload, axis, value, backend figure).
+C_WAITS = (("db", "driver", "psycopg2", "db_active_peak"),
+           ("upstream", "client", "pycurl", "upstream_peak"))
+
+
+def _blocked_by_c(record: BenchRecord, role: str) -> list[str]:
+    """Sentences for the C-waiting cases of ``role`` above its workers that did not hold
+    every VU in flight (the waits blocked the loop)."""
+    found = []
+    for workload, axis, value, figure in C_WAITS:
+        for c in played_cases(record, role, workload=workload):
+            if c.level.vus <= c.first.configuration.capacity.parallelism:
+                continue  # no more VUs than workers: blocking and cooperative look alike
+            if (c.level.param(axis) == value and _peak(c) < EVERY_VU * c.level.vus
+                    and dict(c.level.params).get("connections", "per-request") == "per-request"):
+                found.append(f"{value}: {_peak(c)} of {c.level.vus} "
+                             f"({c.median(figure):.0f} at the {workload})")
+    return found
+
+
+def async_while_waiting(record: BenchRecord) -> Verdict:
+    io = [c for c in (played(record, "gevent-workers"), played(record, "eventlet-workers")) if c]
+    if not io:
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gevent-workers')} or "
+                                     f"{named(record, 'eventlet-workers')}")
+    parts = [f"{c.level.configuration}: {_peak(c)} of {c.level.vus} in flight on io" for c in io]
+    held = all(_peak(c) >= EVERY_VU * c.level.vus for c in io)
+    blocked = _blocked_by_c(record, "gevent-workers")
+    if not held:
+        return Verdict(DOES_NOT_HOLD, "; ".join(parts), disagreements=_disagreements(*io))
+    if blocked:
+        return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts) + "; with C code that waits: "
+                       + "; ".join(blocked),
+                       "the waiting goes through Python's patched sockets",
+                       _disagreements(*io))
+    return Verdict(HOLDS, "; ".join(parts), disagreements=_disagreements(*io))
+
+
+def _balance(case: Case) -> tuple[float, float, int] | None:
+    """(busiest worker's share, fair share, requests the master served) of a case, or None
+    without per-worker counts or with a single worker."""
+    share = case.load("served_top_share")
+    workers = settings(case).get("workers", 1)
+    if not share or workers < 2:
+        return None
+    return share, 1 / workers, int(case.load("served_by_master") or 0)
+
+
+def master_load_balances(record: BenchRecord) -> Verdict:
+    found = [(c, b) for c in (played(record, "gthread-workers"), played(record, "sync-workers"))
+             if c and (b := _balance(c))]
+    if not found:
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gthread-workers')} "
+                                     f"or {named(record, 'sync-workers')} with per-worker counts")
+    master = sum(b[2] for _, b in found)
+    parts = [f"{c.first.configuration.capacity.formula} ({c.level.configuration}): busiest "
+             f"worker {b[0]:.0%} of the requests, fair share {b[1]:.0%}" for c, b in found]
+    detail = (f"the master served {master} requests; the workers accept from the shared "
+              f"socket: " + "; ".join(parts))
+    balanced = all(share <= fair * (1 + BALANCED_WITHIN) for _, (share, fair, _) in found)
+    cases_ = _disagreements(*(c for c, _ in found))
+    if master > 0 and balanced:
+        return Verdict(HOLDS, detail, disagreements=cases_)
+    if balanced:
+        return Verdict(HOLDS_ONLY_WHEN, detail,
+                       "'balancing' means the kernel's: each worker accepts from the shared "
+                       "socket, and one that accepts only when free takes its share", cases_)
+    return Verdict(DOES_NOT_HOLD, detail, disagreements=cases_)
+
+
 def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
-    one = top(record, "gunicorn-gevent", variant=Variant(knobs=(("workers", "1"),)))
-    gevent_ceiling = scenario_outcome(record, "ceiling", "gunicorn-gevent")
-    held = gevent_ceiling["figures"]["held"] if gevent_ceiling else 0
+    one = played(record, "gevent-workers", variant=Variant(knobs=(("workers", "1"),)))
+    ceiling = scenario_outcome(record, "ceiling", record.roles.get("gevent-workers"))
+    held = ceiling["figures"]["held"] if ceiling else 0
     parts = []
     if one:
-        parts.append(f"one gevent worker held {_peak(one)} at once ({one.level.vus} VUs)")
-    if gevent_ceiling:
-        parts.append(f"the ceiling scenario: 4 workers held {held} in flight "
-                     f"(what stopped it: {gevent_ceiling['figures']['stopped_by']})")
+        parts.append(f"{_workers(one, 'gevent worker')} held {_peak(one)} at once "
+                     f"({one.level.vus} VUs)")
+    if ceiling:
+        parts.append(f"the ceiling scenario: {ceiling['configuration']} held {held} in flight "
+                     f"(what stopped it: {ceiling['figures']['stopped_by']})")
     if not parts:
         return Verdict(NOT_MEASURED, "needs an io level of one gevent worker, or the ceiling scenario")
-    most = max(([_peak(one)] if one else []) + ([held] if gevent_ceiling else []))
-    return Verdict(HOLDS if most >= 24 else DOES_NOT_HOLD, "; ".join(parts),
+    most = max(([_peak(one)] if one else []) + ([held] if ceiling else []))
+    return Verdict(HOLDS if most >= DOZENS else DOES_NOT_HOLD, "; ".join(parts),
                    disagreements=_disagreements(one))
 
 
 def cpu_bound_gil(record: BenchRecord) -> Verdict:
-    two = Variant(cpus=2.0, cpuset="0-1")
-    sync = top(record, "gunicorn-sync", "cpu", variant=two)
-    threads = [c for c in (top(record, "gunicorn-gthread-1x8", "cpu", variant=two),
-                           top(record, "flask-threaded", "cpu", variant=two)) if c]
+    from .workloads.cpu import QUOTAS, TWO_CORES
+
+    two = Variant(cpus=max(QUOTAS), cpuset=TWO_CORES)
+    sync = played(record, "sync-workers", "cpu", variant=two)
+    threads = [c for c in (played(record, "gthread-one-process", "cpu", variant=two),
+                           played(record, "dev-server", "cpu", variant=two)) if c]
     if not sync or not threads:
-        return Verdict(NOT_MEASURED, "needs cpu levels of sync and threaded configurations at 2 CPUs")
-    parts = [f"4 sync workers used {sync.load('app_cpu_fraction'):.2f} CPUs, "
+        return Verdict(NOT_MEASURED, "needs cpu levels of sync and threaded configurations "
+                                     f"at {max(QUOTAS):g} CPUs")
+
+    def processes(case: Case) -> int:
+        return case.first.configuration.capacity.parallelism
+
+    parts = [f"{_workers(sync, 'sync worker')} used {sync.load('app_cpu_fraction'):.2f} CPUs, "
              f"{sync.span('throughput_rps')} req/s"]
-    parts += [f"{c.level.configuration} (one process of threads) {c.load('app_cpu_fraction'):.2f} "
-              f"CPUs, {c.span('throughput_rps')} req/s" for c in threads]
-    gil = all(c.load("app_cpu_fraction") <= 1.1 for c in threads) and sync.load("app_cpu_fraction") > 1.5
-    return Verdict(HOLDS if gil else DOES_NOT_HOLD, "under a 2-CPU quota: " + "; ".join(parts),
+    parts += [f"{c.level.configuration} ({processes(c)} process of threads) "
+              f"{c.load('app_cpu_fraction'):.2f} CPUs, {c.span('throughput_rps')} req/s"
+              for c in threads]
+    limited = all(c.load("app_cpu_fraction") <= processes(c) * (1 + GIL_CPU_SLACK) for c in threads)
+    usable = min(processes(sync), max(QUOTAS))
+    suits = sync.load("app_cpu_fraction") >= usable * (1 - CPU_BOUND_TOLERANCE)
+    return Verdict(HOLDS if limited and suits else DOES_NOT_HOLD,
+                   f"under a {max(QUOTAS):g}-CPU quota: " + "; ".join(parts),
                    disagreements=_disagreements(sync, *threads))
 
 
 def io_async_throughput_memory(record: BenchRecord) -> Verdict:
-    gevent, sync, threaded = (top(record, "gunicorn-gevent"), top(record, "gunicorn-sync"),
-                              top(record, "flask-threaded"))
+    gevent, sync, threaded = (played(record, "gevent-workers"), played(record, "sync-workers"),
+                              played(record, "dev-server"))
     if not gevent or not sync:
-        return Verdict(NOT_MEASURED, "needs io levels of gunicorn-gevent and gunicorn-sync")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gevent-workers')} and "
+                                     f"{named(record, 'sync-workers')}")
 
     def mib(case: Case) -> float:
         return (case.load("app_memory_bytes") or 0) / 2**20
 
-    detail = (f"at {gevent.level.vus} VUs, gevent (4 workers) {gevent.span('throughput_rps')} "
-              f"req/s in {mib(gevent):.0f} MiB against 4 sync workers' "
-              f"{sync.span('throughput_rps')} req/s in {mib(sync):.0f} MiB")
+    detail = (f"at {gevent.level.vus} VUs, gevent ({_workers(gevent)}) "
+              f"{gevent.span('throughput_rps')} req/s in {mib(gevent):.0f} MiB against "
+              f"{_workers(sync, 'sync worker')}' {sync.span('throughput_rps')} req/s in "
+              f"{mib(sync):.0f} MiB")
     better = (gevent.median("throughput_rps") > sync.median("throughput_rps")
               and mib(gevent) / _peak(gevent) < mib(sync) / _peak(sync))
     if not better:
-        return Verdict(DOES_NOT_HOLD, detail)
+        return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(gevent, sync))
     if threaded and threaded.median("throughput_rps") >= (1 - SAME_THROUGHPUT) * gevent.median(
             "throughput_rps") and mib(threaded) <= mib(gevent):
         return Verdict(HOLDS_ONLY_WHEN, detail + f"; one process of threads (app.run()) "
@@ -324,17 +428,24 @@ def sizing_rules(record: BenchRecord) -> Verdict:
         return Verdict(NOT_MEASURED, "needs the cpu workload's sizing levels")
     facts = results[0].container
     rule = next(r for r in results if r.rule.name == "gunicorn")
-    others = "; ".join(f"{r.rule.name}: {r.here.describe()}, cpu {r.cpu_rps:.1f}, io {r.io_rps:.1f} req/s"
+    def rps(value: float | None) -> str:
+        return "not measured" if value is None else f"{value:.1f} req/s"
+
+    others = "; ".join(f"{r.rule.name}: {r.here.describe()}, cpu {rps(r.cpu_rps)}, io {rps(r.io_rps)}"
                        for r in results if r.rule.name != "gunicorn" and r.cpu_rps and r.io_rps)
     memory = (f", about {rule.projected_memory_bytes / 2**20:,.0f} MiB"
               if rule.projected_memory_bytes else "")
-    detail = (f"inside a {facts.get('cfs_quota_cpus')}-CPU container os.cpu_count() is the "
-              f"host's {facts.get('os_cpu_count')}: 2 x cores + 1 gave {rule.here.describe()}, "
-              f"cpu {rule.cpu_rps:.1f} req/s, io {rule.io_rps:.1f} req/s, and would give "
-              f"{rule.projected.describe()} on a 64-core host{memory}. {others}")
-    # The rule holds where its count matches what the container can use: 2 x its CPUs + 1.
-    usable = facts.get("cfs_quota_cpus") or facts.get("affinity_cpus") or 1
-    if rule.here.workers > 2 * usable + 1 or rule.projected.workers > 2 * usable + 1:
+    detail = (f"inside a {facts.get('cfs_quota_cpus')}-CPU container os.cpu_count() is "
+              f"{facts.get('os_cpu_count')}: 2 x cores + 1 gave {rule.here.describe()}, "
+              f"cpu {rps(rule.cpu_rps)}, io {rps(rule.io_rps)}, and would give "
+              f"{rule.projected.describe()} on a {analyses.PROJECTED_HOST_CPUS}-core host"
+              f"{memory}. {others}")
+    # The rule holds where its count matches what the container can use: 2 x its CPUs + 1,
+    # here and on the large host (a quota stays what it is; a cpuset grows with the host).
+    quota = facts.get("cfs_quota_cpus")
+    usable = quota or facts.get("affinity_cpus") or 1
+    usable_there = quota or analyses.PROJECTED_HOST_CPUS
+    if rule.here.workers > 2 * usable + 1 or rule.projected.workers > 2 * usable_there + 1:
         return Verdict(DOES_NOT_HOLD, detail)
     return Verdict(HOLDS, detail)
 
@@ -343,25 +454,25 @@ def worker_memory(record: BenchRecord) -> Verdict:
     swept = analyses.sweep(record)
     if not swept:
         return Verdict(NOT_MEASURED, "needs the cpu sweep of sync workers")
-    declared = next((e.configuration.limits.memory_bytes for e in record.levels
-                     if e.configuration and e.level.configuration == "gunicorn-sync"
-                     and not e.level.variant), None)
+    sync = played(record, "sync-workers")
+    declared = sync.first.configuration.limits.memory_bytes if sync else None
     most = swept.points[-1]
-    detail = (f"{swept.memory_per_worker_bytes / 2**20:.1f} MiB per sync worker; "
-              f"{most.workers} workers held {most.memory_bytes / 2**20:.0f} MiB")
-    if declared:
+    per_worker = swept.memory_per_worker_bytes / 2**20
+    detail = (f"{per_worker:.1f} MiB per sync worker; {most.workers} workers held "
+              f"{most.memory_bytes / 2**20:.0f} MiB")
+    if declared and per_worker > 0:
         fits = int((declared - swept.base_memory_bytes) // swept.memory_per_worker_bytes)
         detail += f"; the declared {declared // 2**20} MiB fits about {fits}"
-    oom = scenario_outcome(record, "memory", "gunicorn-sync")
+    oom = scenario_outcome(record, "memory", record.roles.get("sync-workers"))
     if oom:
         detail += f"; past a limit: {oom['summary']}"
-    return Verdict(HOLDS, detail)
+    return Verdict(HOLDS if per_worker >= MEMORY_PER_WORKER_MIN_MIB else DOES_NOT_HOLD, detail)
 
 
 def async_library_compatibility(record: BenchRecord) -> Verdict:
     def db_case(driver: str) -> Case | None:
         # Only a load above the workers can tell a blocking driver from a cooperative one.
-        found = [c for c in cases(record, configuration="gunicorn-gevent", workload="db")
+        found = [c for c in played_cases(record, "gevent-workers", workload="db")
                  if c.level.param("driver") == driver and c.level.param("connections") == "per-request"
                  and c.level.vus > c.first.configuration.capacity.parallelism]
         return min(found, key=lambda c: c.level.vus) if found else None
@@ -374,7 +485,7 @@ def async_library_compatibility(record: BenchRecord) -> Verdict:
               f"{blocking.median('db_active_peak'):.0f} queries at once "
               f"({blocking.span('throughput_rps')} req/s); the same driver made cooperative by "
               f"psycogreen {green.median('db_active_peak'):.0f} ({green.span('throughput_rps')} req/s)")
-    pycurl = [c for c in cases(record, configuration="gunicorn-gevent", workload="upstream")
+    pycurl = [c for c in played_cases(record, "gevent-workers", workload="upstream")
               if c.level.param("client") == "pycurl"]
     if pycurl:
         detail += f"; pycurl {pycurl[0].median('upstream_peak'):.0f} calls at once"
@@ -383,69 +494,96 @@ def async_library_compatibility(record: BenchRecord) -> Verdict:
                    disagreements=_disagreements(blocking, green))
 
 
+def _expects_gevent(configuration) -> bool:
+    """Whether a configuration's settings ask for a gevent loop (gunicorn's gevent worker
+    classes, uWSGI's --gevent)."""
+    s = configuration.settings
+    return str(s.get("worker_class", "")).startswith("gevent") or bool(s.get("gevent"))
+
+
 def monkey_patching(record: BenchRecord) -> Verdict:
     has = record.environment.get("gevent_has_monkey_patch")
-    patched = sorted({e.level.configuration for e in record.levels if e.configuration
-                      and e.configuration.runtime.get("patched_by") == "gevent"})
-    preload = [c for c in cases(record, configuration="gunicorn-gevent-preload", workload="db")
+    gevent_levels = [e for e in record.levels if e.configuration and _expects_gevent(e.configuration)]
+    if has is None and not gevent_levels:
+        return Verdict(NOT_MEASURED, "needs gevent configurations")
+    patched = sorted({e.level.configuration for e in gevent_levels
+                      if e.configuration.runtime.get("patched_by") == "gevent"})
+    unpatched = sorted({e.level.configuration for e in gevent_levels} - set(patched))
+    preload = [c for c in played_cases(record, "gevent-preload", workload="db")
                if c.level.param("driver") == "psycopg"]
-    plain = [c for c in cases(record, configuration="gunicorn-gevent", workload="db")
+    plain = [c for c in played_cases(record, "gevent-workers", workload="db")
              if c.level.param("driver") == "psycopg" and c.level.param("connections") == "per-request"
              and c.level.vus == (preload[0].level.vus if preload else 0)]
-    if has is None and not patched:
-        return Verdict(NOT_MEASURED, "needs gevent configurations")
     parts = []
     if has is False:
         parts.append("gevent has no monkey_patch(); its entry point is gevent.monkey.patch_all()")
     if patched:
         parts.append(f"gunicorn's gevent worker (and uWSGI's --gevent-early-monkey-patch) patched "
                      f"every worker: {', '.join(patched)} report patched_by=gevent")
+    if unpatched:
+        parts.append(f"{', '.join(unpatched)} ran a gevent loop unpatched")
+    preload_broke = False
     if preload and plain:
+        late, early = preload[0].median("db_active_peak"), plain[0].median("db_active_peak")
+        preload_broke = late < early
         parts.append(f"with --preload the drivers were imported before the patch and psycopg 3 "
-                     f"ran {preload[0].median('db_active_peak'):.0f} queries at once against "
-                     f"{plain[0].median('db_active_peak'):.0f} without")
+                     f"ran {late:.0f} queries at once against {early:.0f} without")
+    if unpatched:
+        return Verdict(DOES_NOT_HOLD, "; ".join(parts))
+    if has and not preload_broke:
+        return Verdict(HOLDS, "; ".join(parts))
     return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts),
                    "called as gevent.monkey.patch_all(), before the app and its libraries "
                    "are imported (gunicorn's worker does, unless --preload imports them first)")
 
 
 def two_tabs(record: BenchRecord) -> Verdict:
-    blog, single, gevent = (top(record, "flask-threaded"), top(record, "flask-dev"),
-                            top(record, "gunicorn-gevent"))
+    blog, single, gevent = (played(record, "dev-server"), played(record, "dev-server-single"),
+                            played(record, "gevent-workers"))
     if not blog or not single or not gevent:
-        return Verdict(NOT_MEASURED, "needs io levels of flask-threaded, flask-dev and gunicorn-gevent")
-    detail = (f"the blog's app.run(debug=False) is threaded: it held {_peak(blog)} at once; "
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')}, "
+                                     f"{named(record, 'dev-server-single')} and "
+                                     f"{named(record, 'gevent-workers')}")
+    detail = (f"the blog's app.run(debug=False) held {_peak(blog)} at once; "
               f"app.run(threaded=False) held {_peak(single)}; gevent {_peak(gevent)}")
+    found = _disagreements(blog, single, gevent)
+    if _peak(gevent) < 2 or _peak(single) > 1:
+        return Verdict(DOES_NOT_HOLD, detail, disagreements=found)
     if _peak(blog) > 1:
-        return Verdict(HOLDS_ONLY_WHEN, detail, "the dev server runs with threaded=False",
-                       _disagreements(blog, single, gevent))
-    return Verdict(HOLDS, detail)
+        return Verdict(HOLDS_ONLY_WHEN, detail, "the dev server runs with threaded=False", found)
+    return Verdict(HOLDS, detail, disagreements=found)
 
 
 def builtin_server_production(record: BenchRecord) -> Verdict:
-    threaded, gevent = top(record, "flask-threaded"), top(record, "gunicorn-gevent")
-    exhaustion = scenario_outcome(record, "threads", "flask-threaded")
+    threaded, gevent = played(record, "dev-server"), played(record, "gevent-workers")
+    exhaustion = scenario_outcome(record, "threads", record.roles.get("dev-server"))
     if not (threaded and gevent) and not exhaustion:
-        return Verdict(NOT_MEASURED, "needs io levels of flask-threaded and gunicorn-gevent, "
-                                     "or the threads scenario")
-    parts = []
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')} and "
+                                     f"{named(record, 'gevent-workers')}, or the threads scenario")
+    parts, scales, uncapped = [], None, False
     if threaded and gevent:
-        parts.append(f"for I/O it scales like gevent: {_peak(threaded)} at once, "
-                     f"{threaded.span('throughput_rps')} req/s against gevent's "
-                     f"{gevent.span('throughput_rps')}; what it lacks is a cap (a thread per "
-                     f"connection, up to the container's pids limit) and worker supervision")
+        scales = threaded.median("throughput_rps") >= (1 - SAME_THROUGHPUT) * gevent.median(
+            "throughput_rps")
+        uncapped = cap(threaded) is None
+        parts.append(f"for I/O: {_peak(threaded)} at once, {threaded.span('throughput_rps')} "
+                     f"req/s against gevent's {gevent.span('throughput_rps')}"
+                     + ("; no cap on threads (a thread per connection, up to the container's "
+                        "pids limit) and no worker supervision" if uncapped else ""))
+    failed = (exhaustion["figures"].get("failures") or 0) if exhaustion else 0
     if exhaustion:
         parts.append(f"past the pids limit: {exhaustion['summary']}")
-    return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts),
-                   "for reasons other than scaling: no cap on threads, no supervision",
-                   _disagreements(threaded, gevent) if threaded and gevent else ())
+    found = _disagreements(threaded, gevent)
+    if scales is False:
+        return Verdict(HOLDS, "; ".join(parts), disagreements=found)
+    if uncapped or failed:
+        return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts),
+                       "for reasons other than scaling: no cap on threads, no supervision", found)
+    return Verdict(DOES_NOT_HOLD, "; ".join(parts), disagreements=found)
 
 
-RULES = {name: fn for name, fn in globals().items()
-         if callable(fn) and name in {
-             "dev_server_one_at_a_time", "threaded_dev_server", "forking_dev_server",
-             "sync_workers", "sync_workers_start_threads", "two_by_four", "async_while_waiting",
-             "master_load_balances", "async_dozens_or_hundreds", "cpu_bound_gil",
-             "io_async_throughput_memory", "workers_vs_cores", "sizing_rules", "worker_memory",
-             "async_library_compatibility", "monkey_patching", "two_tabs",
-             "builtin_server_production"}}
+RULES = {fn.__name__: fn for fn in (
+    dev_server_one_at_a_time, threaded_dev_server, forking_dev_server, sync_workers,
+    sync_workers_start_threads, two_by_four, async_while_waiting, master_load_balances,
+    async_dozens_or_hundreds, cpu_bound_gil, io_async_throughput_memory, workers_vs_cores,
+    sizing_rules, worker_memory, async_library_compatibility, monkey_patching, two_tabs,
+    builtin_server_production)}

@@ -67,6 +67,37 @@ def configurations() -> list[str]:
                   if (svc.get("labels") or {}).get(ROLE_LABEL) == CONFIGURATION_ROLE)
 
 
+#: Label listing the roles a configuration plays (comma-separated): the names the claims,
+#: the workloads' plans and the fault scenarios use, so that no configuration's name is
+#: written into the engine.
+ROLES_LABEL = "lab.roles"
+
+
+def roles(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``{role: configuration}`` from the configurations' ``lab.roles`` labels.
+
+    Raises:
+        ValueError: two configurations claim the same role, or a label names a role that
+            ``wsgilab.roles.ROLES`` does not describe.
+    """
+    from .roles import ROLES
+
+    found: dict[str, str] = {}
+    for name, svc in sorted(config(env)["services"].items()):
+        labels = svc.get("labels") or {}
+        if labels.get(ROLE_LABEL) != CONFIGURATION_ROLE:
+            continue
+        for role in filter(None, (r.strip() for r in labels.get(ROLES_LABEL, "").split(","))):
+            if role not in ROLES:
+                raise ValueError(f"{name}'s {ROLES_LABEL} label names {role!r}, which is no "
+                                 f"role of the lab's (wsgilab/roles.py: {', '.join(ROLES)})")
+            if role in found:
+                raise ValueError(f"role {role!r} is claimed by both {found[role]} and {name} "
+                                 f"({ROLES_LABEL} labels in compose/)")
+            found[role] = name
+    return found
+
+
 #: nginx's allow-list of configurations, generated from the compose model into its image.
 ALLOW_LIST = ROOT / "services" / "nginx" / "lab-configurations.map"
 

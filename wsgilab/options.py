@@ -199,7 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--duration", type=int, default=DEFAULT_DURATION_S, dest="duration_s",
                         help=f"seconds per level (default: {DEFAULT_DURATION_S})")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP_S, dest="warmup_s",
-                        help=f"seconds at the start of a level left out of the figures (default: {DEFAULT_WARMUP_S})")
+                        help=f"seconds at the start of a level left out of the figures "
+                             f"(default: {DEFAULT_WARMUP_S})")
     parser.add_argument("--base-url", default=DEFAULT_BASE_URL,
                         help=f"the lab's front end, on loopback only (default: {DEFAULT_BASE_URL})")
     parser.add_argument("--results", type=Path, dest="results_dir",
@@ -349,7 +350,7 @@ def build_plan(opts: BenchOptions) -> list[Level]:
     if memory is None and opts.services:
         memory = declared_limits(opts.services[0]).memory_bytes
     request = PlanRequest(services=opts.services, vus=opts.vus, params=opts.params,
-                          memory_bytes=memory, matrix=opts.matrix)
+                          memory_bytes=memory, matrix=opts.matrix, roles=compose.roles())
     plan, seen = [], set()
     for name in opts.workloads:
         for level in workloads.get(name).plan(request):

@@ -10,10 +10,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .facts import Configuration
 from .levels import Level
 from .results import LevelResult
 from .theory import Check
-from .facts import Configuration
 
 #: A level's status: it met every check, missed one, or could not be measured.
 PASS, FAIL, ERROR = "pass", "FAIL", "error"
@@ -94,6 +94,8 @@ class BenchRecord:
         options: the options it ran with; environment: engine, k6, base image, host.
         levels: every level run so far, in order.
         scenarios: fault scenarios run (``wsgilab.faults``), by name: their outcomes.
+        roles: ``{role: configuration}`` as the compose model declared them for this run
+            (``compose.roles``): what the claims read to find the configurations they judge.
         path: where the record lives (its directory holds the level files); not saved.
     """
 
@@ -104,6 +106,7 @@ class BenchRecord:
     status: str = "running"
     levels: list[LevelRecord] = field(default_factory=list)
     scenarios: dict = field(default_factory=dict)
+    roles: dict = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -129,7 +132,8 @@ class BenchRecord:
     def to_dict(self) -> dict:
         return {"started": self.started, "finished": self.finished, "status": self.status,
                 "options": self.options, "environment": self.environment,
-                "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios}
+                "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios,
+                "roles": self.roles}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
@@ -137,7 +141,7 @@ class BenchRecord:
                    status=data.get("status", "unknown"), options=data.get("options", {}),
                    environment=data.get("environment", {}),
                    levels=[LevelRecord.from_dict(lv) for lv in data.get("levels", [])],
-                   scenarios=data.get("scenarios", {}), path=path)
+                   scenarios=data.get("scenarios", {}), roles=data.get("roles", {}), path=path)
 
     def save(self, path: Path | None = None) -> None:
         """Write the record as JSON, atomically (a reader never sees half a file)."""

@@ -5,6 +5,8 @@ and worker connections are given on each configuration's command line, so that a
 configuration's concurrency is stated in one place (its compose file).
 """
 
+import os
+
 import gunicorn
 
 from labapp import settings
@@ -33,4 +35,6 @@ def on_starting(server):
         "threads": cfg.threads,
         "worker_connections": cfg.worker_connections,
         "preload_app": cfg.preload_app,
+        # The arbiter: it runs this hook; the workers it forks serve the requests.
+        "master_pid": os.getpid(),
     })

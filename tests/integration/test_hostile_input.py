@@ -39,8 +39,10 @@ CASES = [
     ("request line over nginx's 8 KB", lambda s: _get(f"/{s}/io?x={'a' * 9000}"), 414),
     ("request line of 6 KB (over gunicorn's 4,094 B)", lambda s: _get(f"/{s}/io?ms=1&x={'a' * 6000}"),
      {"gunicorn": 414, "default": 200}),
-    ("header line over nginx's 8 KB", lambda s: _get(f"/{s}/io?ms=1", b"X-Big: " + b"a" * 9000 + b"\r\n"), 400),
-    ("101 header fields", lambda s: _get(f"/{s}/io?ms=1", b"".join(b"X-H%d: 1\r\n" % i for i in range(101))), 431),
+    ("header line over nginx's 8 KB",
+     lambda s: _get(f"/{s}/io?ms=1", b"X-Big: " + b"a" * 9000 + b"\r\n"), 400),
+    ("101 header fields",
+     lambda s: _get(f"/{s}/io?ms=1", b"".join(b"X-H%d: 1\r\n" % i for i in range(101))), 431),
     ("990 header fields (under nginx's max_headers)", lambda s: _get(
         f"/{s}/io?ms=1", b"".join(b"X%d:\r\n" % i for i in range(990))), 431),
     ("2,000 header fields (over nginx's max_headers)", lambda s: _get(
@@ -52,7 +54,8 @@ CASES = [
     ("Content-Length and Transfer-Encoding", lambda s: _post(
         f"/{s}/io", b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n"), 400),
     ("Transfer-Encoding: gzip", lambda s: _post(f"/{s}/io", b"Transfer-Encoding: gzip\r\n"), 400),
-    ("Transfer-Encoding: chunked, gzip", lambda s: _post(f"/{s}/io", b"Transfer-Encoding: chunked, gzip\r\n"), 400),
+    ("Transfer-Encoding: chunked, gzip",
+     lambda s: _post(f"/{s}/io", b"Transfer-Encoding: chunked, gzip\r\n"), 400),
     ("path traversal, raw", lambda s: _get(f"/{s}/../../etc/passwd"), 400),
     ("path traversal, encoded", lambda s: _get(f"/{s}/%2e%2e/%2e%2e/etc/passwd"), 400),
     ("path traversal to a backend", lambda s: _get(f"/{s}/../postgres/"), 404),
@@ -63,7 +66,8 @@ CASES = [
     ("DELETE", lambda s: b"DELETE /" + s.encode() + b"/io HTTP/1.1\r\n" + END, 405),
     ("an unknown method", lambda s: b"FROB /" + s.encode() + b"/io HTTP/1.1\r\n" + END, 405),
     ("two Host headers", lambda s: b"GET /" + s.encode() + b"/io HTTP/1.1\r\nHost: a\r\n" + END, 400),
-    ("HTTP/1.1 without Host", lambda s: b"GET /" + s.encode() + b"/io HTTP/1.1\r\nConnection: close\r\n\r\n", 400),
+    ("HTTP/1.1 without Host",
+     lambda s: b"GET /" + s.encode() + b"/io HTTP/1.1\r\nConnection: close\r\n\r\n", 400),
     ("HTTP/9.9", lambda s: _get(f"/{s}/io", version=b"HTTP/9.9"), 505),
     ("not HTTP at all", lambda s: b"HELLO\r\n\r\n", 400),
     ("obsolete line folding", lambda s: _get(f"/{s}/io?ms=1", b"X-A: a\r\n b\r\n"), 400),

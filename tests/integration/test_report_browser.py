@@ -8,8 +8,8 @@ import re
 import shutil
 
 import pytest
-from support import SMALL_RUN
 
+from support import SMALL_RUN
 from wsgilab import claims, report
 from wsgilab.record import BenchRecord
 
@@ -28,7 +28,9 @@ MEASURE = """() => [...document.querySelectorAll('figure.chart')].map(f => {
   const ctx = c.getContext('2d'); ctx.drawImage(img, 0, 0);
   const d = ctx.getImageData(0, 0, c.width, c.height).data;
   let n = 0, sum = 0, sq = 0;
-  for (let i = 0; i < d.length; i += 4 * 97) { const v = (d[i] + d[i + 1] + d[i + 2]) / 3; n++; sum += v; sq += v * v; }
+  for (let i = 0; i < d.length; i += 4 * 97) {
+    const v = (d[i] + d[i + 1] + d[i + 2]) / 3; n++; sum += v; sq += v * v;
+  }
   const mean = sum / n;
   return {id: f.id, complete: img.complete, width: img.naturalWidth,
           stddev: Math.sqrt(sq / n - mean * mean), caption: f.querySelector('figcaption').innerText};

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from support import FakeCompose
 
+from support import FakeCompose
 from wsgilab import compose
 
 

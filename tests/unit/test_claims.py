@@ -1,31 +1,165 @@
-"""Verdicts on the seeds' claims are computed from a run's records, and follow them."""
+"""Verdicts on the seeds' claims are computed from a run's records, and follow them.
+
+For every claim there is a changed measurement that changes its verdict (and for most, one
+per branch of its rule): a rule whose verdicts were swapped, or that ignored the figure it
+names, fails here. The stored run is a real `make bench` (tests/data/run-default).
+"""
 
 import copy
+import re
 
 import pytest
-from support import DEFAULT_RUN
 
-from wsgilab import claims
+from support import DEFAULT_RUN
+from wsgilab import claims, servers
 from wsgilab.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED
 from wsgilab.levels import Variant
 from wsgilab.record import BenchRecord
 
 STATUSES = {HOLDS, HOLDS_ONLY_WHEN, DOES_NOT_HOLD, NOT_MEASURED}
+TWO_CPUS = {"cpus": 2.0, "cpuset": "0-1"}
+ONE_GEVENT_WORKER = {"knobs": (("workers", "1"),)}
 
 
-@pytest.fixture
-def record():
-    """A real run of `make bench`'s default plan (tests/data/run-default)."""
+@pytest.fixture(scope="module")
+def stored():
     return BenchRecord.load(DEFAULT_RUN)
 
 
-def entries(record, configuration, workload, **variant):
+@pytest.fixture
+def record(stored):
+    """A real run of `make bench`'s default plan (tests/data/run-default), a fresh copy."""
+    return copy.deepcopy(stored)
+
+
+def entries(record, role, workload, **variant):
+    configuration = record.roles[role]
     return [e for e in record.levels if e.level.configuration == configuration
             and e.level.workload == workload and e.level.variant == Variant(**variant)]
 
 
 def verdict(record, claim_id):
     return next(v for c, v in claims.verdicts(record) if c.id == claim_id)
+
+
+def figure(role, workload, name, value, where=lambda e: True, **variant):
+    """A change: ``name`` set to ``value`` in the figures of ``role``'s levels."""
+    def change(record):
+        found = [e for e in entries(record, role, workload, **variant) if where(e)]
+        assert found, f"no {role} {workload} level in the stored run"
+        for entry in found:
+            entry.figures[name] = value
+    return change
+
+
+def load(role, workload, name, value, **variant):
+    """A change: the instrument figure ``name`` set to ``value`` for ``role``'s levels."""
+    def change(record):
+        found = entries(record, role, workload, **variant)
+        assert found, f"no {role} {workload} level in the stored run"
+        for entry in found:
+            entry.load[name] = value
+    return change
+
+
+def both(*changes):
+    def change(record):
+        for c in changes:
+            c(record)
+    return change
+
+
+def param(name, value):
+    return lambda e: e.level.param(name) == value
+
+
+def runtime(patched_by):
+    """A change: every configuration that reported a gevent patch reports ``patched_by``."""
+    from dataclasses import replace
+
+    def change(record):
+        for entry in record.levels:
+            if entry.configuration and entry.configuration.runtime.get("patched_by") == "gevent":
+                entry.configuration = replace(entry.configuration, runtime={
+                    **entry.configuration.runtime, "patched_by": patched_by})
+    return change
+
+
+def environment(**values):
+    return lambda record: record.environment.update(values)
+
+
+def sweep_memory(record):
+    """Every level of the worker sweep at the same memory: a worker would cost nothing."""
+    for entry in record.levels:
+        if entry.level.workload == "cpu" and dict(entry.level.variant.knobs).get("workers") \
+                and entry.level.variant.memory:
+            entry.load["app_memory_bytes"] = 200 * 2**20
+
+
+def sweep_slows_down(record):
+    """The sweep's most workers at half the best throughput: context switching would cost."""
+    most = max(int(dict(e.level.variant.knobs)["workers"]) for e in record.levels
+               if e.level.workload == "cpu" and e.level.variant.memory)
+    for entry in record.levels:
+        if entry.level.variant.memory and dict(entry.level.variant.knobs).get("workers") == str(most):
+            entry.figures["throughput_rps"] = 9.0
+
+
+def sizing_container(**facts):
+    def change(record):
+        for entry in record.levels:
+            if entry.configuration and entry.level.variant.cpus == 0.5 and entry.level.variant.knobs:
+                entry.configuration.container.update(facts)
+    return change
+
+
+CHANGES = [
+    # 1: app.run() holding one at a time makes the seeds right; threaded=False holding two
+    # makes them wrong about the dev server altogether.
+    (1, figure("dev-server", "io", "server_peak", 1), HOLDS),
+    (1, figure("dev-server-single", "io", "server_peak", 2), DOES_NOT_HOLD),
+    (2, figure("dev-server", "io", "server_peak", 10), DOES_NOT_HOLD),
+    (3, figure("dev-server-forking", "io", "server_peak", 2), DOES_NOT_HOLD),
+    # 4 sync workers holding 5 would refute "N workers, N at once" ...
+    (4, figure("sync-workers", "io", "server_peak", 5), DOES_NOT_HOLD),
+    # ... and prove the Q&A's "more than four because they start threads".
+    (5, figure("sync-workers", "io", "server_peak", 9), HOLDS),
+    # gthread 2 x 4 sustaining all 8 would make "8 at once" hold without condition; a
+    # peak of 7 would refute it.
+    (6, figure("gthread-workers", "io", "little_inflight", 8.0), HOLDS),
+    (6, figure("gthread-workers", "io", "server_peak", 7), DOES_NOT_HOLD),
+    # gevent holding 10 of 40 on io refutes "many at once"; C waits that held every VU
+    # leave no condition.
+    (7, figure("gevent-workers", "io", "server_peak", 10), DOES_NOT_HOLD),
+    (7, both(figure("gevent-workers", "db", "server_peak", 16, param("driver", "psycopg2")),
+             figure("gevent-workers", "upstream", "server_peak", 40, param("client", "pycurl"))),
+     HOLDS),
+    # gthread's workers served evenly: balanced, by the kernel; the master serving some
+    # too would make the claim hold.
+    (8, load("gthread-workers", "io", "served_top_share", 0.5), HOLDS_ONLY_WHEN),
+    (8, both(load("gthread-workers", "io", "served_top_share", 0.5),
+             load("sync-workers", "io", "served_by_master", 10)), HOLDS),
+    (9, figure("gevent-workers", "io", "server_peak", 10, **ONE_GEVENT_WORKER), DOES_NOT_HOLD),
+    # threads using two CPUs under a 2-CPU quota would refute the GIL claim; so would sync
+    # workers held to one.
+    (10, load("gthread-one-process", "cpu", "app_cpu_fraction", 1.9, **TWO_CPUS), DOES_NOT_HOLD),
+    (10, load("sync-workers", "cpu", "app_cpu_fraction", 1.0, **TWO_CPUS), DOES_NOT_HOLD),
+    (11, figure("gevent-workers", "io", "throughput_rps", 10.0), DOES_NOT_HOLD),
+    (11, figure("dev-server", "io", "throughput_rps", 50.0), HOLDS),
+    (12, sweep_slows_down, HOLDS),
+    # A container that sees exactly its CPUs, with no quota: the formula counts right.
+    (13, sizing_container(os_cpu_count=1, affinity_cpus=1, cfs_quota_cpus=None), HOLDS),
+    (14, sweep_memory, DOES_NOT_HOLD),
+    (15, figure("gevent-workers", "db", "db_active_peak", 16, param("driver", "psycopg2")),
+     DOES_NOT_HOLD),
+    (16, runtime(None), DOES_NOT_HOLD),
+    (16, both(environment(gevent_has_monkey_patch=True),
+              figure("gevent-preload", "db", "db_active_peak", 16)), HOLDS),
+    (17, figure("dev-server-single", "io", "server_peak", 2), DOES_NOT_HOLD),
+    (17, figure("dev-server", "io", "server_peak", 1), HOLDS),
+    (18, figure("dev-server", "io", "throughput_rps", 20.0), HOLDS),
+]
 
 
 def test_every_claim_names_its_seeds_and_an_existing_rule():
@@ -43,53 +177,60 @@ def test_a_full_run_answers_every_claim(record):
     assert unanswered == [], f"claims {unanswered} not measured by the default plan"
 
 
-def set_figure(record, configuration, workload, figure, value, **variant):
-    changed = copy.deepcopy(record)
-    found = entries(changed, configuration, workload, **variant)
-    assert found, f"no {configuration} {workload} level in the stored run"
-    for entry in found:
-        entry.figures[figure] = value
-    return changed
+def test_every_claim_has_a_measurement_that_changes_its_verdict():
+    covered = {claim_id for claim_id, _, _ in CHANGES}
+    assert covered == set(range(1, 19)), f"claims without one: {sorted(set(range(1, 19)) - covered)}"
 
 
-def set_load(record, configuration, workload, key, value, **variant):
-    changed = copy.deepcopy(record)
-    for entry in entries(changed, configuration, workload, **variant):
-        entry.load[key] = value
-    return changed
-
-
-@pytest.mark.parametrize("claim_id, change, becomes", [
-    # 4 sync workers holding 5 would refute "N workers, N at once".
-    (4, lambda r: set_figure(r, "gunicorn-sync", "io", "server_peak", 5), DOES_NOT_HOLD),
-    # ... and prove the Q&A's "more than four because they start threads".
-    (5, lambda r: set_figure(r, "gunicorn-sync", "io", "server_peak", 9), HOLDS),
-    # app.run() holding one at a time would make the seeds right about it.
-    (1, lambda r: set_figure(r, "flask-threaded", "io", "server_peak", 1), HOLDS),
-    # gthread 2 x 4 sustaining all 8 would make "8 at once" hold without condition.
-    (6, lambda r: set_figure(r, "gunicorn-gthread", "io", "little_inflight", 8.0), HOLDS),
-    # threads using two CPUs under a 2-CPU quota would refute the GIL claim.
-    (10, lambda r: set_load(r, "gunicorn-gthread-1x8", "cpu", "app_cpu_fraction", 1.9,
-                            cpus=2.0, cpuset="0-1"), DOES_NOT_HOLD),
-])
+@pytest.mark.parametrize("claim_id, change, becomes", CHANGES,
+                         ids=[f"claim{c}-{b.replace(' ', '-')}" for c, _, b in CHANGES])
 def test_a_changed_measurement_changes_the_verdict(record, claim_id, change, becomes):
     before = verdict(record, claim_id)
-    after = verdict(change(record), claim_id)
+    change(record)
+    after = verdict(record, claim_id)
     assert before.status != becomes, f"claim {claim_id} already read {before.text()}"
     assert after.status == becomes, f"claim {claim_id}: expected {becomes}, got {after.text()}"
 
 
 def test_a_run_without_the_levels_says_not_measured(record):
-    empty = copy.deepcopy(record)
-    empty.levels, empty.environment = [], {}
-    assert {v.status for _, v in claims.verdicts(empty)} == {NOT_MEASURED}
+    record.levels, record.environment = [], {}
+    assert {v.status for _, v in claims.verdicts(record)} == {NOT_MEASURED}
 
 
 def test_repeats_that_disagree_are_said(record):
-    changed = copy.deepcopy(record)
-    (entry,) = entries(changed, "gunicorn-gthread", "io")
+    (entry,) = entries(record, "gthread-workers", "io")
     again = copy.deepcopy(entry)
     again.level = type(entry.level)(**{**entry.level.__dict__, "repeat": 2})
     again.status, again.problems = "FAIL", ["little: made up for the test"]
-    changed.levels.append(again)
-    assert verdict(changed, 6).disagreements, "repeats that disagree must be reported"
+    record.levels.append(again)
+    assert verdict(record, 6).disagreements, "repeats that disagree must be reported"
+
+
+def redeclare(record, role, **settings):
+    """The run as if ``role``'s configuration had been declared with other settings: its
+    reported settings and capacity model changed, and its peaks where the cap binds."""
+    from dataclasses import replace
+
+    for entry in record.levels:
+        if entry.level.configuration != record.roles[role] or set(settings) & set(
+                dict(entry.level.variant.knobs)):
+            continue  # another configuration, or a level that sets these itself
+        new = {**entry.configuration.settings, **settings}
+        capacity = servers.model(new)
+        entry.configuration = replace(entry.configuration, settings=new, capacity=capacity)
+        if capacity.limit and entry.level.vus > capacity.limit:
+            entry.figures["server_peak"] = capacity.limit
+
+
+def test_verdict_sentences_read_the_counts_of_the_configurations_they_judge(record):
+    """Declared with 8 sync workers and gthread 3 x 4, no verdict may still say 4 sync
+    workers or 2 x 4: the sentences read the settings, not literals."""
+    redeclare(record, "sync-workers", workers=8)
+    redeclare(record, "gthread-workers", workers=3, threads=4)
+    text = {c.id: v.text() for c, v in claims.verdicts(record)}
+    assert "8 sync workers held 8" in text[5], text[5]
+    assert "8 sync workers'" in text[11], text[11]
+    assert "workers x threads = 3 x 4: peak 12" in text[6] and "of 12" in text[6], text[6]
+    stale = {i: t for i, t in text.items() if re.search(r"\b4 sync workers|2 x 4: peak", t)}
+    assert not stale, f"verdicts still quote the old declaration: {stale}"
+    assert claims.verdicts(record)[4][1].status == DOES_NOT_HOLD  # 8 workers held 8: still 1 each

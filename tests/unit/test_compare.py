@@ -3,7 +3,6 @@
 import copy
 
 from support import SMALL_RUN
-
 from wsgilab.levels import Level
 from wsgilab.record import BenchRecord
 from wsgilab.report import compare

@@ -4,10 +4,10 @@ import runpy
 from types import SimpleNamespace
 
 import pytest
-from support import ROOT
 
 from labapp import settings
 from labapp.launchers import werkzeug as werkzeug_launcher
+from support import ROOT
 from wsgilab.servers import gunicorn
 
 GUNICORN_CONF = ROOT / "services" / "app" / "gunicorn.conf.py"

@@ -5,8 +5,8 @@ import json
 import re
 
 import yaml
-from support import ROOT
 
+from support import ROOT
 from wsgilab.options import MAX_VUS
 
 CONF = (ROOT / "services" / "nginx" / "nginx.conf").read_text()
@@ -46,8 +46,19 @@ def test_only_generated_configurations_are_proxied():
 
 def test_upstream_timeout_outlasts_the_longest_request():
     from labapp.app import MAX_SLOW_SECONDS
-    timeout = int(_directive("proxy_read_timeout").rstrip("s"))
-    assert timeout > MAX_SLOW_SECONDS
+    timeouts = re.findall(r"^\s*proxy_read_timeout\s+(\d+)s;", CONF, re.M)
+    assert timeouts, "no proxy_read_timeout"
+    for timeout in timeouts:  # the proxying location, and the one for chunked bodies
+        assert int(timeout) > MAX_SLOW_SECONDS, f"proxy_read_timeout {timeout}s"
+
+
+def test_what_a_configuration_receives_is_the_raw_target_less_its_prefix():
+    """The proxy forwards $request_uri (still encoded) less /<configuration>, never the
+    decoded $uri, in both proxying locations."""
+    passes = re.findall(r"proxy_pass (\S+);", CONF)
+    assert passes and all(p == "http://$lab_raw_service:8000$lab_raw_path" for p in passes), passes
+    assert re.search(r"map \$request_uri \$lab_raw_path", CONF)
+    assert re.search(r"if \(\$lab_raw_service != \$lab_service\) \{\s*return 400", CONF)
 
 
 def test_no_version_banner():

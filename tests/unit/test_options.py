@@ -4,8 +4,8 @@ plan the issue asks for."""
 import re
 
 import pytest
-from support import ROOT
 
+from support import ROOT
 from wsgilab import options
 from wsgilab.levels import Variant
 from wsgilab.options import MAX_VUS, OptionError
@@ -96,7 +96,8 @@ def test_the_run_limits_are_parsed_and_kept(tmp_path):
     (["--limits", "cpuset=0-63"], "cores this host"),
     (["--limits", "memory=48M"], "too small for"),
     (["--limits", "pids=20"], "pids limit (20) leaves no room"),
-    (["--services", "flask-threaded", "--workloads", "io", "--vus", "300"], "pids limit (256) leaves no room for the 333 tasks"),
+    (["--services", "flask-threaded", "--workloads", "io", "--vus", "300"],
+     "pids limit (256) leaves no room for the 333 tasks"),
 ])
 def test_bad_options_are_refused(argv, message, tmp_path):
     with pytest.raises(OptionError, match=message.replace("(", r"\(").replace(")", r"\)")):

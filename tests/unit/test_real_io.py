@@ -7,8 +7,14 @@ import pytest
 from labapp import db as app_db
 from labapp import upstream as app_upstream
 from wsgilab import workloads
-from wsgilab.theory import (BLOCKS, BLOCKS_AFTER_YIELDING, COOPERATIVE,
-                            OBSERVER_SAMPLING_TOLERANCE, Capacity, real_io_checks)
+from wsgilab.theory import (
+    BLOCKS,
+    BLOCKS_AFTER_YIELDING,
+    COOPERATIVE,
+    OBSERVER_SAMPLING_TOLERANCE,
+    Capacity,
+    real_io_checks,
+)
 from wsgilab.workloads import db, upstream
 from wsgilab.workloads.base import Facts
 

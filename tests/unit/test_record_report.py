@@ -6,8 +6,8 @@ import shutil
 from html.parser import HTMLParser
 
 import pytest
-from support import SMALL_RUN
 
+from support import SMALL_RUN
 from wsgilab import claims, report
 from wsgilab.record import BenchRecord
 

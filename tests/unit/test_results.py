@@ -3,8 +3,8 @@
 import json
 
 import pytest
-from support import SMALL_RUN
 
+from support import SMALL_RUN
 from wsgilab.results import LOAD_FAILED, LOAD_REQUESTS, SummaryError, read_summary
 
 IO = SMALL_RUN / "gunicorn-gevent" / "io-vus-004.summary.json"

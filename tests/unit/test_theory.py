@@ -2,9 +2,18 @@
 
 import pytest
 
-from wsgilab.theory import (CLIENT_BOUND_MIN_FRACTION, CPU_BOUND_OVERSHOOT, CPU_BOUND_TOLERANCE,
-                            LITTLE_LAW_TOLERANCE, Capacity, Check,
-                            concurrency_checks, cpu_parallelism, cpu_throughput_check, expect)
+from wsgilab.theory import (
+    CLIENT_BOUND_MIN_FRACTION,
+    CPU_BOUND_OVERSHOOT,
+    CPU_BOUND_TOLERANCE,
+    LITTLE_LAW_TOLERANCE,
+    Capacity,
+    Check,
+    concurrency_checks,
+    cpu_parallelism,
+    cpu_throughput_check,
+    expect,
+)
 
 
 def _problems(checks, **figures):

@@ -1,9 +1,9 @@
 """Workload declarations: registry, expectation rules, figures and plans."""
 
 import pytest
-from support import SMALL_RUN
 
-from wsgilab import workloads
+from support import SMALL_RUN
+from wsgilab import compose, workloads
 from wsgilab.levels import Variant
 from wsgilab.record import BenchRecord
 from wsgilab.theory import Capacity
@@ -106,18 +106,18 @@ def test_mixed_expects_a_blocked_event_loop_and_unblocked_threads():
     assert {c.name for c in many} == {"peak", "failures"}
 
 
-def test_plans_keep_to_the_selected_configurations():
+def test_plans_keep_to_the_selected_configurations(fake_compose):
     request = PlanRequest(services=("gunicorn-gevent",), vus=None, params={},
-                          memory_bytes=2**28)
+                          memory_bytes=2**28, roles=compose.roles())
     mixed = workloads.get("mixed").plan(request)
     assert {lv.configuration for lv in mixed} == {"gunicorn-gevent"}
     assert {lv.variant for lv in mixed} == {Variant(), Variant(knobs=(("workers", "1"),))}
     assert workloads.get("cpu").plan(request) == []
 
 
-def test_sizing_levels_follow_the_rules_on_what_the_container_will_see():
+def test_sizing_levels_follow_the_rules_on_what_the_container_will_see(fake_compose):
     request = PlanRequest(services=("gunicorn-sync", "gunicorn-gthread"), vus=None,
-                          params={}, memory_bytes=2**28)
+                          params={}, memory_bytes=2**28, roles=compose.roles())
     cpu = workloads.get("cpu")
     sizing = [lv for lv in cpu.plan(request) if lv.variant.cpus == 0.5 and lv.variant.cpuset is None]
     import os

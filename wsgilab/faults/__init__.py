@@ -47,9 +47,9 @@ def run(names: list[str], directory: Path, light: bool = False,
     scenarios = [registry()[n] for n in names]
     directory.mkdir(parents=True, exist_ok=True)
     client = docker.from_env()
-    record = BenchRecord(started=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+    record = BenchRecord(started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                          options={"scenarios": names, "light": light},
-                         environment=bench.environment(client))
+                         environment=bench.environment(client), roles=compose.roles())
     record.save(directory / "bench.json")
     edge = str(compose.config()["services"][bench.FRONT_END]["cpuset"])
     lab = LabSession(DockerEngine(client), out, edge_cpuset=edge)
@@ -59,7 +59,8 @@ def run(names: list[str], directory: Path, light: bool = False,
             record.environment["reconciled"] = lab.reconciled
             for index, scenario in enumerate(scenarios, 1):
                 out(f"[{index}/{len(scenarios)}] {scenario.name}: {scenario.title}")
-                ctx = Context(client, lab, directory / scenario.name, light=light, out=out)
+                ctx = Context(client, lab, directory / scenario.name, roles=record.roles,
+                              light=light, out=out)
                 ctx.directory.mkdir(exist_ok=True)
                 entry = {"title": scenario.title, "description": scenario.description}
                 try:
@@ -85,6 +86,6 @@ def run(names: list[str], directory: Path, light: bool = False,
         raise
     finally:
         record.environment["restored"] = lab.restored
-        record.finished = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        record.finished = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         record.save()
     return record

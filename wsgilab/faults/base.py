@@ -61,12 +61,12 @@ class Outcome:
         return data
 
 
-def each(one: Callable[[Context, str], Outcome], configurations: tuple[str, ...],
-         light_configurations: tuple[str, ...]) -> Callable[[Context], list[Outcome]]:
-    """A scenario's ``run``: ``one(ctx, configuration)`` for each configuration, or for the
-    light list when the run is light."""
+def each(one: Callable[[Context, str], Outcome], roles: tuple[str, ...],
+         light_roles: tuple[str, ...]) -> Callable[[Context], list[Outcome]]:
+    """A scenario's ``run``: ``one(ctx, configuration)`` for the configuration of each role,
+    or of each light role when the run is light."""
     def run(ctx: Context) -> list[Outcome]:
-        return [one(ctx, s) for s in (light_configurations if ctx.light else configurations)]
+        return [one(ctx, ctx.configuration(r)) for r in (light_roles if ctx.light else roles)]
     return run
 
 
@@ -82,7 +82,7 @@ class Scenario:
     name: str
     title: str
     description: str
-    run: Callable[["Context"], list[Outcome]]
+    run: Callable[[Context], list[Outcome]]
     order: int = 50
 
 
@@ -94,17 +94,32 @@ class Context:
         client: the Docker SDK client.
         lab: the run's lab session: every change to a container goes through it, and it
             puts each back (``restore``, and the session's end).
+        roles: ``{role: configuration}``: scenarios name the configurations they need by
+            role (``configuration``).
         light: the short form for the tests (fewer configurations, smaller loads).
     """
 
     client: object
     lab: LabSession
     directory: Path
+    roles: dict = field(default_factory=dict)
     base_url: str = topology.DEFAULT_BASE_URL
     light: bool = False
     out: Callable[[str], None] = print
 
     # --- configurations ------------------------------------------------------------
+    def configuration(self, role: str) -> str:
+        """The configuration that plays ``role`` (``compose.roles``).
+
+        Raises:
+            LookupError: no configuration plays it (a ``lab.roles`` label is missing).
+        """
+        try:
+            return self.roles[role]
+        except KeyError:
+            raise LookupError(f"no configuration plays the role {role!r}: add it to one "
+                              f"configuration's lab.roles label in compose/") from None
+
     def apply(self, service: str, variant: Variant = Variant()) -> topology.Configuration:
         """``service`` running with ``variant`` (recreated if it differs), idle, its facts.
 

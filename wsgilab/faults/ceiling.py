@@ -28,8 +28,9 @@ LIGHT_RAMP = (50, 150)
 IO_MS = 2000
 #: The error rate at which a level counts as past the ceiling.
 ERROR_RATE = 0.01
-CONFIGURATIONS = ("gunicorn-gevent", "gunicorn-eventlet", "flask-threaded")
-LIGHT_CONFIGURATIONS = ("gunicorn-gevent",)
+#: By role (compose/ lab.roles): gevent's and eventlet's workers, the threaded dev server.
+ROLES = ("gevent-workers", "eventlet-workers", "dev-server")
+LIGHT_ROLES = ("gevent-workers",)
 #: gevent's and eventlet's promise here: at least this many in flight (the issue's 1,000).
 ASYNC_MIN_HELD = 1000
 
@@ -49,6 +50,7 @@ def _stopped_by(ctx: Context, service: str, entry) -> str:
 
 
 def ramp(ctx: Context, service: str, steps: tuple[int, ...]) -> Outcome:
+    capacity = ctx.apply(service).capacity
     held, rows, stopped, last = 0, [], "nothing: the ramp's top", None
     for vus in steps:
         ctx.out(f"    {service}: {vus} VUs")
@@ -72,23 +74,26 @@ def ramp(ctx: Context, service: str, steps: tuple[int, ...]) -> Outcome:
                "pids_limit": limits.pids if limits else None,
                "stopped_by_pids": 1 if stopped == "pids" else 0}
     checks = []
-    if service == "flask-threaded" and not ctx.light:
-        checks.append(Check("pids_stop", "stopped_by_pids", 1, 1,
-                            "a thread per connection: the pids limit stops it"))
-    elif service != "flask-threaded":
-        floor = ASYNC_MIN_HELD if not ctx.light else int(0.9 * steps[-1])
+    if capacity.limit is None and not capacity.event_loop:  # a thread per connection
+        if not ctx.light:
+            checks.append(Check("pids_stop", "stopped_by_pids", 1, 1,
+                                "a thread per connection: the pids limit stops it"))
+    elif capacity.event_loop:
+        floor = min(ASYNC_MIN_HELD, capacity.limit or ASYNC_MIN_HELD)
+        if ctx.light:
+            floor = int(0.9 * steps[-1])
         checks.append(Check("held", "held", floor, None,
-                            f"{'4 x 1,000 worker_connections' if not ctx.light else 'every VU of the light ramp'}: "
+                            f"{capacity.formula if not ctx.light else 'every VU of the light ramp'}: "
                             "greenlets cost kilobytes"))
     summary = (f"held {held} in flight under {ERROR_RATE:.0%} errors, "
-               f"{figures['memory_mib']:.0f} of {figures['memory_limit_mib'] or 0:.0f} MiB; stopped by: {stopped}")
+               f"{figures['memory_mib']:.0f} of {figures['memory_limit_mib'] or 0:.0f} MiB; "
+               f"stopped by: {stopped}")
     return Outcome(service, figures, checks, summary)
 
 
 def run(ctx: Context) -> list[Outcome]:
-    services = LIGHT_CONFIGURATIONS if ctx.light else CONFIGURATIONS
     steps = LIGHT_RAMP if ctx.light else RAMP
-    return [ramp(ctx, s, steps) for s in services]
+    return [ramp(ctx, ctx.configuration(r), steps) for r in (LIGHT_ROLES if ctx.light else ROLES)]
 
 
 SCENARIO = Scenario("ceiling", "the most requests in flight, and what stops it", __doc__, run, 10)

@@ -28,9 +28,11 @@ from ..theory import Check
 from .base import Context, Outcome, Scenario
 
 IDLE, PROBE_S = 4, 8.0
-CASES = (("gunicorn-gevent", Variant(knobs=(("workers", "1"), ("worker_connections", str(IDLE)))),
+#: By role (compose/ lab.roles): one gevent worker with few worker connections, and
+#: granian with a low backpressure.
+CASES = (("gevent-workers", Variant(knobs=(("workers", "1"), ("worker_connections", str(IDLE)))),
           "worker_connections"),
-         ("granian", Variant(knobs=(("backpressure", str(IDLE)),)), "backpressure"))
+         ("granian-blocking-threads", Variant(knobs=(("backpressure", str(IDLE)),)), "backpressure"))
 LIGHT_CASES = CASES[:1]
 #: "At once": a new request through nginx waits no more than this.
 AT_ONCE_S = 1.0
@@ -46,7 +48,8 @@ def request(s):
     while b"\r\n\r\n" not in data:
         data += s.recv(4096)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int([l.split(b":")[1] for l in head.split(b"\r\n") if l.lower().startswith(b"content-length")][0])
+    length = int([h.split(b":")[1] for h in head.split(b"\r\n")
+                  if h.lower().startswith(b"content-length")][0])
     while len(body) < length:
         body += s.recv(4096)
 idle = []
@@ -69,7 +72,8 @@ print(json.dumps({"served": served, "seconds": round(time.monotonic() - t0, 2)})
 
 def run(ctx: Context) -> list[Outcome]:
     outcomes = []
-    for service, variant, knob in (LIGHT_CASES if ctx.light else CASES):
+    for role, variant, knob in (LIGHT_CASES if ctx.light else CASES):
+        service = ctx.configuration(role)
         ctx.apply(service, variant)
         direct = ctx.client_script(CLIENT % json.dumps({
             "host": service, "port": 8000, "path": "/io?ms=1", "idle": IDLE, "probe_s": PROBE_S}))

@@ -19,19 +19,21 @@ from ..levels import Variant
 from ..theory import Check
 from .base import Context, Outcome, Scenario, oom_kills
 
-SERVICE = "gunicorn-sync"
+#: By role (compose/ lab.roles): gunicorn's sync workers.
+ROLE = "sync-workers"
 VARIANT = Variant(memory="160M", knobs=(("workers", "2"),), switches=("allow_alloc",))
 ALLOC_MB = 200
 
 
 def run(ctx: Context) -> list[Outcome]:
-    ctx.apply(SERVICE, VARIANT)
-    before = oom_kills(ctx, SERVICE)
-    status, body, seconds = ctx.get(f"/{SERVICE}/alloc?mb={ALLOC_MB}", timeout_s=60)
-    after = oom_kills(ctx, SERVICE)
-    recovery = ctx.wait_served(SERVICE)
+    service = ctx.configuration(ROLE)
+    ctx.apply(service, VARIANT)
+    before = oom_kills(ctx, service)
+    status, body, seconds = ctx.get(f"/{service}/alloc?mb={ALLOC_MB}", timeout_s=60)
+    after = oom_kills(ctx, service)
+    recovery = ctx.wait_served(service)
     try:
-        topology.wait_drained(SERVICE, ctx.base_url, timeout_s=30)
+        topology.wait_drained(service, ctx.base_url, timeout_s=30)
         drained = 1
     except TimeoutError:
         drained = 0
@@ -44,7 +46,7 @@ def run(ctx: Context) -> list[Outcome]:
               Check("count_exact", "drained", 1, 1, "the killed worker's request leaves the count")]
     summary = (f"/alloc of {ALLOC_MB} MiB in 160 MiB: {status} after {seconds:.1f} s, "
                f"{figures['oom_kills']} OOM kill(s) in the cgroup; serving again after {recovery:.1f} s")
-    return [Outcome(f"{SERVICE} ({VARIANT.describe()})", figures, checks, summary)]
+    return [Outcome(f"{service} ({VARIANT.describe()})", figures, checks, summary)]
 
 
 SCENARIO = Scenario("memory", "a request past the container's memory limit", __doc__, run, 40)

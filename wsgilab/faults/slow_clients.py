@@ -26,20 +26,30 @@ from __future__ import annotations
 
 import json
 
-from ..theory import Check
+from ..theory import Capacity, Check
 from .base import Context, Outcome, Scenario
 
 #: Seconds an ordinary request is given while the silent connections are held.
 PROBE_S = 3.0
 COUNTS = (1, 2, 4, 8, 16, 64)
 LIGHT_COUNTS = (4,)
-CONFIGURATIONS = ("gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent")
-LIGHT_CONFIGURATIONS = ("gunicorn-sync",)
-#: How many clients take each out of service directly: (fewest, most) clients, or None:
-#: never within the ramp. sync: its 4 workers, each accepting only when free. gthread 2 x
-#: 4: from one worker's 4 threads up to the ramp's top, as the kernel spreads connections
-#: over the two workers (measured: silent out at 8, slow at 16, 2026-11-23).
-DIRECT = {"gunicorn-sync": (4, 4), "gunicorn-gthread": (4, COUNTS[-1]), "gunicorn-gevent": None}
+#: By role (compose/ lab.roles): gunicorn's sync, gthread and gevent workers.
+ROLES = ("sync-workers", "gthread-workers", "gevent-workers")
+LIGHT_ROLES = ("sync-workers",)
+
+
+def direct_out_at(capacity: Capacity, most: int) -> tuple[int, int] | None:
+    """How many clients take a configuration out of service directly, (fewest, most), or
+    None: never within a ramp to ``most``. An event loop: a greenlet per connection, never.
+    Workers that accept only when free (sync): exactly the cap. Workers that accept while
+    their threads are busy (gthread, ``Capacity.sustained``): from one worker's threads
+    up to the ramp's top, as the kernel spreads connections over the workers (measured:
+    gthread 2 x 4 silent out at 8, slow at 16, 2026-11-23)."""
+    if capacity.event_loop or capacity.limit is None:
+        return None
+    if capacity.sustained is not None:
+        return capacity.floor, most
+    return capacity.limit, capacity.limit
 
 CLIENT = r"""
 import json, socket, time
@@ -83,11 +93,11 @@ def _out_of_service_at(steps: list[dict]) -> int | None:
 
 
 def run(ctx: Context) -> list[Outcome]:
-    services = LIGHT_CONFIGURATIONS if ctx.light else CONFIGURATIONS
+    services = [ctx.configuration(r) for r in (LIGHT_ROLES if ctx.light else ROLES)]
     counts = LIGHT_COUNTS if ctx.light else COUNTS
-    targets = []
+    targets, capacity = [], {}
     for service in services:
-        ctx.apply(service)
+        capacity[service] = ctx.apply(service).capacity
         for mode in ("silent", "slow"):
             targets.append({"name": f"{service} {mode} direct", "host": service, "port": 8000,
                             "path": "/io?ms=1", "mode": mode, "counts": counts, "probe_s": PROBE_S})
@@ -98,7 +108,7 @@ def run(ctx: Context) -> list[Outcome]:
     outcomes = []
     for service in services:
         figures, checks, parts = {}, [], []
-        expected = DIRECT[service]
+        expected = direct_out_at(capacity[service], COUNTS[-1])
         for mode in ("silent", "slow"):
             direct = _out_of_service_at(results[f"{service} {mode} direct"])
             proxied = _out_of_service_at(results[f"{service} {mode} nginx"])

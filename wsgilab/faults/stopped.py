@@ -24,7 +24,8 @@ from .. import compose
 from ..theory import Check
 from .base import Context, Outcome, Scenario
 
-SERVICE, OTHER = "gunicorn-sync", "gunicorn-gevent"
+#: By role (compose/ lab.roles): the configuration stopped, and one that must not notice.
+STOPPED, OTHER = "sync-workers", "gevent-workers"
 NGINX_CONF = compose.ROOT / "services" / "nginx" / "nginx.conf"
 #: "At once": a local 502 takes milliseconds; a second leaves room for a busy machine.
 AT_ONCE_S = 1.0
@@ -45,18 +46,19 @@ def nginx_seconds(directive: str, text: str | None = None) -> float:
 
 
 def run(ctx: Context) -> list[Outcome]:
+    service, other = ctx.configuration(STOPPED), ctx.configuration(OTHER)
     connect_timeout, valid = nginx_seconds("proxy_connect_timeout"), nginx_seconds("valid")
-    ctx.apply(SERVICE)
-    ctx.get(f"/{SERVICE}/io?ms=1")  # nginx now caches its address for `valid` seconds
-    ctx.lab.stop(SERVICE)
+    ctx.apply(service)
+    ctx.get(f"/{service}/io?ms=1")  # nginx now caches its address for `valid` seconds
+    ctx.lab.stop(service)
     try:
-        first, first_body, first_s = ctx.get(f"/{SERVICE}/io?ms=1")
-        others = [ctx.get(f"/{OTHER}/io?ms=10")[0] for _ in range(OTHER_REQUESTS)]
+        first, first_body, first_s = ctx.get(f"/{service}/io?ms=1")
+        others = [ctx.get(f"/{other}/io?ms=10")[0] for _ in range(OTHER_REQUESTS)]
         time.sleep(valid + 0.5)  # past the resolver cache's validity: a bounded wait
-        later, later_body, later_s = ctx.get(f"/{SERVICE}/io?ms=1")
+        later, later_body, later_s = ctx.get(f"/{service}/io?ms=1")
     finally:
-        ctx.lab.start(SERVICE)
-    recovery = ctx.wait_served(SERVICE)
+        ctx.lab.start(service)
+    recovery = ctx.wait_served(service)
     figures = {"first_status": first, "first_s": round(first_s, 3),
                "later_status": later, "later_s": round(later_s, 3),
                "json": int("error" in first_body and "error" in later_body),
@@ -69,12 +71,12 @@ def run(ctx: Context) -> list[Outcome]:
               Check("answer", "later_status", 502, 502, "the name no longer resolves: nginx's 502"),
               Check("at_once", "later_s", 0, AT_ONCE_S, "no connect attempt to wait for"),
               Check("json", "json", 1, 1, "nginx's own errors are JSON"),
-              Check("others", "others_failed", 0, 0, f"{OTHER} is untouched")]
+              Check("others", "others_failed", 0, 0, f"{other} is untouched")]
     summary = (f"stopped: {first} after {first_s:.1f} s right after the stop (address maybe still cached), "
-               f"{later} after {later_s * 1000:.0f} ms once the cache expired; {OTHER} "
+               f"{later} after {later_s * 1000:.0f} ms once the cache expired; {other} "
                f"{OTHER_REQUESTS - figures['others_failed']}/{OTHER_REQUESTS} fine; serving "
                f"again {recovery:.1f} s after its start")
-    return [Outcome(SERVICE, figures, checks, summary)]
+    return [Outcome(service, figures, checks, summary)]
 
 
 SCENARIO = Scenario("stopped", "a configuration's container stopped", __doc__, run, 50)

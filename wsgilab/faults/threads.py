@@ -21,23 +21,25 @@ import time
 from ..theory import Check
 from .base import Context, Outcome, Scenario
 
-SERVICE, OTHER = "flask-threaded", "gunicorn-gevent"
+#: By role (compose/ lab.roles): the threaded dev server, and one that must not notice.
+THREADED, OTHER = "dev-server", "gevent-workers"
 VUS, LIGHT_VUS, IO_MS = 300, 290, 2000
 
 
 def run(ctx: Context) -> list[Outcome]:
-    cfg = ctx.apply(SERVICE)
+    service, other = ctx.configuration(THREADED), ctx.configuration(OTHER)
+    cfg = ctx.apply(service)
     vus = LIGHT_VUS if ctx.light else VUS
     result = {}
     load = threading.Thread(target=lambda: result.setdefault(
-        "entry", ctx.level(SERVICE, "io", vus, {"io_ms": IO_MS}, duration_s=8, warmup_s=3)))
+        "entry", ctx.level(service, "io", vus, {"io_ms": IO_MS}, duration_s=8, warmup_s=3)))
     load.start()
     time.sleep(4.0)
-    seen = [ctx.get(f"/{SERVICE}/io?ms=1", timeout_s=15) for _ in range(10)]
-    others = [ctx.get(f"/{OTHER}/io?ms=10")[0] for _ in range(10)]
+    seen = [ctx.get(f"/{service}/io?ms=1", timeout_s=15) for _ in range(10)]
+    others = [ctx.get(f"/{other}/io?ms=10")[0] for _ in range(10)]
     load.join(timeout=180)
     entry = result.get("entry")
-    recovery = ctx.wait_served(SERVICE)
+    recovery = ctx.wait_served(service)
     statuses = sorted({s for s, _, _ in seen})
     failed = [(s, b) for s, b, _ in seen if s != 200]
     figures = {"failures": entry.result.failures if entry and entry.result else None,
@@ -50,11 +52,11 @@ def run(ctx: Context) -> list[Outcome]:
                     f"{cfg.limits.pids} pids allow"),
               Check("clean", "unclean", 0, 0, "what the client sees is a JSON 5xx from nginx"),
               Check("capped", "peak", 1, cfg.limits.pids, "the pids limit caps the threads"),
-              Check("others", "others_failed", 0, 0, f"{OTHER} is untouched")]
+              Check("others", "others_failed", 0, 0, f"{other} is untouched")]
     summary = (f"{vus} VUs against {cfg.limits.pids} pids: {figures['failures']} of "
                f"{figures['requests']} failed, peak {figures['peak']}; clients saw {statuses}; "
-               f"{OTHER} fine; serving again after {recovery:.1f} s")
-    return [Outcome(SERVICE, figures, checks, summary)]
+               f"{other} fine; serving again after {recovery:.1f} s")
+    return [Outcome(service, figures, checks, summary)]
 
 
 SCENARIO = Scenario("threads", "the threaded dev server past its pids limit", __doc__, run, 70)

@@ -26,8 +26,9 @@ from ..levels import Variant
 from ..theory import Check
 from .base import Context, Outcome, Scenario, each
 
-CONFIGURATIONS = ("gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent")
-LIGHT_CONFIGURATIONS = ("gunicorn-sync",)
+#: By role (compose/ lab.roles): gunicorn's sync, gthread and gevent workers.
+ROLES = ("sync-workers", "gthread-workers", "gevent-workers")
+LIGHT_ROLES = ("sync-workers",)
 TIMEOUT_S, REQUEST_MS = 3, 8000
 #: What each worker class answers a request past the timeout with (see the docstring).
 EXPECTED = {"sync": 500, "gthread": 200, "gevent": 200}
@@ -39,17 +40,19 @@ def one(ctx: Context, service: str) -> Outcome:
     logs = ctx.container(service).logs(tail=100).decode(errors="replace")
     recovery = ctx.wait_served(service)
     expected = EXPECTED[cfg.settings["worker_class"]]
-    figures = {"status": status, "seconds": round(seconds, 2), "json": 1 if "error" in body or "slept_ms" in body else 0,
+    figures = {"status": status, "seconds": round(seconds, 2),
+               "json": 1 if "error" in body or "slept_ms" in body else 0,
                "worker_timeout_logged": 1 if "WORKER TIMEOUT" in logs else 0,
                "recovery_s": round(recovery, 2)}
     checks = [Check("answer", "status", expected, expected,
                     f"{cfg.settings['worker_class']} with --timeout {TIMEOUT_S}, a {REQUEST_MS} ms request"),
               Check("json", "json", 1, 1, "every answer of the lab is JSON")]
     summary = (f"a {REQUEST_MS / 1000:g} s request under --timeout {TIMEOUT_S}: {status} after "
-               f"{seconds:.1f} s ({'WORKER TIMEOUT logged' if figures['worker_timeout_logged'] else 'no timeout'}); "
+               f"{seconds:.1f} s ("
+               f"{'WORKER TIMEOUT logged' if figures['worker_timeout_logged'] else 'no timeout'}); "
                f"serving again after {recovery:.1f} s")
     return Outcome(service, figures, checks, summary)
 
 
 SCENARIO = Scenario("timeout", "a request longer than gunicorn's --timeout", __doc__,
-                    each(one, CONFIGURATIONS, LIGHT_CONFIGURATIONS), 30)
+                    each(one, ROLES, LIGHT_ROLES), 30)

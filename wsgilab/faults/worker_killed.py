@@ -27,8 +27,9 @@ from .. import topology
 from ..theory import Check
 from .base import Context, Outcome, Scenario, each
 
-CONFIGURATIONS = ("gunicorn-sync", "gunicorn-gthread", "gunicorn-gevent")
-LIGHT_CONFIGURATIONS = ("gunicorn-sync",)
+#: By role (compose/ lab.roles): gunicorn's sync, gthread and gevent workers.
+ROLES = ("sync-workers", "gthread-workers", "gevent-workers")
+LIGHT_ROLES = ("sync-workers",)
 VUS, IO_MS, DURATION_S, KILL_AT_S = 16, 500, 12, 4.0
 #: A replacement worker imports the app (about a second of CPU here) before it serves.
 RECOVERY_MAX_S = 10.0
@@ -82,4 +83,4 @@ def one(ctx: Context, service: str) -> Outcome:
 
 
 SCENARIO = Scenario("worker-killed", "a worker killed under load", __doc__,
-                    each(one, CONFIGURATIONS, LIGHT_CONFIGURATIONS), 20)
+                    each(one, ROLES, LIGHT_ROLES), 20)

@@ -110,7 +110,7 @@ def _finish(fig: Figure, axes: list, ncol: int = 4) -> None:
     """Lay the figure out with one legend in a strip under the plots, covering no data."""
     handles, labels = [], []
     for ax in axes:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if label not in labels:
                 handles.append(handle)
                 labels.append(label)
@@ -140,7 +140,7 @@ def throughput_chart(record: BenchRecord, workload: str) -> Chart | None:
         rows = math.ceil(len(curves) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(WIDTH_IN, 2.3 * rows + 0.8), dpi=100,
                                  squeeze=False)
-        for ax, (key, cases_) in zip(axes.flat, curves.items()):
+        for ax, cases_ in zip(axes.flat, curves.values(), strict=False):
             vus = [c.level.vus for c in cases_]
             ax.errorbar(vus, [c.median("throughput_rps") for c in cases_],
                         yerr=np.array([_errors(c, "throughput_rps") for c in cases_]).T,
@@ -163,7 +163,7 @@ def throughput_chart(record: BenchRecord, workload: str) -> Chart | None:
         ax.errorbar([c.median("throughput_rps") for c in cases_], ys,
                     xerr=np.array([_errors(c, "throughput_rps") for c in cases_]).T,
                     fmt="o", color="tab:blue", markersize=5, capsize=2, label="measured (median, min-max)")
-        theory = [(y, theory_rps(c)) for y, c in zip(ys, cases_) if theory_rps(c)]
+        theory = [(y, theory_rps(c)) for y, c in zip(ys, cases_, strict=True) if theory_rps(c)]
         if theory:
             ax.scatter([t for _, t in theory], [y for y, _ in theory], marker="|", s=220,
                        color="black", label="what its settings promise")

@@ -12,8 +12,16 @@ from tabulate import tabulate
 from .. import analyses
 from ..record import BenchRecord
 from .charts import Chart
-from .tables import (HEADERS, HIDDEN_CLAIMS, SCENARIO_HEADERS, rows, scenario_rows, shown_verdicts,
-                     sizing_table, sweep_table)
+from .tables import (
+    HEADERS,
+    HIDDEN_CLAIMS,
+    SCENARIO_HEADERS,
+    rows,
+    scenario_rows,
+    shown_verdicts,
+    sizing_table,
+    sweep_table,
+)
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 

@@ -102,6 +102,8 @@ class PlanRequest:
             user's limits), for the rules that read it.
         matrix: run every value of the workload's axes (``Param.in_name``) for every
             selected configuration, not its default cases.
+        roles: ``{role: configuration}`` (``compose.roles``): a plan names the
+            configurations it needs by role.
     """
 
     services: tuple[str, ...]
@@ -109,6 +111,12 @@ class PlanRequest:
     params: dict
     memory_bytes: int | None
     matrix: bool = False
+    roles: dict = field(default_factory=dict)
+
+    def selected(self, role: str) -> str | None:
+        """The configuration that plays ``role``, if the user selected it; else None."""
+        configuration = self.roles.get(role)
+        return configuration if configuration in self.services else None
 
 
 @dataclass(frozen=True)
@@ -156,7 +164,7 @@ class Workload:
     isolated: bool = False
     containers: tuple[str, ...] = ()
     backend: Callable[[object], dict] | None = None
-    observer: Callable[[object, float], "Observer"] | None = None
+    observer: Callable[[object, float], Observer] | None = None
     restart_after: Callable[[Level], bool] | None = None
     order: int = 50
 

@@ -68,6 +68,9 @@ CPU_MS = Param("cpu_ms", "CPU_MS", 50, low=1, high=2000, unit="milliseconds",
 #: Every CPU level runs 10 VUs: above the 4 sync workers, the 3 dev-server processes and
 #: the gthread pool's 8 threads, so that every bounded configuration is server-bound.
 CPU_VUS = 10
+#: Point 2's and 3's configurations, by role: one process of threads (gunicorn's gthread,
+#: the threaded dev server) and the forking dev server.
+THREADS_AND_FORKS = ("gthread-one-process", "dev-server", "dev-server-forking")
 #: The quotas of point 1 and the cores they may use.
 QUOTAS = (0.5, 1.0, 2.0)
 TWO_CORES = "0-1"
@@ -143,10 +146,12 @@ def sizing_levels(request: PlanRequest) -> list[Level]:
     for rule in sizing.RULES:
         size = rule.size(facts)
         if size.threads > 1:
-            service = "gunicorn-gthread"
+            service = request.roles.get("gthread-workers")
             knobs = (("threads", str(size.threads)), ("workers", str(size.workers)))
         else:
-            service, knobs = "gunicorn-sync", (("workers", str(size.workers)),)
+            service, knobs = request.roles.get("sync-workers"), (("workers", str(size.workers)),)
+        if service is None:
+            continue
         variant = Variant(cpus=SIZING_QUOTA, knobs=knobs)
         levels.append(WORKLOAD.level(service, CPU_VUS, request.params, variant))
         levels.append(get("io").level(service, SIZING_IO_VUS, request.params, variant))
@@ -158,10 +163,11 @@ def plan(request: PlanRequest) -> list[Level]:
     def lv(service, vus, variant):
         return WORKLOAD.level(service, vus, request.params, variant)
 
-    levels = [lv("gunicorn-sync", CPU_VUS, Variant(cpus=q, cpuset=TWO_CORES)) for q in QUOTAS]
-    two = Variant(cpus=2.0, cpuset=TWO_CORES)
-    levels += [lv(s, CPU_VUS, two) for s in ("gunicorn-gthread-1x8", "flask-threaded", "flask-processes")]
-    levels += [lv("gunicorn-sync", SWEEP_VUS,
+    sync = request.roles.get("sync-workers")
+    levels = [lv(sync, CPU_VUS, Variant(cpus=q, cpuset=TWO_CORES)) for q in QUOTAS]
+    two = Variant(cpus=max(QUOTAS), cpuset=TWO_CORES)
+    levels += [lv(request.roles.get(role), CPU_VUS, two) for role in THREADS_AND_FORKS]
+    levels += [lv(sync, SWEEP_VUS,
                   Variant(cpus=1.0, memory=SWEEP_MEMORY, knobs=(("workers", str(w)),)))
                for w in SWEEP_WORKERS]
     levels += sizing_levels(request)

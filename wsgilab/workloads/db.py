@@ -92,13 +92,13 @@ CONNECTIONS = Param("connections", "CONNECTIONS", "per-request", choices=("per-r
 #: --matrix (`make bench-real`), to keep `make bench` inside its 8 minutes: it is cooperative like
 #: psycopg 3 (16 of 16 at 16 VUs, 27.2 req/s, in the run of 2026-11-23).
 DEFAULT_CASES = (
-    ("gunicorn-gevent", "psycopg2", "per-request", 16),
-    ("gunicorn-gevent", "psycopg2-green", "per-request", 16),
-    ("gunicorn-gevent", "psycopg", "per-request", 16),
-    ("gunicorn-gevent-preload", "psycopg", "per-request", 16),
-    ("gunicorn-sync", "psycopg2", "per-request", 16),
-    ("gunicorn-gevent", "psycopg", "per-request", 24),
-    ("gunicorn-gevent", "psycopg", "pool", 24),
+    ("gevent-workers", "psycopg2", "per-request", 16),
+    ("gevent-workers", "psycopg2-green", "per-request", 16),
+    ("gevent-workers", "psycopg", "per-request", 16),
+    ("gevent-preload", "psycopg", "per-request", 16),
+    ("sync-workers", "psycopg2", "per-request", 16),
+    ("gevent-workers", "psycopg", "per-request", 24),
+    ("gevent-workers", "psycopg", "pool", 24),
 )
 #: VUs per level of the full matrix (--matrix): above gevent's 4 workers and the bounded
 #: caps of 4 and 8, up to the 16 connections the database leaves the app.
@@ -243,7 +243,8 @@ def plan(request: PlanRequest) -> list[Level]:
         cases = [(s, d, "per-request", MATRIX_VUS) for s in request.services for d in DRIVERS]
         cases += [(s, "psycopg", "pool", MATRIX_VUS) for s in request.services]
     else:
-        cases = [c for c in DEFAULT_CASES if c[0] in request.services]
+        cases = [(request.selected(role), *rest) for role, *rest in DEFAULT_CASES
+                 if request.selected(role)]
         fixed = request.params.get("driver")
         if fixed and all(driver != fixed for _, driver, _, _ in cases):
             # A driver the default plan leaves out takes the default's cases.

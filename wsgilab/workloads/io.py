@@ -22,7 +22,7 @@ CURVE_VUS = (2, 10, 40)
 
 #: Beside every configuration as declared: one gevent worker alone, whose count in flight
 #: answers whether one async worker holds dozens of requests (seed 001).
-EXTRA_CASES = (("gunicorn-gevent", Variant(knobs=(("workers", "1"),))),)
+EXTRA_CASES = (("gevent-workers", Variant(knobs=(("workers", "1"),))),)
 
 IO_MS = Param("io_ms", "IO_MS", 250, low=1, high=2000, unit="milliseconds",
               help="milliseconds each request waits on I/O (time.sleep in the app)")
@@ -39,7 +39,7 @@ def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) 
 def plan(request: PlanRequest) -> list[Level]:
     """Every selected configuration at 40 VUs (or the VUs given), and EXTRA_CASES."""
     cases = [(s, Variant()) for s in request.services]
-    cases += [(s, v) for s, v in EXTRA_CASES if s in request.services]
+    cases += [(request.selected(role), v) for role, v in EXTRA_CASES if request.selected(role)]
     return [WORKLOAD.level(service, vus, request.params, variant)
             for service, variant in cases for vus in (request.vus or DEFAULT_VUS)]
 

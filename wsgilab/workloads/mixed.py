@@ -60,10 +60,10 @@ DEFAULT_VUS = (4,)
 #: The configurations of the README's point 4: gevent at one and four workers; sync and
 #: gthread for comparison.
 DEFAULT_CASES = (
-    ("gunicorn-gevent", Variant(knobs=(("workers", "1"),))),
-    ("gunicorn-gevent", Variant()),
-    ("gunicorn-sync", Variant()),
-    ("gunicorn-gthread-1x8", Variant()),
+    ("gevent-workers", Variant(knobs=(("workers", "1"),))),
+    ("gevent-workers", Variant()),
+    ("sync-workers", Variant()),
+    ("gthread-one-process", Variant()),
 )
 
 
@@ -98,8 +98,8 @@ def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) 
 
 def plan(request: PlanRequest) -> list[Level]:
     """The README's point 4 (``DEFAULT_CASES``) at 4 VUs (or the VUs given)."""
-    return [WORKLOAD.level(service, vus, request.params, variant)
-            for service, variant in DEFAULT_CASES if service in request.services
+    return [WORKLOAD.level(request.selected(role), vus, request.params, variant)
+            for role, variant in DEFAULT_CASES if request.selected(role)
             for vus in (request.vus or DEFAULT_VUS)]
 
 

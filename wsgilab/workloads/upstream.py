@@ -52,8 +52,8 @@ CLIENT = Param("client", "CLIENT", "requests", choices=CLIENTS, in_name=True,
 #: The default plan: gevent with the cooperative and the blocking client, sync for
 #: comparison; 40 VUs, ten times gevent's 4 workers.
 DEFAULT_CASES = (
-    ("gunicorn-gevent", "requests", 40),
-    ("gunicorn-gevent", "pycurl", 40),
+    ("gevent-workers", "requests", 40),
+    ("gevent-workers", "pycurl", 40),
 )
 MATRIX_VUS = 40
 
@@ -114,7 +114,8 @@ def plan(request: PlanRequest) -> list[Level]:
     if request.matrix:
         cases = [(s, c, MATRIX_VUS) for s in request.services for c in CLIENTS]
     else:
-        cases = [c for c in DEFAULT_CASES if c[0] in request.services]
+        cases = [(request.selected(role), client, vus) for role, client, vus in DEFAULT_CASES
+                 if request.selected(role)]
     cases = [c for c in cases if request.params.get("client", c[1]) == c[1]]
     return [WORKLOAD.level(service, vus, {**request.params, "client": client})
             for service, client, case_vus in cases for vus in (request.vus or (case_vus,))]
