@@ -11,7 +11,7 @@ export K6_NO_USAGE_REPORT := true
 LIMITS ?=
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv browser up bench bench-io bench-real faults faults-light test lint unit report compare down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real faults faults-light test lint unit report findings compare down clean lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -63,6 +63,9 @@ unit: venv ## run the unit tests only (tests/unit: no Docker needed)
 
 report: venv ## re-render report.html, report.md and the charts of results/latest (or RESULTS=dir)
 	$(PY) -m wsgilab report $(RESULTS)
+
+findings: venv ## render docs/findings.md and its pictures from the recorded runs in records/
+	$(PY) -m wsgilab findings
 
 compare: venv ## compare two runs, changes flagged against their noise: make compare A=results/x B=results/y
 	@test -n "$(A)" -a -n "$(B)" || { echo "make compare A=results/<run> B=results/<run>" >&2; exit 2; }

@@ -14,11 +14,11 @@ DATA = Path(__file__).resolve().parent / "data"
 #: BENCH_ARGS="--services gunicorn-sync,gunicorn-gevent,gunicorn-gthread-1x8 --vus 4"
 #: narrowed to a few levels of each workload; see tests/data/README.md.
 SMALL_RUN = DATA / "run-small"
-#: The record (bench.json only) of a real run of `make bench`'s default plan, for the
-#: claims' tests; see tests/data/README.md.
-DEFAULT_RUN = DATA / "run-default"
-#: The record (bench.json only) of a real run of `make faults`; see tests/data/README.md.
-FAULTS_RUN = DATA / "run-faults"
+#: The records the findings are rendered from (records/README.md): a real run of `make
+#: bench`'s default plan, and one of `make faults`; the claims' tests read them too.
+RECORDS = ROOT / "records"
+DEFAULT_RUN = RECORDS / "default"
+FAULTS_RUN = RECORDS / "faults"
 
 _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):-([^}]*)\}")
 _UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}

@@ -1,4 +1,4 @@
-"""Command line: ``python -m wsgilab {up,down,bench,faults,report,compare}``.
+"""Command line: ``python -m wsgilab {up,down,bench,faults,report,compare,findings}``.
 
 Measuring and presenting are separate steps: ``bench`` and ``faults`` write a record
 (``bench.json``) through a lab session and then render it; ``report`` renders a record
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-USAGE = ("usage: python -m wsgilab {up,down,bench,faults,report,compare} [options]\n"
+USAGE = ("usage: python -m wsgilab {up,down,bench,faults,report,compare,findings} [options]\n"
          "       python -m wsgilab <command> --help")
 
 
@@ -158,6 +158,19 @@ def _compare(argv: list[str]) -> int:
     return 0
 
 
+def _findings(argv: list[str]) -> int:
+    from .report import findings
+
+    argparse.ArgumentParser(
+        prog="python -m wsgilab findings",
+        description="Render docs/findings.md and its pictures from the recorded runs in "
+                    "records/ (records/README.md). Needs no Docker engine.").parse_args(argv)
+    text = findings.render()
+    print(f"{findings.PAGE.relative_to(findings.ROOT)}: {len(text.splitlines())} lines from "
+          f"{', '.join(findings.load_sources())}")
+    return 0
+
+
 def _up(argv: list[str]) -> int:
     from .session import LabSession
 
@@ -180,7 +193,7 @@ def _down(argv: list[str]) -> int:
 
 
 COMMANDS = {"up": _up, "down": _down, "bench": _bench, "faults": _faults,
-            "report": _report, "compare": _compare}
+            "report": _report, "compare": _compare, "findings": _findings}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 For every claim there is a changed measurement that changes its verdict (and for most, one
 per branch of its rule): a rule whose verdicts were swapped, or that ignored the figure it
-names, fails here. The stored run is a real `make bench` (tests/data/run-default).
+names, fails here. The stored run is a real `make bench` (records/default).
 """
 
 import copy
@@ -28,7 +28,7 @@ def stored():
 
 @pytest.fixture
 def record(stored):
-    """A real run of `make bench`'s default plan (tests/data/run-default), a fresh copy."""
+    """A real run of `make bench`'s default plan (records/default), a fresh copy."""
     return copy.deepcopy(stored)
 
 

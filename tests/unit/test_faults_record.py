@@ -1,4 +1,4 @@
-"""A stored run of the fault scenarios (tests/data/run-faults) reads back through the
+"""A stored run of the fault scenarios (records/faults) reads back through the
 record, the report and the claims; a changed outcome changes what they say."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def verdict(record, claim_id):
 
 def test_the_stored_run_has_every_scenario_with_its_outcomes(record):
     assert list(record.scenarios) == list(faults.registry()), \
-        "re-record tests/data/run-faults (see tests/data/README.md) after adding a scenario"
+        "re-record records/faults (see records/README.md) after adding a scenario"
     for name, entry in record.scenarios.items():
         assert "error" not in entry, f"{name}: {entry.get('error')}"
         for outcome in entry["outcomes"]:

@@ -30,10 +30,11 @@ def _other(case: Case) -> str:
     return "; ".join(parts)
 
 
-def rows(record: BenchRecord) -> list[list]:
-    """One row per case (a level and its repeats), in the order first run."""
+def rows(record: BenchRecord, keep=lambda case: True) -> list[list]:
+    """One row per case (a level and its repeats) that ``keep`` accepts, in the order
+    first run."""
     table = []
-    for case in all_cases(record):
+    for case in filter(keep, all_cases(record)):
         level = case.level
         head = [level.configuration, level.workload,
                 "; ".join(filter(None, [", ".join(f"{k}={v}" for k, v in level.params
