@@ -58,7 +58,7 @@ CASES = [
      lambda s: _post(f"/{s}/io", b"Transfer-Encoding: chunked, gzip\r\n"), 400),
     ("path traversal, raw", lambda s: _get(f"/{s}/../../etc/passwd"), 400),
     ("path traversal, encoded", lambda s: _get(f"/{s}/%2e%2e/%2e%2e/etc/passwd"), 400),
-    ("path traversal to a backend", lambda s: _get(f"/{s}/../postgres/"), 404),
+    ("path traversal to a backend", lambda s: _get(f"/{s}/../postgres/"), 400),
     ("NUL in the path", lambda s: _get(f"/{s}/io%00"), 400),
     ("TRACE", lambda s: b"TRACE /" + s.encode() + b"/io HTTP/1.1\r\n" + END, 405),
     ("POST", lambda s: _post(f"/{s}/io", b"Content-Length: 0\r\n"), 405),

@@ -151,6 +151,8 @@ def test_an_unreachable_database_is_a_generic_503_and_a_log_line(client, no_back
 
 @pytest.mark.parametrize("error, reason", [
     (RuntimeError('FATAL:  sorry, too many clients already'), "too_many"),
+    (RuntimeError("FATAL: remaining connection slots are reserved for non-replication "
+                  "superuser connections"), "too_many"),
     (type("E", (Exception,), {"pgcode": "53300"})("anything"), "too_many"),
     (OSError("[Errno 111] Connection refused"), "unreachable"),
     (ValueError("something else at postgres.c:123"), "failed"),

@@ -63,8 +63,11 @@ class DatabaseUnavailable(RuntimeError):
 
 
 #: What a client is told, by cause. PostgreSQL's SQLSTATE 53300 is too_many_connections
-#: (PostgreSQL docs, Appendix A); libpq reports a refusal at connect time as text only,
-#: "sorry, too many clients already", so the text is matched too.
+#: (PostgreSQL docs, Appendix A); libpq reports a refusal at connect time as text only, so
+#: the text is matched too: "sorry, too many clients already", or, once only the slots
+#: reserved for superusers are left, "remaining connection slots are reserved" (both seen
+#: here past max_connections).
+TOO_MANY_TEXTS = ("too many clients", "remaining connection slots are reserved")
 PUBLIC_REASONS = {
     "too_many": "the database refused the connection: too many clients",
     "pool": "no pooled database connection came free in time",
@@ -78,7 +81,7 @@ def _reason(exc: BaseException) -> str:
     """The key of PUBLIC_REASONS that ``exc`` (a driver's error) stands for."""
     code = (getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
             or (exc.args[0].get("C") if exc.args and isinstance(exc.args[0], dict) else None))
-    if code == "53300" or "too many clients" in str(exc):
+    if code == "53300" or any(text in str(exc) for text in TOO_MANY_TEXTS):
         return "too_many"
     if isinstance(exc, psycopg_pool.PoolTimeout):
         return "pool"
