@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from wsgilab import compose, faults
+from wsgilab import compose, faults, report
 from wsgilab.record import BenchRecord
 
 #: Log lines shown for a configuration whose scenario failed.
@@ -20,7 +20,9 @@ LOG_TAIL = 30
 def faults_record(lab, tmp_path_factory) -> BenchRecord:
     """One light run of every scenario, recorded in a temporary results directory."""
     directory = tmp_path_factory.mktemp("faults")
-    return faults.run(list(faults.registry()), directory, light=True)
+    record = faults.run(list(faults.registry()), directory, light=True)
+    report.write(record)  # rendering is its own step, after the run wrote the record
+    return record
 
 
 def _logs(configuration: str) -> str:
