@@ -1,13 +1,12 @@
-// Workload `db`: VUS virtual users, each requesting
-// GET /<service>/db?ms=DB_MS&driver=DRIVER&pool=0|1 back to back; the app runs
+// Workload `db`: GET /<service>/db?ms=DB_MS&driver=DRIVER&pool=0|1 under the level's load
+// (k6/lib/lab.js); the app runs
 // SELECT pg_sleep(DB_MS / 1000) on PostgreSQL through DRIVER, on a connection of its own
 // (CONNECTIONS=per-request) or from its pool (CONNECTIONS=pool). One request class, `db`.
 //
-// A request that fails (a 503: no connection to be had) is followed by a wait of DB_MS,
-// as long as its query would have taken, so that refusals do not turn the closed model
-// into a storm of retries. Failures that are not a 503 are counted (count_not_503).
-import { sleep } from 'k6';
-import { Lab, choiceEnv, constantVus, intEnv, readConfig } from './lib/lab.js';
+// A request that fails (a 503: no connection to be had) is followed, under a closed load,
+// by a wait of DB_MS, as long as its query would have taken (lab.backoff). Failures that
+// are not a 503 are counted (count_not_503).
+import { Lab, choiceEnv, intEnv, readConfig, scenario } from './lib/lab.js';
 
 const config = readConfig();
 const dbMs = intEnv('DB_MS', undefined, 0, 20000);
@@ -17,13 +16,13 @@ const lab = new Lab(config, 'db.js', { db: [config.warmupS, config.durationS] },
   { db_ms: dbMs, driver, connections }, {}, ['not_503']);
 const path = `/db?ms=${dbMs}&driver=${driver}&pool=${connections === 'pool' ? 1 : 0}`;
 
-export const options = lab.options({ db: constantVus(config, config.vus, config.durationS) });
+export const options = lab.options({ db: scenario(config, { durationS: config.durationS }) });
 export function setup() { lab.setup(); }
 export default function () {
   const res = lab.get(path, 'db', undefined, dbMs);
-  if (res.status !== 200) {
+  if (res && res.status !== 200) {
     if (res.status !== 503) lab.count('not_503');
-    sleep(dbMs / 1000);
+    lab.backoff(dbMs / 1000);
   }
 }
 export function handleSummary(data) { return lab.summary(data); }

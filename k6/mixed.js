@@ -6,7 +6,7 @@
 //
 // Each phase's first WARMUP_S seconds are left out. The I/O requests' latency alone and
 // beside the CPU requests comes from the same run, the same container, the same minute.
-import { Lab, constantVus, intEnv, readConfig } from './lib/lab.js';
+import { Lab, intEnv, readConfig, scenario } from './lib/lab.js';
 
 const config = readConfig();
 const ioMs = intEnv('IO_MS', undefined, 0, 20000);
@@ -21,9 +21,11 @@ const lab = new Lab(config, 'mixed.js',
   { io_ms: ioMs, cpu_ms: cpuMs, cpu_vus: cpuVus, io_vus: ioVus },
   { io: 0, cpu: d });
 
+// The I/O requests take io_vus / VUS of the load throughout; the CPU requests the rest,
+// in the second phase (closed: that many VUs; open: that share of the arrival rate).
 export const options = lab.options({
-  io: constantVus(config, ioVus, 2 * d, 0, 'io'),
-  cpu: constantVus(config, cpuVus, d, d, 'cpu'),
+  io: scenario(config, { durationS: 2 * d, share: ioVus / config.vus, fn: 'io' }),
+  cpu: scenario(config, { durationS: d, startS: d, share: cpuVus / config.vus, fn: 'cpu' }),
 });
 export function setup() { lab.setup(); }
 export function io() { lab.get(`/io?ms=${ioMs}`, (t) => (t < d ? 'io_alone' : 'io_beside'), undefined, ioMs); }

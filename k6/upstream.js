@@ -1,9 +1,8 @@
-// Workload `upstream`: VUS virtual users, each requesting
-// GET /<service>/upstream?ms=UPSTREAM_MS&client=CLIENT back to back; the app calls the lab's
+// Workload `upstream`: GET /<service>/upstream?ms=UPSTREAM_MS&client=CLIENT under the
+// level's load (k6/lib/lab.js); the app calls the lab's
 // upstream service (GET /delay?ms=UPSTREAM_MS) with CLIENT. One request class, `upstream`.
-// A failed request is followed by a wait of UPSTREAM_MS, as in db.js.
-import { sleep } from 'k6';
-import { Lab, choiceEnv, constantVus, intEnv, readConfig } from './lib/lab.js';
+// A failed request is followed by lab.backoff(UPSTREAM_MS), as in db.js.
+import { Lab, choiceEnv, intEnv, readConfig, scenario } from './lib/lab.js';
 
 const config = readConfig();
 const upstreamMs = intEnv('UPSTREAM_MS', undefined, 0, 20000);
@@ -12,13 +11,13 @@ const lab = new Lab(config, 'upstream.js', { upstream: [config.warmupS, config.d
   { upstream_ms: upstreamMs, client }, {}, ['not_503']);
 const path = `/upstream?ms=${upstreamMs}&client=${client}`;
 
-export const options = lab.options({ upstream: constantVus(config, config.vus, config.durationS) });
+export const options = lab.options({ upstream: scenario(config, { durationS: config.durationS }) });
 export function setup() { lab.setup(); }
 export default function () {
   const res = lab.get(path, 'upstream', undefined, upstreamMs);
-  if (res.status !== 200) {
+  if (res && res.status !== 200) {
     if (res.status !== 503) lab.count('not_503');
-    sleep(upstreamMs / 1000);
+    lab.backoff(upstreamMs / 1000);
   }
 }
 export function handleSummary(data) { return lab.summary(data); }

@@ -70,7 +70,7 @@ def sweep(record: BenchRecord) -> Sweep | None:
         workers=count,
         throughput_rps=statistics.median(e.figures["throughput_rps"] for e in group),
         latency_p95_ms=statistics.median(e.figures["latency_p95_ms"] for e in group),
-        memory_bytes=int(statistics.median(e.load.get("app_memory_bytes", 0) for e in group)),
+        memory_bytes=int(statistics.median(e.usage.get("app_memory_bytes", 0) for e in group)),
     ) for count, group in sorted(by_count.items()))
     slope, intercept = np.polyfit([p.workers for p in points], [p.memory_bytes for p in points], 1)
     top = max(p.throughput_rps for p in points)

@@ -24,12 +24,12 @@ from pathlib import Path
 import docker
 import psutil
 
-from . import compose, k6, topology, workloads
+from . import compose, instrument, k6, topology, workloads
 from .compose import ComposeError
 from .facts import Configuration
 from .levels import Level, Variant, cpuset_cores
 from .options import BenchOptions
-from .record import ERROR, FAIL, PASS, BenchRecord, LevelRecord
+from .record import ERROR, FAIL, INSTRUMENT_BOUND, PASS, BenchRecord, LevelRecord
 from .results import SummaryError, read_summary
 from .session import DockerEngine, Drift, Interrupted, LabSession
 from .theory import UnknownServer
@@ -100,13 +100,15 @@ class WindowSampler(threading.Thread):
         containers: Docker SDK containers by the name their figures get (``app``, ``nginx``).
         start_at, end_at: ``time.monotonic()`` instants of the two snapshots.
         app_cores: the cores of the ``app`` container's cpuset.
+        load_cores: the cores k6 runs on (with nginx and the engine).
     """
 
     def __init__(self, containers: dict, start_at: float, end_at: float,
-                 app_cores: frozenset[int] = frozenset()) -> None:
+                 app_cores: frozenset[int] = frozenset(),
+                 load_cores: frozenset[int] = frozenset()) -> None:
         super().__init__(daemon=True)
         self.containers, self.start_at, self.end_at = containers, start_at, end_at
-        self.app_cores = app_cores
+        self.app_cores, self.load_cores = app_cores, load_cores
         # (instant, containers' snapshots, the host's per-core times)
         self.samples: list[tuple[float, dict, list[tuple[float, float]]]] = []
 
@@ -125,17 +127,21 @@ class WindowSampler(threading.Thread):
         """``<name>_cpu_fraction`` (CPUs used over the window), ``<name>_throttled_periods``,
         ``<name>_memory_bytes`` and ``<name>_memory_max_bytes``; ``app_cores_busy_cpus``,
         the CPUs every process on the host kept busy on the app's cores (the app's own
-        included); {} if a sample is missing."""
+        included); ``load_cores_busy``, the load cores' busy fraction less the app's share
+        of them (``instrument.load_side_busy``); {} if a sample is missing."""
         self.join(timeout=30)
         if len(self.samples) != 2:
             return {}
         (t0, before, cores0), (t1, after, cores1) = self.samples
         values = {"window_sampled_s": t1 - t0}
-        cores = [c for c in self.app_cores if c < len(cores0)]
-        if cores:
-            values["app_cores_busy_cpus"] = sum(
-                (cores1[c][0] - cores0[c][0]) / max(1e-9, cores1[c][1] - cores0[c][1])
-                for c in cores)
+        app_busy = instrument.busy_on(self.app_cores, cores0, cores1)
+        if app_busy is not None:
+            values["app_cores_busy_cpus"] = app_busy
+        load_busy = instrument.busy_on(self.load_cores, cores0, cores1)
+        if load_busy is not None and "app" in self.containers:
+            app = (after["app"]["cpu_ns"] - before["app"]["cpu_ns"]) / 1e9 / (t1 - t0)
+            values["load_cores_busy"] = instrument.load_side_busy(
+                load_busy, self.load_cores, self.app_cores, app)
         for name in self.containers:
             a, b = before[name], after[name]
             values[f"{name}_cpu_fraction"] = (b["cpu_ns"] - a["cpu_ns"]) / 1e9 / (t1 - t0)
@@ -255,8 +261,8 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
                     entry = LevelRecord(level, configuration=cfg, problems=[f"Drift: {exc}"])
                 else:
                     entry = run_level(opts, level, cfg, client)
-                if entry.load is not None:
-                    entry.load["others_moved_off_its_cores"] = len(lab.moved)
+                if entry.usage is not None:
+                    entry.usage["others_moved_off_its_cores"] = len(lab.moved)
                 if workload.restart_after and workload.restart_after(level):
                     out(f"         {level.configuration}: restarted, dropping what the level left "
                         "in its processes")
@@ -330,27 +336,37 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
         now = time.monotonic() + K6_START_S
         cores = cpuset_cores(cfg.limits.cpuset) if cfg.limits.cpuset else frozenset()
         sampler = WindowSampler(containers, now + window[0] + SAMPLE_MARGIN_S,
-                                now + window[1] - SAMPLE_MARGIN_S, cores)
+                                now + window[1] - SAMPLE_MARGIN_S, cores,
+                                frozenset(opts.load_cpus))
         sampler.start()
         observer = (workload.observer(client, K6_START_S + workload.phases * opts.duration_s)
                     if workload.observer else None)
         if observer:
             observer.start()
+        # An open level's raw output holds its send times (instrument.arrival_stats).
+        raw_path = (service_dir / f"{level.slug}.raw.json.gz"
+                    if opts.raw or not level.closed else None)
         k6_run = k6.run(
             workload.script,
             params={
                 "BASE_URL": opts.base_url, "SERVICE": level.configuration,
-                "VUS": str(level.vus), "DURATION_S": str(opts.duration_s),
+                "DURATION_S": str(opts.duration_s), **level.load.k6_env(),
                 "WARMUP_S": str(opts.warmup_s), "GRACEFUL_STOP_S": str(graceful),
                 "SUMMARY_PATH": str(summary_path), **workload.k6_env(level),
             },
             log_path=service_dir / f"{level.slug}.k6.log",
-            raw_path=service_dir / f"{level.slug}.raw.json.gz" if opts.raw else None,
+            raw_path=raw_path,
             cpus=set(opts.load_cpus),
             timeout_s=opts.duration_s * workload.phases + graceful + 60,
         )
         result = read_summary(summary_path)
         observed = observer.figures() if observer else {}
+        if not level.closed:
+            observed.update(instrument.arrival_stats(
+                raw_path, (workload.phases - 1) * opts.duration_s + opts.warmup_s,
+                workload.phases * opts.duration_s))
+            if not opts.raw:
+                raw_path.unlink(missing_ok=True)
         served_after = topology.health(level.configuration, opts.base_url)["served_by_pid"]
     except (k6.K6Error, SummaryError, OSError, TimeoutError, LookupError, ConnectionError,
             ObserverError) as exc:
@@ -359,14 +375,23 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
     entry.result = result
     # k6's CPU over its whole life (a pessimistic figure for the 80% rule); the containers'
     # over the steady window; the backend's own count, if the workload has an observer.
-    entry.load = {"k6_wall_s": k6_run.wall_s, "k6_cpu_s": k6_run.cpu_s,
+    entry.usage = {"k6_wall_s": k6_run.wall_s, "k6_cpu_s": k6_run.cpu_s,
                   "k6_cpu_fraction": k6_run.cpu_s / k6_run.wall_s, **sampler.figures(),
                   **observed}
     if not cfg.capacity.forks_per_request:  # a forking server's processes live one request
-        entry.load.update(spread(served_before, served_after, cfg.settings.get("master_pid")))
-    entry.figures = workload.figures(result, entry.load, level, facts)
+        entry.usage.update(spread(served_before, served_after, cfg.settings.get("master_pid")))
+    entry.figures = workload.level_figures(result, entry.usage, level, facts)
+    for name in ("load_cores_busy", "interarrival_cv", "arrivals_sent"):
+        if entry.usage.get(name) is not None:
+            entry.figures[name] = entry.usage[name]
     entry.problems = [p for c in entry.checks if (p := c.problem(entry.figures.get(c.figure)))]
     entry.status = FAIL if entry.problems else PASS
+    busy = entry.usage.get("load_cores_busy")
+    if busy is not None and busy > instrument.LOAD_CORES_BUSY_MAX:
+        entry.status = INSTRUMENT_BOUND
+        entry.problems.insert(0, f"instrument-bound: the load cores were {busy:.0%} busy beside "
+                                 f"the app (LOAD_CORES_BUSY_MAX {instrument.LOAD_CORES_BUSY_MAX:.0%}): "
+                                 "these figures are the load side's, not the server's")
     return entry
 
 

@@ -53,9 +53,9 @@ class Case:
             return median
         return f"{median} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
-    def load(self, key: str) -> float | None:
-        """The median over repeats of an instrument figure (``LevelRecord.load``)."""
-        values = [e.load[key] for e in self.measured if e.load and e.load.get(key) is not None]
+    def usage(self, key: str) -> float | None:
+        """The median over repeats of an instrument figure (``LevelRecord.usage``)."""
+        values = [e.usage[key] for e in self.measured if e.usage and e.usage.get(key) is not None]
         return statistics.median(values) if values else None
 
     @property

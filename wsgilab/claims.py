@@ -303,11 +303,11 @@ def async_while_waiting(record: BenchRecord) -> Verdict:
 def _balance(case: Case) -> tuple[float, float, int] | None:
     """(busiest worker's share, fair share, requests the master served) of a case, or None
     without per-worker counts or with a single worker."""
-    share = case.load("served_top_share")
+    share = case.usage("served_top_share")
     workers = settings(case).get("workers", 1)
     if not share or workers < 2:
         return None
-    return share, 1 / workers, int(case.load("served_by_master") or 0)
+    return share, 1 / workers, int(case.usage("served_by_master") or 0)
 
 
 def master_load_balances(record: BenchRecord) -> Verdict:
@@ -364,14 +364,14 @@ def cpu_bound_gil(record: BenchRecord) -> Verdict:
     def processes(case: Case) -> int:
         return case.first.configuration.capacity.parallelism
 
-    parts = [f"{_workers(sync, 'sync worker')} used {sync.load('app_cpu_fraction'):.2f} CPUs, "
+    parts = [f"{_workers(sync, 'sync worker')} used {sync.usage('app_cpu_fraction'):.2f} CPUs, "
              f"{sync.span('throughput_rps')} req/s"]
     parts += [f"{c.level.configuration} ({processes(c)} process of threads) "
-              f"{c.load('app_cpu_fraction'):.2f} CPUs, {c.span('throughput_rps')} req/s"
+              f"{c.usage('app_cpu_fraction'):.2f} CPUs, {c.span('throughput_rps')} req/s"
               for c in threads]
-    limited = all(c.load("app_cpu_fraction") <= processes(c) * (1 + GIL_CPU_SLACK) for c in threads)
+    limited = all(c.usage("app_cpu_fraction") <= processes(c) * (1 + GIL_CPU_SLACK) for c in threads)
     usable = min(processes(sync), max(QUOTAS))
-    suits = sync.load("app_cpu_fraction") >= usable * (1 - CPU_BOUND_TOLERANCE)
+    suits = sync.usage("app_cpu_fraction") >= usable * (1 - CPU_BOUND_TOLERANCE)
     return Verdict(HOLDS if limited and suits else DOES_NOT_HOLD,
                    f"under a {max(QUOTAS):g}-CPU quota: " + "; ".join(parts),
                    disagreements=_disagreements(sync, *threads))
@@ -385,7 +385,7 @@ def io_async_throughput_memory(record: BenchRecord) -> Verdict:
                                      f"{named(record, 'sync-workers')}")
 
     def mib(case: Case) -> float:
-        return (case.load("app_memory_bytes") or 0) / 2**20
+        return (case.usage("app_memory_bytes") or 0) / 2**20
 
     detail = (f"at {gevent.level.vus} VUs, gevent ({_workers(gevent)}) "
               f"{gevent.span('throughput_rps')} req/s in {mib(gevent):.0f} MiB against "

@@ -15,6 +15,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .load import CLOSED, Closed, Load
+from .load import from_dict as load_from_dict
+
 #: Limits a variant may set, and the compose variables of compose/app.yml that carry them.
 LIMIT_VARIABLES = {"cpus": "APP_CPUS", "cpuset": "APP_CPUSET", "memory": "APP_MEMORY",
                    "pids": "APP_PIDS"}
@@ -171,7 +174,7 @@ class Level:
     Attributes:
         configuration: the compose service measured.
         workload: the workload's name (``wsgilab.workloads``).
-        vus: closed-model virtual users (the load).
+        load: closed (VUs) or open (an arrival rate): ``wsgilab.load``.
         params: the workload's parameters for this level, sorted by name.
         variant: limits or settings that differ from the configuration's declaration.
         repeat: which repeat of the level this is (1-based).
@@ -181,7 +184,7 @@ class Level:
 
     configuration: str
     workload: str
-    vus: int
+    load: Load
     params: tuple[tuple[str, int | str], ...] = ()
     variant: Variant = field(default_factory=Variant)
     repeat: int = 1
@@ -196,21 +199,33 @@ class Level:
         """
         return dict(self.params)[name]
 
+    @property
+    def closed(self) -> bool:
+        """Whether the load is closed (VUs), not open (an arrival rate)."""
+        return self.load.model == CLOSED
+
+    @property
+    def vus(self) -> int:
+        """The VUs k6 runs: a closed load's own, or those an open load pre-allocates
+        (not a concurrency the server is offered: see ``load``)."""
+        return self.load.vus
+
     def case(self) -> Level:
         """This level with ``repeat`` 1: what the repeats of one level share."""
-        return Level(self.configuration, self.workload, self.vus, self.params, self.variant,
+        return Level(self.configuration, self.workload, self.load, self.params, self.variant,
                      name_params=self.name_params)
 
     @property
     def slug(self) -> str:
-        """The level's file stem, ``io-vus-010`` or ``cpu-cpus2-cpuset0-1-vus-008-r2``.
+        """The level's file stem, ``io-vus-010``, ``io-rate-16`` or
+        ``cpu-cpus2-cpuset0-1-vus-008-r2``.
 
         Parameters in ``name_params`` (a workload's axes) are part of it.
         """
         parts = [self.workload] + [str(v) for k, v in self.params if k in self.name_params]
         if self.variant:
             parts.append(self.variant.tag)
-        parts.append(f"vus-{self.vus:03d}")
+        parts.append(self.load.tag)
         if self.repeat > 1:
             parts.append(f"r{self.repeat}")
         return "-".join(parts)
@@ -220,9 +235,11 @@ class Level:
         return f"{self.configuration}-{self.slug}"
 
     def describe(self) -> str:
-        """``gunicorn-sync cpu at 8 VUs (cpus=0.5)`` for progress lines and messages."""
+        """``gunicorn-sync cpu at 8 VUs (cpus=0.5)`` or ``gunicorn-sync io at 16 req/s``,
+        for progress lines and messages."""
         params = ", ".join(f"{k}={v}" for k, v in self.params if k in self.name_params)
-        text = f"{self.configuration} {self.workload}{f' [{params}]' if params else ''} at {self.vus} VUs"
+        text = (f"{self.configuration} {self.workload}{f' [{params}]' if params else ''} "
+                f"at {self.load.describe()}")
         if self.variant:
             text += f" ({self.variant.describe()})"
         if self.repeat > 1:
@@ -231,14 +248,17 @@ class Level:
 
     def to_dict(self) -> dict:
         return {"configuration": self.configuration, "workload": self.workload,
-                "vus": self.vus, "params": dict(self.params),
+                "load": self.load.to_dict(), "params": dict(self.params),
                 "name_params": sorted(self.name_params),
                 "variant": self.variant.to_dict(), "repeat": self.repeat}
 
     @classmethod
     def from_dict(cls, data: dict) -> Level:
-        return cls(configuration=data["configuration"], workload=data["workload"],
-                   vus=int(data["vus"]), params=tuple(sorted(data.get("params", {}).items())),
+        """A level as ``to_dict`` wrote it; records written before loads were a type
+        (2026-12-02) give ``vus``, a closed load."""
+        load = load_from_dict(data["load"]) if "load" in data else Closed(int(data["vus"]))
+        return cls(configuration=data["configuration"], workload=data["workload"], load=load,
+                   params=tuple(sorted(data.get("params", {}).items())),
                    variant=Variant.from_dict(data.get("variant")),
                    repeat=int(data.get("repeat", 1)),
                    name_params=frozenset(data.get("name_params", ())))

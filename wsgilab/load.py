@@ -38,6 +38,10 @@ POISSON_TICKS_PER_REQUEST = 20
 #: core); above 100 req/s the ticks per request fall, p rises and the coefficient of
 #: variation with it (0.87 at 500 req/s), and the measured one is recorded.
 MAX_TICKS_PER_S = 2000
+#: An open level's VUs: rate x the objective's latency bound (Little's law on the client
+#: side) times this, so that k6 runs out of VUs (and drops iterations, a failure) only
+#: once latency is twice the objective: such a level fails its objective anyway.
+OPEN_VUS_HEADROOM = 2.0
 #: An open rate is given to k6 in iterations per this many seconds (k6's ``rate`` is a
 #: whole number per ``timeUnit``): a resolution of 0.001 req/s.
 RATE_TIME_UNIT_S = 1000

@@ -17,8 +17,10 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import compose, servers, workloads
+from . import compose, objective, servers, workloads
 from .levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
+from .load import ARRIVALS, CONSTANT, OPEN_VUS_HEADROOM
+from .objective import Objective
 from .theory import UnknownServer
 from .topology import DEFAULT_BASE_URL, declared_limits
 from .workloads.base import PlanRequest
@@ -74,7 +76,12 @@ class BenchOptions:
     Attributes:
         workloads: the workloads whose plans run, in order.
         services: the configurations to measure, in order.
-        vus: the load levels given on the command line, or None for each workload's own.
+        vus: closed loads given on the command line (VUs), or None.
+        rates: open loads given on the command line (arrival rates, req/s), or None; with
+            neither, each workload runs its own loads.
+        arrivals: how open loads' requests arrive (``load.CONSTANT``, ``load.POISSON``).
+        objective: the latency objective (``--slo``): it sizes open loads' VUs, and a
+            capacity search (``wsgilab.capacity``) judges each rate by it.
         params: workload parameters given on the command line (parsed).
         limits: the run's own limits (``--limits``), applied to every level beneath the
             level's own variant.
@@ -94,6 +101,9 @@ class BenchOptions:
     workloads: tuple[str, ...]
     services: tuple[str, ...]
     vus: tuple[int, ...] | None = None
+    rates: tuple[float, ...] | None = None
+    arrivals: str = CONSTANT
+    objective: Objective = field(default_factory=Objective)
     params: dict = field(default_factory=dict)
     limits: Variant = field(default_factory=Variant)
     duration_s: int = DEFAULT_DURATION_S
@@ -117,7 +127,9 @@ class BenchOptions:
 
     def to_dict(self) -> dict:
         return {"workloads": list(self.workloads), "services": list(self.services),
-                "vus": list(self.vus) if self.vus else None, "params": self.params,
+                "vus": list(self.vus) if self.vus else None,
+                "rates": list(self.rates) if self.rates else None, "arrivals": self.arrivals,
+                "objective": self.objective.to_dict(), "params": self.params,
                 "limits": self.limits.to_dict(), "duration_s": self.duration_s,
                 "warmup_s": self.warmup_s, "base_url": self.base_url,
                 "results_dir": str(self.results_dir), "load_cpus": sorted(self.load_cpus),
@@ -136,6 +148,17 @@ def _int_list(text: str) -> tuple[int, ...]:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"expected whole numbers separated by commas, got {text!r}") from None
+
+
+def _rate_list(text: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected arrival rates in req/s separated by commas, got {text!r}") from None
+    if any(not (r > 0 and r < float("inf")) for r in rates):
+        raise argparse.ArgumentTypeError(f"arrival rates must be above 0 req/s, got {text!r}")
+    return rates
 
 
 def _name_list(text: str) -> tuple[str, ...]:
@@ -190,6 +213,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--vus", type=_int_list,
                         help="comma-separated VU levels, for every workload (default: each "
                              "workload's own, e.g. io 2,10,40)")
+    parser.add_argument("--rates", type=_rate_list,
+                        help="comma-separated open-model arrival rates in req/s, beside or "
+                             "instead of --vus (k6's constant-arrival-rate; a request k6 "
+                             "could not send is a failure)")
+    parser.add_argument("--arrivals", choices=ARRIVALS, default=CONSTANT,
+                        help="how open-model requests arrive: evenly spaced (k6's own, "
+                             "default) or poisson (thinning; its measured coefficient of "
+                             "variation is recorded)")
+    parser.add_argument("--slo", default="",
+                        help="the latency objective, e.g. p99=500ms or p95=1.5s (default: "
+                             "p99 at most twice the request's service time); sizes open "
+                             "loads' VUs")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="a workload parameter, e.g. --param io_ms=100 (repeatable)")
     parser.add_argument("--limits", default="",
@@ -242,10 +277,17 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
         raise OptionError(f"unknown workload(s) {', '.join(unknown) or '(none given)'}; "
                           f"known: {', '.join(workloads.registry())}")
     limits = parse_limits(ns.limits)
+    try:
+        slo = objective.parse(ns.slo)
+    except ValueError as exc:
+        raise OptionError(str(exc)) from None
     opts = BenchOptions(
         workloads=ns.workloads,
         services=ns.services or tuple(available),
         vus=ns.vus,
+        rates=ns.rates,
+        arrivals=ns.arrivals,
+        objective=slo,
         params=parse_params(ns.param, ns.workloads),
         limits=limits,
         duration_s=ns.duration_s,
@@ -350,7 +392,8 @@ def build_plan(opts: BenchOptions) -> list[Level]:
     if memory is None and opts.services:
         memory = declared_limits(opts.services[0]).memory_bytes
     request = PlanRequest(services=opts.services, vus=opts.vus, params=opts.params,
-                          memory_bytes=memory, matrix=opts.matrix, roles=compose.roles())
+                          memory_bytes=memory, matrix=opts.matrix, roles=compose.roles(),
+                          rates=opts.rates, arrivals=opts.arrivals, objective=opts.objective)
     plan, seen = [], set()
     for name in opts.workloads:
         for level in workloads.get(name).plan(request):
@@ -408,6 +451,11 @@ def validate_level(level: Level, opts: BenchOptions) -> None:
         model = servers.model(servers.declared(command))
     except (UnknownServer, SystemExit, ValueError) as exc:
         raise OptionError(f"{where} cannot read its command {command}: {exc}") from None
+    if level.vus > MAX_VUS:
+        raise OptionError(
+            f"{where} {level.load.describe()} needs {level.vus} VUs (the rate x the "
+            f"objective's {opts.objective.describe()} bound x OPEN_VUS_HEADROOM "
+            f"{OPEN_VUS_HEADROOM:g}), more than the lab's MAX_VUS {MAX_VUS}")
     tasks = tasks_needed(model, level.vus)
     if limits.pids < tasks:
         raise OptionError(

@@ -15,8 +15,10 @@ from .levels import Level
 from .results import LevelResult
 from .theory import Check
 
-#: A level's status: it met every check, missed one, or could not be measured.
-PASS, FAIL, ERROR = "pass", "FAIL", "error"
+#: A level's status: it met every check, missed one, or could not be measured; or the load
+#: side, not the server, was full (``wsgilab.instrument``): its figures are reported, but
+#: it is neither a pass nor the server's failure.
+PASS, FAIL, ERROR, INSTRUMENT_BOUND = "pass", "FAIL", "error", "instrument-bound"
 
 
 @dataclass
@@ -25,16 +27,17 @@ class LevelRecord:
 
     Attributes:
         level: what was run.
-        status: ``pass``, ``FAIL`` or ``error``.
+        status: ``pass``, ``FAIL``, ``error`` or ``instrument-bound``.
         problems: why it did not pass, each with expected vs measured.
         configuration: the configuration's facts as they were for this level (command,
             limits and settings read back from the running container).
         checks: the expectation, one ``Check`` per figure checked.
         summary: the k6 summary's path, relative to the run's directory.
         result: what k6 measured; figures: the workload's result fields from it.
-        load: what the instrument used: k6's CPU, the app container's CPU, throttling and
-            memory, nginx's CPU (fractions of one CPU over the steady window), and the
-            backend's own counts (``Workload.observer``).
+        usage: what the level used, as the instrument measured it: k6's CPU, the app
+            container's CPU, throttling and memory, nginx's CPU (fractions of one CPU over
+            the steady window), the load cores' busy time, the arrivals an open load sent,
+            and the backend's own counts (``Workload.observer``).
         backend: what the workload read of its backend before the level (``Facts.backend``).
     """
 
@@ -46,7 +49,7 @@ class LevelRecord:
     summary: str | None = None
     result: LevelResult | None = None
     figures: dict = field(default_factory=dict)
-    load: dict | None = None
+    usage: dict | None = None
     backend: dict = field(default_factory=dict)
 
     @property
@@ -63,7 +66,7 @@ class LevelRecord:
             "summary": self.summary,
             "result": self.result.to_dict() if self.result else None,
             "figures": self.figures,
-            "load": self.load,
+            "usage": self.usage,
             "backend": self.backend,
         }
 
@@ -79,7 +82,7 @@ class LevelRecord:
             summary=data.get("summary"),
             result=LevelResult.from_dict(data["result"]) if data.get("result") else None,
             figures=data.get("figures") or {},
-            load=data.get("load"),
+            usage=data.get("usage", data.get("load")),  # "load" before 2026-12-02
             backend=data.get("backend") or {},
         )
 

@@ -82,6 +82,8 @@ class LevelResult:
         requests: requests the load sent (the setup probe excluded); failures: those that
             did not answer 200.
         counts: the script's own counters (``count_<name>`` in the summary), by name.
+        dropped_iterations: iterations an open load's executor could not start for lack of
+            a free VU (k6's ``dropped_iterations``): requests the server was never sent.
     """
 
     params: dict
@@ -90,6 +92,7 @@ class LevelResult:
     requests: int
     failures: int
     counts: dict = field(default_factory=dict)
+    dropped_iterations: int = 0
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -105,7 +108,8 @@ class LevelResult:
             classes[name] = ClassResult(**values)
         return cls(params=data["params"], classes=classes, server_peak=data["server_peak"],
                    requests=data["requests"], failures=data["failures"],
-                   counts=data.get("counts", {}))
+                   counts=data.get("counts", {}),
+                   dropped_iterations=data.get("dropped_iterations", 0))
 
 
 def _values(metrics: dict, name: str, path: Path) -> dict:
@@ -166,4 +170,6 @@ def read_summary(path: Path | str) -> LevelResult:
         failures=int(_values(metrics, LOAD_FAILED, path)["passes"]),
         counts={name[len("count_"):]: int(m["values"]["count"]) for name, m in metrics.items()
                 if name.startswith("count_")},
+        # k6 leaves a metric out of the summary when it got no sample: none dropped.
+        dropped_iterations=int(metrics.get("dropped_iterations", {}).get("values", {}).get("count", 0)),
     )

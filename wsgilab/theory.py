@@ -397,3 +397,74 @@ def real_io_checks(cap: Capacity, vus: int, behaviour: str, why: str,
     else:
         checks.append(Check("failures", "failures", 0, 0, "every request answers 200"))
     return checks
+
+
+#: How far an open level's throughput may fall below what it can serve (the offered rate,
+#: or the configuration's bound past it): requests arriving at the window's edges and
+#: completions counted whole in it (one in a 4 s window at 16 req/s is 1.6%), and the
+#: server's own time outside the app per request past its bound.
+OPEN_THROUGHPUT_TOLERANCE = 0.10
+
+
+def open_bound_rps(cap: Capacity, service_ms: float) -> float | None:
+    """The most requests per second a configuration serves when each spends
+    ``service_ms`` in the app: its sustained concurrency over the service time (Little's
+    law, X = L / W; Little 1961); None when nothing in the server caps it."""
+    if cap.floor is None:
+        return None
+    return cap.floor / (service_ms / 1000.0)
+
+
+def open_figures(figures: dict, cap: Capacity, rate_rps: float, service_ms: float,
+                 window_s: float, arrivals_sent: int | None) -> dict:
+    """The figures an open level is judged on, from its common ones.
+
+    Returns:
+        ``offered_rps``: what was offered in the window, measured (the arrivals k6 sent
+        over the window's length), or the rate asked for where not measured;
+        ``served_fraction``: throughput over min(offered, the bound ``open_bound_rps``);
+        ``little_fraction``: L over X x the service time (Little's law, each request in
+        the app for its service time).
+    """
+    offered = arrivals_sent / window_s if arrivals_sent else rate_rps
+    bound = open_bound_rps(cap, service_ms)
+    served = offered if bound is None else min(offered, bound)
+    x, seconds = figures["throughput_rps"], service_ms / 1000.0
+    return {"offered_rps": offered, "served_fraction": x / served if served else None,
+            "little_fraction": figures["little_inflight"] / (x * seconds) if x and seconds else None}
+
+
+def open_checks(cap: Capacity, rate_rps: float, service_ms: float) -> list[Check]:
+    """The checks of an open level: requests arriving at ``rate_rps``, each in the app for
+    ``service_ms`` (milliseconds).
+
+    - throughput: what was offered (measured: Poisson arrivals vary run to run), up to the
+      configuration's bound (``open_bound_rps``), within OPEN_THROUGHPUT_TOLERANCE;
+    - peak in flight: never above the cap; at the cap where the rate is past its bound (a
+      queue forms, every slot stays busy);
+    - Little's law: L = X x W with W the service time, within LITTLE_LAW_TOLERANCE;
+    - no failure, and no dropped iteration below the bound (the generator had a VU for
+      every request it was asked to send).
+
+    Figures read (``open_figures``): ``served_fraction``, ``server_peak``,
+    ``little_fraction``, ``failures``, ``dropped_iterations``.
+    """
+    bound = open_bound_rps(cap, service_ms)
+    checks = [Check("served", "served_fraction", 1 - OPEN_THROUGHPUT_TOLERANCE,
+                    1 + OPEN_THROUGHPUT_TOLERANCE,
+                    "X / min(offered, the bound"
+                    + (f" {bound:.1f} req/s = {cap.floor} / {service_ms:g} ms" if bound else ": none")
+                    + f"); OPEN_THROUGHPUT_TOLERANCE {OPEN_THROUGHPUT_TOLERANCE:.0%}")]
+    if cap.limit is not None:
+        past = bound is not None and rate_rps > bound * (1 + OPEN_THROUGHPUT_TOLERANCE)
+        checks.append(Check("peak", "server_peak", cap.limit if past else 1, cap.limit,
+                            f"the cap ({cap.formula})" + (", reached: the rate is past the "
+                                                           "bound" if past else "")))
+    checks.append(Check("little", "little_fraction", 1 - LITTLE_LAW_TOLERANCE,
+                        1 + LITTLE_LAW_TOLERANCE,
+                        f"L / (X x {service_ms:g} ms); LITTLE_LAW_TOLERANCE {LITTLE_LAW_TOLERANCE:.0%}"))
+    checks.append(Check("failures", "failures", 0, 0, "every request answers 200"))
+    if bound is None or rate_rps <= bound:
+        checks.append(Check("dropped", "dropped_iterations", 0, 0,
+                            "below the bound, k6 has a VU for every request it must send"))
+    return checks

@@ -17,6 +17,15 @@
 // and a script's own counters (`counters`), as count_<name>.
 // Requests of the load are tagged lab_phase:load, the setup() probe lab_phase:setup; the
 // thresholds below exist only to bring those sub-metrics into the summary.
+//
+// The load's shape lives here and nowhere else (`scenario`): a level's load is closed
+// (LOAD_MODEL=closed: VUS virtual users back to back, constant-vus) or open
+// (LOAD_MODEL=open: RATE_PER_UNIT requests per RATE_TIME_UNIT_S seconds,
+// constant-arrival-rate, on VUS pre-allocated VUs). With SEND_PROBABILITY below 1 (Poisson
+// arrivals by thinning, wsgilab/load.py) each of k6's iterations sends with that
+// probability. Under an open load every request sent adds to `lab_arrivals`, whose sample
+// times (in the raw output) give the measured inter-arrival times; k6 counts an iteration
+// it had no free VU for in `dropped_iterations`.
 import http from 'k6/http';
 import exec from 'k6/execution';
 import { check, fail, sleep } from 'k6';
@@ -55,9 +64,11 @@ export function readConfig() {
   if (!service || !/^[a-z0-9][a-z0-9-]*$/.test(service)) {
     throw new Error(`SERVICE must name a lab configuration, got '${service}'`);
   }
+  const model = choiceEnv('LOAD_MODEL', 'closed', ['closed', 'open']);
   const config = {
     baseUrl,
     service,
+    model,
     vus: intEnv('VUS', undefined, 1, 10000),
     durationS: intEnv('DURATION_S', undefined, 1, 3600),
     warmupS: intEnv('WARMUP_S', 0, 0, 3600),
@@ -68,6 +79,13 @@ export function readConfig() {
     throw new Error(`WARMUP_S (${config.warmupS}) must be shorter than DURATION_S (${config.durationS})`);
   }
   if (!config.summaryPath) throw new Error('SUMMARY_PATH is required');
+  if (model === 'open') {
+    config.ratePerUnit = intEnv('RATE_PER_UNIT', undefined, 1, 1000000000);
+    config.rateTimeUnitS = intEnv('RATE_TIME_UNIT_S', 1, 1, 1000000);
+    const p = parseFloat(__ENV.SEND_PROBABILITY || '1');
+    if (!(p > 0 && p <= 1)) throw new Error(`SEND_PROBABILITY must be in (0, 1], got '${__ENV.SEND_PROBABILITY}'`);
+    config.sendProbability = p;
+  }
   return config;
 }
 
@@ -76,16 +94,29 @@ function timing(res, name) {
   return match ? parseFloat(match[1]) : NaN;
 }
 
-// A closed-model scenario: `vus` VUs requesting back to back (no think time) for
-// `durationS` seconds, starting `startS` seconds into the test, running function `fn`.
-export function constantVus(config, vus, durationS, startS = 0, fn = 'default') {
-  return {
-    executor: 'constant-vus',
-    vus,
+// The level's load as a k6 scenario running function `fn` for `durationS` seconds from
+// `startS`: closed, `share` of the VUs back to back (no think time); open, `share` of the
+// arrival rate on `share` of the VUs. A script with several scenarios gives each its share.
+export function scenario(config, { durationS, startS = 0, share = 1, fn = 'default' }) {
+  const common = {
     duration: `${durationS}s`,
     startTime: `${startS}s`,
     gracefulStop: `${config.gracefulStopS}s`,
     exec: fn,
+  };
+  if (config.model === 'closed') {
+    return { executor: 'constant-vus', vus: Math.max(1, Math.round(config.vus * share)), ...common };
+  }
+  // preAllocatedVUs = maxVUs: k6 starts at most one extra VU at a time, so an iteration with
+  // no free VU is dropped even below maxVUs (k6 #2837).
+  const vus = Math.max(1, Math.ceil(config.vus * share));
+  return {
+    executor: 'constant-arrival-rate',
+    rate: Math.max(1, Math.round(config.ratePerUnit * share)),
+    timeUnit: `${config.rateTimeUnitS}s`,
+    preAllocatedVUs: vus,
+    maxVUs: vus,
+    ...common,
   };
 }
 
@@ -100,6 +131,7 @@ export class Lab {
     this.params = params;
     this.starts = starts;
     this.inflight = new Trend('server_inflight');
+    this.arrivals = new Counter('lab_arrivals');
     this.counters = {};
     for (const name of counters) this.counters[name] = new Counter(`count_${name}`);
     this.metrics = {};
@@ -152,8 +184,17 @@ export class Lab {
   // keep finishing together, in waves: a steady window would hold a whole number of waves
   // (measured: 4 VUs of 530 ms gave L = 4.2, more than the VUs). Staggered, completions
   // spread out; the stagger falls inside the warm-up.
+  //
+  // Under an open load nothing is staggered (arrivals are the executor's), and an iteration
+  // of a thinned (Poisson) load sends only with SEND_PROBABILITY: otherwise get() returns
+  // null, an empty tick.
   get(path, classOf, name, staggerMs = 0) {
-    if (staggerMs > 0 && exec.vu.iterationInScenario === 0) sleep((Math.random() * staggerMs) / 1000);
+    if (this.config.model === 'open') {
+      if (this.config.sendProbability < 1 && Math.random() >= this.config.sendProbability) return null;
+      this.arrivals.add(1);
+    } else if (staggerMs > 0 && exec.vu.iterationInScenario === 0) {
+      sleep((Math.random() * staggerMs) / 1000);
+    }
     const res = http.get(this.url(path), { tags: { name: name || path.split('?')[0], lab_phase: 'load' } });
     const elapsed = this.elapsedS();
     const ok = check(res, {
@@ -196,11 +237,25 @@ export class Lab {
     this.counters[name].add(1);
   }
 
+  // After a refused request a closed-model VU waits `seconds`, as long as the request would
+  // have taken, so that refusals do not become a storm of retries; an open load's arrivals
+  // do not depend on answers, so it does not wait.
+  backoff(seconds) {
+    if (this.config.model === 'closed') sleep(seconds);
+  }
+
   summary(data) {
     data.lab = {
       script: this.script,
       service: this.config.service,
       vus: this.config.vus,
+      load: {
+        model: this.config.model,
+        vus: this.config.vus,
+        rate_per_unit: this.config.ratePerUnit || null,
+        rate_time_unit_s: this.config.rateTimeUnitS || null,
+        send_probability: this.config.sendProbability || null,
+      },
       duration_s: this.config.durationS,
       warmup_s: this.config.warmupS,
       graceful_stop_s: this.config.gracefulStopS,

@@ -37,7 +37,7 @@ def test_level_meets_its_expectation(bench_record, level, entry):
     workload = workloads.get(level.workload)
     facts = entry.configuration.facts(entry.backend)
     result = read_summary(bench_record.directory / entry.summary)
-    figures = workload.figures(result, entry.load, level, facts)
+    figures = workload.figures(result, entry.usage, level, facts)
     checks = workload.expect(facts, level)
     assert checks, f"{level.describe()}: no expectation at all"
     problems = [p for c in checks if (p := c.problem(figures.get(c.figure)))]
@@ -63,7 +63,7 @@ def test_level_ran_with_the_limits_and_settings_it_declares(bench_record, level,
 
 
 def test_the_instrument_was_not_the_bottleneck(level, entry):
-    k6_used, nginx_used = entry.load["k6_cpu_fraction"], entry.load["nginx_cpu_fraction"]
+    k6_used, nginx_used = entry.usage["k6_cpu_fraction"], entry.usage["nginx_cpu_fraction"]
     assert k6_used <= K6_CPU_MAX_FRACTION, (
         f"{level.describe()}: k6 used {k6_used:.0%} of a core, expected at most "
         f"{K6_CPU_MAX_FRACTION:.0%}; the figures would measure k6, not the server")

@@ -58,7 +58,7 @@ def load(role, workload, name, value, **variant):
         found = entries(record, role, workload, **variant)
         assert found, f"no {role} {workload} level in the stored run"
         for entry in found:
-            entry.load[name] = value
+            entry.usage[name] = value
     return change
 
 
@@ -94,7 +94,7 @@ def sweep_memory(record):
     for entry in record.levels:
         if entry.level.workload == "cpu" and dict(entry.level.variant.knobs).get("workers") \
                 and entry.level.variant.memory:
-            entry.load["app_memory_bytes"] = 200 * 2**20
+            entry.usage["app_memory_bytes"] = 200 * 2**20
 
 
 def sweep_slows_down(record):

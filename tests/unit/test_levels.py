@@ -3,25 +3,26 @@
 import pytest
 
 from wsgilab.levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
+from wsgilab.load import Closed
 from wsgilab.workloads import get
 
 
 def test_a_level_names_its_workload_in_files_and_test_ids():
-    level = get("io").level("gunicorn-sync", 10)
+    level = get("io").level("gunicorn-sync", Closed(10))
     assert level.slug == "io-vus-010"
     assert level.test_id == "gunicorn-sync-io-vus-010"
 
 
 def test_a_variant_is_part_of_the_name():
-    level = get("cpu").level("gunicorn-sync", 8, {}, Variant(cpus=0.5, cpuset="0-1"))
+    level = get("cpu").level("gunicorn-sync", Closed(8), {}, Variant(cpus=0.5, cpuset="0-1"))
     assert level.slug == "cpu-cpus0.5-cpuset0-1-vus-008"
-    knobbed = get("cpu").level("gunicorn-sync", 16, {}, Variant(cpus=1.0, knobs=(("workers", "8"),)))
+    knobbed = get("cpu").level("gunicorn-sync", Closed(16), {}, Variant(cpus=1.0, knobs=(("workers", "8"),)))
     assert knobbed.slug == "cpu-workers8-cpus1-vus-016"
     assert "workers=8, cpus=1" in knobbed.describe()
 
 
 def test_repeats_are_named_but_share_a_case():
-    level = get("io").level("gunicorn-sync", 10)
+    level = get("io").level("gunicorn-sync", Closed(10))
     again = Level(**{**level.__dict__, "repeat": 2})
     assert again.slug == "io-vus-010-r2" and again.case() == level
 
@@ -54,7 +55,7 @@ def test_memory_and_cpuset_parsing():
 
 
 def test_levels_round_trip_through_dicts():
-    level = get("mixed").level("gunicorn-gevent", 4, {"cpu_ms": 80},
+    level = get("mixed").level("gunicorn-gevent", Closed(4), {"cpu_ms": 80},
                                Variant(knobs=(("workers", "1"),)))
     again = Level.from_dict(level.to_dict())
     assert again == level and again.slug == level.slug and again.param("cpu_ms") == 80

@@ -8,6 +8,7 @@ import pytest
 from support import ROOT
 from wsgilab import options
 from wsgilab.levels import Variant
+from wsgilab.load import Closed
 from wsgilab.options import MAX_VUS, OptionError
 
 
@@ -115,7 +116,7 @@ def test_a_memory_limit_is_checked_against_each_configurations_processes(tmp_pat
 def test_a_knob_the_command_does_not_read_is_refused(tmp_path, monkeypatch):
     from wsgilab.workloads import io
 
-    plan = io.WORKLOAD.level("flask-dev", 4, {}, Variant(knobs=(("workers", "8"),)))
+    plan = io.WORKLOAD.level("flask-dev", Closed(4), {}, Variant(knobs=(("workers", "8"),)))
     opts = options.BenchOptions(workloads=("io",), services=("flask-dev",))
     with pytest.raises(OptionError, match=r"does not read \$\{FLASK_DEV_WORKERS\}"):
         options.validate_level(plan, opts)

@@ -7,6 +7,7 @@ import pytest
 from labapp import db as app_db
 from labapp import upstream as app_upstream
 from wsgilab import workloads
+from wsgilab.load import Closed
 from wsgilab.theory import (
     BLOCKS,
     BLOCKS_AFTER_YIELDING,
@@ -54,7 +55,7 @@ def test_which_driver_blocks_which_loop(driver, loop, preload, behaviour):
 
 
 def test_a_blocking_driver_under_gevent_gives_one_query_per_worker():
-    level = workloads.get("db").level("gunicorn-gevent", 16, {"driver": "psycopg2"})
+    level = workloads.get("db").level("gunicorn-gevent", Closed(16), {"driver": "psycopg2"})
     checks = workloads.get("db").expect(facts(GEVENT_4, "gevent"), level)
     assert (check(checks, "peak").low, check(checks, "peak").high) == (4, 4)
     assert check(checks, "backend_peak").high == 4
@@ -62,10 +63,10 @@ def test_a_blocking_driver_under_gevent_gives_one_query_per_worker():
 
 def test_a_cooperative_driver_gives_every_vu_up_to_the_database():
     db_w = workloads.get("db")
-    checks = db_w.expect(facts(GEVENT_4, "gevent"), db_w.level("x", 16, {"driver": "pg8000"}))
+    checks = db_w.expect(facts(GEVENT_4, "gevent"), db_w.level("x", Closed(16), {"driver": "pg8000"}))
     assert check(checks, "backend_peak").high == 16
     assert check(checks, "failures").high == 0
-    past = db_w.expect(facts(GEVENT_4, "gevent"), db_w.level("x", 24, {"driver": "pg8000"}))
+    past = db_w.expect(facts(GEVENT_4, "gevent"), db_w.level("x", Closed(24), {"driver": "pg8000"}))
     # max_connections 20 - 3 reserved - the observer's own psql session
     assert check(past, "backend_peak").high == 16
     assert check(past, "refused").low == 1 and check(past, "refused_cleanly").high == 0
@@ -90,11 +91,11 @@ def test_every_open_session_takes_a_slot_from_the_app(backend, usable):
 
 def test_a_pool_caps_the_database_at_its_size_per_serving_process():
     db_w = workloads.get("db")
-    level = db_w.level("x", 24, {"driver": "psycopg", "connections": "pool"})
+    level = db_w.level("x", Closed(24), {"driver": "psycopg", "connections": "pool"})
     checks = db_w.expect(facts(GEVENT_4, "gevent"), level)
     assert check(checks, "backend_peak").high == 4 * 4
     assert check(checks, "peak").high == 24  # the others wait for a connection in the app
-    assert db_w.restart_after(level) and not db_w.restart_after(db_w.level("x", 24))
+    assert db_w.restart_after(level) and not db_w.restart_after(db_w.level("x", Closed(24)))
 
 
 def test_blocking_after_yielding_lets_more_into_the_app_than_reach_the_backend():
@@ -111,8 +112,8 @@ def test_without_an_event_loop_the_server_cap_holds_whatever_the_driver():
 
 def test_pycurl_blocks_an_event_loop_and_requests_does_not():
     up = workloads.get("upstream")
-    blocked = up.expect(facts(GEVENT_4, "gevent"), up.level("x", 40, {"client": "pycurl"}))
-    free = up.expect(facts(GEVENT_4, "gevent"), up.level("x", 40, {"client": "requests"}))
+    blocked = up.expect(facts(GEVENT_4, "gevent"), up.level("x", Closed(40), {"client": "pycurl"}))
+    free = up.expect(facts(GEVENT_4, "gevent"), up.level("x", Closed(40), {"client": "requests"}))
     assert check(blocked, "backend_peak").high == 4 and check(free, "backend_peak").high == 40
 
 

@@ -36,7 +36,7 @@ ASYNC_MIN_HELD = 1000
 
 
 def _stopped_by(ctx: Context, service: str, entry) -> str:
-    load, limits = entry.load or {}, entry.configuration.limits
+    load, limits = entry.usage or {}, entry.configuration.limits
     if (load.get("app_memory_max_bytes") or 0) >= 0.9 * limits.memory_bytes:
         return "memory"
     if (load.get("app_pids") or 0) >= limits.pids - 5:
@@ -61,8 +61,8 @@ def ramp(ctx: Context, service: str, steps: tuple[int, ...]) -> Outcome:
         last = entry
         rate = entry.result.failures / max(1, entry.result.requests)
         rows.append({"vus": vus, "peak": entry.result.server_peak, "error_rate": rate,
-                     "memory_mib": (entry.load or {}).get("app_memory_max_bytes", 0) / 2**20,
-                     "pids": (entry.load or {}).get("app_pids")})
+                     "memory_mib": (entry.usage or {}).get("app_memory_max_bytes", 0) / 2**20,
+                     "pids": (entry.usage or {}).get("app_pids")})
         if rate >= ERROR_RATE:
             stopped = _stopped_by(ctx, service, entry)
             break

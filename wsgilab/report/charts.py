@@ -244,24 +244,24 @@ def resources_chart(record: BenchRecord) -> Chart | None:
     """CPU and memory of each configuration's container against its limits, and the
     instrument's own CPU (k6, nginx) against the 80% budget."""
     found = [c for c in all_cases(record, measured_only=True)
-             if c.load("app_cpu_fraction") is not None]
+             if c.usage("app_cpu_fraction") is not None]
     if not found:
         return None
     fig, (cpu_ax, mem_ax, tool_ax) = _dot_figure(len(found), panels=3)
     for y, case in enumerate(found):
         limits = case.first.configuration.limits
         cpu_ax.barh(y, limits.cpus, color="lightgrey", height=0.6, label="CPU quota" if y == 0 else None)
-        cpu_ax.plot(case.load("app_cpu_fraction"), y, "o", color="tab:blue", markersize=4,
+        cpu_ax.plot(case.usage("app_cpu_fraction"), y, "o", color="tab:blue", markersize=4,
                     label="used" if y == 0 else None)
         mem_ax.barh(y, limits.memory_bytes / 2**20, color="lightgrey", height=0.6,
                     label="memory limit" if y == 0 else None)
-        if case.load("app_memory_bytes"):
-            mem_ax.plot(case.load("app_memory_bytes") / 2**20, y, "o", color="tab:purple",
+        if case.usage("app_memory_bytes"):
+            mem_ax.plot(case.usage("app_memory_bytes") / 2**20, y, "o", color="tab:purple",
                         markersize=4, label="used" if y == 0 else None)
-        tool_ax.plot(case.load("k6_cpu_fraction"), y, "o", color="tab:green", markersize=4,
+        tool_ax.plot(case.usage("k6_cpu_fraction"), y, "o", color="tab:green", markersize=4,
                      label="k6" if y == 0 else None)
-        if case.load("nginx_cpu_fraction") is not None:
-            tool_ax.plot(case.load("nginx_cpu_fraction"), y, "s", color="tab:brown",
+        if case.usage("nginx_cpu_fraction") is not None:
+            tool_ax.plot(case.usage("nginx_cpu_fraction"), y, "s", color="tab:brown",
                          markersize=4, label="nginx" if y == 0 else None)
     tool_ax.axvline(0.8, color="tab:red", linestyle=":", linewidth=1, label="k6's 80% rule")
     tool_ax.axvline(0.4, color="tab:brown", linestyle=":", linewidth=1, label="80% of nginx's 0.5")

@@ -8,7 +8,7 @@ from .. import analyses, claims, workloads
 from ..cases import Case, all_cases
 from ..record import BenchRecord
 
-HEADERS = ["configuration", "workload", "variant", "VUs", "req/s", "p50 ms", "p95 ms",
+HEADERS = ["configuration", "workload", "variant", "load", "req/s", "p50 ms", "p95 ms",
            "L in app", "peak", "expected peak", "other", "status"]
 
 
@@ -40,7 +40,7 @@ def rows(record: BenchRecord, keep=lambda case: True) -> list[list]:
                 "; ".join(filter(None, [", ".join(f"{k}={v}" for k, v in level.params
                                                    if k in level.name_params),
                                         level.variant.describe() if level.variant else ""])),
-                level.vus]
+                level.load.describe()]
         if not case.measured:
             table.append(head + ["", "", "", "", "", _expected(case, "peak"),
                                  "; ".join(case.entries[0].problems)[:80], case.status])

@@ -7,8 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..levels import Level, Variant
+from ..load import CONSTANT, OPEN_VUS_HEADROOM, Closed, Load, Open, open_vus
+from ..objective import Objective
 from ..results import LevelResult
-from ..theory import Capacity, Check
+from ..theory import Capacity, Check, open_figures
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
 
@@ -95,7 +97,11 @@ class PlanRequest:
 
     Attributes:
         services: configurations the user selected (all by default), in order.
-        vus: VU levels the user gave, or None for the workload's own.
+        vus: closed loads the user gave (VUs), or None.
+        rates: open loads the user gave (arrival rates, req/s), or None. With neither, each
+            workload runs its own loads.
+        arrivals: how open loads' requests arrive (``load.CONSTANT`` or ``load.POISSON``).
+        objective: the latency objective; an open load's VUs are sized from it.
         params: parameter values the user set (already parsed), for every workload: each
             takes its own.
         memory_bytes: the memory limit the configurations run with (declared, or the
@@ -112,6 +118,23 @@ class PlanRequest:
     memory_bytes: int | None
     matrix: bool = False
     roles: dict = field(default_factory=dict)
+    rates: tuple[float, ...] | None = None
+    arrivals: str = CONSTANT
+    objective: Objective = field(default_factory=Objective)
+
+    def loads(self, service_ms: float) -> list[Load] | None:
+        """The loads the user gave, closed then open, or None when none was given.
+
+        Args:
+            service_ms: the request's own service time (ms), which the objective's default
+                bound, and so an open load's VUs, are sized from.
+        """
+        if not self.vus and not self.rates:
+            return None
+        bound_s = self.objective.bound_for(service_ms) / 1000.0
+        return ([Closed(v) for v in self.vus or ()]
+                + [Open(r, open_vus(r, bound_s, OPEN_VUS_HEADROOM), self.arrivals)
+                   for r in self.rates or ()])
 
     def selected(self, role: str) -> str | None:
         """The configuration that plays ``role``, if the user selected it; else None."""
@@ -148,6 +171,9 @@ class Workload:
         restart_after: ``(level) -> bool``: the level leaves state in its configuration's
             processes that would change the next level (a connection pool holding the
             database's connections); the bench restarts the container after it.
+        service_param: the parameter that holds a request's own service time in
+            milliseconds (``io_ms``): what an objective's default bound and an open load's
+            VUs are sized from, and the S of c / S.
         order: position in listings (lower first).
     """
 
@@ -166,6 +192,7 @@ class Workload:
     backend: Callable[[object], dict] | None = None
     observer: Callable[[object, float], Observer] | None = None
     restart_after: Callable[[Level], bool] | None = None
+    service_param: str = ""
     order: int = 50
 
     def param(self, name: str) -> Param:
@@ -175,15 +202,41 @@ class Workload:
                 return p
         raise KeyError(f"workload {self.name} has no parameter {name!r}")
 
-    def level(self, configuration: str, vus: int, params: dict | None = None,
+    def level(self, configuration: str, load: Load, params: dict | None = None,
               variant: Variant | None = None) -> Level:
         """A level of this workload, every parameter set: from ``params`` (which may hold
         other workloads' parameters too; each takes its own), else its default."""
         given = dict(params or {})
         values = {p.name: given.get(p.name, p.default) for p in self.params}
-        return Level(configuration, self.name, vus, tuple(sorted(values.items())),
+        return Level(configuration, self.name, load, tuple(sorted(values.items())),
                      variant or Variant(),
                      name_params=frozenset(p.name for p in self.params if p.in_name))
+
+    def service_ms(self, params: dict | None = None) -> float:
+        """A request's own service time in milliseconds, from ``params`` (or a level's
+        parameters), else the parameter's default.
+
+        Raises:
+            KeyError: the workload declares no ``service_param``.
+        """
+        given = dict(params or {})
+        return float(given.get(self.service_param, self.param(self.service_param).default))
+
+    def user_loads(self, request: PlanRequest, defaults: tuple[Load, ...]) -> list[Load]:
+        """The loads the user asked for (``PlanRequest.loads``), else ``defaults``."""
+        return request.loads(self.service_ms(request.params)) or list(defaults)
+
+    def level_figures(self, result: LevelResult, usage: dict | None, level: Level,
+                      facts: Facts) -> dict:
+        """The workload's figures for ``level``, and for an open level the figures it is
+        judged on (``theory.open_figures``), from its measured arrivals."""
+        values = self.figures(result, usage, level, facts)
+        if not level.closed and "served_fraction" not in values:
+            window_s = next(iter(result.classes.values())).window_s
+            values.update(open_figures(values, facts.capacity, level.load.rate_rps,
+                                       self.service_ms(dict(level.params)), window_s,
+                                       (usage or {}).get("arrivals_sent")))
+        return values
 
     def k6_env(self, level: Level) -> dict[str, str]:
         """The script's parameters for ``level``, as k6 environment variables."""
@@ -213,7 +266,7 @@ def common_figures(result: LevelResult, classes: tuple[str, ...], latency_of: st
     Returns:
         ``throughput_rps`` (sum), ``little_inflight`` (sum of the classes' L), the latency
         percentiles of class ``latency_of``, ``app_time_ms`` of it, ``server_peak``,
-        ``requests`` and ``failures``.
+        ``requests``, ``failures`` and ``dropped_iterations``.
     """
     chosen = [result.classes[c] for c in classes]
     lat = result.classes[latency_of]
@@ -227,5 +280,6 @@ def common_figures(result: LevelResult, classes: tuple[str, ...], latency_of: st
         "server_peak": result.server_peak,
         "requests": result.requests,
         "failures": result.failures,
+        "dropped_iterations": result.dropped_iterations,
     }
 

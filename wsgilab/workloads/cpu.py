@@ -58,8 +58,16 @@ from dataclasses import replace
 
 from .. import sizing
 from ..levels import Level, Variant
+from ..load import Closed
 from ..results import LevelResult
-from ..theory import Check, concurrency_checks, cpu_parallelism, cpu_throughput_check
+from ..theory import (
+    CPU_BOUND_OVERSHOOT,
+    CPU_BOUND_TOLERANCE,
+    Check,
+    concurrency_checks,
+    cpu_parallelism,
+    cpu_throughput_check,
+)
 from .base import Column, Facts, Param, PlanRequest, Workload, common_figures
 
 CPU_MS = Param("cpu_ms", "CPU_MS", 50, low=1, high=2000, unit="milliseconds",
@@ -67,7 +75,7 @@ CPU_MS = Param("cpu_ms", "CPU_MS", 50, low=1, high=2000, unit="milliseconds",
 
 #: Every CPU level runs 10 VUs: above the 4 sync workers, the 3 dev-server processes and
 #: the gthread pool's 8 threads, so that every bounded configuration is server-bound.
-CPU_VUS = 10
+CPU_LOAD = Closed(10)
 #: Point 2's and 3's configurations, by role: one process of threads (gunicorn's gthread,
 #: the threaded dev server) and the forking dev server.
 THREADS_AND_FORKS = ("gthread-one-process", "dev-server", "dev-server-forking")
@@ -77,7 +85,7 @@ TWO_CORES = "0-1"
 #: Point 5's worker counts, on 1 CPU (six of them: the Universal Scalability Law fit of the
 #: report needs at least six points); 16 VUs keep even 16 workers busy.
 SWEEP_WORKERS = (1, 2, 4, 8, 12, 16)
-SWEEP_VUS = 16
+SWEEP_LOAD = Closed(16)
 #: The sweep's memory limit, the same at every count so that the points compare: 17
 #: processes need about 17 x 40 MiB (options.MEMORY_PER_PROCESS_MIB), far above the
 #: declared 256 MiB.
@@ -86,12 +94,14 @@ SWEEP_MEMORY = "768M"
 SIZING_QUOTA = 0.5
 #: The I/O level of the sizing rules: above every count the rules give here (1, 5, 8), so
 #: that each one's cap binds, with a short queue to drain.
-SIZING_IO_VUS = 10
+SIZING_IO_LOAD = Closed(10)
 
 
 def expect(facts: Facts, level: Level) -> list[Check]:
-    checks = []
     capacity = facts.capacity
+    if not level.closed:
+        return open_expect(facts, level)
+    checks = []
     shares_gil = capacity.limit is not None and capacity.limit > capacity.parallelism
     for c in concurrency_checks(capacity, level.vus):
         if c.name == "little":
@@ -108,21 +118,45 @@ def expect(facts: Facts, level: Level) -> list[Check]:
                              facts.cpus, facts.cpuset_cpus)]
 
 
-def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+def open_expect(facts: Facts, level: Level) -> list[Check]:
+    """An open level: requests arriving at a rate, each burning ``cpu_ms``. The bound is
+    min(rate, usable CPUs / CPU time); below it k6 must drop nothing; never more in
+    flight than the cap."""
+    capacity, rate = facts.capacity, level.load.rate_rps
+    usable, formula = cpu_parallelism(capacity, facts.cpus, facts.cpuset_cpus)
+    bound = usable / (level.param("cpu_ms") / 1000.0)
+    checks = [Check("failures", "failures", 0, 0, "every request answers 200"),
+              Check("cpu_bound", "cpu_bound_fraction", 1 - CPU_BOUND_TOLERANCE,
+                    1 + CPU_BOUND_OVERSHOOT,
+                    f"X / min(offered {rate:g} req/s, {formula} / {level.param('cpu_ms')} ms); "
+                    f"CPU_BOUND_TOLERANCE {CPU_BOUND_TOLERANCE:.0%}")]
+    if rate <= bound * (1 - CPU_BOUND_TOLERANCE):
+        checks.append(Check("dropped", "dropped_iterations", 0, 0,
+                            "below the CPU bound, k6 has a VU for every request it must send"))
+    if capacity.limit is not None:
+        checks.append(Check("peak", "server_peak", 1, capacity.limit, f"the cap ({capacity.formula})"))
+    return checks
+
+
+def figures(result: LevelResult, usage: dict | None, level: Level, facts: Facts) -> dict:
     values = common_figures(result, ("cpu",), "cpu")
     cpu = result.classes["cpu"]
     values["completions_rps"] = values["throughput_rps"]
-    values["throughput_rps"] = level.vus / (cpu.latency_mean_ms / 1000.0)
-    values["little_inflight"] = values["throughput_rps"] * cpu.app_time_ms / 1000.0
+    if level.closed:  # the response-time law (module docstring); an open level counts
+        values["throughput_rps"] = level.vus / (cpu.latency_mean_ms / 1000.0)
+        values["little_inflight"] = values["throughput_rps"] * cpu.app_time_ms / 1000.0
     values["cpu_time_ms"] = cpu.cpu_time_ms
     # What other processes ran on the level's cores: their busy time less the container's
     # own. None where not measured (records made before 2026-11-24): counted as 0.
     others = None
-    busy, used = (load or {}).get("app_cores_busy_cpus"), (load or {}).get("app_cpu_fraction")
+    busy, used = (usage or {}).get("app_cores_busy_cpus"), (usage or {}).get("app_cpu_fraction")
     if busy is not None and used is not None:
         others = values["others_cpus"] = max(0.0, busy - used)
     usable, _ = cpu_parallelism(facts.capacity, facts.cpus, facts.cpuset_cpus, others)
-    values["cpu_bound_rps"] = min(level.vus, usable) / (level.param("cpu_ms") / 1000.0)
+    if level.closed:
+        values["cpu_bound_rps"] = min(level.vus, usable) / (level.param("cpu_ms") / 1000.0)
+    else:
+        values["cpu_bound_rps"] = min(level.load.rate_rps, usable / (level.param("cpu_ms") / 1000.0))
     values["cpu_bound_fraction"] = values["throughput_rps"] / values["cpu_bound_rps"]
     if used is not None:
         values["app_cpus"] = used
@@ -153,26 +187,27 @@ def sizing_levels(request: PlanRequest) -> list[Level]:
         if service is None:
             continue
         variant = Variant(cpus=SIZING_QUOTA, knobs=knobs)
-        levels.append(WORKLOAD.level(service, CPU_VUS, request.params, variant))
-        levels.append(get("io").level(service, SIZING_IO_VUS, request.params, variant))
+        levels.append(WORKLOAD.level(service, CPU_LOAD, request.params, variant))
+        levels.append(get("io").level(service, SIZING_IO_LOAD, request.params, variant))
     return levels
 
 
 def plan(request: PlanRequest) -> list[Level]:
     """Points 1, 2, 3, 5 and 6 of the module docstring (VUs as given, else the above)."""
-    def lv(service, vus, variant):
-        return WORKLOAD.level(service, vus, request.params, variant)
+    def lv(service, load, variant):
+        return WORKLOAD.level(service, load, request.params, variant)
 
     sync = request.roles.get("sync-workers")
-    levels = [lv(sync, CPU_VUS, Variant(cpus=q, cpuset=TWO_CORES)) for q in QUOTAS]
+    levels = [lv(sync, CPU_LOAD, Variant(cpus=q, cpuset=TWO_CORES)) for q in QUOTAS]
     two = Variant(cpus=max(QUOTAS), cpuset=TWO_CORES)
-    levels += [lv(request.roles.get(role), CPU_VUS, two) for role in THREADS_AND_FORKS]
-    levels += [lv(sync, SWEEP_VUS,
+    levels += [lv(request.roles.get(role), CPU_LOAD, two) for role in THREADS_AND_FORKS]
+    levels += [lv(sync, SWEEP_LOAD,
                   Variant(cpus=1.0, memory=SWEEP_MEMORY, knobs=(("workers", str(w)),)))
                for w in SWEEP_WORKERS]
     levels += sizing_levels(request)
-    if request.vus:
-        levels = [replace(level, vus=vus) for level in levels for vus in request.vus]
+    given = request.loads(WORKLOAD.service_ms(request.params))
+    if given:
+        levels = [replace(level, load=load) for level in levels for load in given]
     seen, unique = set(), []
     for level in levels:
         if level.configuration in request.services and level not in seen:
@@ -193,5 +228,6 @@ WORKLOAD = Workload(
     columns=(Column("app_cpus", "app CPUs", "{:.2f}"),
              Column("cpu_bound_fraction", "X/bound", "{:.2f}")),
     isolated=True,
+    service_param="cpu_ms",
     order=20,
 )

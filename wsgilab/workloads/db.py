@@ -47,8 +47,9 @@ import threading
 
 from .. import topology
 from ..levels import Level
+from ..load import Closed
 from ..results import LevelResult
-from ..theory import BLOCKS, BLOCKS_AFTER_YIELDING, COOPERATIVE, Check, real_io_checks
+from ..theory import BLOCKS, BLOCKS_AFTER_YIELDING, COOPERATIVE, Check, open_checks, real_io_checks
 from .base import Facts, Observer, ObserverError, Param, PlanRequest, Workload, common_figures
 
 #: The drivers the app serves (services/app/labapp/db.py DRIVERS; a unit test keeps the
@@ -92,17 +93,17 @@ CONNECTIONS = Param("connections", "CONNECTIONS", "per-request", choices=("per-r
 #: --matrix (`make bench-real`), to keep `make bench` inside its 8 minutes: it is cooperative like
 #: psycopg 3 (16 of 16 at 16 VUs, 27.2 req/s, in the run of 2026-11-23).
 DEFAULT_CASES = (
-    ("gevent-workers", "psycopg2", "per-request", 16),
-    ("gevent-workers", "psycopg2-green", "per-request", 16),
-    ("gevent-workers", "psycopg", "per-request", 16),
-    ("gevent-preload", "psycopg", "per-request", 16),
-    ("sync-workers", "psycopg2", "per-request", 16),
-    ("gevent-workers", "psycopg", "per-request", 24),
-    ("gevent-workers", "psycopg", "pool", 24),
+    ("gevent-workers", "psycopg2", "per-request", Closed(16)),
+    ("gevent-workers", "psycopg2-green", "per-request", Closed(16)),
+    ("gevent-workers", "psycopg", "per-request", Closed(16)),
+    ("gevent-preload", "psycopg", "per-request", Closed(16)),
+    ("sync-workers", "psycopg2", "per-request", Closed(16)),
+    ("gevent-workers", "psycopg", "per-request", Closed(24)),
+    ("gevent-workers", "psycopg", "pool", Closed(24)),
 )
 #: VUs per level of the full matrix (--matrix): above gevent's 4 workers and the bounded
 #: caps of 4 and 8, up to the 16 connections the database leaves the app.
-MATRIX_VUS = 16
+MATRIX_LOAD = Closed(16)
 
 
 def blocks_loop(driver: str, loop: str | None, preloaded: bool) -> tuple[str, str]:
@@ -214,6 +215,8 @@ class ActiveQueries(Observer):
 
 def expect(facts: Facts, level: Level) -> list[Check]:
     cap = facts.capacity
+    if not level.closed:
+        return open_checks(cap, level.load.rate_rps, level.param("db_ms"))
     blocks, why = blocks_loop(level.param("driver"), facts.runtime.get("patched_by"),
                               bool(facts.settings.get("preload_app")))
     if level.param("connections") == "pool":
@@ -227,35 +230,35 @@ def expect(facts: Facts, level: Level) -> list[Check]:
                           refuses_above=usable)
 
 
-def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+def figures(result: LevelResult, usage: dict | None, level: Level, facts: Facts) -> dict:
     values = common_figures(result, ("db",), "db")
     values["failures_not_503"] = result.counts.get("not_503", 0)
-    if load:
-        values["db_active_peak"] = load.get("db_active_peak")
-        values["postgres_cpus"] = load.get("postgres_cpu_fraction")
+    if usage:
+        values["db_active_peak"] = usage.get("db_active_peak")
+        values["postgres_cpus"] = usage.get("postgres_cpu_fraction")
     return values
 
 
 def plan(request: PlanRequest) -> list[Level]:
     """DEFAULT_CASES, or with ``--matrix`` every selected configuration with every driver
-    at MATRIX_VUS (and psycopg pooled)."""
+    at MATRIX_LOAD (and psycopg pooled)."""
     if request.matrix:
-        cases = [(s, d, "per-request", MATRIX_VUS) for s in request.services for d in DRIVERS]
-        cases += [(s, "psycopg", "pool", MATRIX_VUS) for s in request.services]
+        cases = [(s, d, "per-request", MATRIX_LOAD) for s in request.services for d in DRIVERS]
+        cases += [(s, "psycopg", "pool", MATRIX_LOAD) for s in request.services]
     else:
         cases = [(request.selected(role), *rest) for role, *rest in DEFAULT_CASES
                  if request.selected(role)]
         fixed = request.params.get("driver")
         if fixed and all(driver != fixed for _, driver, _, _ in cases):
             # A driver the default plan leaves out takes the default's cases.
-            cases = list(dict.fromkeys((s, fixed, conn, vus) for s, _, conn, vus in cases))
+            cases = list(dict.fromkeys((s, fixed, conn, load) for s, _, conn, load in cases))
     # An axis the user fixed (--param driver=...) keeps only its cases.
     cases = [c for c in cases if request.params.get("driver", c[1]) == c[1]
              and request.params.get("connections", c[2]) == c[2]]
-    return [WORKLOAD.level(service, vus, {**request.params, "driver": driver,
+    return [WORKLOAD.level(service, load, {**request.params, "driver": driver,
                                           "connections": connections})
-            for service, driver, connections, case_vus in cases
-            for vus in (request.vus or (case_vus,))]
+            for service, driver, connections, case_load in cases
+            for load in WORKLOAD.user_loads(request, (case_load,))]
 
 
 WORKLOAD = Workload(
@@ -271,5 +274,6 @@ WORKLOAD = Workload(
     backend=backend,
     observer=ActiveQueries,
     restart_after=lambda level: level.param("connections") == "pool",
+    service_param="db_ms",
     order=40,
 )

@@ -8,17 +8,18 @@ between what the server sustains and the peak; every request answers 200.
 from __future__ import annotations
 
 from ..levels import Level, Variant
+from ..load import Closed
 from ..results import LevelResult
-from ..theory import Check, concurrency_checks
+from ..theory import Check, concurrency_checks, open_checks
 from .base import Facts, Param, PlanRequest, Workload, common_figures
 
 #: Forty VUs exceed every bounded cap (1 to 16) and show the unbounded ones far beyond
-#: them. `make bench-io` runs the whole curve (CURVE_VUS); the default leaves out the
+#: them. `make bench-io` runs the whole curve (CURVE_LOADS); the default leaves out the
 #: lower levels to keep `make bench` inside its 8 minutes: two VUs fit every cap but the
 #: one-at-a-time server's (the seeds' two-tab test checks two at once on every
 #: configuration), and every cap that binds at 10 binds at 40 too.
-DEFAULT_VUS = (40,)
-CURVE_VUS = (2, 10, 40)
+DEFAULT_LOADS = (Closed(40),)
+CURVE_LOADS = (Closed(2), Closed(10), Closed(40))
 
 #: Beside every configuration as declared: one gevent worker alone, whose count in flight
 #: answers whether one async worker holds dozens of requests (seed 001).
@@ -29,10 +30,12 @@ IO_MS = Param("io_ms", "IO_MS", 250, low=1, high=2000, unit="milliseconds",
 
 
 def expect(facts: Facts, level: Level) -> list[Check]:
+    if not level.closed:
+        return open_checks(facts.capacity, level.load.rate_rps, level.param("io_ms"))
     return concurrency_checks(facts.capacity, level.vus)
 
 
-def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+def figures(result: LevelResult, usage: dict | None, level: Level, facts: Facts) -> dict:
     return common_figures(result, ("io",), "io")
 
 
@@ -40,8 +43,8 @@ def plan(request: PlanRequest) -> list[Level]:
     """Every selected configuration at 40 VUs (or the VUs given), and EXTRA_CASES."""
     cases = [(s, Variant()) for s in request.services]
     cases += [(request.selected(role), v) for role, v in EXTRA_CASES if request.selected(role)]
-    return [WORKLOAD.level(service, vus, request.params, variant)
-            for service, variant in cases for vus in (request.vus or DEFAULT_VUS)]
+    return [WORKLOAD.level(service, load, request.params, variant)
+            for service, variant in cases for load in WORKLOAD.user_loads(request, DEFAULT_LOADS)]
 
 
 WORKLOAD = Workload(
@@ -53,5 +56,6 @@ WORKLOAD = Workload(
     expect=expect,
     figures=figures,
     plan=plan,
+    service_param="io_ms",
     order=10,
 )

@@ -27,8 +27,9 @@ Expectation (rules, with their sources):
 from __future__ import annotations
 
 from ..levels import Level, Variant
+from ..load import Closed
 from ..results import LevelResult
-from ..theory import Check, concurrency_checks
+from ..theory import Check, concurrency_checks, open_checks
 from .base import Column, Facts, Param, PlanRequest, Workload, common_figures
 
 #: The added p95 under an event loop, as a fraction of cpu_ms, that the level must reach
@@ -56,7 +57,7 @@ CPU_VUS = Param("cpu_vus", "CPU_VUS", 1, low=1, high=1000, unit="VUs",
 #: Four VUs fit every configuration measured here (4 sync workers, 8 gthread threads,
 #: greenlets), so that any growth of the I/O requests' p95 is the CPU requests' doing,
 #: not a queue's.
-DEFAULT_VUS = (4,)
+DEFAULT_LOADS = (Closed(4),)
 #: The configurations of the README's point 4: gevent at one and four workers; sync and
 #: gthread for comparison.
 DEFAULT_CASES = (
@@ -70,6 +71,9 @@ DEFAULT_CASES = (
 def expect(facts: Facts, level: Level) -> list[Check]:
     cap = facts.capacity
     cpu_ms, cpu_vus = level.param("cpu_ms"), level.param("cpu_vus")
+    if not level.closed:  # an open mix: what holds whatever the mix, nothing on its latency
+        return [c for c in open_checks(cap, level.load.rate_rps, level.param("io_ms"))
+                if c.name in ("failures", "dropped")]
     checks = [c for c in concurrency_checks(cap, level.vus) if c.name != "little"]
     if cap.event_loop and cpu_vus >= cap.parallelism:
         checks.append(Check(
@@ -86,7 +90,7 @@ def expect(facts: Facts, level: Level) -> list[Check]:
     return checks
 
 
-def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+def figures(result: LevelResult, usage: dict | None, level: Level, facts: Facts) -> dict:
     values = common_figures(result, ("io_beside", "cpu"), "io_beside")
     alone = result.classes["io_alone"].latency_p95_ms
     beside = result.classes["io_beside"].latency_p95_ms
@@ -98,9 +102,9 @@ def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) 
 
 def plan(request: PlanRequest) -> list[Level]:
     """The README's point 4 (``DEFAULT_CASES``) at 4 VUs (or the VUs given)."""
-    return [WORKLOAD.level(request.selected(role), vus, request.params, variant)
+    return [WORKLOAD.level(request.selected(role), load, request.params, variant)
             for role, variant in DEFAULT_CASES if request.selected(role)
-            for vus in (request.vus or DEFAULT_VUS)]
+            for load in WORKLOAD.user_loads(request, DEFAULT_LOADS)]
 
 
 WORKLOAD = Workload(
@@ -116,5 +120,6 @@ WORKLOAD = Workload(
              Column("io_p95_beside_ms", "io p95 beside CPU ms", "{:.0f}")),
     phases=2,
     isolated=True,
+    service_param="io_ms",
     order=30,
 )

@@ -32,8 +32,9 @@ import json
 
 from .. import topology
 from ..levels import Level
+from ..load import Closed
 from ..results import LevelResult
-from ..theory import BLOCKS, COOPERATIVE, Check, real_io_checks
+from ..theory import BLOCKS, COOPERATIVE, Check, open_checks, real_io_checks
 from .base import Facts, Observer, ObserverError, Param, PlanRequest, Workload, common_figures
 
 #: The clients the app offers (services/app/labapp/upstream.py CLIENTS).
@@ -52,10 +53,10 @@ CLIENT = Param("client", "CLIENT", "requests", choices=CLIENTS, in_name=True,
 #: The default plan: gevent with the cooperative and the blocking client, sync for
 #: comparison; 40 VUs, ten times gevent's 4 workers.
 DEFAULT_CASES = (
-    ("gevent-workers", "requests", 40),
-    ("gevent-workers", "pycurl", 40),
+    ("gevent-workers", "requests", Closed(40)),
+    ("gevent-workers", "pycurl", Closed(40)),
 )
-MATRIX_VUS = 40
+MATRIX_LOAD = Closed(40)
 
 
 def blocks_loop(client: str, loop: str | None) -> tuple[str, str]:
@@ -97,28 +98,31 @@ class UpstreamPeak(Observer):
 
 def expect(facts: Facts, level: Level) -> list[Check]:
     blocks, why = blocks_loop(level.param("client"), facts.runtime.get("patched_by"))
+    if not level.closed:
+        return open_checks(facts.capacity, level.load.rate_rps, level.param("upstream_ms"))
     return real_io_checks(facts.capacity, level.vus, blocks, why, "upstream_peak")
 
 
-def figures(result: LevelResult, load: dict | None, level: Level, facts: Facts) -> dict:
+def figures(result: LevelResult, usage: dict | None, level: Level, facts: Facts) -> dict:
     values = common_figures(result, ("upstream",), "upstream")
     values["failures_not_503"] = result.counts.get("not_503", 0)
-    if load:
-        values["upstream_peak"] = load.get("upstream_peak")
-        values["upstream_cpus"] = load.get("upstream_cpu_fraction")
+    if usage:
+        values["upstream_peak"] = usage.get("upstream_peak")
+        values["upstream_cpus"] = usage.get("upstream_cpu_fraction")
     return values
 
 
 def plan(request: PlanRequest) -> list[Level]:
     """DEFAULT_CASES, or with ``--matrix`` every selected configuration with each client."""
     if request.matrix:
-        cases = [(s, c, MATRIX_VUS) for s in request.services for c in CLIENTS]
+        cases = [(s, c, MATRIX_LOAD) for s in request.services for c in CLIENTS]
     else:
-        cases = [(request.selected(role), client, vus) for role, client, vus in DEFAULT_CASES
+        cases = [(request.selected(role), client, load) for role, client, load in DEFAULT_CASES
                  if request.selected(role)]
     cases = [c for c in cases if request.params.get("client", c[1]) == c[1]]
-    return [WORKLOAD.level(service, vus, {**request.params, "client": client})
-            for service, client, case_vus in cases for vus in (request.vus or (case_vus,))]
+    return [WORKLOAD.level(service, load, {**request.params, "client": client})
+            for service, client, case_load in cases
+            for load in WORKLOAD.user_loads(request, (case_load,))]
 
 
 WORKLOAD = Workload(
@@ -132,5 +136,6 @@ WORKLOAD = Workload(
     plan=plan,
     containers=(SERVICE,),
     observer=UpstreamPeak,
+    service_param="upstream_ms",
     order=50,
 )

@@ -1,0 +1,126 @@
+"""The instrument's own limit: where the load side, not the server, is full.
+
+k6, nginx, the engine's port forwarding and the engine itself share the load cores (core 0
+here). A level whose load side ran them busy measures the instrument, not the server: its
+figures are reported, marked **instrument-bound**, neither a pass nor the server's failure.
+
+- ``load_cores_busy``: per level, the busy time of the load cores as a whole (every
+  process on them, not only k6's own CPU), less the share of the measured app when its
+  cpuset includes them, over the steady window (``bench.WindowSampler``).
+- ``calibrate``: once per run that sends open loads, the highest rate this machine drives
+  through nginx to an answer that costs nothing (nginx proxying to itself:
+  ``/lab-instrument/`` in services/nginx/nginx.conf, the same proxying as a
+  configuration's). A requested rate above it is refused before any load.
+- ``arrival_stats``: what an open level really offered, from the send times k6 recorded
+  (``lab_arrivals`` in its raw output): the count, the mean inter-arrival time and its
+  coefficient of variation (0 for evenly spaced arrivals, 1 for a Poisson process).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .compose import ROOT
+
+#: Above this busy fraction of the load cores a level is instrument-bound. k6's own
+#: guidance keeps its CPU under 80% ("Running large tests"); the figure here is the whole
+#: core's (k6, nginx, the engine, the backends), so the line is drawn a little higher:
+#: past it the load side queues requests of its own.
+LOAD_CORES_BUSY_MAX = 0.85
+#: The path nginx answers itself, through one proxying hop (services/nginx/nginx.conf).
+ZERO_SERVICE = "lab-instrument"
+#: The calibration: closed-model VUs against the zero answer, for this many seconds (one of
+#: warm-up). Enough VUs that the load side, not the VUs, is what stops it.
+CALIBRATION_VUS = 64
+CALIBRATION_S = 4
+#: Where the last calibration is kept, so that options can refuse a rate before a run.
+CALIBRATION_FILE = ROOT / "results" / "instrument.json"
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The most requests per second the load side drove through nginx to a zero-work
+    answer, measured at ``measured`` (ISO 8601), with the load cores this busy."""
+
+    max_rps: float
+    load_cores_busy: float | None
+    measured: str
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def last_calibration(path: Path = CALIBRATION_FILE) -> Calibration | None:
+    """The calibration a run kept last on this machine, or None."""
+    try:
+        return Calibration(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def keep(calibration: Calibration, path: Path = CALIBRATION_FILE) -> None:
+    """Write ``calibration`` where ``last_calibration`` reads it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(calibration.to_dict()))
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+def busy_on(cores: frozenset[int], before: list[tuple[float, float]],
+            after: list[tuple[float, float]]) -> float | None:
+    """The CPUs kept busy on ``cores`` between two samples of the host's per-core
+    (busy, total) seconds (``bench._core_times``); None for no core."""
+    cores = [c for c in cores if c < len(before)]
+    if not cores:
+        return None
+    return sum((after[c][0] - before[c][0]) / max(1e-9, after[c][1] - before[c][1]) for c in cores)
+
+
+def load_side_busy(load_busy_cpus: float, load_cores: frozenset[int], app_cores: frozenset[int],
+                   app_cpus: float | None) -> float:
+    """The load cores' busy fraction that was not the measured app's: where the app's
+    cpuset includes load cores (a CPU level on both cores), its CPU is taken out in the
+    share its cpuset gives them (the scheduler spreads a container over its cpuset)."""
+    overlap = len(load_cores & app_cores)
+    app_share = (app_cpus or 0.0) * overlap / len(app_cores) if overlap and app_cores else 0.0
+    return max(0.0, load_busy_cpus - app_share) / max(1, len(load_cores))
+
+
+def arrival_stats(raw_path: Path, warmup_s: float, duration_s: float) -> dict:
+    """The inter-arrival times an open level sent, from k6's raw output.
+
+    Args:
+        raw_path: k6's ``--out json`` file (gzip), holding a ``lab_arrivals`` point per
+            request sent (k6/lib/lab.js).
+        warmup_s, duration_s: the steady window, in seconds after the first arrival.
+
+    Returns:
+        ``arrivals_sent`` (in the window), ``interarrival_mean_ms`` and
+        ``interarrival_cv`` (standard deviation / mean); {} with fewer than 3 arrivals.
+    """
+    times = []
+    with gzip.open(raw_path, "rt") as lines:
+        for line in lines:
+            if '"lab_arrivals"' not in line:
+                continue
+            point = json.loads(line)
+            if point.get("type") == "Point" and point.get("metric") == "lab_arrivals":
+                times.append(dt.datetime.fromisoformat(point["data"]["time"]).timestamp())
+    if len(times) < 3:
+        return {}
+    times.sort()
+    start = times[0]
+    kept = [t for t in times if warmup_s <= t - start <= duration_s]
+    gaps = [b - a for a, b in zip(kept, kept[1:], strict=False)]
+    if len(gaps) < 2:
+        return {}
+    mean = statistics.fmean(gaps)
+    return {"arrivals_sent": len(kept), "interarrival_mean_ms": mean * 1000.0,
+            "interarrival_cv": statistics.pstdev(gaps) / mean if mean > 0 else None}
