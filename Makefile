@@ -11,7 +11,7 @@ export K6_NO_USAGE_REPORT := true
 LIMITS ?=
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv browser up bench bench-io bench-real faults faults-light test lint unit report findings compare down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real capacity faults faults-light test lint unit report findings compare down clean lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -39,6 +39,9 @@ bench-io: setup ## the io workload's whole curve: every configuration at 2, 10 a
 
 bench-real: setup ## db and upstream for every configuration, every driver and client (~12 min)
 	$(BENCH) --workloads db,upstream --matrix
+
+capacity: setup ## each configuration's capacity under a latency objective on io, and each server's CPU per request (at most 15 min; CAPACITY_ARGS="--services gunicorn-sync --slo p99=400ms")
+	$(PY) -m wsgilab capacity $(if $(LIMITS),--limits "$(LIMITS)") $(CAPACITY_ARGS)
 
 faults: setup ## when things go wrong: ceiling, worker killed, timeout, OOM, stopped, slow clients, threads, keep-alive (~6 min; ONLY=a,b)
 	$(PY) -m wsgilab faults $(if $(ONLY),--only "$(ONLY)")

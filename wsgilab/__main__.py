@@ -1,4 +1,4 @@
-"""Command line: ``python -m wsgilab {up,down,bench,faults,report,compare,findings}``.
+"""Command line: ``python -m wsgilab {up,down,bench,capacity,faults,report,compare,findings}``.
 
 Measuring and presenting are separate steps: ``bench`` and ``faults`` write a record
 (``bench.json``) through a lab session and then render it; ``report`` renders a record
@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-USAGE = ("usage: python -m wsgilab {up,down,bench,faults,report,compare,findings} [options]\n"
+USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,report,compare,findings} [options]\n"
          "       python -m wsgilab <command> --help")
 
 
@@ -39,7 +39,7 @@ def _stopped(exc: BaseException, directory: Path) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    from . import bench, options, report
+    from . import bench, instrument, options, report
     from .session import Interrupted
 
     try:
@@ -58,12 +58,44 @@ def _bench(argv: list[str]) -> int:
         record = bench.run(opts)
     except (KeyboardInterrupt, Interrupted) as exc:
         return _stopped(exc, opts.results_dir)
+    except instrument.InstrumentError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 2
     print()
     print(report.text_table(record))
     _render(opts.results_dir)
     failed = [lv for lv in record.levels if not lv.passed]
     if failed:
         print(f"{len(failed)} of {len(record.levels)} levels did not pass", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _capacity(argv: list[str]) -> int:
+    from . import bench, capacity_runner, instrument, options
+    from .session import Interrupted
+
+    try:
+        opts = capacity_runner.parse(argv)
+    except options.OptionError as exc:
+        print(f"capacity: {exc}", file=sys.stderr)
+        return 2
+    if opts.check:
+        print(f"capacity options ok: {len(opts.services)} configurations x "
+              f"{', '.join(opts.workloads)}, objective {opts.objective.describe()}, at most about "
+              f"{bench.fmt_duration(capacity_runner.estimate_s(opts))}, results in {opts.results_dir}")
+        return 0
+    try:
+        record = capacity_runner.run(opts)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        return _stopped(exc, opts.results_dir)
+    except instrument.InstrumentError as exc:
+        print(f"capacity: {exc}", file=sys.stderr)
+        return 1
+    _render(opts.results_dir)
+    errors = [c for c in record.capacities if "error" in c]
+    if errors:
+        print(f"{len(errors)} configuration(s) could not be measured", file=sys.stderr)
         return 1
     return 0
 
@@ -192,7 +224,7 @@ def _down(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"up": _up, "down": _down, "bench": _bench, "faults": _faults,
+COMMANDS = {"up": _up, "down": _down, "bench": _bench, "capacity": _capacity, "faults": _faults,
             "report": _report, "compare": _compare, "findings": _findings}
 
 

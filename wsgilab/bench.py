@@ -28,7 +28,7 @@ from . import compose, instrument, k6, topology, workloads
 from .compose import ComposeError
 from .facts import Configuration
 from .levels import Level, Variant, cpuset_cores
-from .options import BenchOptions
+from .options import BenchOptions, OptionError, check_rates
 from .record import ERROR, FAIL, INSTRUMENT_BOUND, PASS, BenchRecord, LevelRecord
 from .results import SummaryError, read_summary
 from .session import DockerEngine, Drift, Interrupted, LabSession
@@ -236,6 +236,16 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
     try:
         with lab:
             record.environment["reconciled"] = lab.reconciled
+            rates = [lv.load.rate_rps for lv in plan if not lv.closed]
+            if rates:  # what the load side can offer, measured before any open level
+                calibration = instrument.calibrate(opts.results_dir, opts.base_url,
+                                                   opts.load_cpus, out)
+                instrument.keep(calibration)
+                record.instrument = calibration.to_dict()
+                try:
+                    check_rates(rates, calibration)
+                except OptionError as exc:
+                    raise instrument.InstrumentError(str(exc)) from None
             for index, level in enumerate(plan, 1):
                 variant = level.variant.over(base)
                 key = (level.configuration, variant)

@@ -155,6 +155,20 @@ def _workers(case: Case, word: str = "worker") -> str:
     return f"{count} {word}{'s' if count != 1 else ''}"
 
 
+def capacity_of(record: BenchRecord, role: str, workload: str = "io"):
+    """``(capacity req/s, in flight at it, the search)`` of the configuration that played
+    ``role``, the median over repeated searches, or None without a search that found one.
+    In flight at the capacity is Little's law, the rate times the service time."""
+    from .capacity import Search, spread
+
+    found = [Search.from_dict(c) for c in record.capacities if "error" not in c
+             and c["configuration"] == record.roles.get(role) and c["workload"] == workload]
+    median = spread(found)[0]
+    if median is None:
+        return None
+    return median, median * found[0].service_ms / 1000.0, found[0]
+
+
 def scenario_outcome(record: BenchRecord, scenario: str, configuration: str | None) -> dict | None:
     """The outcome of fault ``scenario`` for ``configuration`` (its name, or the name with
     a variant in brackets) in ``record.scenarios``, as recorded by ``faults.run``
@@ -343,9 +357,17 @@ def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
     if ceiling:
         parts.append(f"the ceiling scenario: {ceiling['configuration']} held {held} in flight "
                      f"(what stopped it: {ceiling['figures']['stopped_by']})")
+    measured = capacity_of(record, "gevent-workers")
+    if measured:
+        rate, inflight, found = measured
+        parts.append(f"{found.configuration}'s capacity under {found.objective['percentile']} <= "
+                     f"{found.objective['bound_ms']:g} ms: {rate:.0f} req/s, {inflight:.0f} in "
+                     f"flight at once (Little's law)")
     if not parts:
-        return Verdict(NOT_MEASURED, "needs an io level of one gevent worker, or the ceiling scenario")
-    most = max(([_peak(one)] if one else []) + ([held] if ceiling else []))
+        return Verdict(NOT_MEASURED, "needs an io level of one gevent worker, the ceiling "
+                                     "scenario, or a capacity search")
+    most = max(([_peak(one)] if one else []) + ([held] if ceiling else [])
+               + ([measured[1]] if measured else []))
     return Verdict(HOLDS if most >= DOZENS else DOES_NOT_HOLD, "; ".join(parts),
                    disagreements=_disagreements(one))
 
@@ -391,12 +413,20 @@ def io_async_throughput_memory(record: BenchRecord) -> Verdict:
               f"{gevent.span('throughput_rps')} req/s in {mib(gevent):.0f} MiB against "
               f"{_workers(sync, 'sync worker')}' {sync.span('throughput_rps')} req/s in "
               f"{mib(sync):.0f} MiB")
-    better = (gevent.median("throughput_rps") > sync.median("throughput_rps")
+    throughput = {"gevent": gevent.median("throughput_rps"), "sync": sync.median("throughput_rps"),
+                  "threads": threaded.median("throughput_rps") if threaded else None}
+    capacities = {name: capacity_of(record, role) for name, role in
+                  (("gevent", "gevent-workers"), ("sync", "sync-workers"), ("threads", "dev-server"))}
+    if capacities["gevent"] and capacities["sync"]:  # what each serves under the objective
+        throughput = {name: c[0] if c else None for name, c in capacities.items()}
+        detail += "; capacity under the objective: " + ", ".join(
+            f"{name} {c[0]:.1f} req/s" for name, c in capacities.items() if c)
+    better = (throughput["gevent"] > throughput["sync"]
               and mib(gevent) / _peak(gevent) < mib(sync) / _peak(sync))
     if not better:
         return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(gevent, sync))
-    if threaded and threaded.median("throughput_rps") >= (1 - SAME_THROUGHPUT) * gevent.median(
-            "throughput_rps") and mib(threaded) <= mib(gevent):
+    if threaded and throughput["threads"] and throughput["threads"] >= (
+            1 - SAME_THROUGHPUT) * throughput["gevent"] and mib(threaded) <= mib(gevent):
         return Verdict(HOLDS_ONLY_WHEN, detail + f"; one process of threads (app.run()) "
                        f"{threaded.span('throughput_rps')} req/s in {mib(threaded):.0f} MiB",
                        "compared with sync workers: threads do as well",
@@ -564,6 +594,11 @@ def builtin_server_production(record: BenchRecord) -> Verdict:
     if threaded and gevent:
         scales = threaded.median("throughput_rps") >= (1 - SAME_THROUGHPUT) * gevent.median(
             "throughput_rps")
+        mine, theirs = capacity_of(record, "dev-server"), capacity_of(record, "gevent-workers")
+        if mine and theirs:  # under the objective, not at one closed load
+            scales = mine[0] >= (1 - SAME_THROUGHPUT) * theirs[0]
+            parts.append(f"capacity under the objective: {mine[0]:.1f} req/s against gevent's "
+                         f"{theirs[0]:.1f}")
         uncapped = cap(threaded) is None
         parts.append(f"for I/O: {_peak(threaded)} at once, {threaded.span('throughput_rps')} "
                      f"req/s against gevent's {gevent.span('throughput_rps')}"

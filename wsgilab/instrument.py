@@ -55,16 +55,17 @@ class Calibration:
         return asdict(self)
 
 
-def last_calibration(path: Path = CALIBRATION_FILE) -> Calibration | None:
-    """The calibration a run kept last on this machine, or None."""
+def last_calibration(path: Path | None = None) -> Calibration | None:
+    """The calibration a run kept last on this machine (``CALIBRATION_FILE``), or None."""
     try:
-        return Calibration(**json.loads(path.read_text()))
+        return Calibration(**json.loads((path or CALIBRATION_FILE).read_text()))
     except (OSError, ValueError, TypeError):
         return None
 
 
-def keep(calibration: Calibration, path: Path = CALIBRATION_FILE) -> None:
+def keep(calibration: Calibration, path: Path | None = None) -> None:
     """Write ``calibration`` where ``last_calibration`` reads it."""
+    path = path or CALIBRATION_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(calibration.to_dict()))
 
@@ -124,3 +125,49 @@ def arrival_stats(raw_path: Path, warmup_s: float, duration_s: float) -> dict:
     mean = statistics.fmean(gaps)
     return {"arrivals_sent": len(kept), "interarrival_mean_ms": mean * 1000.0,
             "interarrival_cv": statistics.pstdev(gaps) / mean if mean > 0 else None}
+
+
+class InstrumentError(RuntimeError):
+    """The load side could not be calibrated, or a rate asked for is more than it drives."""
+
+
+def calibrate(results_dir: Path, base_url: str, load_cpus: frozenset[int],
+              out=print) -> Calibration:
+    """Measure the most requests per second this machine drives through nginx to a
+    zero-work answer: ``CALIBRATION_VUS`` closed-model VUs back to back for
+    ``CALIBRATION_S`` seconds against ``/lab-instrument/``, k6 pinned to ``load_cpus``.
+    With that many VUs and nothing to wait for, the load side is what stops them.
+
+    Raises:
+        InstrumentError: k6 failed, or no answer came back.
+    """
+    from . import k6
+    from .bench import _core_times
+    from .load import Closed
+    from .results import SummaryError, read_summary
+
+    directory = results_dir / "instrument"
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = directory / "calibration.summary.json"
+    out(f"instrument: {CALIBRATION_VUS} VUs against nginx's zero-work answer for "
+        f"{CALIBRATION_S} s, to measure what the load side can drive")
+    before = _core_times()
+    try:
+        k6.run("io.js", params={"BASE_URL": base_url, "SERVICE": ZERO_SERVICE,
+                                **Closed(CALIBRATION_VUS).k6_env(),
+                                "DURATION_S": str(CALIBRATION_S), "WARMUP_S": "1",
+                                "GRACEFUL_STOP_S": "5", "SUMMARY_PATH": str(summary),
+                                "IO_MS": "0"},
+               log_path=directory / "calibration.k6.log", cpus=set(load_cpus),
+               timeout_s=CALIBRATION_S + 60)
+        result = read_summary(summary)
+    except (k6.K6Error, SummaryError, OSError) as exc:
+        raise InstrumentError(f"the load side could not be calibrated: {exc}") from exc
+    after = _core_times()
+    busy = busy_on(load_cpus, before, after)
+    rate = result.classes["io"].throughput_rps
+    calibration = Calibration(max_rps=rate, measured=now(),
+                              load_cores_busy=busy / len(load_cpus) if busy is not None else None)
+    out(f"instrument: the load side drives at most {rate:.0f} req/s through nginx "
+        f"(load cores {calibration.load_cores_busy or 0:.0%} busy)")
+    return calibration

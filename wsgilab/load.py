@@ -155,12 +155,18 @@ def from_dict(data: dict) -> Load:
     raise ValueError(f"unknown load model {data['model']!r}")
 
 
+#: The least latency an open load's VUs are sized for, seconds: a zero-work request through
+#: the proxy under load (the server-overhead level) still takes a few milliseconds, and
+#: tens when the server queues.
+OPEN_MIN_LATENCY_S = 0.1
+
+
 def open_vus(rate_rps: float, latency_s: float, headroom: float) -> int:
-    """VUs an open load needs: Little's law on the client side, rate x latency, times
-    ``headroom`` for latency above the expected, and one more.
+    """VUs an open load needs: Little's law on the client side, rate x latency (at least
+    OPEN_MIN_LATENCY_S), times ``headroom`` for latency above the expected, and one more.
 
     Args:
         rate_rps: the arrival rate (req/s); latency_s: the latency each request is
             expected to take at most (seconds: the objective's bound); headroom: >= 1.
     """
-    return math.ceil(rate_rps * latency_s * headroom) + 1
+    return math.ceil(rate_rps * max(latency_s, OPEN_MIN_LATENCY_S) * headroom) + 1

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import compose, objective, servers, workloads
+from . import compose, instrument, objective, servers, workloads
 from .levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
 from .load import ARRIVALS, CONSTANT, OPEN_VUS_HEADROOM
 from .objective import Objective
@@ -367,6 +367,9 @@ def validate(opts: BenchOptions, available: list[str]) -> None:
         raise OptionError("a configuration is named twice in --services")
     if opts.vus is not None and (not opts.vus or any(not 1 <= v <= MAX_VUS for v in opts.vus)):
         raise OptionError(f"--vus levels must be between 1 and {MAX_VUS}, got {list(opts.vus)}")
+    calibration = instrument.last_calibration()
+    if opts.rates and calibration:
+        check_rates(opts.rates, calibration)
     if not 1 <= opts.repeat <= MAX_REPEAT:
         raise OptionError(f"--repeat must be 1..{MAX_REPEAT}, got {opts.repeat}")
     if opts.duration_s < 2 or opts.duration_s > 600:
@@ -384,6 +387,20 @@ def validate(opts: BenchOptions, available: list[str]) -> None:
     if opts.results_dir.exists() and any(opts.results_dir.iterdir()):
         raise OptionError(f"results directory {opts.results_dir} is not empty; "
                           "name a new one with --results")
+
+
+def check_rates(rates, calibration) -> None:
+    """Refuse a rate the load side cannot offer.
+
+    Raises:
+        OptionError: a rate above the most ``calibration`` measured this machine drives.
+    """
+    too_high = [r for r in rates if r > calibration.max_rps]
+    if too_high:
+        raise OptionError(
+            f"--rates {', '.join(f'{r:g}' for r in too_high)} req/s: more than this machine's "
+            f"load side drives through nginx ({calibration.max_rps:.0f} req/s to a zero-work "
+            f"answer, measured {calibration.measured}): the instrument cannot offer it")
 
 
 def build_plan(opts: BenchOptions) -> list[Level]:

@@ -99,6 +99,10 @@ class BenchRecord:
         scenarios: fault scenarios run (``wsgilab.faults``), by name: their outcomes.
         roles: ``{role: configuration}`` as the compose model declared them for this run
             (``compose.roles``): what the claims read to find the configurations they judge.
+        capacities: capacity searches (``capacity.Search.to_dict``), in the order run.
+        overheads: server overhead per configuration (``capacity_runner``): CPU ms per
+            request on a near-zero-work request, and the req/s one CPU could serve.
+        instrument: the run's calibration of its load side (``instrument.Calibration``).
         path: where the record lives (its directory holds the level files); not saved.
     """
 
@@ -110,6 +114,9 @@ class BenchRecord:
     levels: list[LevelRecord] = field(default_factory=list)
     scenarios: dict = field(default_factory=dict)
     roles: dict = field(default_factory=dict)
+    capacities: list = field(default_factory=list)
+    overheads: list = field(default_factory=list)
+    instrument: dict = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -136,7 +143,8 @@ class BenchRecord:
         return {"started": self.started, "finished": self.finished, "status": self.status,
                 "options": self.options, "environment": self.environment,
                 "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios,
-                "roles": self.roles}
+                "roles": self.roles, "capacities": self.capacities, "overheads": self.overheads,
+                "instrument": self.instrument}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
@@ -144,7 +152,9 @@ class BenchRecord:
                    status=data.get("status", "unknown"), options=data.get("options", {}),
                    environment=data.get("environment", {}),
                    levels=[LevelRecord.from_dict(lv) for lv in data.get("levels", [])],
-                   scenarios=data.get("scenarios", {}), roles=data.get("roles", {}), path=path)
+                   scenarios=data.get("scenarios", {}), roles=data.get("roles", {}),
+                   capacities=data.get("capacities", []), overheads=data.get("overheads", []),
+                   instrument=data.get("instrument", {}), path=path)
 
     def save(self, path: Path | None = None) -> None:
         """Write the record as JSON, atomically (a reader never sees half a file)."""

@@ -410,7 +410,7 @@ def open_bound_rps(cap: Capacity, service_ms: float) -> float | None:
     """The most requests per second a configuration serves when each spends
     ``service_ms`` in the app: its sustained concurrency over the service time (Little's
     law, X = L / W; Little 1961); None when nothing in the server caps it."""
-    if cap.floor is None:
+    if cap.floor is None or service_ms <= 0:
         return None
     return cap.floor / (service_ms / 1000.0)
 
@@ -460,9 +460,11 @@ def open_checks(cap: Capacity, rate_rps: float, service_ms: float) -> list[Check
         checks.append(Check("peak", "server_peak", cap.limit if past else 1, cap.limit,
                             f"the cap ({cap.formula})" + (", reached: the rate is past the "
                                                            "bound" if past else "")))
-    checks.append(Check("little", "little_fraction", 1 - LITTLE_LAW_TOLERANCE,
-                        1 + LITTLE_LAW_TOLERANCE,
-                        f"L / (X x {service_ms:g} ms); LITTLE_LAW_TOLERANCE {LITTLE_LAW_TOLERANCE:.0%}"))
+    if service_ms > 0:  # a zero-work request spends no time worth a law in the app
+        checks.append(Check("little", "little_fraction", 1 - LITTLE_LAW_TOLERANCE,
+                            1 + LITTLE_LAW_TOLERANCE,
+                            f"L / (X x {service_ms:g} ms); LITTLE_LAW_TOLERANCE "
+                            f"{LITTLE_LAW_TOLERANCE:.0%}"))
     checks.append(Check("failures", "failures", 0, 0, "every request answers 200"))
     if bound is None or rate_rps <= bound:
         checks.append(Check("dropped", "dropped_iterations", 0, 0,

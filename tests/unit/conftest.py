@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from support import FakeCompose
-from wsgilab import compose
+from wsgilab import compose, instrument
 
 
 @pytest.fixture
@@ -15,3 +15,11 @@ def fake_compose(monkeypatch) -> FakeCompose:
     monkeypatch.setattr(compose, "config", fake.config)
     monkeypatch.setattr(compose, "configurations", fake.configurations)
     return fake
+
+
+@pytest.fixture(autouse=True)
+def no_calibration(monkeypatch, tmp_path):
+    """No calibration of this machine's load side, unless a test writes one: the options'
+    checks must not depend on what a run left in results/."""
+    monkeypatch.setattr(instrument, "CALIBRATION_FILE", tmp_path / "instrument.json")
+    return tmp_path / "instrument.json"

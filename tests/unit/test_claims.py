@@ -234,3 +234,34 @@ def test_verdict_sentences_read_the_counts_of_the_configurations_they_judge(reco
     stale = {i: t for i, t in text.items() if re.search(r"\b4 sync workers|2 x 4: peak", t)}
     assert not stale, f"verdicts still quote the old declaration: {stale}"
     assert claims.verdicts(record)[4][1].status == DOES_NOT_HOLD  # 8 workers held 8: still 1 each
+
+
+def with_capacity(role, rate, service_ms=250.0):
+    """A change: the run also holds a capacity search of ``role`` that found ``rate``."""
+    from wsgilab.capacity import Search, Step
+
+    def change(record):
+        found = Search(record.roles[role], "io", {"percentile": "p99", "bound_ms": 500.0},
+                       service_ms, None, "", "", 2000.0, [Step(rate, True), Step(rate * 1.1, False)])
+        record.capacities.append(found.to_dict())
+    return change
+
+
+@pytest.mark.parametrize("claim_id, change, becomes", [
+    # One gevent worker holding 10 would not be dozens; a capacity of 400 req/s at 250 ms is
+    # 100 in flight (Little's law): it is.
+    (9, both(figure("gevent-workers", "io", "server_peak", 10, **ONE_GEVENT_WORKER),
+             with_capacity("gevent-workers", 400.0)), HOLDS),
+    # Under the objective threads served far less than gevent: threads no longer "do as well".
+    (11, both(with_capacity("gevent-workers", 600.0), with_capacity("sync-workers", 16.0),
+              with_capacity("dev-server", 200.0)), HOLDS),
+    # The threaded dev server's capacity far below gevent's: it does not scale.
+    (18, both(with_capacity("dev-server", 100.0), with_capacity("gevent-workers", 600.0)), HOLDS),
+], ids=["claim9-capacity", "claim11-capacity", "claim18-capacity"])
+def test_claims_about_many_requests_read_the_capacity_where_it_exists(record, claim_id, change, becomes):
+    before = verdict(record, claim_id)
+    change(record)
+    after = verdict(record, claim_id)
+    assert after.status == becomes, f"claim {claim_id}: expected {becomes}, got {after.text()}"
+    assert "capacity" in after.detail, after.detail
+    assert before.text() != after.text()

@@ -83,7 +83,13 @@ def test_the_run_limits_are_parsed_and_kept(tmp_path):
     (["--vus", f"{MAX_VUS + 1}"], "between 1 and"),
     (["--duration", "1"], "--duration"),
     (["--duration", "5", "--warmup", "5"], "--warmup"),
-    (["--param", "io_ms=0"], "io_ms must be"),
+    (["--param", "io_ms=-1"], "io_ms must be"),
+    (["--rates", "0"], "invalid command line"),
+    (["--rates", "fast"], "invalid command line"),
+    (["--slo", "p90=1s"], "--slo takes"),
+    (["--arrivals", "bursty"], "invalid command line"),
+    (["--services", "gunicorn-gevent", "--workloads", "io", "--rates", "5000"],
+     "needs 5001 VUs"),
     (["--param", "io_ms"], "NAME=VALUE"),
     (["--param", "nope=3"], "no selected workload"),
     (["--base-url", "http://10.0.0.1:8080"], "loopback"),
@@ -146,3 +152,31 @@ def test_graceful_stop_is_bounded_by_what_k6_accepts(tmp_path):
     k6_max = int(re.search(r"intEnv\('GRACEFUL_STOP_S', \d+, 0, (\d+)\)", lab_js).group(1))
     assert stop == options.MAX_GRACEFUL_STOP_S <= k6_max, (
         f"expected {options.MAX_GRACEFUL_STOP_S} s (k6 accepts up to {k6_max}), got {stop}")
+
+
+def test_rates_give_open_levels_sized_from_the_objective(tmp_path):
+    from wsgilab.load import Open
+
+    opts = parse(["--services", "gunicorn-sync", "--workloads", "io", "--vus", "40",
+                  "--rates", "8,16.5", "--slo", "p99=1s", "--arrivals", "poisson"], tmp_path)
+    loads = [lv.load for lv in opts.plan]
+    # 1 s objective x 2 (OPEN_VUS_HEADROOM) x the rate, and one more
+    assert loads == [Closed(40), Open(8.0, 17, "poisson"), Open(16.5, 34, "poisson")]
+    assert opts.to_dict()["objective"]["bound_ms"] == 1000.0
+
+
+def test_the_default_objective_is_twice_each_workloads_service_time(tmp_path):
+    opts = parse(["--services", "gunicorn-sync", "--workloads", "io", "--rates", "10",
+                  "--param", "io_ms=100"], tmp_path)
+    assert opts.plan[0].load.vus == 10 * 2 * 0.2 + 1  # 10 req/s x 200 ms x 2 + 1
+
+
+def test_a_rate_past_what_the_load_side_drives_is_refused(tmp_path):
+    from wsgilab import instrument
+
+    instrument.keep(instrument.Calibration(1800.0, 0.99, "2026-12-02T07:36:31+00:00"))
+    parse(["--services", "gunicorn-gevent", "--workloads", "io", "--rates", "600"], tmp_path)
+    with pytest.raises(OptionError, match=r"--rates 1900 req/s: more than this machine's load "
+                                          r"side drives through nginx \(1800 req/s"):
+        parse(["--services", "gunicorn-gevent", "--workloads", "io", "--rates", "600,1900"],
+              tmp_path)

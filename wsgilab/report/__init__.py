@@ -14,10 +14,19 @@ import matplotlib.pyplot as plt
 from ..record import BenchRecord
 from . import charts as charts_module
 from . import html
-from .tables import claims_table, rows, scenarios_table, sizing_table, sweep_table, text_table
+from .tables import (
+    capacity_table,
+    claims_table,
+    overhead_table,
+    rows,
+    scenarios_table,
+    sizing_table,
+    sweep_table,
+    text_table,
+)
 
 __all__ = ["write", "text_table", "rows", "claims_table", "sweep_table", "sizing_table",
-           "scenarios_table"]
+           "scenarios_table", "capacity_table", "overhead_table"]
 
 
 def write(record: BenchRecord) -> list[str]:
@@ -40,6 +49,8 @@ def write(record: BenchRecord) -> list[str]:
             plt.close(chart.figure)
     opts = record.options
     what = []
+    if record.capacities:
+        what.append(f"capacity searches under {record.options.get('objective')}")
     if record.levels:
         what.append(f"Workloads {', '.join(opts.get('workloads', []))}; {opts.get('duration_s')} s "
                     f"per phase ({opts.get('warmup_s')} s warm-up left out)")
@@ -55,6 +66,10 @@ def write(record: BenchRecord) -> list[str]:
     ]
     if record.scenarios:
         lines += ["## When things go wrong", "", scenarios_table(record), ""]
+    if record.capacities:
+        lines += ["## Capacity under the latency objective", "", capacity_table(record), ""]
+    if record.overheads:
+        lines += ["## Server overhead", "", overhead_table(record), ""]
     if record.levels:
         lines += ["## Every level", "", text_table(record, "github"), ""]
     lines += [f"![{c.title}]({c.name})\n" for c in charts]

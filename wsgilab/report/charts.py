@@ -72,7 +72,8 @@ def theory_rps(case: Case) -> float | None:
     params = dict(case.level.params)
     seconds = next((params[p] / 1000 for p in REQUEST_TIME if p in params), None)
     check = _check(case, "backend_peak") or _check(case, "peak")
-    if seconds is None or check is None or check.high is None or case.level.workload == "mixed":
+    if (not seconds or check is None or check.high is None or case.level.workload == "mixed"
+            or not case.level.closed):
         return None
     return check.high / seconds
 
@@ -127,8 +128,8 @@ def _workloads(record: BenchRecord) -> list[str]:
 def throughput_chart(record: BenchRecord, workload: str) -> Chart | None:
     """Throughput (req/s) against load for every configuration of ``workload``, beside what
     its settings promise."""
-    found = [c for c in all_cases(record, workload=workload, measured_only=True)
-             if c.median("throughput_rps") is not None]
+    found = [c for c in all_cases(record, workload=workload, measured_only=True) if c.level.closed
+             and c.median("throughput_rps") is not None]
     if not found or workload == "mixed":
         return None
     series: dict[tuple, list[Case]] = {}
@@ -179,8 +180,8 @@ def throughput_chart(record: BenchRecord, workload: str) -> Chart | None:
 
 def concurrency_chart(record: BenchRecord, workload: str) -> Chart | None:
     """Requests in flight: the server-side peak and Little's law against the expected range."""
-    found = [c for c in all_cases(record, workload=workload, measured_only=True)
-             if c.median("server_peak") is not None]
+    found = [c for c in all_cases(record, workload=workload, measured_only=True) if c.level.closed
+             and c.median("server_peak") is not None]
     if not found:
         return None
     fig, (ax,) = _dot_figure(len(found))
@@ -219,8 +220,8 @@ def concurrency_chart(record: BenchRecord, workload: str) -> Chart | None:
 
 def latency_chart(record: BenchRecord, workload: str) -> Chart | None:
     """Latency p50/p95/p99 (ms) of every level of ``workload``."""
-    found = [c for c in all_cases(record, workload=workload, measured_only=True)
-             if c.median("latency_p50_ms") is not None]
+    found = [c for c in all_cases(record, workload=workload, measured_only=True) if c.level.closed
+             and c.median("latency_p50_ms") is not None]
     if not found:
         return None
     fig, (ax,) = _dot_figure(len(found))
@@ -243,8 +244,8 @@ def latency_chart(record: BenchRecord, workload: str) -> Chart | None:
 def resources_chart(record: BenchRecord) -> Chart | None:
     """CPU and memory of each configuration's container against its limits, and the
     instrument's own CPU (k6, nginx) against the 80% budget."""
-    found = [c for c in all_cases(record, measured_only=True)
-             if c.usage("app_cpu_fraction") is not None]
+    found = [c for c in all_cases(record, measured_only=True) if c.level.closed
+             and c.usage("app_cpu_fraction") is not None]
     if not found:
         return None
     fig, (cpu_ax, mem_ax, tool_ax) = _dot_figure(len(found), panels=3)
@@ -313,8 +314,8 @@ def usl_chart(record: BenchRecord) -> Chart | None:
 
 def mixed_chart(record: BenchRecord) -> Chart | None:
     """I/O requests' p95 alone and beside CPU-bound requests, per configuration."""
-    found = [c for c in all_cases(record, workload="mixed", measured_only=True)
-             if c.median("io_p95_alone_ms") is not None]
+    found = [c for c in all_cases(record, workload="mixed", measured_only=True) if c.level.closed
+             and c.median("io_p95_alone_ms") is not None]
     if not found:
         return None
     fig, (ax,) = _dot_figure(len(found))
@@ -333,10 +334,14 @@ def mixed_chart(record: BenchRecord) -> Chart | None:
 
 
 def all_charts(record: BenchRecord) -> list[Chart]:
-    """Every chart the record has data for, in reading order."""
+    """Every chart the record has data for, in reading order: the closed-model levels'
+    per workload, then the open-model ones (``open_charts``)."""
+    from . import open_charts
+
     charts = []
     for workload in _workloads(record):
         charts += [throughput_chart(record, workload), concurrency_chart(record, workload),
                    latency_chart(record, workload)]
     charts += [mixed_chart(record), usl_chart(record), resources_chart(record)]
+    charts += open_charts.all_charts(record)
     return [c for c in charts if c is not None]

@@ -16,6 +16,8 @@ from .tables import (
     HEADERS,
     HIDDEN_CLAIMS,
     SCENARIO_HEADERS,
+    capacity_table,
+    overhead_table,
     rows,
     scenario_rows,
     shown_verdicts,
@@ -77,6 +79,9 @@ def render(record: BenchRecord, charts: list[Chart]) -> str:
         sizing_note=(f"Inside the sizing container: {rules[0].container}" if rules else ""),
         scenarios=scenario_rows(record), scenario_headers=SCENARIO_HEADERS,
         scenario_descriptions={n: e.get("description", "") for n, e in record.scenarios.items()},
+        capacity_table=(capacity_table(record, "html") if record.capacities else ""),
+        overhead_table=(overhead_table(record, "html") if record.overheads else ""),
+        instrument=record.instrument,
         problems=[(e.level.describe(), p) for e in record.levels for p in e.problems],
         facts=facts(record),
     )

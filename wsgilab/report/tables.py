@@ -126,3 +126,83 @@ def scenarios_table(record: BenchRecord, fmt: str = "github") -> str:
     """The fault scenarios as a table (``fmt``: any tabulate format)."""
     return tabulate(scenario_rows(record), headers=SCENARIO_HEADERS, tablefmt=fmt,
                     disable_numparse=True)
+
+
+CAPACITY_HEADERS = ["configuration", "workload", "limits", "objective", "capacity req/s",
+                    "theoretical maximum req/s", "capacity / maximum", "what limits it",
+                    "against the maximum", "steps"]
+
+
+def capacity_rows(record: BenchRecord) -> list[list[str]]:
+    """One row per configuration and workload searched: the capacity (median and min-max
+    over repeats), the theoretical maximum and the ratio, and what the search saw."""
+    from ..capacity import Search, spread
+
+    grouped: dict[tuple, list[Search]] = {}
+    errors = []
+    for data in record.capacities:
+        if "error" in data:
+            errors.append([data["configuration"], data["workload"], "", "", "", "", "", "",
+                           f"error: {data['error']}", ""])
+            continue
+        found = Search.from_dict(data)
+        grouped.setdefault((found.configuration, found.workload), []).append(found)
+    limits = {e.level.configuration: e.configuration.limits.describe()
+              for e in record.levels if e.configuration}
+    body = []
+    for (configuration, workload), searches in grouped.items():
+        first = searches[0]
+        median, low, high = spread(searches)
+        capacity = "none met the objective" if median is None else f"{median:.1f}"
+        if median is not None and len(searches) > 1 and low != high:
+            capacity += f" ({low:.1f}-{high:.1f})"
+        if any(s.instrument_bound for s in searches):
+            capacity = f"at least {capacity} (the load side's limit)"
+        ratio = f"{median / first.maximum_rps:.2f}" if median and first.maximum_rps else ""
+        verdicts = sorted({s.verdict() for s in searches})
+        last = first.steps[-1] if first.steps else None
+        why = "; ".join(f"{s.rate_rps:g}: {'met' if s.passed else s.why}" for s in first.steps)
+        body.append([configuration, workload, limits.get(configuration, ""),
+                     f"{first.objective['percentile']} <= {first.objective['bound_ms']:g} ms",
+                     capacity,
+                     "" if first.maximum_rps is None else f"{first.maximum_rps:.1f}",
+                     ratio, f"{first.limited_by}: {first.maximum_rule}" if first.limited_by else "",
+                     ", ".join(verdicts), why if last else ""])
+    return body + errors
+
+
+def capacity_table(record: BenchRecord, fmt: str = "github") -> str:
+    """The capacity searches as a table (``fmt``: any tabulate format)."""
+    return tabulate(capacity_rows(record), headers=CAPACITY_HEADERS, tablefmt=fmt,
+                    disable_numparse=True)
+
+
+OVERHEAD_HEADERS = ["configuration", "server", "cap", "CPU ms per request",
+                    "req/s one CPU serves", "measured at"]
+
+
+def overhead_rows(record: BenchRecord) -> list[list[str]]:
+    """One row per configuration (the median over repeats): its CPU time per request on a
+    near-zero-work request, and the req/s one CPU could serve at that cost."""
+    import statistics
+
+    grouped: dict[str, list[dict]] = {}
+    for row in record.overheads:
+        grouped.setdefault(row["configuration"], []).append(row)
+    body = []
+    for configuration, rows_ in sorted(grouped.items(),
+                                       key=lambda kv: statistics.median(
+                                           r["cpu_ms_per_request"] for r in kv[1])):
+        ms = statistics.median(r["cpu_ms_per_request"] for r in rows_)
+        first = rows_[0]
+        server = first["server"] + (f" {first['worker_class']}" if first.get("worker_class") else "")
+        body.append([configuration, server, first["formula"], f"{ms:.2f}",
+                     f"{1000 / ms:.0f}" if ms > 0 else "",
+                     f"{first['rate_rps']:g} req/s offered, {first['throughput_rps']:.0f} served"])
+    return body
+
+
+def overhead_table(record: BenchRecord, fmt: str = "github") -> str:
+    """The server overheads as a table (``fmt``: any tabulate format)."""
+    return tabulate(overhead_rows(record), headers=OVERHEAD_HEADERS, tablefmt=fmt,
+                    disable_numparse=True)

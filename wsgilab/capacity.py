@@ -1,0 +1,262 @@
+"""Capacity under a latency objective: the highest arrival rate a configuration serves
+with its latency percentile under the objective, no error and no dropped request.
+
+Per configuration and workload (``make capacity``: every configuration on ``io``):
+
+1. **Server overhead** (``overhead_level``): the configuration's CPU time per request on a
+   near-zero-work request (``/io?ms=0``) at ``OVERHEAD_RATE_RPS``, a rate the instrument
+   sustains: the app container's CPU seconds over the requests served, a ratio that holds
+   on a shared machine. From it, the most requests per second one CPU could serve with
+   that server: the honest form of "which server is fastest", which tables of req/s
+   measured at a fixed concurrency often answer for their load generator.
+2. **The theoretical maximum**: for a configuration with a cap c and a service time S,
+   throughput cannot exceed c / S (Little's law; 4 sync workers at 250 ms: 16 req/s), and
+   with evenly spaced arrivals and a constant service time nothing queues below it. No
+   configuration can exceed the CPUs it may use over its CPU time per request either;
+   the lower of the two is the maximum, and names what limits it.
+3. **The search** (``search``): geometric steps from ``START_FRACTION`` of the maximum,
+   then bisection between the last rate that met the objective and the first that did
+   not, at most ``MAX_STEPS`` levels, none above what the instrument measured it can drive
+   (``instrument.calibrate``). A step passes when its percentile is under the objective,
+   no request failed and none was dropped, and the load side was not full.
+
+The measured capacity of every bounded configuration must sit within
+``CAPACITY_TOLERANCE`` below its maximum (and ``CAPACITY_OVERSHOOT`` above it); where it
+does not, the search says what limited it. With ``--repeat`` the search runs again, the
+configurations in a shuffled order, and the capacity is given with its spread.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+from .theory import Capacity
+
+#: The first step: most of the maximum, so that the answer is a step or two away.
+START_FRACTION = 0.8
+#: Each geometric step's rate over the last one's.
+GROWTH = 1.15
+#: Bisection stops once the gap between the last pass and the first fail is this fraction
+#: of the pass, or fewer: a step's own noise (one completion in a 4 s window at 16 req/s
+#: is 1.6%) makes a finer answer a guess.
+RESOLUTION = 0.04
+#: The most levels one search runs (its time budget: ``make capacity`` covers every
+#: configuration in 15 minutes).
+MAX_STEPS = 6
+#: How far below its theoretical maximum a bounded configuration's capacity may sit: the
+#: search's resolution (4%), the server's own time outside the app per request, and a
+#: queue that, just below the bound, already lifts the tail past the objective in a short
+#: window.
+CAPACITY_TOLERANCE = 0.15
+#: How far above it: a rate a little past the bound queues slowly, and over a 4 s window
+#: its tail may still meet an objective of twice the service time.
+CAPACITY_OVERSHOOT = 0.10
+#: The server-overhead level's arrival rate: high enough that what a server spends when
+#: idle (timers, heartbeats: about 0.01 CPU) adds little to each request's share (at 50
+#: req/s gevent read 1.8 ms a request, and then served 676 req/s on one CPU), low enough
+#: that the load side stays far from full. A server that cannot serve it (the forking dev
+#: server forks per request) still gives its CPU per request served.
+OVERHEAD_RATE_RPS = 200
+
+
+@dataclass(frozen=True)
+class Step:
+    """One level of a search: the rate offered (req/s), whether it met the objective, and
+    why not.
+
+    Attributes:
+        rate_rps: the arrival rate asked for; offered_rps: what k6 sent in the window.
+        passed: objective met, no failure, none dropped, the load side not full.
+        why: the reason it did not pass ("" when it did).
+        latency_ms: the objective's percentile, measured; throughput_rps: served.
+        slug: the level's file stem in the run's directory.
+    """
+
+    rate_rps: float
+    passed: bool
+    why: str = ""
+    offered_rps: float | None = None
+    latency_ms: float | None = None
+    throughput_rps: float | None = None
+    slug: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Search:
+    """One configuration's capacity search.
+
+    Attributes:
+        configuration, workload: what was searched.
+        objective: the objective's percentile and bound (ms).
+        service_ms: the request's own service time (S).
+        maximum_rps: the theoretical maximum (req/s), None when unknown; limited_by: what
+            sets it ("the cap", "the CPU"), with the formula in ``maximum_rule``.
+        ceiling_rps: the highest rate the instrument could offer (the calibration).
+        steps: the levels, in the order run.
+        repeat: which repeat of the search this is.
+    """
+
+    configuration: str
+    workload: str
+    objective: dict
+    service_ms: float
+    maximum_rps: float | None
+    limited_by: str
+    maximum_rule: str
+    ceiling_rps: float | None
+    steps: list[Step] = field(default_factory=list)
+    repeat: int = 1
+
+    @property
+    def capacity_rps(self) -> float | None:
+        """The highest rate that passed, or None when none did."""
+        passed = [s.rate_rps for s in self.steps if s.passed]
+        return max(passed) if passed else None
+
+    @property
+    def first_fail_rps(self) -> float | None:
+        """The lowest rate above the capacity that did not pass."""
+        cap = self.capacity_rps or 0.0
+        failed = [s.rate_rps for s in self.steps if not s.passed and s.rate_rps > cap]
+        return min(failed) if failed else None
+
+    @property
+    def instrument_bound(self) -> bool:
+        """The search stopped at what the load side can drive, still passing: the
+        configuration's capacity is at least that, not that."""
+        return bool(self.ceiling_rps and self.capacity_rps
+                    and self.capacity_rps >= self.ceiling_rps * (1 - RESOLUTION)
+                    and self.first_fail_rps is None)
+
+    @property
+    def ratio(self) -> float | None:
+        """Capacity over the theoretical maximum."""
+        if self.capacity_rps is None or not self.maximum_rps:
+            return None
+        return self.capacity_rps / self.maximum_rps
+
+    def verdict(self) -> str:
+        """``"within"``, ``"below"``, ``"above"`` the maximum's tolerances for a
+        configuration its cap bounds; ``"CPU-limited"`` where the maximum is the CPU's (an
+        estimate from the overhead level: reported, not judged); ``"instrument-bound"``; or
+        ``"unbounded"`` (no maximum to compare with)."""
+        if self.instrument_bound:
+            return "instrument-bound"
+        if self.ratio is None:
+            return "unbounded"
+        if self.limited_by != "the cap":
+            return "CPU-limited"
+        if self.ratio < 1 - CAPACITY_TOLERANCE:
+            return "below"
+        if self.ratio > 1 + CAPACITY_OVERSHOOT:
+            return "above"
+        return "within"
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data.update(capacity_rps=self.capacity_rps, first_fail_rps=self.first_fail_rps,
+                    ratio=self.ratio, verdict=self.verdict())
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Search:
+        data = {k: v for k, v in data.items()
+                if k not in ("capacity_rps", "first_fail_rps", "ratio", "verdict")}
+        data["steps"] = [Step(**s) for s in data.get("steps", [])]
+        return cls(**data)
+
+
+def maximum(cap: Capacity, service_ms: float, usable_cpus: float,
+            cpu_ms_per_request: float | None) -> tuple[float | None, str, str]:
+    """The theoretical maximum rate (req/s), what limits it, and the rule in numbers.
+
+    Args:
+        cap: the configuration's concurrency model; its sustained concurrency over the
+            service time is one bound (Little's law).
+        service_ms: the request's own service time (ms).
+        usable_cpus: CPUs the container may use (its quota, or its cpuset).
+        cpu_ms_per_request: the server overhead measured, CPU ms per request, or None.
+
+    Returns:
+        (maximum or None, "the cap" | "the CPU" | "", its formula).
+    """
+    bounds = []
+    if cap.floor is not None and service_ms > 0:
+        bounds.append((cap.floor / (service_ms / 1000.0), "the cap",
+                       f"{cap.floor} / {service_ms:g} ms ({cap.formula})"))
+    if cpu_ms_per_request:
+        bounds.append((usable_cpus / (cpu_ms_per_request / 1000.0), "the CPU",
+                       f"{usable_cpus:g} CPU / {cpu_ms_per_request:.2f} ms of CPU per request"))
+    if not bounds:
+        return None, "", "no cap, no CPU figure"
+    value, what, rule = min(bounds)
+    return value, what, rule
+
+
+def search(measure: Callable[[float], Step], maximum_rps: float | None,
+           ceiling_rps: float | None, start_rps: float | None = None) -> list[Step]:
+    """Find the highest rate that passes, in at most MAX_STEPS calls of ``measure``.
+
+    Geometric steps (GROWTH) from ``START_FRACTION`` of ``maximum_rps`` (or from
+    ``start_rps``) up to the first failure, never above ``ceiling_rps``; down the same way
+    if the first step fails; then bisection until the gap is within RESOLUTION.
+
+    Args:
+        measure: runs one level at a rate (req/s) and says whether it passed.
+        maximum_rps: the theoretical maximum, or None.
+        ceiling_rps: the most the instrument can offer, or None.
+        start_rps: the first rate where there is no maximum (default: a fraction of the
+            ceiling).
+
+    Raises:
+        ValueError: nothing to start from (no maximum, ceiling or start).
+    """
+    top = ceiling_rps or math.inf
+    if maximum_rps:
+        rate = START_FRACTION * maximum_rps
+    elif start_rps:
+        rate = start_rps
+    elif ceiling_rps:
+        rate = START_FRACTION * ceiling_rps
+    else:
+        raise ValueError("a search needs a maximum, a ceiling or a first rate")
+    rate = round(min(rate, top), 3)
+    steps: list[Step] = []
+    last_pass = first_fail = None
+    while len(steps) < MAX_STEPS:
+        step = measure(rate)
+        steps.append(step)
+        if step.passed:
+            last_pass = rate
+            if first_fail is not None or rate >= top:
+                break
+            rate = round(min(rate * GROWTH, top), 3)
+        else:
+            first_fail = rate
+            if last_pass is not None:
+                break
+            rate = round(rate / GROWTH, 3)
+    while (last_pass is not None and first_fail is not None and len(steps) < MAX_STEPS
+           and (first_fail - last_pass) / last_pass > RESOLUTION):
+        rate = round((last_pass + first_fail) / 2, 3)
+        step = measure(rate)
+        steps.append(step)
+        if step.passed:
+            last_pass = rate
+        else:
+            first_fail = rate
+    return steps
+
+
+def spread(searches: list[Search]) -> tuple[float | None, float | None, float | None]:
+    """(median, min, max) capacity over a configuration's repeated searches."""
+    values = [s.capacity_rps for s in searches if s.capacity_rps is not None]
+    if not values:
+        return None, None, None
+    return statistics.median(values), min(values), max(values)
