@@ -76,17 +76,20 @@ def _snapshot(container) -> dict:
     }
 
 
-def _core_times() -> list[tuple[float, float]]:
-    """Per core of the host, (busy, total) seconds since boot (psutil, from /proc/stat).
+def _core_times() -> list[tuple[float, float, float]]:
+    """Per core of the host, (busy, total, steal) seconds since boot (psutil, from
+    /proc/stat).
 
     Busy is everything but idle and iowait; steal (time the hypervisor gave another guest)
-    counts as busy, since the core was not the lab's. guest and guest_nice are left out of
-    the total: Linux counts them in user too (psutil docs, ``cpu_times``).
+    counts as busy, since the core was not the lab's, and is also kept apart, to say how
+    much of it the machine, not the lab, took. guest and guest_nice are left out of the
+    total: Linux counts them in user too (psutil docs, ``cpu_times``).
     """
     times = []
     for core in psutil.cpu_times(percpu=True):
         total = sum(core) - getattr(core, "guest", 0.0) - getattr(core, "guest_nice", 0.0)
-        times.append((total - core.idle - getattr(core, "iowait", 0.0), total))
+        times.append((total - core.idle - getattr(core, "iowait", 0.0), total,
+                      getattr(core, "steal", 0.0)))
     return times
 
 
@@ -138,6 +141,9 @@ class WindowSampler(threading.Thread):
         if app_busy is not None:
             values["app_cores_busy_cpus"] = app_busy
         load_busy = instrument.busy_on(self.load_cores, cores0, cores1)
+        steal = instrument.busy_on(self.load_cores, cores0, cores1, index=2)
+        if steal is not None:
+            values["load_cores_steal"] = steal / len(self.load_cores)
         if load_busy is not None and "app" in self.containers:
             app = (after["app"]["cpu_ns"] - before["app"]["cpu_ns"]) / 1e9 / (t1 - t0)
             values["load_cores_busy"] = instrument.load_side_busy(

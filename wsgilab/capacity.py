@@ -54,6 +54,8 @@ CAPACITY_TOLERANCE = 0.15
 #: How far above it: a rate a little past the bound queues slowly, and over a 4 s window
 #: its tail may still meet an objective of twice the service time.
 CAPACITY_OVERSHOOT = 0.10
+#: What a step's reason says when the load side, not the server, was full.
+LOAD_SIDE_FULL = "the load side was full"
 #: The server-overhead level's arrival rate: high enough that what a server spends when
 #: idle (timers, heartbeats: about 0.01 CPU) adds little to each request's share (at 50
 #: req/s gevent read 1.8 ms a request, and then served 676 req/s on one CPU), low enough
@@ -98,6 +100,8 @@ class Search:
         maximum_rps: the theoretical maximum (req/s), None when unknown; limited_by: what
             sets it ("the cap", "the CPU"), with the formula in ``maximum_rule``.
         ceiling_rps: the highest rate the instrument could offer (the calibration).
+        floor_rps: where the configuration's settings guarantee less than its cap (a
+            ``Capacity.sustained``), that floor over the service time; ``floor_rule`` why.
         steps: the levels, in the order run.
         repeat: which repeat of the search this is.
     """
@@ -112,6 +116,8 @@ class Search:
     ceiling_rps: float | None
     steps: list[Step] = field(default_factory=list)
     repeat: int = 1
+    floor_rps: float | None = None
+    floor_rule: str = ""
 
     @property
     def capacity_rps(self) -> float | None:
@@ -128,11 +134,17 @@ class Search:
 
     @property
     def instrument_bound(self) -> bool:
-        """The search stopped at what the load side can drive, still passing: the
-        configuration's capacity is at least that, not that."""
-        return bool(self.ceiling_rps and self.capacity_rps
-                    and self.capacity_rps >= self.ceiling_rps * (1 - RESOLUTION)
-                    and self.first_fail_rps is None)
+        """The load side, not the configuration, ended the search: it stopped at what the
+        load side drives, still passing, or the first step above the capacity failed
+        because the load side was full. The capacity is then at least the figure, not
+        the figure."""
+        if not self.capacity_rps:
+            return False
+        if (self.ceiling_rps and self.capacity_rps >= self.ceiling_rps * (1 - RESOLUTION)
+                and self.first_fail_rps is None):
+            return True
+        above = [s for s in self.steps if not s.passed and s.rate_rps > self.capacity_rps]
+        return bool(above) and LOAD_SIDE_FULL in min(above, key=lambda s: s.rate_rps).why
 
     @property
     def ratio(self) -> float | None:
@@ -158,16 +170,31 @@ class Search:
             return "above"
         return "within"
 
+    def explain(self) -> str:
+        """Why a bounded configuration's capacity sits outside its tolerances, as far as
+        the lab knows; "" when it does not."""
+        verdict = self.verdict()
+        if verdict == "below" and self.floor_rps and self.capacity_rps >= self.floor_rps * (
+                1 - CAPACITY_TOLERANCE):
+            return (f"its settings guarantee only {self.floor_rps:.1f} req/s: {self.floor_rule}")
+        if verdict == "below":
+            return "below what its cap allows, with no rule of the lab's to say why"
+        if verdict == "above":
+            return "above what its cap allows: the service time or the cap is not what it reports"
+        if verdict == "instrument-bound":
+            return "the load side was full first: the capacity is at least this"
+        return ""
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data.update(capacity_rps=self.capacity_rps, first_fail_rps=self.first_fail_rps,
-                    ratio=self.ratio, verdict=self.verdict())
+                    ratio=self.ratio, verdict=self.verdict(), explanation=self.explain())
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Search:
         data = {k: v for k, v in data.items()
-                if k not in ("capacity_rps", "first_fail_rps", "ratio", "verdict")}
+                if k not in ("capacity_rps", "first_fail_rps", "ratio", "verdict", "explanation")}
         data["steps"] = [Step(**s) for s in data.get("steps", [])]
         return cls(**data)
 
@@ -187,9 +214,9 @@ def maximum(cap: Capacity, service_ms: float, usable_cpus: float,
         (maximum or None, "the cap" | "the CPU" | "", its formula).
     """
     bounds = []
-    if cap.floor is not None and service_ms > 0:
-        bounds.append((cap.floor / (service_ms / 1000.0), "the cap",
-                       f"{cap.floor} / {service_ms:g} ms ({cap.formula})"))
+    if cap.limit is not None and service_ms > 0:
+        bounds.append((cap.limit / (service_ms / 1000.0), "the cap",
+                       f"{cap.limit} / {service_ms:g} ms ({cap.formula})"))
     if cpu_ms_per_request:
         bounds.append((usable_cpus / (cpu_ms_per_request / 1000.0), "the CPU",
                        f"{usable_cpus:g} CPU / {cpu_ms_per_request:.2f} ms of CPU per request"))

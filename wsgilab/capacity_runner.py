@@ -19,7 +19,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import bench, compose, instrument, objective, options, topology, workloads
-from .capacity import MAX_STEPS, OVERHEAD_RATE_RPS, Search, Step, maximum, search
+from .capacity import LOAD_SIDE_FULL, MAX_STEPS, OVERHEAD_RATE_RPS, Search, Step, maximum, search
 from .compose import ComposeError
 from .levels import Variant
 from .load import OPEN_VUS_HEADROOM, Open, open_vus
@@ -127,7 +127,7 @@ def _step(entry: LevelRecord, rate: float, bound_ms: float, figure: str) -> Step
     f = entry.figures
     why = []
     if entry.status == INSTRUMENT_BOUND:
-        why.append("the load side was full")
+        why.append(LOAD_SIDE_FULL)
     if f.get(figure) is None or f[figure] > bound_ms:
         why.append(f"{figure.split('_')[1]} {f.get(figure, 0):.0f} ms over {bound_ms:g} ms")
     if f.get("failures"):
@@ -256,8 +256,12 @@ def _one(lab: LabSession, client, opts: BenchOptions, record: BenchRecord, servi
     ceiling = calibration.max_rps
     out(f"    {service}: maximum {f'{top:.1f} req/s' if top else 'unknown'} ({what}: {rule}); "
         f"objective {opts.objective.describe(service_ms)}; the load side drives {ceiling:.0f} req/s")
+    floor = None
+    if cfg.capacity.sustained is not None and service_ms > 0:
+        floor = cfg.capacity.sustained / (service_ms / 1000.0)
     found = Search(service, name, {"percentile": opts.objective.percentile, "bound_ms": bound_ms},
-                   service_ms, top, what, rule, ceiling, repeat=repeat)
+                   service_ms, top, what, rule, ceiling, repeat=repeat, floor_rps=floor,
+                   floor_rule=cfg.capacity.sustained_rule)
 
     def measure(rate: float) -> Step:
         vus = min(MAX_VUS, open_vus(rate, bound_ms / 1000.0, OPEN_VUS_HEADROOM))

@@ -74,14 +74,16 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-def busy_on(cores: frozenset[int], before: list[tuple[float, float]],
-            after: list[tuple[float, float]]) -> float | None:
+def busy_on(cores: frozenset[int], before: list[tuple], after: list[tuple],
+            index: int = 0) -> float | None:
     """The CPUs kept busy on ``cores`` between two samples of the host's per-core
-    (busy, total) seconds (``bench._core_times``); None for no core."""
+    (busy, total, steal) seconds (``bench._core_times``), or with ``index`` 2 the CPUs the
+    hypervisor took from them (steal); None for no core."""
     cores = [c for c in cores if c < len(before)]
     if not cores:
         return None
-    return sum((after[c][0] - before[c][0]) / max(1e-9, after[c][1] - before[c][1]) for c in cores)
+    return sum((after[c][index] - before[c][index]) / max(1e-9, after[c][1] - before[c][1])
+               for c in cores)
 
 
 def load_side_busy(load_busy_cpus: float, load_cores: frozenset[int], app_cores: frozenset[int],

@@ -130,7 +130,7 @@ def scenarios_table(record: BenchRecord, fmt: str = "github") -> str:
 
 CAPACITY_HEADERS = ["configuration", "workload", "limits", "objective", "capacity req/s",
                     "theoretical maximum req/s", "capacity / maximum", "what limits it",
-                    "against the maximum", "steps"]
+                    "against the maximum", "why", "steps"]
 
 
 def capacity_rows(record: BenchRecord) -> list[list[str]]:
@@ -143,7 +143,7 @@ def capacity_rows(record: BenchRecord) -> list[list[str]]:
     for data in record.capacities:
         if "error" in data:
             errors.append([data["configuration"], data["workload"], "", "", "", "", "", "",
-                           f"error: {data['error']}", ""])
+                           "error", data["error"], ""])
             continue
         found = Search.from_dict(data)
         grouped.setdefault((found.configuration, found.workload), []).append(found)
@@ -167,7 +167,8 @@ def capacity_rows(record: BenchRecord) -> list[list[str]]:
                      capacity,
                      "" if first.maximum_rps is None else f"{first.maximum_rps:.1f}",
                      ratio, f"{first.limited_by}: {first.maximum_rule}" if first.limited_by else "",
-                     ", ".join(verdicts), why if last else ""])
+                     ", ".join(verdicts), "; ".join(sorted({s.explain() for s in searches} - {""})),
+                     why if last else ""])
     return body + errors
 
 
