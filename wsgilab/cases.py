@@ -96,13 +96,14 @@ def all_cases(record: BenchRecord, **match) -> list[Case]:
 
 
 def cases(record: BenchRecord, **match) -> list[Case]:
-    """Measured cases matching ``match``; ``variant`` defaults to the declared
-    configuration (no variant)."""
+    """Measured closed-model cases matching ``match``; ``variant`` defaults to the declared
+    configuration (no variant). Open-model levels (a capacity search's) have no VUs to
+    compare concurrency with: the claims read them through the searches instead."""
     match.setdefault("variant", Variant())
-    return all_cases(record, measured_only=True, **match)
+    return [c for c in all_cases(record, measured_only=True, **match) if c.level.closed]
 
 
 def top(record: BenchRecord, configuration: str, workload: str = "io", **match) -> Case | None:
-    """The measured case of ``configuration`` with the most VUs, or None."""
+    """The measured closed-model case of ``configuration`` with the most VUs, or None."""
     found = cases(record, configuration=configuration, workload=workload, **match)
     return max(found, key=lambda c: c.level.vus) if found else None

@@ -224,7 +224,8 @@ def forking_dev_server(record: BenchRecord) -> Verdict:
 def sync_workers(record: BenchRecord) -> Verdict:
     found = [c for c in all_cases(record, configuration=record.roles.get("sync-workers"),
                                   measured_only=True)
-             if settings(c).get("worker_class") == "sync" and c.level.vus > settings(c)["workers"]]
+             if c.level.closed and settings(c).get("worker_class") == "sync"
+             and c.level.vus > settings(c)["workers"]]
     if not found:
         return Verdict(NOT_MEASURED, f"needs {named(record, 'sync-workers')} levels with more "
                                      "VUs than workers")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import bench, topology, workloads
 from ..levels import Variant
+from ..load import Load
 from ..options import BenchOptions
 from ..record import LevelRecord
 from ..session import LabSession
@@ -141,12 +142,12 @@ class Context:
         return topology.health(service, self.base_url)
 
     # --- load ------------------------------------------------------------------------
-    def level(self, configuration: str, workload: str, vus: int, params: dict | None = None,
+    def level(self, configuration: str, workload: str, load: Load, params: dict | None = None,
               variant: Variant = Variant(), duration_s: int = 6,
               warmup_s: int = 2) -> LevelRecord:
         """Run one k6 level through nginx (the bench's own machinery, no validation: a
         scenario may ask past a limit on purpose) and return its record."""
-        level = workloads.get(workload).level(configuration, vus, params, variant)
+        level = workloads.get(workload).level(configuration, load, params, variant)
         opts = BenchOptions(workloads=(workload,), services=(configuration,),
                             duration_s=duration_s, warmup_s=warmup_s, base_url=self.base_url,
                             results_dir=self.directory, raw=False)

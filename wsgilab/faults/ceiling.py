@@ -19,6 +19,7 @@ Expectations, with sources:
 
 from __future__ import annotations
 
+from ..load import Closed
 from ..theory import Check
 from .base import Context, Outcome, Scenario
 
@@ -54,7 +55,7 @@ def ramp(ctx: Context, service: str, steps: tuple[int, ...]) -> Outcome:
     held, rows, stopped, last = 0, [], "nothing: the ramp's top", None
     for vus in steps:
         ctx.out(f"    {service}: {vus} VUs")
-        entry = ctx.level(service, "io", vus, {"io_ms": IO_MS}, duration_s=8, warmup_s=3)
+        entry = ctx.level(service, "io", Closed(vus), {"io_ms": IO_MS}, duration_s=8, warmup_s=3)
         if entry.result is None:
             stopped = f"the level failed: {'; '.join(entry.problems)[:120]}"
             break

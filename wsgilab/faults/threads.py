@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import time
 
+from ..load import Closed
 from ..theory import Check
 from .base import Context, Outcome, Scenario
 
@@ -32,7 +33,8 @@ def run(ctx: Context) -> list[Outcome]:
     vus = LIGHT_VUS if ctx.light else VUS
     result = {}
     load = threading.Thread(target=lambda: result.setdefault(
-        "entry", ctx.level(service, "io", vus, {"io_ms": IO_MS}, duration_s=8, warmup_s=3)))
+        "entry", ctx.level(service, "io", Closed(vus), {"io_ms": IO_MS}, duration_s=8,
+                           warmup_s=3)))
     load.start()
     time.sleep(4.0)
     seen = [ctx.get(f"/{service}/io?ms=1", timeout_s=15) for _ in range(10)]

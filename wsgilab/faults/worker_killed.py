@@ -24,6 +24,7 @@ import threading
 import time
 
 from .. import topology
+from ..load import Closed
 from ..theory import Check
 from .base import Context, Outcome, Scenario, each
 
@@ -39,7 +40,7 @@ def one(ctx: Context, service: str) -> Outcome:
     cfg = ctx.apply(service)
     result = {}
     load = threading.Thread(target=lambda: result.setdefault(
-        "entry", ctx.level(service, "io", VUS, {"io_ms": IO_MS}, duration_s=DURATION_S)))
+        "entry", ctx.level(service, "io", Closed(VUS), {"io_ms": IO_MS}, duration_s=DURATION_S)))
     load.start()
     time.sleep(KILL_AT_S + 1.0)  # k6's start, then the steady load
     health = ctx.health(service)

@@ -24,7 +24,15 @@ from ..cases import Case, all_cases
 from ..compose import ROOT
 from ..record import BenchRecord
 from . import charts as charts_module
-from .tables import HEADERS, rows, scenarios_table, sizing_table, sweep_table
+from .tables import (
+    HEADERS,
+    capacity_table,
+    overhead_table,
+    rows,
+    scenarios_table,
+    sizing_table,
+    sweep_table,
+)
 
 RECORDS = ROOT / "records"
 TEMPLATE = Path(__file__).with_name("findings.md.j2")
@@ -32,7 +40,7 @@ PAGE = ROOT / "docs" / "findings.md"
 #: Where the page's pictures go, relative to the page.
 PICTURES = "findings"
 #: The records the page reads, by name (a directory under records/ holding bench.json).
-SOURCES = ("default", "faults", "gthread-repeats")
+SOURCES = ("default", "faults", "capacity", "gthread-repeats")
 
 
 @dataclass
@@ -102,6 +110,34 @@ def _spread(case: Case, figure: str) -> str:
     return case.span(figure, "{:.2f}")
 
 
+def combine(sources: dict[str, Source]) -> BenchRecord | None:
+    """One record of the runs the verdicts read together: the default run's levels and
+    roles, the fault scenarios' outcomes, the capacity run's levels and searches (so that
+    a closed level and an open one at the same throughput can sit side by side)."""
+    default = sources.get("default")
+    if not default:
+        return None
+    combined = BenchRecord.from_dict(default.record.to_dict())
+    if "faults" in sources:
+        combined.scenarios = sources["faults"].record.scenarios
+    if "capacity" in sources:
+        found = sources["capacity"].record
+        combined.levels += found.levels
+        combined.capacities, combined.overheads = found.capacities, found.overheads
+        combined.instrument = found.instrument
+    return combined
+
+
+def _save(charts: list, pictures: Path, into: dict) -> None:
+    try:
+        for chart in charts:
+            chart.figure.savefig(pictures / chart.name)
+            into[chart.name] = chart
+    finally:
+        for chart in charts:
+            plt.close(chart.figure)
+
+
 def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     """Render the page from the records under ``directory`` into ``out``, its pictures
     into ``out``'s folder ``PICTURES``.
@@ -109,37 +145,34 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     Returns:
         the page's Markdown (also written to ``out``).
     """
+    from . import open_charts
+
     sources = load_sources(directory)
     pictures = out.parent / PICTURES
     pictures.mkdir(parents=True, exist_ok=True)
-    charts = {}
-    default = sources.get("default")
+    charts: dict = {}
+    default, capacity = sources.get("default"), sources.get("capacity")
+    combined = combine(sources)
     if default:
-        made = charts_module.all_charts(default.record)
-        try:
-            for chart in made:
-                chart.figure.savefig(pictures / chart.name)
-                charts[chart.name] = chart
-        finally:
-            for chart in made:
-                plt.close(chart.figure)
+        _save(charts_module.all_charts(default.record), pictures, charts)
+    if capacity:
+        _save(open_charts.all_charts(capacity.record), pictures, charts)
+    if combined:
+        _save([c for c in [open_charts.closed_open_chart(combined)] if c], pictures, charts)
     swept = analyses.sweep(default.record) if default else None
     rules = analyses.sizing_rules(default.record, swept) if default else []
     repeats = sources.get("gthread-repeats")
-    faults = sources.get("faults")
-    combined = None
-    if default:  # the verdicts read the bench's levels and the fault scenarios' outcomes
-        combined = BenchRecord.from_dict(default.record.to_dict())
-        combined.scenarios = faults.record.scenarios if faults else {}
     environment = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                                      trim_blocks=True, lstrip_blocks=True)
     text = environment.from_string(TEMPLATE.read_text()).render(
-        sources=sources, default=default, faults=faults, repeats=repeats, combined=combined,
+        sources=sources, default=default, faults=sources.get("faults"), repeats=repeats,
+        capacity=capacity, combined=combined,
         charts=charts, pictures=PICTURES, table=table, workload=_workload,
         configurations_table=configurations_table, claims_rows=claims_rows,
         scenarios_table=scenarios_table, sweep_table=sweep_table(swept) if swept else "",
         sizing_table=sizing_table(rules) if rules else "",
         sizing_container=rules[0].container if rules else {},
+        capacity_table=capacity_table, overhead_table=overhead_table,
         gthread_cases=(all_cases(repeats.record) if repeats else []), spread=_spread,
     )
     out.write_text(text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FixedLocator, FuncFormatter
 
 from ..capacity import CAPACITY_OVERSHOOT, CAPACITY_TOLERANCE, Search
 from ..cases import Case, all_cases
@@ -38,6 +39,21 @@ def _open_series(record: BenchRecord) -> dict[tuple, list[Case]]:
     return {k: [v[r] for r in sorted(v)] for k, v in series.items()}
 
 
+#: Latency ticks (ms) for a log axis that spans less than a decade.
+LATENCY_TICKS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 1000, 2000, 5000, 10000, 20000)
+
+
+def _latency_axis(ax, axis: str = "y") -> None:
+    """A log latency axis with plain millisecond ticks inside its range."""
+    getattr(ax, f"set_{axis}scale")("log")
+    low, high = getattr(ax, f"get_{axis}lim")()
+    ticks = [t for t in LATENCY_TICKS_MS if low <= t <= high] or [round(low), round(high)]
+    which = getattr(ax, f"{axis}axis")
+    which.set_major_locator(FixedLocator(ticks))
+    which.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    which.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+
+
 def hockey_chart(record: BenchRecord) -> Chart | None:
     """Latency p50/p95/p99 against the offered rate, one panel per configuration, with its
     theoretical maximum and the objective where a search measured them."""
@@ -51,7 +67,8 @@ def hockey_chart(record: BenchRecord) -> Chart | None:
                              squeeze=False)
     for ax, ((configuration, workload, variant), cases_) in zip(axes.flat, series.items(),
                                                                  strict=False):
-        rates = [c.median("offered_rps") or c.level.load.rate_rps for c in cases_]
+        # At the rate asked: a level that dropped requests offered less, and is marked.
+        rates = [c.level.load.rate_rps for c in cases_]
         for figure, name, colour in PERCENTILES:
             ax.plot(rates, [c.median(figure) for c in cases_], marker="o", markersize=3,
                     linewidth=1.2, color=colour, label=f"latency {name}")
@@ -70,7 +87,7 @@ def hockey_chart(record: BenchRecord) -> Chart | None:
         if failed:
             ax.plot(*zip(*failed, strict=True), "x", color="black", markersize=6,
                     label="level missed a check")
-        _plain_log(ax, "y")
+        _latency_axis(ax)
         ax.set_title(f"{configuration} {workload}" + (f" ({variant.describe()})" if variant else ""),
                      fontsize=7)
         ax.set_xlabel("offered rate (req/s)", fontsize=7)
@@ -83,8 +100,9 @@ def hockey_chart(record: BenchRecord) -> Chart | None:
     _finish(fig, list(axes.flat), 6)
     return Chart("latency-open.png", "Latency against the offered rate",
                  "Open model (requests arrive at a rate, whatever the answers): latency "
-                 "p50, p95 and p99 in ms (log scale) against the rate offered in req/s, "
-                 "measured from k6's own send times; the dashed line is the theoretical "
+                 "p50, p95 and p99 in ms (log scale) against the arrival rate asked for, in "
+                 "req/s (a cross: the level missed a check, dropped requests among them); the "
+                 "dashed line is the theoretical "
                  "maximum, the dotted one the latency objective, the green one the capacity "
                  "the search measured.", fig)
 
@@ -130,7 +148,8 @@ def overhead_chart(record: BenchRecord) -> Chart | None:
     fig, (ax,) = _dot_figure(len(rows))
     ax.plot([o["cpu_ms_per_request"] for o in rows], range(len(rows)), "o", color="tab:purple")
     _rows_axis(ax, [f"{o['configuration']} ({o['formula']})" for o in rows])
-    ax.set_xlabel("CPU per request (ms), near-zero-work request")
+    _latency_axis(ax, "x")
+    ax.set_xlabel("CPU per request (ms, log scale), near-zero-work request")
     fig.suptitle("Server overhead: CPU time per request", fontsize=11)
     _finish(fig, [ax])
     return Chart("overhead.png", "Server overhead per request",
@@ -171,7 +190,7 @@ def closed_open_chart(record: BenchRecord) -> Chart | None:
                 "-o", color="tab:blue", markersize=4, label="closed: p50 to p99" if y == 0 else None)
         ax.plot([opened.median("latency_p50_ms"), opened.median("latency_p99_ms")], [y + 0.12] * 2,
                 "-s", color="tab:red", markersize=4, label="open: p50 to p99" if y == 0 else None)
-    _plain_log(ax, "x")
+    _latency_axis(ax, "x")
     _rows_axis(ax, [f"{c.level.configuration} {c.level.workload}: {c.level.load.describe()} "
                     f"({c.span('throughput_rps')} req/s) / {o.level.load.describe()}"
                     for c, o in pairs])
