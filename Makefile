@@ -9,6 +9,8 @@ PY := $(VENV)/bin/python
 export K6_NO_USAGE_REPORT := true
 # A run's own limits: make bench LIMITS="cpus=0.5,memory=512M,pids=128"
 LIMITS ?=
+PIPC := /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	--strip-extras --no-emit-index-url --no-emit-find-links
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
 .PHONY: help setup venv browser up bench bench-io bench-real capacity faults faults-light test lint unit report findings compare down clean lock
@@ -16,10 +18,11 @@ BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARG
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: ## install what is missing: Docker engine + compose, base image or wheelhouse, .venv with k6
+setup: ## install what is missing: Docker engine + compose, base image or wheelhouses, .venv with k6, the demo app staged
 	scripts/install-docker.sh
 	scripts/prepare-images.sh
 	@$(MAKE) --no-print-directory venv
+	$(PY) -m wsgilab stage
 
 venv: $(VENV)/.installed ## create .venv from requirements/dev.lock (hashed)
 
@@ -79,11 +82,11 @@ down: ## stop and remove the lab's containers and networks
 
 clean: ## also remove the images built here, results and .venv (base image and engine stay)
 	docker compose down --rmi all --volumes --remove-orphans
-	rm -rf results $(VENV) services/*/wheels/*.whl services/*/wheels/*.tar.gz
+	rm -rf results build $(VENV) services/*/wheels/*.whl services/*/wheels/*.tar.gz
 
-lock: ## re-resolve the hashed lock files after editing a *.in file (uses pip-tools)
+lock: ## re-resolve the hashed lock files after editing a *.in file (uses pip-tools); the apps' over the servers' pins
 	python3 -m venv /tmp/wsgi-lab-piptools && /tmp/wsgi-lab-piptools/bin/pip install --quiet pip-tools
-	for in in services/*/requirements/*.in requirements/dev.in; do \
-	  (cd "$$(dirname "$$in")" && /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes \
-	    --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
-	    "$$(basename "$$in")" -o "$$(basename "$${in%.in}").lock"); done
+	cd services/servers/requirements && for in in servers servers-eventlet; do $(PIPC) $$in.in -o $$in.lock; done
+	cd services/app/requirements && $(PIPC) -c ../../servers/requirements/servers.lock app.in -o app.lock
+	cd services/upstream/requirements && $(PIPC) upstream.in -o upstream.lock
+	cd requirements && $(PIPC) -c ../services/servers/requirements/servers.lock dev.in -o dev.lock

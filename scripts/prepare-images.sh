@@ -21,7 +21,9 @@ log() { printf '[images] %s\n' "$*"; }
 make_wheelhouse() {
     # One wheelhouse per image, beside its Dockerfile: services/<image>/wheels, from the
     # lock files in services/<image>/requirements.
-    for lock in services/*/requirements/*.lock; do
+    # The servers' and the upstream service's; an app's own are downloaded when the lab
+    # stages it (wsgilab/images.py), over the servers' pins.
+    for lock in services/servers/requirements/*.lock services/upstream/requirements/*.lock; do
         wheels="$(dirname "$(dirname "$lock")")/wheels"
         mkdir -p "$wheels"
         # --require-hashes: every file must match the lock file's hashes, or pip fails.

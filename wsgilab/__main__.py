@@ -203,6 +203,23 @@ def _findings(argv: list[str]) -> int:
     return 0
 
 
+def _stage(argv: list[str]) -> int:
+    from . import compose, images
+
+    argparse.ArgumentParser(
+        prog="python -m wsgilab stage",
+        description="Stage the demo app for its images (build/apps/demo) and write nginx's "
+                    "allow-list, so that plain `docker compose up` can build the lab.").parse_args(argv)
+    try:
+        where = compose.stage_demo()
+    except images.RequirementConflict as exc:
+        print(f"stage: {exc}", file=sys.stderr)
+        return 2
+    compose.write_allow_list()
+    print(f"staged the demo app in {where.relative_to(compose.ROOT)}")
+    return 0
+
+
 def _up(argv: list[str]) -> int:
     from .session import LabSession
 
@@ -225,7 +242,7 @@ def _down(argv: list[str]) -> int:
 
 
 COMMANDS = {"up": _up, "down": _down, "bench": _bench, "capacity": _capacity, "faults": _faults,
-            "report": _report, "compare": _compare, "findings": _findings}
+            "report": _report, "compare": _compare, "findings": _findings, "stage": _stage}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,7 +85,7 @@ class RuleResult:
     Attributes:
         rule: the rule.
         here: what it gives inside the run's sizing container (0.5 CPU here).
-        container: what that container reported (``labapp.container.facts``).
+        container: what that container reported (``labinstrument.container.facts``).
         cpu_rps, io_rps: the throughput its configuration measured on ``cpu`` and ``io``.
         projected: what it gives on a PROJECTED_HOST_CPUS-core host, in a container limited
             by a CFS quota only (no cpuset, as Kubernetes and Cloud Run limit containers), so

@@ -112,13 +112,35 @@ def write_allow_list() -> Path:
     return ALLOW_LIST
 
 
+#: The lab's own demo app, declared as any app is (its lab-app.toml).
+DEMO_APP = ROOT / "services" / "app"
+
+
+def stage_demo() -> Path:
+    """Stage the demo app for its images (``images.stage``): every server lock its
+    configurations use.
+
+    Raises:
+        images.RequirementConflict: its requirements conflict with a server's pins.
+    """
+    from . import images
+    from .advise import declaration
+
+    spec = declaration.load(DEMO_APP)
+    base = config()["services"]["nginx"]["build"]["args"]["BASE_IMAGE"]
+    return images.stage(spec.name, spec.folder, spec.requirements_file, base,
+                        servers=("servers", "servers-eventlet"))
+
+
 def build() -> None:
-    """Build each distinct image once, nginx's with the allow-list of the configurations.
+    """Build each distinct image once, nginx's with the allow-list of the configurations,
+    the app images from the demo app as staged (``stage_demo``).
 
     Several configurations share one image; ``docker compose build`` would build it once
     per service and leave the copies dangling, so one service per image is built.
     """
     write_allow_list()
+    stage_demo()
     first_by_image: dict[str, str] = {}
     for name, svc in config()["services"].items():
         if "build" in svc:

@@ -74,9 +74,13 @@ class Configuration:
         settings: what its server reports about itself (``/healthz`` ``server``).
         capacity: the model those settings give (``wsgilab.servers``).
         container: what the app sees inside the container (``/healthz`` ``container``):
-            CPU counts, CFS quota, memory and pids limits (``labapp.container``).
-        runtime: the app process's own report (``/healthz`` ``runtime``): which coroutine
-            library patched it (``patched_by``) and its database pool's size.
+            CPU counts, CFS quota, memory and pids limits (``labinstrument.container``).
+        runtime: the answering process's runtime (``runtime`` of the health answer):
+            which coroutine library patched it (``patched_by``), its Python, its GIL.
+        app: what the application reports about itself (its ``lab_facts``), e.g. the
+            demo app's database pool size.
+        processes: every serving process's runtime facts, by pid, recorded after it
+            loaded the app (``labinstrument.processes``).
     """
 
     service: str
@@ -86,6 +90,8 @@ class Configuration:
     capacity: Capacity
     container: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)
+    app: dict = field(default_factory=dict)
+    processes: dict = field(default_factory=dict)
 
     def facts(self, backend: dict | None = None):
         """What a workload's expectation rule reads (``workloads.base.Facts``), with what
@@ -95,17 +101,19 @@ class Configuration:
         return Facts(capacity=self.capacity, settings=self.settings,
                      cpus=self.limits.cpus or None, cpuset_cpus=self.limits.cpuset_cpus,
                      memory_bytes=self.limits.memory_bytes, pids=self.limits.pids,
-                     container=self.container, runtime=self.runtime, backend=backend or {})
+                     container=self.container, runtime=self.runtime, app=self.app,
+                     processes=self.processes, backend=backend or {})
 
     def to_dict(self) -> dict:
         return {"service": self.service, "command": self.command,
                 "limits": self.limits.to_dict(), "settings": self.settings,
                 "capacity": self.capacity.to_dict(), "container": self.container,
-                "runtime": self.runtime}
+                "runtime": self.runtime, "app": self.app, "processes": self.processes}
 
     @classmethod
     def from_dict(cls, data: dict) -> Configuration:
         return cls(service=data["service"], command=data["command"],
                    limits=Limits.from_dict(data["limits"]), settings=data["settings"],
                    capacity=Capacity.from_dict(data["capacity"]),
-                   container=data.get("container", {}), runtime=data.get("runtime", {}))
+                   container=data.get("container", {}), runtime=data.get("runtime", {}),
+                   app=data.get("app", {}), processes=data.get("processes", {}))

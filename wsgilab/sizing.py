@@ -1,6 +1,6 @@
 """The worker-count rules people follow, evaluated on what a container sees.
 
-Each rule reads the numbers its source reads (``labapp.container.facts`` reports them from
+Each rule reads the numbers its source reads (``labinstrument.container.facts`` reports them from
 inside the container; ``facts_for`` predicts them for a container the bench is about to
 start, and the bench records both):
 
@@ -86,7 +86,7 @@ RULES = (
 
 def facts_for(os_cpu_count: int, cpuset_cpus: int, quota_cpus: float | None,
               memory_bytes: int | None) -> dict:
-    """What a container with these limits will report (``labapp.container.facts``).
+    """What a container with these limits will report (``labinstrument.container.facts``).
 
     ``os.cpu_count()`` inside a container is the host's count, so it is passed in.
     """

@@ -2,7 +2,8 @@
 
 - declared limits: the compose model (compose/app.yml, via ``docker compose config``);
 - applied limits: the running container's HostConfig, through the Docker SDK;
-- server settings: what the server reports about itself on ``/<service>/healthz``.
+- server settings: what the server reports about itself on the instrument's health
+  endpoint, ``/<service>/_lab/health``.
 
 The plain types these fill (``Limits``, ``Configuration``) live in ``wsgilab.facts``, so
 that a record loads without the Docker SDK; this module imports it only when it talks to
@@ -65,13 +66,19 @@ def container(service: str, client=None):
     return found[0]
 
 
+#: The instrument's health endpoint, under its reserved prefix (services/instrument/
+#: labinstrument/health.py HEALTH_PATH; a unit test keeps the two equal).
+HEALTH_PATH = "/_lab/health"
+
+
 def health(service: str, base_url: str = DEFAULT_BASE_URL, timeout_s: float = 10.0) -> dict:
-    """``GET /<service>/healthz`` through nginx: ``{"status", "inflight", "server"}``.
+    """``GET /<service>/_lab/health`` through nginx: the instrument's ``health.report``
+    (``status``, ``inflight``, ``server``, ``container``, ``runtime``, ``processes``, ``app``).
 
     Raises:
         ConnectionError: no 200 answer within ``timeout_s`` seconds.
     """
-    url = f"{base_url}/{service}/healthz"
+    url = f"{base_url}/{service}{HEALTH_PATH}"
     try:
         with urllib.request.urlopen(url, timeout=timeout_s) as resp:
             return json.load(resp)
@@ -171,4 +178,6 @@ def discover(service: str, base_url: str = DEFAULT_BASE_URL, client=None) -> Con
         capacity=servers.model(answer["server"]),
         container=answer.get("container", {}),
         runtime=answer.get("runtime", {}),
+        app=answer.get("app", {}),
+        processes=answer.get("processes", {}),
     )

@@ -31,6 +31,9 @@ import exec from 'k6/execution';
 import { check, fail, sleep } from 'k6';
 import { Counter, Trend } from 'k6/metrics';
 
+// The instrument's health endpoint (services/instrument/labinstrument/health.py).
+export const HEALTH_PATH = '/_lab/health';
+
 // Network rule: load goes to the lab's own front end on loopback, nowhere else.
 const ALLOWED_BASE = /^http:\/\/127\.0\.0\.1:\d{1,5}$/;
 
@@ -165,7 +168,7 @@ export class Lab {
 
   // setup(): the configuration must answer its health check, or nothing is sent.
   setup() {
-    const res = http.get(this.url('/healthz'), { responseType: 'text', tags: { lab_phase: 'setup' } });
+    const res = http.get(this.url(HEALTH_PATH), { responseType: 'text', tags: { lab_phase: 'setup' } });
     if (res.status !== 200) {
       fail(`${this.config.service} is not healthy behind ${this.config.baseUrl}: HTTP ${res.status}`);
     }
@@ -184,36 +187,49 @@ export class Lab {
   // keep finishing together, in waves: a steady window would hold a whole number of waves
   // (measured: 4 VUs of 530 ms gave L = 4.2, more than the VUs). Staggered, completions
   // spread out; the stagger falls inside the warm-up.
+  get(path, classOf, name, staggerMs = 0) {
+    return this.request('GET', path, { classes: classOf, name, staggerMs });
+  }
+
+  // Send one request of the load and record it. `classes`: a class name, a list of names
+  // (the request counts in each: a user's mix counts each path and the whole), or a
+  // function of the elapsed seconds returning a name. Any 2xx answer counts.
   //
   // Under an open load nothing is staggered (arrivals are the executor's), and an iteration
-  // of a thinned (Poisson) load sends only with SEND_PROBABILITY: otherwise get() returns
-  // null, an empty tick.
-  get(path, classOf, name, staggerMs = 0) {
+  // of a thinned (Poisson) load sends only with SEND_PROBABILITY: otherwise request()
+  // returns null, an empty tick.
+  request(method, path, { body = null, headers = {}, classes, name, staggerMs = 0 } = {}) {
     if (this.config.model === 'open') {
       if (this.config.sendProbability < 1 && Math.random() >= this.config.sendProbability) return null;
       this.arrivals.add(1);
     } else if (staggerMs > 0 && exec.vu.iterationInScenario === 0) {
       sleep((Math.random() * staggerMs) / 1000);
     }
-    const res = http.get(this.url(path), { tags: { name: name || path.split('?')[0], lab_phase: 'load' } });
+    const res = http.request(method, this.url(path), body, {
+      headers, tags: { name: name || path.split('?')[0], lab_phase: 'load' },
+    });
     const elapsed = this.elapsedS();
     const ok = check(res, {
-      'status is 200': (r) => r.status === 200,
+      'status is 2xx': (r) => r.status >= 200 && r.status < 300,
       'reports X-Inflight': (r) => /^\d+$/.test(r.headers['X-Inflight'] || ''),
     });
     if (!ok) return res;
     this.inflight.add(parseInt(res.headers['X-Inflight'], 10));
-    const classAt = (t) => (typeof classOf === 'function' ? classOf(t) : classOf);
-    const cls = classAt(elapsed);
-    const window = this.windows[cls];
+    const classesAt = (t) => {
+      const found = typeof classes === 'function' ? classes(t) : classes;
+      return Array.isArray(found) ? found : [found];
+    };
     const appMs = timing(res, 'app');
-    if (window && elapsed >= window[0] && elapsed <= window[1]) {
-      const m = this.metrics[cls];
-      m.completions.add(1);
-      m.latency.add(res.timings.duration);
-      m.app.add(appMs);
-      const cpu = timing(res, 'cpu');
-      if (!isNaN(cpu)) m.cpu.add(cpu);
+    for (const cls of classesAt(elapsed)) {
+      const window = this.windows[cls];
+      if (window && elapsed >= window[0] && elapsed <= window[1]) {
+        const m = this.metrics[cls];
+        m.completions.add(1);
+        m.latency.add(res.timings.duration);
+        m.app.add(appMs);
+        const cpu = timing(res, 'cpu');
+        if (!isNaN(cpu)) m.cpu.add(cpu);
+      }
     }
     // The part of its time in the app that fell inside a window, for the class at each end
     // of that time (a mixed-load request may start in one phase and end in the next). X x W
@@ -224,7 +240,7 @@ export class Lab {
     // app's time is taken to end as the response arrives (nginx's share is a millisecond).
     if (!isNaN(appMs)) {
       const appStart = elapsed - appMs / 1000;
-      for (const c of new Set([classAt(appStart), cls])) {
+      for (const c of new Set([...classesAt(appStart), ...classesAt(elapsed)])) {
         const w = this.windows[c];
         const overlap = w ? Math.min(elapsed, w[1]) - Math.max(appStart, w[0]) : 0;
         if (overlap > 0) this.metrics[c].appS.add(overlap);

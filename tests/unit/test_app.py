@@ -1,13 +1,16 @@
-"""The app's endpoints and parameter checks, through Flask's test client."""
+"""The demo app's endpoints and parameter checks, served as the lab serves it: wrapped in
+the instrument (labinstrument), through Werkzeug's test client."""
 
 import os
 
 import pytest
+from labinstrument import settings
+from labinstrument.health import HEALTH_PATH
+from labinstrument.inflight import InflightCounter
+from labinstrument.middleware import INFLIGHT_HEADER, TIMING_HEADER, InflightMiddleware
+from werkzeug.test import Client
 
-from labapp import settings
 from labapp.app import MAX_BACKEND_MS, MAX_CPU_MS, MAX_IO_MS, MAX_SLOW_SECONDS, create_app
-from labapp.inflight import InflightCounter
-from labapp.middleware import INFLIGHT_HEADER, TIMING_HEADER
 
 
 @pytest.fixture
@@ -16,8 +19,12 @@ def counter(tmp_path):
 
 
 @pytest.fixture
-def client(counter):
-    return create_app(counter).test_client()
+def client(counter, monkeypatch, tmp_path):
+    from labapp.wsgi import lab_facts
+
+    monkeypatch.setenv("LAB_PROCESSES_FILE", str(tmp_path / "processes.json"))
+    monkeypatch.setenv("LAB_BLOCKED_FILE", str(tmp_path / "blocked.jsonl"))
+    return Client(InflightMiddleware(create_app(), counter, app_facts=lab_facts))
 
 
 def test_slow_keeps_the_seed_answer(client):
@@ -93,10 +100,11 @@ def test_errors_are_counted_and_released(client, counter):
     assert counter.read() == 0
 
 
-def test_healthz_is_not_counted_and_reports_server_and_container(client, counter, monkeypatch):
+def test_the_labs_health_is_not_counted_and_reports_server_and_container(client, counter,
+                                                                        monkeypatch):
     monkeypatch.setenv(settings.SETTINGS_ENV, '{"server": "gunicorn", "workers": 4}')
     counter.enter()  # one request of someone else's in flight
-    resp = client.get("/healthz")
+    resp = client.get(HEALTH_PATH)
     assert INFLIGHT_HEADER not in resp.headers
     body = resp.get_json()
     assert (body["status"], body["inflight"], body["server"]) == (
@@ -187,7 +195,14 @@ def test_a_number_past_pythons_digit_limit_is_a_400(client, no_backends, path, d
     assert "must be between" in message and len(message) < 200, message
 
 
-def test_healthz_reports_the_runtime(client):
-    runtime = client.get("/healthz").get_json()["runtime"]
-    assert runtime["patched_by"] is None  # the test process runs no event loop
-    assert runtime["db_pool_size"] >= 1
+def test_the_labs_health_reports_the_runtime_and_the_apps_own_facts(client):
+    body = client.get(HEALTH_PATH).get_json()
+    assert body["runtime"]["patched_by"] is None  # the test process runs no event loop
+    assert body["runtime"]["gil_enabled"] is True
+    assert body["app"]["db_pool_size"] >= 1  # labapp.wsgi.lab_facts
+
+
+def test_the_labs_prefix_never_reaches_the_app(client):
+    resp = client.get("/_lab/anything")
+    assert resp.status_code == 404 and "/_lab/" in resp.get_json()["error"]
+    assert INFLIGHT_HEADER not in resp.headers

@@ -1,8 +1,7 @@
 """Reading what a container allows from cgroup files, v1 and v2 (fake trees)."""
 
 import pytest
-
-from labapp import container
+from labinstrument import container
 
 
 def _tree(root, files):

@@ -3,7 +3,7 @@
 import multiprocessing
 import threading
 
-from labapp.inflight import InflightCounter
+from labinstrument.inflight import InflightCounter
 
 N = 8
 
@@ -93,7 +93,7 @@ def _hold_two(path, ready, release):
 
 
 def test_dead_processes_slots_are_reused_and_a_full_table_still_counts(tmp_path, monkeypatch):
-    from labapp import inflight
+    from labinstrument import inflight
     path = str(tmp_path / "c")
     monkeypatch.setattr(inflight, "SLOTS", 2)
     monkeypatch.setattr(inflight, "_SIZE", 2 * inflight._SLOT.size)

@@ -4,13 +4,13 @@ import runpy
 from types import SimpleNamespace
 
 import pytest
+from labinstrument import settings
+from labinstrument.launchers import werkzeug as werkzeug_launcher
 
-from labapp import settings
-from labapp.launchers import werkzeug as werkzeug_launcher
 from support import ROOT
 from wsgilab.servers import gunicorn
 
-GUNICORN_CONF = ROOT / "services" / "app" / "gunicorn.conf.py"
+GUNICORN_CONF = ROOT / "services" / "instrument" / "labinstrument" / "gunicorn_conf.py"
 
 
 def _cfg(argv):
@@ -18,7 +18,7 @@ def _cfg(argv):
     from gunicorn.config import Config
 
     cfg = Config()
-    ns = cfg.parser().parse_args(argv + ["labapp.wsgi:app"])
+    ns = cfg.parser().parse_args(argv + ["labinstrument.wsgi:app"])
     for key, value in vars(ns).items():
         if value is not None and key != "args":
             cfg.set(key.lower(), value)
@@ -36,7 +36,7 @@ def test_gunicorn_conf_publishes_what_the_adapter_declares(monkeypatch, argv, ex
     conf = runpy.run_path(str(GUNICORN_CONF))
     conf["on_starting"](SimpleNamespace(cfg=_cfg(argv)))
     published = settings.current()
-    declared = gunicorn.declared(["gunicorn", *argv, "labapp.wsgi:app"])
+    declared = gunicorn.declared(["gunicorn", *argv, "labinstrument.wsgi:app"])
     assert {k: published[k] for k in declared} == declared
     assert {k: published[k] for k in expected} == expected
 

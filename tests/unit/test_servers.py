@@ -61,18 +61,18 @@ def test_gthread_with_worker_connections_at_its_threads_sustains_every_thread():
 
 
 @pytest.mark.parametrize("command, expected", [
-    (["gunicorn", "--workers", "2", "--threads", "4", "labapp.wsgi:app"],
+    (["gunicorn", "--workers", "2", "--threads", "4", "labinstrument.wsgi:app"],
      {"server": "gunicorn", "worker_class": "gthread", "workers": 2, "threads": 4,
       "worker_connections": 1000, "preload_app": False}),
-    (["python3", "-m", "labapp.launchers.werkzeug", "--no-threaded", "--processes", "3"],
+    (["python3", "-m", "labinstrument.launchers.werkzeug", "--no-threaded", "--processes", "3"],
      {"server": "werkzeug", "threaded": False, "processes": 3}),
     (["uwsgi", "--http-socket", ":8000", "--master", "--processes", "2", "--threads", "4"],
      {"server": "uwsgi", "processes": 2, "threads": 4, "gevent": 0, "listen": 100}),
-    (["python3", "-m", "labapp.launchers.waitress", "--threads", "6", "labapp.wsgi:app"],
+    (["python3", "-m", "labinstrument.launchers.waitress", "--threads", "6", "labinstrument.wsgi:app"],
      {"server": "waitress", "threads": 6, "connection_limit": 100, "backlog": 1024,
       "channel_timeout": 120, "asyncore_use_poll": False}),
     # granian's hidden defaults, resolved by granian: backpressure 1024, 512 threads.
-    (["python3", "-m", "labapp.launchers.granian", "--interface", "wsgi", "labapp.wsgi:app"],
+    (["python3", "-m", "labinstrument.launchers.granian", "--interface", "wsgi", "labinstrument.wsgi:app"],
      {"server": "granian", "interface": "wsgi", "workers": 1, "blocking_threads": 512,
       "backpressure": 1024, "backlog": 1024}),
 ])

@@ -24,18 +24,18 @@ from types import ModuleType
 from ..compose import ROOT
 from ..theory import Capacity, UnknownServer
 
-#: The launchers' own parsers live in the app's package, which the host imports too.
-_APP_SOURCE = str(ROOT / "services" / "app")
-if _APP_SOURCE not in sys.path:
-    sys.path.append(_APP_SOURCE)
+#: The launchers' own parsers live in the instrument's package, which the host imports too.
+_INSTRUMENT_SOURCE = str(ROOT / "services" / "instrument")
+if _INSTRUMENT_SOURCE not in sys.path:
+    sys.path.append(_INSTRUMENT_SOURCE)
 
 
 def launched(name: str, command: list[str], keys: tuple[str, ...] | None = None) -> dict | None:
     """``{"server": name, key: value, ...}`` for ``keys`` (default: the launcher's own
     ``KEYS``) of what ``command`` resolves to when it runs the launcher
-    ``labapp.launchers.<name>``, parsed by that launcher's ``declared`` (the server's own
-    parser); None when ``command`` runs something else."""
-    launcher = ["python3", "-m", f"labapp.launchers.{name}"]
+    ``labinstrument.launchers.<name>``, parsed by that launcher's ``declared`` (the
+    server's own parser); None when ``command`` runs something else."""
+    launcher = ["python3", "-m", f"labinstrument.launchers.{name}"]
     if command[:3] != launcher:
         return None
     module = importlib.import_module(launcher[2])

@@ -1,6 +1,6 @@
 """granian 2.8.7, WSGI interface: Rust I/O, the app on a pool of blocking threads.
 
-Reported by: the running server: ``labapp.launchers.granian`` runs granian's own click
+Reported by: the running server: ``labinstrument.launchers.granian`` runs granian's own click
 command and publishes the attributes of the ``Server`` it built, after its ``__init__``
 resolved the defaults. ``declared`` parses the compose command the same way, nothing served.
 
@@ -24,7 +24,7 @@ from ..theory import Capacity
 from . import launched
 
 NAME = "granian"
-REPORTED_BY = "the running Server's resolved attributes, published by labapp.launchers.granian"
+REPORTED_BY = "the running Server's resolved attributes, published by labinstrument.launchers.granian"
 KEYS = ("interface", "workers", "blocking_threads", "backpressure", "backlog")
 
 

@@ -2,7 +2,7 @@
 
 Reported by: the running server. uWSGI's option parser is C code with no Python interface;
 its Python plugin exposes what it resolved to the app it loads (``uwsgi.numproc``,
-``uwsgi.cores``, ``uwsgi.opt``), published by ``labapp.launchers.uwsgi``. ``declared``
+``uwsgi.cores``, ``uwsgi.opt``), published by ``labinstrument.launchers.uwsgi``. ``declared``
 reads the compose command's ``--name value`` options with uWSGI's defaults for those not
 given (``core/init.c``: 1 process, 1 thread, a 100-slot listen queue).
 
@@ -26,7 +26,7 @@ from ..theory import Capacity
 
 NAME = "uwsgi"
 REPORTED_BY = ("the running uWSGI's own uwsgi module (numproc, cores, opt), published by "
-               "labapp.launchers.uwsgi")
+               "labinstrument.launchers.uwsgi")
 DEFAULTS = {"processes": 1, "threads": 1, "gevent": 0, "listen": 100}
 
 

@@ -1,6 +1,6 @@
 """waitress 3.0.2: one process, I/O in its main thread, the app in a pool of threads.
 
-Reported by: the running server: ``labapp.launchers.waitress`` runs waitress-serve's own
+Reported by: the running server: ``labinstrument.launchers.waitress`` runs waitress-serve's own
 runner (``Adjustments.parse_args``) and publishes ``server.adj``, the adjustments of the
 server it created. ``declared`` parses the compose command with the same parser.
 
@@ -21,7 +21,7 @@ from ..theory import Capacity
 from . import launched
 
 NAME = "waitress"
-REPORTED_BY = "the running server's Adjustments (server.adj), published by labapp.launchers.waitress"
+REPORTED_BY = "the running server's Adjustments (server.adj), published by labinstrument.launchers.waitress"
 
 
 def declared(command: list[str]) -> dict | None:

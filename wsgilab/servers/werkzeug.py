@@ -1,6 +1,6 @@
 """Werkzeug's development server, as Flask's ``app.run()`` starts it.
 
-Reported by: the launcher ``labapp.launchers.werkzeug``, which parses its command line with
+Reported by: the launcher ``labinstrument.launchers.werkzeug``, which parses its command line with
 its own argparse parser (one flag per ``app.run`` keyword) and publishes the result before
 calling ``app.run``; ``declared`` parses the compose command with the same parser.
 
@@ -20,15 +20,15 @@ from __future__ import annotations
 from ..theory import Capacity
 
 NAME = "werkzeug"
-REPORTED_BY = "launcher labapp.launchers.werkzeug (its argparse result, published before app.run)"
-_LAUNCHER = ["python3", "-m", "labapp.launchers.werkzeug"]
+REPORTED_BY = "launcher labinstrument.launchers.werkzeug (its argparse result, published before app.run)"
+_LAUNCHER = ["python3", "-m", "labinstrument.launchers.werkzeug"]
 
 
 def declared(command: list[str]) -> dict | None:
     """``{"server", "threaded", "processes"}`` from a launcher command, else None."""
     if command[:3] != _LAUNCHER:
         return None
-    from labapp.launchers.werkzeug import build_parser
+    from labinstrument.launchers.werkzeug import build_parser
 
     args = build_parser().parse_args(command[3:])
     return {"server": NAME, "threaded": args.threaded, "processes": args.processes}

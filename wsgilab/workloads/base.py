@@ -65,8 +65,10 @@ class Facts:
         cpus: the container's CPU quota in CPUs (None: none); cpuset_cpus: its cores.
         memory_bytes, pids: its memory and pids limits.
         container: what the app sees inside (``/healthz`` ``container``).
-        runtime: the app process's report (``/healthz`` ``runtime``: ``patched_by``,
+        runtime: the answering process's runtime (``patched_by``, its Python, its GIL).
+        app: what the application reports about itself (its ``lab_facts``: the demo app's
             ``db_pool_size``).
+        processes: every serving process's runtime facts, by pid.
         backend: what the workload read of its backend before the level
             (``Workload.backend``), e.g. the database's ``max_connections``.
     """
@@ -79,6 +81,8 @@ class Facts:
     pids: int
     container: dict = field(default_factory=dict)
     runtime: dict = field(default_factory=dict)
+    app: dict = field(default_factory=dict)
+    processes: dict = field(default_factory=dict)
     backend: dict = field(default_factory=dict)
 
 

@@ -34,7 +34,7 @@ from the app's ordinary role (read back with SHOW before each level), less every
 session open, the lab's own observer included (``OBSERVER_SESSIONS``); beyond that a
 connection per request is refused ("too many clients already"), which the app answers
 with a 503. With ``connections=pool`` each serving process holds ``db_pool_size``
-connections (``LAB_DB_POOL_SIZE``, reported on /healthz) and requests wait for one. A pool
+connections (``LAB_DB_POOL_SIZE``, reported on the lab's health endpoint) and requests wait for one. A pool
 keeps its connections for the life of its process (4 gevent workers x 4 = all 16 the
 database leaves the app, measured idle after their level), so the bench restarts a
 configuration after a pooled level, as a deploy would, before anything else needs the
@@ -220,7 +220,7 @@ def expect(facts: Facts, level: Level) -> list[Check]:
     blocks, why = blocks_loop(level.param("driver"), facts.runtime.get("patched_by"),
                               bool(facts.settings.get("preload_app")))
     if level.param("connections") == "pool":
-        size = facts.runtime["db_pool_size"]
+        size = facts.app.get("db_pool_size", facts.runtime.get("db_pool_size"))
         pool = size * cap.parallelism
         return real_io_checks(cap, level.vus, blocks, why, "db_active_peak", pool,
                               f"the pool holds {size} connections in each of "

@@ -15,11 +15,11 @@ Endpoints:
                          (``labapp.upstream``: requests, pycurl).
     GET /alloc?mb=<MiB>  allocate and touch that much memory (only where LAB_ALLOW_ALLOC=1:
                          the memory scenario); 404 otherwise.
-    GET /healthz         liveness, the requests in flight now, the server's settings, what
-                         the container lets it use (``labapp.container``), and the process's
-                         runtime: which loop patched it, the database pool's size.
 
 A database or upstream service that cannot serve the request is a 503 with a JSON message.
+The lab measures this app as it measures any: through its instrument (``labinstrument``),
+which counts requests in flight and answers the lab's health endpoint; the app knows
+nothing of it, and reports its database pool's size through ``wsgi.lab_facts``.
 
 ``time.sleep`` stands for waiting on I/O (a database, another service): it blocks a thread
 or a worker process, and is cooperative under gevent's and eventlet's monkey-patching,
@@ -35,11 +35,8 @@ import time
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from . import container, db, upstream
+from . import db, upstream
 from .cpu import burn
-from .inflight import DEFAULT_PATH, InflightCounter
-from .middleware import TIMING_HEADER, InflightMiddleware
-from .settings import current as server_settings
 
 #: Upper bound of /slow?time=. Below gunicorn's default 30 s worker timeout, which would
 #: otherwise kill a sync worker mid-request and turn the answer into a 502.
@@ -61,9 +58,8 @@ MAX_ALLOC_MB = 1024
 #: Upper bound of /db and /upstream waits, ms, for the same reason as MAX_IO_MS.
 MAX_BACKEND_MS = 20_000
 DEFAULT_BACKEND_MS = 100
-#: Environment variable naming the in-flight counter's file.
-INFLIGHT_FILE_ENV = "LAB_INFLIGHT_FILE"
-HEALTH_PATH = "/healthz"
+#: The response header the app adds its CPU time to (W3C Server Timing: ``cpu;dur=``).
+TIMING_HEADER = "Server-Timing"
 _WHOLE_NUMBER = re.compile(r"-?[0-9]+")
 
 
@@ -124,14 +120,8 @@ def choice_param(name: str, choices: tuple[str, ...], default: str) -> str:
     return value
 
 
-def create_app(counter: InflightCounter | None = None) -> Flask:
-    """Build the lab's Flask app, wrapped in the in-flight counting middleware.
-
-    Args:
-        counter: the container-wide counter; by default the file named by
-            ``LAB_INFLIGHT_FILE`` or ``/dev/shm/wsgi-lab-inflight``.
-    """
-    counter = counter or InflightCounter(os.environ.get(INFLIGHT_FILE_ENV, DEFAULT_PATH))
+def create_app() -> Flask:
+    """Build the lab's demo Flask app."""
     app = Flask(__name__)
 
     @app.get("/slow")
@@ -194,14 +184,6 @@ def create_app(counter: InflightCounter | None = None) -> Flask:
         upstream.delay(client, ms)
         return jsonify(slept_ms=ms, client=client)
 
-    @app.get(HEALTH_PATH)
-    def healthz():
-        return jsonify(status="ok", inflight=counter.read(), served_by_pid=counter.served(),
-                       inflight_by_pid=counter.by_process(),
-                       server=server_settings(), container=container.facts(),
-                       runtime={"patched_by": db.patched_by(),
-                                "db_pool_size": db.settings()["pool_size"]})
-
     @app.errorhandler(db.DatabaseUnavailable)
     @app.errorhandler(upstream.UpstreamUnavailable)
     def backend_unavailable(error: RuntimeError):
@@ -215,5 +197,4 @@ def create_app(counter: InflightCounter | None = None) -> Flask:
     def http_error(error: HTTPException):
         return jsonify(error=error.description), error.code
 
-    app.wsgi_app = InflightMiddleware(app.wsgi_app, counter, uncounted_paths={HEALTH_PATH})
     return app

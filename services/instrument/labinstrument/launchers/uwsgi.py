@@ -1,4 +1,4 @@
-"""uWSGI loads this module as its application (``--module labapp.launchers.uwsgi:app``).
+"""uWSGI loads this module as its application (``--module labinstrument.launchers.uwsgi:app``).
 
 uWSGI's option parser is C code with no Python interface, so it cannot be asked for its
 settings before it runs; its Python plugin, though, exposes what the running server
@@ -37,6 +37,6 @@ def resolved() -> dict:
 
 settings.publish(resolved())
 
-from ..wsgi import app  # noqa: E402  (published first: the app reads them per request)
+from ..wsgi import app  # noqa: E402  (published first: the health endpoint reads them)
 
 __all__ = ["app"]

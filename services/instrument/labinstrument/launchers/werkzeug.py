@@ -1,11 +1,13 @@
-"""Serve the app with Flask's development server, as the seeds do with ``app.run()``.
+"""Serve the app with Werkzeug's development server, as Flask's ``app.run()`` does.
 
-    python -m labapp.launchers.werkzeug --no-threaded               # app.run(threaded=False)
-    python -m labapp.launchers.werkzeug --threaded                  # app.run(), Flask's default
-    python -m labapp.launchers.werkzeug --no-threaded --processes 3 # app.run(threaded=False, processes=3)
+    python -m labinstrument.launchers.werkzeug --no-threaded    # app.run(threaded=False)
+    python -m labinstrument.launchers.werkzeug --threaded       # app.run(), Flask's default
+    python -m labinstrument.launchers.werkzeug --no-threaded --processes 3
+                                                # app.run(threaded=False, processes=3)
 
-The flags map one to one onto ``app.run`` keywords (Flask passes them to Werkzeug's
-``run_simple``); the debugger and the reloader stay off, as they must outside a laptop.
+The flags map one to one onto ``app.run`` keywords, which Flask passes to Werkzeug's
+``run_simple``; so does this launcher, for any WSGI application (``labinstrument.wsgi``).
+The debugger and the reloader stay off, as they must outside a laptop.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .. import settings
 
 def build_parser() -> argparse.ArgumentParser:
     """The command line: ``--[no-]threaded``, ``--processes N``, ``--host``, ``--port``."""
-    parser = argparse.ArgumentParser(prog="python -m labapp.launchers.werkzeug", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m labinstrument.launchers.werkzeug", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threaded", action=argparse.BooleanOptionalAction, default=True,
                         help="one thread per request (app.run's default since Flask 1.0)")
@@ -42,17 +44,19 @@ def main(argv: list[str] | None = None) -> None:
         # Werkzeug refuses the combination too ("Cannot have a multi-thread and
         # multi-process server."); say so before the app is even imported.
         raise SystemExit("--threaded and --processes > 1 cannot be combined")
-    # Published before the app is created, so /healthz can report how it is served.
+    # Published before the app is created, so the health endpoint can report how it is served.
     settings.publish({
         "server": "werkzeug",
         "version": version("werkzeug"),
         "threaded": args.threaded,
         "processes": args.processes,
     })
+    from werkzeug.serving import run_simple
+
     from ..wsgi import app
 
-    app.run(host=args.host, port=args.port, debug=False, use_reloader=False,
-            threaded=args.threaded, processes=args.processes)
+    run_simple(args.host, args.port, app, use_reloader=False, use_debugger=False,
+               threaded=args.threaded, processes=args.processes)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Serve the app with waitress, as ``waitress-serve`` would, and publish its adjustments.
 
-    python -m labapp.launchers.waitress --threads 4 --connection-limit 100 \\
-        --backlog 1024 --listen 0.0.0.0:8000 labapp.wsgi:app
+    python -m labinstrument.launchers.waitress --threads 4 --connection-limit 100 \\
+        --backlog 1024 --listen 0.0.0.0:8000 labinstrument.wsgi:app
 
 The command line is waitress-serve's own: ``waitress.runner.run`` parses it with
 ``Adjustments.parse_args`` and imports the app; the server it then creates holds the

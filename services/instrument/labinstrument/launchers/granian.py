@@ -1,13 +1,13 @@
 """Serve the app with granian, as the ``granian`` command would, and publish its settings.
 
-    python -m labapp.launchers.granian --interface wsgi --host 0.0.0.0 --port 8000 \\
-        --workers 1 --blocking-threads 8 --backpressure 1024 labapp.wsgi:app
+    python -m labinstrument.launchers.granian --interface wsgi --host 0.0.0.0 --port 8000 \\
+        --workers 1 --blocking-threads 8 --backpressure 1024 labinstrument.wsgi:app
 
 The command line is granian's own: its click command (``granian.cli.cli``) parses it and
 builds a ``Server``, whose ``__init__`` resolves the defaults (``backpressure = backlog //
 workers``, WSGI ``blocking_threads = backpressure // 2``; ``granian/server/common.py``).
 The launcher gives the click command a ``Server`` that publishes those resolved values
-just before it serves, so what ``/healthz`` reports is what the running server holds.
+just before it serves, so what ``/_lab/health`` reports is what the running server holds.
 """
 
 from __future__ import annotations

@@ -1,10 +1,13 @@
-"""WSGI middleware that reports, on every response, the concurrency the server really gave."""
+"""WSGI middleware that reports, on every response, the concurrency the server really gave,
+and answers the lab's own paths (``health``) before the application sees them."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterable
 
+from . import health
 from .inflight import InflightCounter
 
 #: Response header: requests in flight in this container when this one entered the app,
@@ -20,29 +23,34 @@ TIMING_HEADER = "Server-Timing"
 class InflightMiddleware:
     """Wrap a WSGI app to count its requests in flight and time them.
 
-    Requests to ``uncounted_paths`` (health checks) are passed through untouched, so a
-    probe neither shows up in the counts nor changes them.
+    Requests under the lab's reserved prefix (``health.PREFIX``) are answered by the
+    instrument itself: they never reach the app, and are never counted.
 
     Args:
         app: the WSGI application to wrap.
         counter: the container-wide counter shared with the other processes.
-        uncounted_paths: PATH_INFO values that are not counted.
+        app_facts: an optional callable the health answer includes (``lab_facts``).
+        on_first_request: called in each process before it serves its first request
+            (after any fork and patching: ``wsgi.record_process``).
     """
 
-    def __init__(
-        self,
-        app: Callable,
-        counter: InflightCounter,
-        uncounted_paths: Iterable[str] = (),
-    ) -> None:
+    def __init__(self, app: Callable, counter: InflightCounter,
+                 app_facts: Callable[[], dict] | None = None,
+                 on_first_request: Callable[[], None] | None = None) -> None:
         self.app = app
         self.counter = counter
-        self.uncounted_paths = frozenset(uncounted_paths)
+        self.app_facts = app_facts
+        self.on_first_request = on_first_request
+        self._recorded = 0
 
     def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") in self.uncounted_paths:
-            return self.app(environ, start_response)
+        if environ.get("PATH_INFO", "").startswith(health.PREFIX):
+            return health.answer(environ, start_response, self.counter, self.app_facts)
 
+        if self._recorded != os.getpid():  # this process's facts, once it serves
+            self._recorded = os.getpid()
+            if self.on_first_request:
+                self.on_first_request()
         started = time.perf_counter()
         inflight = self.counter.enter()
 
@@ -60,7 +68,7 @@ class InflightMiddleware:
             body = self.app(environ, timed_start_response)
             try:
                 # Materialised here so that a request counts until its body is produced,
-                # streamed or not; the lab's bodies are a few bytes.
+                # streamed or not.
                 return list(body)
             finally:
                 if hasattr(body, "close"):  # PEP 3333: whoever consumes the body closes it

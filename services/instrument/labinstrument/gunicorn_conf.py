@@ -1,4 +1,5 @@
-"""Gunicorn settings shared by every gunicorn configuration of the lab.
+"""Gunicorn settings shared by every gunicorn configuration of the lab
+(``gunicorn -c python:labinstrument.gunicorn_conf``).
 
 Only settings that do not change concurrency live here; workers, threads, the worker class
 and worker connections are given on each configuration's command line, so that a
@@ -9,7 +10,7 @@ import os
 
 import gunicorn
 
-from labapp import settings
+from labinstrument import settings
 
 bind = "0.0.0.0:8000"
 # The root filesystem is read-only: the worker heartbeat file lives on tmpfs.
