@@ -46,6 +46,10 @@ bench-real: setup ## db and upstream for every configuration, every driver and c
 capacity: setup ## each configuration's capacity under a latency objective on io, and each server's CPU per request (at most 15 min; CAPACITY_ARGS="--services gunicorn-sync --slo p99=400ms")
 	$(PY) -m wsgilab capacity $(if $(LIMITS),--limits "$(LIMITS)") $(CAPACITY_ARGS)
 
+advise: setup ## your own app: every candidate configuration under its limits and objective, and the one to deploy (APP=examples/shop; at most 15 min; ADVISE_ARGS="--light")
+	@test -n "$(APP)" || { echo "make advise needs APP=<the app's folder>, e.g. APP=examples/shop"; exit 2; }
+	$(PY) -m wsgilab advise "$(APP)" $(ADVISE_ARGS)
+
 faults: setup ## when things go wrong: ceiling, worker killed, timeout, OOM, stopped, slow clients, threads, keep-alive (~6 min; ONLY=a,b)
 	$(PY) -m wsgilab faults $(if $(ONLY),--only "$(ONLY)")
 

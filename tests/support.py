@@ -32,7 +32,12 @@ class FakeCompose:
 
     def __init__(self) -> None:
         top = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
-        self.app = yaml.safe_load((ROOT / "compose" / "app.yml").read_text())["services"]["app"]
+        declared = yaml.safe_load((ROOT / "compose" / "app.yml").read_text())["services"]
+        # `app` extends `instrument` (compose merges mappings key by key).
+        base, app = declared["instrument"], declared["app"]
+        self.app = {**base, **{k: v for k, v in app.items() if k != "extends"},
+                    "labels": {**base.get("labels", {}), **app.get("labels", {})},
+                    "environment": {**base.get("environment", {}), **app.get("environment", {})}}
         self.services = {}
         for include in top["include"]:
             for name, svc in yaml.safe_load((ROOT / include).read_text())["services"].items():

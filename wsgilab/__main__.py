@@ -1,9 +1,10 @@
-"""Command line: ``python -m wsgilab {up,down,bench,capacity,faults,report,compare,findings}``.
+"""Command line: ``python -m wsgilab {up,down,bench,capacity,faults,advise,report,compare,findings}``.
 
 Measuring and presenting are separate steps: ``bench`` and ``faults`` write a record
 (``bench.json``) through a lab session and then render it; ``report`` renders a record
 again, and needs no Docker engine. Exit status: 0 done, 1 levels or outcomes missed their
-expectation, 2 a usage error (nothing was sent), 128 + N stopped by signal N.
+expectation, 2 a usage error (nothing was sent), 128 + N stopped by signal N; ``advise``: 2
+the app's input cannot be measured, 3 the app failed before any load.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,report,compare,findings} [options]\n"
+USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,advise,report,compare,findings} "
+         "[options]\n"
          "       python -m wsgilab <command> --help")
 
 
@@ -195,12 +197,28 @@ def _findings(argv: list[str]) -> int:
 
     argparse.ArgumentParser(
         prog="python -m wsgilab findings",
-        description="Render docs/findings.md and its pictures from the recorded runs in "
-                    "records/ (records/README.md). Needs no Docker engine.").parse_args(argv)
+        description="Render docs/findings.md and its pictures, and the README's "
+                    "recommendation, from the recorded runs in records/ (records/README.md). "
+                    "Needs no Docker engine.").parse_args(argv)
     text = findings.render()
     print(f"{findings.PAGE.relative_to(findings.ROOT)}: {len(text.splitlines())} lines from "
           f"{', '.join(findings.load_sources())}")
+    if findings.write_readme():
+        print("README.md: the recommendation rendered from records/")
     return 0
+
+
+def _advise(argv: list[str]) -> int:
+    from .advise import runner
+    from .session import Interrupted
+
+    started: list[Path] = []
+    try:
+        return runner.main(argv, on_start=started.append)
+    except (KeyboardInterrupt, Interrupted) as exc:
+        if not started:
+            return exc.exit_status if isinstance(exc, Interrupted) else 130
+        return _stopped(exc, started[0])
 
 
 def _stage(argv: list[str]) -> int:
@@ -242,6 +260,7 @@ def _down(argv: list[str]) -> int:
 
 
 COMMANDS = {"up": _up, "down": _down, "bench": _bench, "capacity": _capacity, "faults": _faults,
+            "advise": _advise,
             "report": _report, "compare": _compare, "findings": _findings, "stage": _stage}
 
 

@@ -328,8 +328,13 @@ def _restart(service: str, opts: BenchOptions, client) -> None:
 
 
 def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
-              client) -> LevelRecord:
-    """Run one level; errors become part of the record instead of ending the bench."""
+              client, containers: tuple[str, ...] = ()) -> LevelRecord:
+    """Run one level; errors become part of the record instead of ending the bench.
+
+    Args:
+        containers: services whose CPU is recorded over the window besides the
+            workload's own (``Workload.containers``): an app's backends.
+    """
     workload = workloads.get(level.workload)
     service_dir = opts.results_dir / level.configuration
     service_dir.mkdir(exist_ok=True)
@@ -345,7 +350,8 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
         served_before = topology.health(level.configuration, opts.base_url)["served_by_pid"]
         containers = {"app": topology.container(level.configuration, client),
                       "nginx": topology.container(FRONT_END, client),
-                      **{name: topology.container(name, client) for name in workload.containers}}
+                      **{name: topology.container(name, client)
+                         for name in dict.fromkeys(workload.containers + containers)}}
         # The steady window of the level's last phase, in seconds after k6 starts.
         window = ((workload.phases - 1) * opts.duration_s + opts.warmup_s,
                   workload.phases * opts.duration_s)

@@ -227,8 +227,9 @@ def maximum(cap: Capacity, service_ms: float, usable_cpus: float,
 
 
 def search(measure: Callable[[float], Step], maximum_rps: float | None,
-           ceiling_rps: float | None, start_rps: float | None = None) -> list[Step]:
-    """Find the highest rate that passes, in at most MAX_STEPS calls of ``measure``.
+           ceiling_rps: float | None, start_rps: float | None = None,
+           max_steps: int = MAX_STEPS, growth: float = GROWTH) -> list[Step]:
+    """Find the highest rate that passes, in at most ``max_steps`` calls of ``measure``.
 
     Geometric steps (GROWTH) from ``START_FRACTION`` of ``maximum_rps`` (or from
     ``start_rps``) up to the first failure, never above ``ceiling_rps``; down the same way
@@ -240,6 +241,8 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
         ceiling_rps: the most the instrument can offer, or None.
         start_rps: the first rate where there is no maximum (default: a fraction of the
             ceiling).
+        max_steps, growth: the most levels, and each geometric step's factor (a user's
+            app, whose maximum is a rougher estimate, takes wider steps).
 
     Raises:
         ValueError: nothing to start from (no maximum, ceiling or start).
@@ -256,20 +259,20 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
     rate = round(min(rate, top), 3)
     steps: list[Step] = []
     last_pass = first_fail = None
-    while len(steps) < MAX_STEPS:
+    while len(steps) < max_steps:
         step = measure(rate)
         steps.append(step)
         if step.passed:
             last_pass = rate
             if first_fail is not None or rate >= top:
                 break
-            rate = round(min(rate * GROWTH, top), 3)
+            rate = round(min(rate * growth, top), 3)
         else:
             first_fail = rate
             if last_pass is not None:
                 break
-            rate = round(rate / GROWTH, 3)
-    while (last_pass is not None and first_fail is not None and len(steps) < MAX_STEPS
+            rate = round(rate / growth, 3)
+    while (last_pass is not None and first_fail is not None and len(steps) < max_steps
            and (first_fail - last_pass) / last_pass > RESOLUTION):
         rate = round((last_pass + first_fail) / 2, 3)
         step = measure(rate)

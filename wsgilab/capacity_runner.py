@@ -119,8 +119,10 @@ def estimate_s(opts: BenchOptions) -> float:
                                                        + bench.RECREATE_ESTIMATE_S)
 
 
-def _step(entry: LevelRecord, rate: float, bound_ms: float, figure: str) -> Step:
-    """A search step from its level record: passed, or why not."""
+def step_of(entry: LevelRecord, rate: float, bound_ms: float, figure: str) -> Step:
+    """A search step from its level record: passed (its ``figure``, a latency percentile
+    in ms, within ``bound_ms``, nothing failed or dropped, the load side not full), or why
+    not."""
     if entry.result is None or entry.status == ERROR:
         return Step(rate, False, "; ".join(entry.problems)[:160] or "not measured",
                     slug=entry.level.slug)
@@ -266,7 +268,7 @@ def _one(lab: LabSession, client, opts: BenchOptions, record: BenchRecord, servi
     def measure(rate: float) -> Step:
         vus = min(MAX_VUS, open_vus(rate, bound_ms / 1000.0, OPEN_VUS_HEADROOM))
         entry = level_record(workload.level(service, Open(rate, vus, opts.arrivals), params, variant))
-        step = _step(entry, rate, bound_ms, opts.objective.figure)
+        step = step_of(entry, rate, bound_ms, opts.objective.figure)
         found.steps.append(step)
         return step
 

@@ -1,18 +1,74 @@
-"""The lab's compose project: its resolved configuration, building and starting it.
+"""The lab's compose projects: their resolved configuration, building and starting them.
 
 Compose itself parses docker-compose.yml and compose/*.yml (``docker compose config``), so
 the lab reads the same model compose runs, with includes, extends and .env applied.
+
+Every function here works on the *current* project: the lab's own by default, another one
+(an app's, ``wsgilab.advise.project``) inside ``with using(project):``. Topology, the lab
+session and the bench's level runner all go through here, so they work on either.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Project:
+    """A compose project the lab drives.
+
+    Attributes:
+        file: its compose file (None: the lab's own docker-compose.yml).
+        profiles: compose profiles always enabled when reading its model; a service with a
+            profile is not started by ``up``, only when named (``recreate``).
+    """
+
+    file: Path | None = None
+    profiles: tuple[str, ...] = ()
+
+    def args(self) -> list[str]:
+        """The ``docker compose`` options that select this project (its .env is the lab's:
+        the project directory is the lab's root)."""
+        found = ["--project-directory", str(ROOT), "--file", str(self.file)] if self.file else []
+        for profile in self.profiles:
+            found += ["--profile", profile]
+        return found
+
+
+#: The lab's own project.
+LAB = Project()
+_current: contextvars.ContextVar[Project] = contextvars.ContextVar("project", default=LAB)
+
+
+def current() -> Project:
+    """The project the functions here work on now."""
+    return _current.get()
+
+
+@contextlib.contextmanager
+def using(project: Project):
+    """Work on ``project`` inside the ``with`` block (the lab's own project again after)."""
+    token = _current.set(project)
+    try:
+        yield project
+    finally:
+        _current.reset(token)
+
+
+def forget() -> None:
+    """Drop the cached models (``config``): a compose file was rewritten."""
+    _config.cache_clear()
+
+
 #: Label that marks a service as one of the measured configurations (compose/app.yml).
 ROLE_LABEL = "lab.role"
 CONFIGURATION_ROLE = "configuration"
@@ -35,7 +91,7 @@ def compose(*args: str, capture: bool = False, env: dict[str, str] | None = None
     Raises:
         ComposeError: compose exited non-zero.
     """
-    proc = subprocess.run(["docker", "compose", *args], cwd=ROOT, text=True,
+    proc = subprocess.run(["docker", "compose", *current().args(), *args], cwd=ROOT, text=True,
                           env={**os.environ, **env} if env else None,
                           stdout=subprocess.PIPE if capture else None,
                           stderr=subprocess.PIPE if capture else None)
@@ -48,12 +104,13 @@ def compose(*args: str, capture: bool = False, env: dict[str, str] | None = None
 def config(env: dict[str, str] | None = None) -> dict:
     """The resolved compose model (``docker compose config --format json``) as a dict,
     with ``env`` applied to its variables."""
-    return _config(tuple(sorted((env or {}).items())))
+    return _config(current(), tuple(sorted((env or {}).items())))
 
 
 @lru_cache(maxsize=64)
-def _config(env: tuple[tuple[str, str], ...]) -> dict:
-    return json.loads(compose("config", "--format", "json", capture=True, env=dict(env)))
+def _config(project: Project, env: tuple[tuple[str, str], ...]) -> dict:
+    with using(project):
+        return json.loads(compose("config", "--format", "json", capture=True, env=dict(env)))
 
 
 def project_name() -> str:
@@ -154,8 +211,15 @@ UP_TIMEOUT_S = 180
 RECREATE_TIMEOUT_S = 90
 
 
+def always_on() -> list[str]:
+    """The services ``up`` starts: those of no profile (an app project's candidates have
+    one, and run only when named)."""
+    return sorted(name for name, svc in config()["services"].items() if not svc.get("profiles"))
+
+
 def up(env: dict[str, str] | None = None) -> None:
-    """Build the images, start every service, and wait until all are healthy.
+    """Build the images (the lab's own project; another project builds its own first),
+    start every service of no profile, and wait until all are healthy.
 
     Args:
         env: compose variables (e.g. the user's limits, ``APP_CPUS``); services whose
@@ -164,8 +228,15 @@ def up(env: dict[str, str] | None = None) -> None:
     Raises:
         ComposeError: a build failed, or a service did not become healthy.
     """
-    build()
-    compose("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), env=env)
+    if current() == LAB:
+        build()
+    named = always_on() if current().profiles else []
+    compose("up", "--detach", "--wait", "--wait-timeout", str(UP_TIMEOUT_S), *named, env=env)
+
+
+def remove(service: str) -> None:
+    """Stop and remove ``service``'s container (a candidate the run is done with)."""
+    compose("rm", "--stop", "--force", service, capture=True)
 
 
 def recreate(*services: str, env: dict[str, str] | None = None, force: bool = False) -> None:
@@ -208,4 +279,5 @@ def unhealthy() -> list[str]:
 
 
 def down() -> None:
+    """Stop and remove the current project's containers, networks and volumes."""
     compose("down", "--volumes", "--remove-orphans")

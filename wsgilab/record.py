@@ -103,6 +103,8 @@ class BenchRecord:
         overheads: server overhead per configuration (``capacity_runner``): CPU ms per
             request on a near-zero-work request, and the req/s one CPU could serve.
         instrument: the run's calibration of its load side (``instrument.Calibration``).
+        advice: an advise run's app, smoke pass, candidates, their results, diagnoses and
+            recommendation (``wsgilab.advise.runner``); {} for other runs.
         path: where the record lives (its directory holds the level files); not saved.
     """
 
@@ -117,6 +119,7 @@ class BenchRecord:
     capacities: list = field(default_factory=list)
     overheads: list = field(default_factory=list)
     instrument: dict = field(default_factory=dict)
+    advice: dict = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -144,7 +147,7 @@ class BenchRecord:
                 "options": self.options, "environment": self.environment,
                 "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios,
                 "roles": self.roles, "capacities": self.capacities, "overheads": self.overheads,
-                "instrument": self.instrument}
+                "instrument": self.instrument, "advice": self.advice}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
@@ -154,7 +157,8 @@ class BenchRecord:
                    levels=[LevelRecord.from_dict(lv) for lv in data.get("levels", [])],
                    scenarios=data.get("scenarios", {}), roles=data.get("roles", {}),
                    capacities=data.get("capacities", []), overheads=data.get("overheads", []),
-                   instrument=data.get("instrument", {}), path=path)
+                   instrument=data.get("instrument", {}), advice=data.get("advice", {}),
+                   path=path)
 
     def save(self, path: Path | None = None) -> None:
         """Write the record as JSON, atomically (a reader never sees half a file)."""

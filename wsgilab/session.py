@@ -14,12 +14,18 @@ are compared with the declaration (the compose model) and put back where they di
 and the session says what it changed. Within a session, ``verify`` reads a container back
 before each level, so that a level never runs on a container other than its record says.
 
+A session may also launch a service that the declaration does not start (an app's
+candidate configuration, ``wsgilab.advise``): launched services are removed again at the
+end. And a session that only needs room on the measured cores (``reconcile=False``) leaves
+a lab it did not start alone, moving its running configurations aside and back.
+
 The engine is reached through ``Engine`` (``DockerEngine``: compose and the Docker SDK),
 so that the undo and reconcile logic is tested without Docker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from collections.abc import Callable
@@ -118,6 +124,10 @@ class Engine:
     def stop(self, service: str) -> None:
         raise NotImplementedError
 
+    def remove(self, service: str) -> None:
+        """Stop and remove ``service``'s container."""
+        raise NotImplementedError
+
     def start(self, service: str) -> None:
         raise NotImplementedError
 
@@ -131,11 +141,15 @@ class LabSession:
         out: where the session says what it changes and puts back.
         edge_cpuset: where ``isolate`` moves the other configurations (the front end's
             cores).
+        reconcile: start by putting the lab back as declared (``reconcile``); False for
+            a session that only moves another lab's running configurations aside
+            (``vacate``) and must not start what is not running.
 
     Attributes:
         variants: services recreated under a variant, and that variant.
         moved: services moved to another cpuset, and the cpuset they had.
         stopped: services whose container this session stopped.
+        launched: services this session started that the declaration does not start.
         reconciled: what the start put back, one sentence each.
         restored: what the end (and every ``undo``) put back, one sentence each.
     """
@@ -143,9 +157,11 @@ class LabSession:
     engine: Engine | None = None
     out: Callable[[str], None] = print
     edge_cpuset: str | None = None
+    reconcile_on_enter: bool = True
     variants: dict[str, Variant] = field(default_factory=dict)
     moved: dict[str, str] = field(default_factory=dict)
     stopped: set[str] = field(default_factory=set)
+    launched: set[str] = field(default_factory=set)
     reconciled: list[str] = field(default_factory=list)
     restored: list[str] = field(default_factory=list)
 
@@ -160,7 +176,8 @@ class LabSession:
     def __enter__(self) -> LabSession:
         self._install_handlers()
         try:
-            self.reconcile()
+            if self.reconcile_on_enter:
+                self.reconcile()
         except BaseException:
             self._restore_handlers()
             raise
@@ -289,16 +306,26 @@ class LabSession:
         level does not need them moved back and forth)."""
         if service in self.moved:
             self.engine.set_cpuset(service, self.moved.pop(service))
-        if not others:
-            return
+        if others:
+            self.vacate(keep=service)
+
+    def vacate(self, keep: str | None = None) -> list[str]:
+        """Move every running configuration but ``keep`` to ``edge_cpuset``.
+
+        Returns:
+            the configurations moved now.
+        """
+        done = []
         for other in self.engine.configurations():
-            if other == service or other in self.moved or other in self.stopped:
+            if other == keep or other in self.moved or other in self.stopped:
                 continue
             live = self.engine.running(other)
-            if live is None:
+            if live is None or live.cpuset == self.edge_cpuset:
                 continue
             self.moved[other] = live.cpuset  # recorded first: undone even if this fails
             self.engine.set_cpuset(other, self.edge_cpuset)
+            done.append(other)
+        return done
 
     def release(self) -> None:
         """Every configuration ``isolate`` moved, back on its own cpuset."""
@@ -317,15 +344,39 @@ class LabSession:
         self.engine.start(service)
         self.stopped.discard(service)
 
+    def launch(self, service: str, variant: Variant = Variant()) -> None:
+        """Start ``service``, which the declaration does not start (a profiled candidate),
+        under ``variant``, and wait until it is healthy; ``retire`` or the session's end
+        removes it.
+
+        Raises:
+            compose.ComposeError: it did not come up healthy (still removed at the end).
+        """
+        self.launched.add(service)  # recorded first: removed even if this fails
+        if variant:
+            self.variants[service] = variant
+        self.engine.recreate([service], env=variant.env(service) if variant else None)
+
+    def retire(self, service: str) -> None:
+        """Remove a service ``launch`` started."""
+        self.engine.remove(service)
+        self.launched.discard(service)
+        self.variants.pop(service, None)
+        self.moved.pop(service, None)
+
     def undo(self) -> list[str]:
-        """Put back everything this session changed: moved cpusets, stopped containers,
-        variants (recreated as declared, all at once). Then check that nothing differs
-        from the declaration.
+        """Put back everything this session changed: launched services removed, moved
+        cpusets, stopped containers, variants (recreated as declared, all at once). Then
+        check that nothing differs from the declaration (with ``reconcile_on_enter``
+        False: among the services it touched).
 
         Returns:
             what was put back, one sentence each (also said through ``out``).
         """
         done = []
+        for service in sorted(self.launched):
+            self.retire(service)
+            done.append(f"{service} removed")
         # Started first: a stopped container keeps the cpuset it was moved to.
         for service in sorted(self.stopped):
             self.engine.start(service)
@@ -342,7 +393,7 @@ class LabSession:
         for line in done:
             self.out(f"lab: {line}")
         self.restored += done
-        left = self.drift()
+        left = self.drift() if self.reconcile_on_enter else {}
         if left:
             self.out(f"lab: still not as declared: {_describe(left)} (the next run's start "
                      "puts it back)")
@@ -363,8 +414,19 @@ class DockerEngine(Engine):
     """The lab's engine: ``docker compose`` for the model and (re)creation, the Docker
     SDK for live state and live updates. The SDK is imported on first use."""
 
-    def __init__(self, client=None) -> None:
+    def __init__(self, client=None, project=None) -> None:
+        """Args:
+            client: a Docker SDK client (one is made on first use).
+            project: the ``compose.Project`` it drives (None: whichever is current when
+                it is called, the lab's own by default).
+        """
         self._client = client
+        self.project = project
+
+    def _on(self):
+        from . import compose
+
+        return compose.using(self.project) if self.project else contextlib.nullcontext()
 
     @property
     def client(self):
@@ -377,18 +439,21 @@ class DockerEngine(Engine):
     def services(self) -> list[str]:
         from . import compose
 
-        return sorted(compose.config()["services"])
+        with self._on():
+            return compose.always_on()
 
     def configurations(self) -> list[str]:
         from . import compose
 
-        return compose.configurations()
+        with self._on():
+            return compose.configurations()
 
     def declared(self, service: str, env: dict[str, str] | None = None) -> State:
         from . import compose, topology
 
-        svc = compose.config(env)["services"][service]
-        limits = topology.declared_limits(service, env)
+        with self._on():
+            svc = compose.config(env)["services"][service]
+            limits = topology.declared_limits(service, env)
         command = tuple(svc["command"]) if svc.get("command") else None
         return State(command, limits.cpus, limits.cpuset,
                      limits.memory_bytes, limits.memswap_bytes, limits.pids)
@@ -396,7 +461,8 @@ class DockerEngine(Engine):
     def container(self, service: str):
         from . import topology
 
-        return topology.container(service, self.client)
+        with self._on():
+            return topology.container(service, self.client)
 
     def running(self, service: str) -> State | None:
         from .facts import applied_limits
@@ -412,13 +478,15 @@ class DockerEngine(Engine):
     def up(self) -> None:
         from . import compose
 
-        compose.up()
+        with self._on():
+            compose.up()
 
     def recreate(self, services: list[str], env: dict[str, str] | None = None,
                  force: bool = False) -> None:
         from . import compose
 
-        compose.recreate(*services, env=env, force=force)
+        with self._on():
+            compose.recreate(*services, env=env, force=force)
 
     def set_cpuset(self, service: str, cpuset: str) -> None:
         self.container(service).update(cpuset_cpus=cpuset)
@@ -426,10 +494,17 @@ class DockerEngine(Engine):
     def stop(self, service: str) -> None:
         self.container(service).stop(timeout=10)
 
+    def remove(self, service: str) -> None:
+        from . import compose
+
+        with self._on():
+            compose.remove(service)
+
     def start(self, service: str) -> None:
         from . import compose
 
         # compose, not the SDK: a stopped container is not found by the running filter.
-        compose.compose("start", service, capture=True)
-        compose.compose("up", "--detach", "--no-deps", "--wait", "--wait-timeout",
-                        str(compose.RECREATE_TIMEOUT_S), service, capture=True)
+        with self._on():
+            compose.compose("start", service, capture=True)
+            compose.compose("up", "--detach", "--no-deps", "--wait", "--wait-timeout",
+                            str(compose.RECREATE_TIMEOUT_S), service, capture=True)

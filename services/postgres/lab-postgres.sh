@@ -16,5 +16,20 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         -D "$PGDATA" >/dev/null
     printf 'host postgres app samenet trust\n' >>"$PGDATA/pg_hba.conf"
     echo "CREATE ROLE app LOGIN" | postgres --single -D "$PGDATA" postgres >/dev/null
+    # An app's own SQL (schema, seed: wsgilab/advise), run once as `lab` on the new cluster,
+    # in name order, before the server listens: the healthcheck's socket stays silent until
+    # it is all in, so nothing connects to a half-made schema. A failing file stops here.
+    if [ -n "${LAB_INIT_DIR:-}" ] && [ -d "$LAB_INIT_DIR" ]; then
+        init_socket=$(mktemp -d /tmp/lab-init.XXXXXX)
+        pg_ctl -D "$PGDATA" -w -s -o "-c listen_addresses='' -c unix_socket_directories=$init_socket" start
+        for sql in "$LAB_INIT_DIR"/*.sql; do
+            [ -e "$sql" ] || continue
+            echo "lab-postgres: running $(basename "$sql")"
+            psql --quiet --no-psqlrc -v ON_ERROR_STOP=1 --host "$init_socket" --username lab \
+                --dbname postgres --file "$sql" >/dev/null
+        done
+        pg_ctl -D "$PGDATA" -w -s stop
+        rmdir "$init_socket"
+    fi
 fi
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"

@@ -4,13 +4,13 @@ the instrument (labinstrument), through Werkzeug's test client."""
 import os
 
 import pytest
+from werkzeug.test import Client
+
+from labapp.app import MAX_BACKEND_MS, MAX_CPU_MS, MAX_IO_MS, MAX_SLOW_SECONDS, create_app
 from labinstrument import settings
 from labinstrument.health import HEALTH_PATH
 from labinstrument.inflight import InflightCounter
 from labinstrument.middleware import INFLIGHT_HEADER, TIMING_HEADER, InflightMiddleware
-from werkzeug.test import Client
-
-from labapp.app import MAX_BACKEND_MS, MAX_CPU_MS, MAX_IO_MS, MAX_SLOW_SECONDS, create_app
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_the_labs_health_is_not_counted_and_reports_server_and_container(client,
         "ok", 1, {"server": "gunicorn", "workers": 4})
     assert body["served_by_pid"] == {str(os.getpid()): 1}  # the request entered above
     assert set(body["container"]) == {"os_cpu_count", "affinity_cpus", "cfs_quota_cpus",
-                                      "memory_limit_bytes", "pids_limit"}
+                                      "memory_limit_bytes", "pids_limit", "memory_events"}
     assert counter.read() == 1
 
 

@@ -1,6 +1,7 @@
 """Reading what a container allows from cgroup files, v1 and v2 (fake trees)."""
 
 import pytest
+
 from labinstrument import container
 
 
@@ -35,3 +36,15 @@ def test_no_cgroup_means_no_limit(tmp_path):
     assert (facts["cfs_quota_cpus"], facts["memory_limit_bytes"], facts["pids_limit"]) == (
         None, None, None)
     assert facts["affinity_cpus"] >= 1 and facts["os_cpu_count"] >= facts["affinity_cpus"]
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"memory.events": "low 0\nhigh 0\nmax 7\noom 1\noom_kill 2\noom_group_kill 0",
+      "memory.peak": "104857600"}, {"oom_kill": 2, "max": 7, "peak_bytes": 104857600}),
+    ({"memory/memory.oom_control": "oom_kill_disable 0\nunder_oom 0\noom_kill 3",
+      "memory/memory.failcnt": "5", "memory/memory.max_usage_in_bytes": "3821568"},
+     {"oom_kill": 3, "max": 5, "peak_bytes": 3821568}),
+    ({}, {}),
+])
+def test_memory_events_from_cgroup_v2_and_v1(tmp_path, files, expected):
+    assert container.memory_events(_tree(tmp_path, files)) == expected

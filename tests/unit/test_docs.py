@@ -134,3 +134,15 @@ def test_findings_page_is_what_the_records_render(tmp_path):
     for name in re.findall(rf"\]\({findings.PICTURES}/([^)]+)\)", rendered):
         assert name in pictures and (page.parent / findings.PICTURES / name).exists(), (
             f"findings.md shows {name}, which make findings did not write")
+
+
+def test_the_readmes_recommendation_is_what_the_advise_record_renders():
+    from wsgilab.report import findings
+
+    block = findings.readme_block()
+    assert block is not None, "no advise record under records/ (records/README.md says how)"
+    readme = (ROOT / "README.md").read_text()
+    assert block in readme, ("README.md's recommendation differs from what records/ render: "
+                             "run make findings (it is never edited by hand)")
+    picture = re.search(r"!\[[^]]*\]\(([^)]+)\)", block).group(1)
+    assert (ROOT / picture).exists(), f"README.md shows {picture}, which make findings did not write"

@@ -10,12 +10,12 @@ import re
 
 import pytest
 import yaml
-from support import ROOT
 from werkzeug.test import Client
 
 from labinstrument import blocking, health, loader, processes, runtime
 from labinstrument.inflight import InflightCounter
 from labinstrument.middleware import INFLIGHT_HEADER, InflightMiddleware
+from support import ROOT
 from wsgilab import topology
 from wsgilab.advise import declaration
 

@@ -6,6 +6,7 @@ request, so these tests need neither the lab nor a network.
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +17,13 @@ COMMON = {"SERVICE": "gunicorn-sync", "VUS": "4", "DURATION_S": "5", "WARMUP_S":
           "SUMMARY_PATH": "/tmp/unused.json"}
 
 
+#: A request mix for the `mix` workload, whose file its runner writes (wsgilab.advise).
+MIX = Path(__file__).parent / "data" / "mix.json"
+GIVEN = {"MIX_FILE": str(MIX)}
+
+
 def _good(workload):
-    return {**COMMON, **{p.env: str(p.default) for p in workload.params}}
+    return {**COMMON, **{p.env: GIVEN.get(p.env, str(p.default)) for p in workload.params}}
 
 
 def inspect(script, params):
@@ -72,3 +78,17 @@ def test_mixed_needs_io_vus_beside_its_cpu_vus():
     mixed = workloads.get("mixed")
     proc = inspect(mixed.script, {**_good(mixed), "CPU_VUS": "4"})
     assert proc.returncode != 0 and "CPU_VUS (4) must be fewer than VUS (4)" in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("mix, message", [
+    ("[]", "MIX_FILE must hold 1 to 50 requests"),
+    ('[{"path": "products", "weight": 1}]', "path must start with /"),
+    ('[{"path": "/a", "weight": 0}]', "weight must be above 0"),
+])
+def test_a_bad_mix_stops_k6(tmp_path, mix, message):
+    path = tmp_path / "mix.json"
+    path.write_text(mix)
+    workload = workloads.get("mix")
+    proc = inspect(workload.script, {**_good(workload), "MIX_FILE": str(path)})
+    assert proc.returncode != 0, f"mix.js accepted {mix}"
+    assert message in proc.stdout + proc.stderr

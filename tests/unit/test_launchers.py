@@ -4,9 +4,9 @@ import runpy
 from types import SimpleNamespace
 
 import pytest
+
 from labinstrument import settings
 from labinstrument.launchers import werkzeug as werkzeug_launcher
-
 from support import ROOT
 from wsgilab.servers import gunicorn
 

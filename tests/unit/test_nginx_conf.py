@@ -34,7 +34,7 @@ def test_nginx_may_open_a_descriptor_for_every_connection():
     per_worker = int(_directive("worker_connections"))
     files = int(_directive("worker_rlimit_nofile"))
     assert files >= per_worker, f"worker_rlimit_nofile {files} < worker_connections {per_worker}"
-    compose = (ROOT / "docker-compose.yml").read_text()
+    compose = (ROOT / "compose" / "nginx.yml").read_text()
     soft = int(re.search(r"nofile: \{soft: (\d+)", compose).group(1))
     assert soft >= files, f"the container's nofile {soft} is below nginx's {files}"
 

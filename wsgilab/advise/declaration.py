@@ -5,6 +5,8 @@
 name = "shop"                    # names its images, its results, its configurations
 entry = "shop.wsgi:app"          # the WSGI callable, module:attribute
 requirements = "requirements.txt"  # or "pyproject.toml" (its [project] dependencies)
+eventlet = false                 # true: also measure gunicorn's eventlet worker (the app
+                                 #   must run on it; its own image, eventlet's pins)
 [app.environment]                # the app's own environment
 SHOP_DATABASE_URL = "postgresql+psycopg://app@postgres/postgres"
 
@@ -16,6 +18,7 @@ pids = 256
 
 [objective]
 slo = "p99=300ms"                # or p95=...; default p99 <= 2 x the service time
+rate = 40                        # optional: the req/s the app must serve (what limits would)
 
 [[requests]]                     # the mix, by weight (or har = "recorded.har" in [app])
 method = "GET"                   # default GET
@@ -98,7 +101,9 @@ class AppSpec:
         requirements_file: the file they come from.
         environment: the app's environment variables.
         cpus, cpuset, memory, pids: the limits to reproduce (cpuset None: a quota only).
-        objective: the latency objective.
+        objective: the latency objective; target_rps: the rate it must serve (req/s), or
+            None.
+        eventlet: measure an eventlet candidate too.
         requests: the mix.
         postgres: SQL files to run in the lab's PostgreSQL first (schema, seed), or None
             when the app needs no database; upstream: whether it calls the upstream service.
@@ -118,6 +123,8 @@ class AppSpec:
     requests: tuple[Request, ...]
     postgres: tuple[Path, ...] | None = None
     upstream: bool = False
+    target_rps: float | None = None
+    eventlet: bool = False
 
     @property
     def memory_bytes(self) -> int:
@@ -131,7 +138,8 @@ class AppSpec:
                 "pids": self.pids, "objective": self.objective.to_dict(),
                 "requests": [r.to_dict() for r in self.requests],
                 "postgres": [str(p) for p in self.postgres] if self.postgres else None,
-                "upstream": self.upstream}
+                "upstream": self.upstream, "target_rps": self.target_rps,
+                "eventlet": self.eventlet}
 
 
 def _need(table: dict, key: str, kind, where: str):
@@ -262,12 +270,15 @@ def load(folder: Path | str) -> AppSpec:
         raise AppError(f"[app.environment] may not set {', '.join(reserved)}: the lab's "
                        "instrument reads them")
     limits = data.get("limits", {})
-    cpus = float(limits.get("cpus", 1.0))
-    if not 0 < cpus <= 64:
-        raise AppError(f"[limits] cpus must be in (0, 64], got {cpus}")
+    cpus = limits.get("cpus", 1.0)
+    if not isinstance(cpus, (int, float)) or isinstance(cpus, bool) or not 0 < cpus <= 64:
+        raise AppError(f"[limits] cpus must be a number in (0, 64], got {cpus!r}")
+    cpus = float(cpus)
     cpuset = limits.get("cpuset")
     memory = str(limits.get("memory", "512M"))
-    pids = int(limits.get("pids", 256))
+    pids = limits.get("pids", 256)
+    if not isinstance(pids, int) or isinstance(pids, bool):
+        raise AppError(f"[limits] pids must be a whole number, got {pids!r}")
     try:
         if cpuset is not None:
             cpuset_size(str(cpuset))
@@ -276,10 +287,17 @@ def load(folder: Path | str) -> AppSpec:
         raise AppError(f"[limits] {exc}") from None
     if pids < 32:
         raise AppError(f"[limits] pids must be at least 32, got {pids}")
+    declared_objective = data.get("objective", {})
     try:
-        slo = objective.parse(str(data.get("objective", {}).get("slo", "")))
+        slo = objective.parse(str(declared_objective.get("slo", "")))
     except ValueError as exc:
         raise AppError(f"[objective] {exc}") from None
+    target = declared_objective.get("rate")
+    if target is not None and (not isinstance(target, (int, float)) or not 0 < target <= 100_000):
+        raise AppError(f"[objective] rate must be req/s in (0, 100000], got {target!r}")
+    eventlet = app.get("eventlet", False)
+    if not isinstance(eventlet, bool):
+        raise AppError(f"[app] eventlet must be true or false, got {eventlet!r}")
     if "har" in app:
         requests = har_requests(folder / str(app["har"]))
     else:
@@ -311,4 +329,5 @@ def load(folder: Path | str) -> AppSpec:
                    environment=dict(environment), cpus=cpus,
                    cpuset=str(cpuset) if cpuset is not None else None, memory=memory,
                    pids=pids, objective=slo, requests=requests, postgres=postgres,
-                   upstream=bool(backends.get("upstream", False)))
+                   upstream=bool(backends.get("upstream", False)),
+                   target_rps=float(target) if target is not None else None, eventlet=eventlet)

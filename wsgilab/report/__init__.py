@@ -38,6 +38,10 @@ def write(record: BenchRecord) -> list[str]:
     """
     from .. import analyses
 
+    if record.advice:
+        from . import advice
+
+        return advice.write(record)
     directory = record.directory
     charts = charts_module.all_charts(record)
     try:

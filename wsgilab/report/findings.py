@@ -12,7 +12,7 @@ of the page (its sections say so), never replaced by typed figures.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import jinja2
@@ -23,6 +23,7 @@ from .. import analyses, claims
 from ..cases import Case, all_cases
 from ..compose import ROOT
 from ..record import BenchRecord
+from . import advice as advice_report
 from . import charts as charts_module
 from .tables import (
     HEADERS,
@@ -35,12 +36,19 @@ from .tables import (
 )
 
 RECORDS = ROOT / "records"
+README = ROOT / "README.md"
+#: The README's recommendation, between these lines, is rendered from the first advise
+#: record (``readme_block``), never typed.
+README_START = "<!-- the recommendation: rendered by make findings from records/advise-shop -->"
+README_END = "<!-- end of the rendered recommendation -->"
 TEMPLATE = Path(__file__).with_name("findings.md.j2")
 PAGE = ROOT / "docs" / "findings.md"
 #: Where the page's pictures go, relative to the page.
 PICTURES = "findings"
 #: The records the page reads, by name (a directory under records/ holding bench.json).
 SOURCES = ("default", "faults", "capacity", "gthread-repeats")
+#: The advise runs the page shows (``make advise``), one per example app.
+ADVICE_SOURCES = ("advise-shop", "advise-notes")
 
 
 @dataclass
@@ -64,7 +72,7 @@ class Source:
 def load_sources(directory: Path = RECORDS) -> dict[str, Source]:
     """Every record of SOURCES found under ``directory``, by name."""
     found = {}
-    for name in SOURCES:
+    for name in SOURCES + ADVICE_SOURCES:
         path = directory / name / "bench.json"
         if path.exists():
             found[name] = Source(name, BenchRecord.load(path))
@@ -138,6 +146,32 @@ def _save(charts: list, pictures: Path, into: dict) -> None:
             plt.close(chart.figure)
 
 
+def readme_block(directory: Path = RECORDS) -> str | None:
+    """The README's recommendation block: the first advise record's closing text, and its
+    capacity picture; None when no advise record is there."""
+    for name in ADVICE_SOURCES:
+        path = directory / name / "bench.json"
+        if path.exists():
+            record = BenchRecord.load(path)
+            return (f"{README_START}\n```text\n$ make advise APP=examples/{record.advice['app']['name']}"
+                    f"\n...\n{advice_report.text(record, show_path=False).strip()}\n```\n\n"
+                    f"![each candidate's capacity]({PAGE.parent.name}/{PICTURES}/{name}-capacity.png)"
+                    f"\n{README_END}")
+    return None
+
+
+def write_readme(readme: Path = README, directory: Path = RECORDS) -> bool:
+    """Replace the README's recommendation block with ``readme_block``; False when the
+    README has no block or there is no advise record."""
+    block = readme_block(directory)
+    text = readme.read_text()
+    if block is None or README_START not in text or README_END not in text:
+        return False
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    readme.write_text(text[:start] + block + text[end:])
+    return True
+
+
 def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     """Render the page from the records under ``directory`` into ``out``, its pictures
     into ``out``'s folder ``PICTURES``.
@@ -159,6 +193,11 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         _save(open_charts.all_charts(capacity.record), pictures, charts)
     if combined:
         _save([c for c in [open_charts.closed_open_chart(combined)] if c], pictures, charts)
+    advised = [sources[n] for n in ADVICE_SOURCES if n in sources]
+    for source in advised:
+        made = [advice_report.capacity_chart(source.record), advice_report.latency_chart(source.record)]
+        _save([replace(c, name=f"{source.name}-{c.name.removeprefix('advice-')}") for c in made],
+              pictures, charts)
     swept = analyses.sweep(default.record) if default else None
     rules = analyses.sizing_rules(default.record, swept) if default else []
     repeats = sources.get("gthread-repeats")
@@ -174,6 +213,10 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         sizing_container=rules[0].container if rules else {},
         capacity_table=capacity_table, overhead_table=overhead_table,
         gthread_cases=(all_cases(repeats.record) if repeats else []), spread=_spread,
+        advised=advised, advice_text=lambda r: advice_report.text(r, show_path=False),
+        advice_candidates=lambda r: tabulate(advice_report.candidate_rows(r),
+                                             headers=advice_report.CANDIDATE_HEADERS,
+                                             tablefmt="github", disable_numparse=True),
     )
     out.write_text(text)
     return text

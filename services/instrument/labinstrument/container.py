@@ -62,12 +62,37 @@ def pids_limit(root: Path = CGROUP_ROOT) -> int | None:
     return None if raw in (None, "max") else int(raw)
 
 
+def memory_events(root: Path = CGROUP_ROOT) -> dict:
+    """What the kernel counts of this cgroup's memory: ``oom_kill`` (processes it killed
+    for memory), ``max`` (times usage hit the limit) and ``peak_bytes`` (the most memory
+    the cgroup has held). cgroup v2: ``memory.events``, ``memory.peak`` (Linux 5.19);
+    v1: ``memory.oom_control``'s ``oom_kill`` (Linux 4.13), ``memory.failcnt``,
+    ``memory.max_usage_in_bytes``. {} where none is available."""
+    found: dict = {}
+    v2 = _read(root / "memory.events")
+    v1 = root / "memory"
+    events = v2 if v2 is not None else _read(v1 / "memory.oom_control")
+    for line in (events or "").splitlines():
+        key, _, value = line.partition(" ")
+        if key in ("oom_kill", "max") and value.isdigit():
+            found[key] = int(value)
+    if v2 is None:
+        failures = _read(v1 / "memory.failcnt")
+        if failures is not None and failures.isdigit():
+            found["max"] = int(failures)
+    peak = _read(root / "memory.peak") if v2 is not None else _read(v1 / "memory.max_usage_in_bytes")
+    if peak is not None and peak.isdigit():
+        found["peak_bytes"] = int(peak)
+    return found
+
+
 def facts(root: Path = CGROUP_ROOT) -> dict:
     """Everything a sizing rule might read, as this process sees it.
 
     Returns:
         ``{"os_cpu_count": int, "affinity_cpus": int, "cfs_quota_cpus": float | None,
-        "memory_limit_bytes": int | None, "pids_limit": int | None}``.
+        "memory_limit_bytes": int | None, "pids_limit": int | None, "memory_events":
+        dict}`` (``memory_events``).
     """
     return {
         "os_cpu_count": os.cpu_count(),
@@ -75,4 +100,5 @@ def facts(root: Path = CGROUP_ROOT) -> dict:
         "cfs_quota_cpus": cfs_quota_cpus(root),
         "memory_limit_bytes": memory_limit_bytes(root),
         "pids_limit": pids_limit(root),
+        "memory_events": memory_events(root),
     }

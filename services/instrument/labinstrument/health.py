@@ -23,7 +23,7 @@ def report(counter, app_facts=None) -> dict:
     """The health answer's body."""
     return {"status": "ok", "inflight": counter.read(), "served_by_pid": counter.served(),
             "inflight_by_pid": counter.by_process(), "server": settings.current(),
-            "container": container.facts(), "processes": processes.read(),
+            "container": container.facts(), "processes": processes.read_with_memory(),
             "runtime": {"patched_by": runtime.patched_by(), "python": runtime.python(),
                         "gil_enabled": runtime.gil_enabled()},
             "blocked": blocking.reports(), "app": app_facts() if app_facts else {}}

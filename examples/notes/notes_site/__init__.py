@@ -1,0 +1,1 @@
+"""An example Django site for the lab: the ORM on PostgreSQL, a template, JSON views."""

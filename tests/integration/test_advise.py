@@ -1,0 +1,101 @@
+"""Your own app, end to end on the real engine: the light advise run on the shop (Flask,
+SQLAlchemy, PostgreSQL) measures its candidates and recommends one, renders its page, and
+leaves the lab as declared with nothing of the app's project left running; the Django
+example passes its smoke pass; an app that does not import, and a mix with a path that
+answers 404, stop before any load with what went wrong shown."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from support import ROOT
+from wsgilab.advise import runner
+from wsgilab.record import BenchRecord
+from wsgilab.session import DockerEngine, LabSession
+
+EXAMPLES = ROOT / "examples"
+
+
+def _advise(args: list[str]) -> tuple[int, str]:
+    lines: list[str] = []
+    status = runner.main(args, out=lines.append)
+    return status, "\n".join(lines)
+
+
+def _project_containers(name: str) -> list[str]:
+    import docker
+
+    return [c.name for c in docker.from_env().containers.list(
+        all=True, filters={"label": f"com.docker.compose.project=wsgi-lab-{name}"})]
+
+
+def test_the_light_run_on_the_shop_recommends_a_measured_candidate(lab, tmp_path):
+    results = tmp_path / "shop"
+    status, printed = _advise([str(EXAMPLES / "shop"), "--light", "--results", str(results)])
+    assert status == 0, f"advise exited {status}:\n{printed}"
+    record = BenchRecord.load(results)
+    advice = record.advice
+    assert record.status == "complete", record.status
+    assert [s["status"] // 100 for s in advice["smoke"]] == [2] * len(advice["smoke"])
+    measured = advice["results"]
+    assert [r["candidate"]["family"] for r in measured] == ["gunicorn sync", "gunicorn gthread"]
+    for r in measured:
+        assert "error" not in r, f"{r['candidate']['name']}: {r.get('error')}\n{r.get('log')}"
+        assert r["closed"]["failures"] == 0, f"{r['candidate']['name']} failed requests"
+        assert r["search"]["steps"], f"{r['candidate']['name']}: no search step ran"
+        assert r["memory_peak_bytes"] and r["memory_peak_bytes"] <= 512 * 2**20
+    rec = advice["recommendation"]
+    assert rec["verdict"] == "recommended", rec
+    best = next(r for r in measured if r["candidate"]["name"] == rec["best"])
+    assert best["capacity_rps"] == max(r["capacity_rps"] or 0 for r in measured) or \
+        "in less memory" in rec["reason"], rec
+    assert f"deploy {rec['best']}: gunicorn" in printed and "shop.wsgi:app" in printed
+    assert (results / "report.html").read_text().count(rec["best"]) >= 2
+    assert (results / "advice-capacity.png").stat().st_size > 10_000
+    # Put back: the lab's configurations on their cores, nothing of the shop's left.
+    assert LabSession(DockerEngine(), out=lambda line: None).drift() == {}
+    assert _project_containers("shop") == []
+
+
+def test_the_django_example_passes_its_smoke_pass(lab, tmp_path):
+    status, printed = _advise([str(EXAMPLES / "notes"), "--smoke", "--results", str(tmp_path)])
+    assert status == 0, f"advise --smoke exited {status}:\n{printed}"
+    advice = BenchRecord.load(tmp_path).advice
+    assert all(200 <= s["status"] < 300 for s in advice["smoke"]), advice["smoke"]
+    assert advice["service_ms"] > 0 and advice["worker_mib"] > 10
+    assert advice["container"]["cfs_quota_cpus"] == pytest.approx(0.5)
+    assert _project_containers("notes") == []
+
+
+@pytest.fixture
+def broken(tmp_path):
+    """The shop, renamed (its own images and project), to break."""
+    where = tmp_path / "broken"
+    shutil.copytree(EXAMPLES / "shop", where)
+    toml = where / "lab-app.toml"
+    toml.write_text(toml.read_text().replace('name = "shop"', 'name = "broken"'))
+    return where
+
+
+def test_an_app_that_does_not_import_stops_with_its_traceback(lab, broken, tmp_path):
+    wsgi = broken / "shop" / "wsgi.py"
+    wsgi.write_text("import a_module_nobody_installed  # noqa\n" + wsgi.read_text())
+    status, printed = _advise([str(broken), "--results", str(tmp_path / "run")])
+    assert status == runner.APP_FAILED, f"exited {status}:\n{printed}"
+    assert "never became healthy" in printed
+    assert "ModuleNotFoundError: No module named 'a_module_nobody_installed'" in printed
+    assert not BenchRecord.load(tmp_path / "run").levels, "load was sent to a broken app"
+    assert _project_containers("broken") == []
+
+
+def test_a_path_that_answers_404_stops_before_any_load(lab, broken, tmp_path):
+    toml = broken / "lab-app.toml"
+    toml.write_text(toml.read_text().replace('path = "/stats"', 'path = "/no-such-page"'))
+    status, printed = _advise([str(broken), "--results", str(tmp_path / "run")])
+    assert status == runner.APP_FAILED, f"exited {status}:\n{printed}"
+    assert "GET /no-such-page answered 404" in printed
+    record = BenchRecord.load(tmp_path / "run")
+    assert not record.levels and record.status.startswith("stopped: the smoke pass failed")
+    assert _project_containers("broken") == []

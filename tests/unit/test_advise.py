@@ -1,0 +1,289 @@
+"""Your own app: the declaration is checked before anything is built, the candidates are
+bounded and explained, the app's project is hardened like the lab, and the recommendation
+and diagnoses follow from the measured results alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from support import ROOT
+from wsgilab import sizing
+from wsgilab.advise import candidates, declaration, diagnose, project, recommend
+from wsgilab.advise.declaration import AppError
+from wsgilab.results import ClassResult, LevelResult
+from wsgilab.workloads import get as workload
+
+EXAMPLES = ROOT / "examples"
+MIB = 2**20
+
+
+@pytest.fixture
+def shop(tmp_path):
+    """A copy of the shop example to break."""
+    where = tmp_path / "shop"
+    shutil.copytree(EXAMPLES / "shop", where)
+    return where
+
+
+@pytest.mark.parametrize("folder", ["examples/shop", "examples/notes", "services/app"])
+def test_the_shipped_apps_declare_what_the_lab_needs(folder):
+    spec = declaration.load(ROOT / folder)
+    assert spec.requests and spec.entry.count(":") == 1
+    assert spec.requirements, f"{folder} lists no requirements"
+    assert spec.postgres is not None
+
+
+def _edit(folder, old, new):
+    path = folder / declaration.DECLARATION
+    text = path.read_text()
+    assert old in text, f"{old!r} not in the shop's declaration"
+    path.write_text(text.replace(old, new))
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('entry = "shop.wsgi:app"', 'entry = "shop.wsgi"', "module:attribute"),
+    ('entry = "shop.wsgi:app"', 'entry = "nowhere.wsgi:app"', "no module 'nowhere'"),
+    ('SHOP_DB_POOL_SIZE = "4"', 'LAB_APP = "x:y"', "may not set LAB_APP"),
+    ('cpus = 1.0', 'cpus = 0', "cpus must be a number in"),
+    ('cpus = 1.0', 'cpus = "lots"', "cpus must be"),
+    ('memory = "512M"', 'memory = "lots"', "[limits]"),
+    ('pids = 256', 'pids = 4', "pids must be at least 32"),
+    ('slo = "p99=300ms"', 'slo = "p42=fast"', "[objective]"),
+    ('path = "/stats"', 'path = "/stats and more"', "percent-encode"),
+    ('weight = 4', 'weight = -1', "weight must be"),
+    ('name = "shop"', 'name = "Shop!"', "name must be"),
+    ('schema = "schema.sql"', 'schema = "missing.sql"', "missing.sql is not a file"),
+    ('requirements = "requirements.txt"', 'requirements = "nope.txt"', "nope.txt is not a file"),
+    ('[limits]', '[objective.x]\n[limits]', None),
+])
+def test_a_bad_declaration_stops_before_anything_is_built(shop, old, new, message):
+    _edit(shop, old, new)
+    if message is None:  # an unknown table is not an error: nothing reads it
+        declaration.load(shop)
+        return
+    with pytest.raises(AppError) as err:
+        declaration.load(shop)
+    assert message in str(err.value), f"expected {message!r} in: {err.value}"
+
+
+def test_a_missing_folder_or_declaration_is_named(tmp_path):
+    with pytest.raises(AppError, match="is not a folder"):
+        declaration.load(tmp_path / "nothing")
+    with pytest.raises(AppError, match="has no lab-app.toml"):
+        declaration.load(tmp_path)
+
+
+def test_a_requirements_file_may_not_pull_in_others(shop):
+    (shop / "requirements.txt").write_text("flask\n-r other.txt\n")
+    with pytest.raises(AppError, match="-r is not supported"):
+        declaration.load(shop)
+
+
+def test_a_har_file_becomes_the_mix_identical_requests_weighted(shop):
+    har = {"log": {"entries": [
+        {"request": {"method": "GET", "url": "http://shop.example/products?page=2",
+                     "headers": [{"name": "Accept", "value": "text/html"},
+                                 {"name": "Host", "value": "shop.example"}]}},
+        {"request": {"method": "GET", "url": "http://shop.example/products?page=2",
+                     "headers": [{"name": "Accept", "value": "text/html"}]}},
+        {"request": {"method": "POST", "url": "http://shop.example/orders",
+                     "headers": [], "postData": {"text": "{\"product\": 1, \"quantity\": 1}"}}},
+    ]}}
+    (shop / "recorded.har").write_text(json.dumps(har))
+    found = declaration.har_requests(shop / "recorded.har")
+    assert [(r.label, r.weight) for r in found] == [("GET /products?page=2", 2.0),
+                                                    ("POST /orders", 1.0)]
+    assert found[0].headers == {"Accept": "text/html"}, "Host is the load side's to set"
+
+
+def test_the_shops_candidates_are_bounded_explained_and_carry_the_rules():
+    spec = declaration.load(EXAMPLES / "shop")
+    container = sizing.facts_for(2, 2, spec.cpus, spec.memory_bytes)
+    found = candidates.generate(spec.cpus, spec.memory_bytes, 51.0, container)
+    names = [c.name for c in found]
+    assert len(names) == len(set(names)), f"a candidate twice: {names}"
+    assert len(found) <= 10, f"{len(found)} candidates: more than the 15-minute budget holds"
+    assert all(c.why for c in found)
+    # Every rule's pick is measured, under the name of the candidate it equals.
+    picked = {rule for c in found for rule in c.rules}
+    assert picked == {r.name for r in sizing.RULES}
+    by_rule = {rule: c.name for c in found for rule in c.rules}
+    assert by_rule["gunicorn"] == "sync-5", "2 x os.cpu_count() + 1 with os.cpu_count() = 2"
+    assert by_rule["heroku"] == "sync-2", "min(2 x 2 + 1, 512 MB / 256)"
+    assert by_rule["cloud-run"] == by_rule["functions-framework"] == "gthread-1x8"
+    # Sync workers up to what 512 MiB holds at 51 MiB each, headroom kept.
+    most = candidates.most_workers(spec.memory_bytes, 51.0)
+    assert all(int(n.split("-")[1]) <= most for n in names if n.startswith("sync-")
+               and not by_rule.get("gunicorn") == n)
+
+
+def test_a_rule_that_the_memory_cannot_hold_is_kept_and_marked():
+    container = sizing.facts_for(16, 16, 1.0, 512 * MIB)  # a 16-core node, a 1-CPU pod
+    found = candidates.generate(1.0, 512 * MIB, 120.0, container)
+    gunicorn = next(c for c in found if "gunicorn" in c.rules)
+    assert gunicorn.name == "sync-33" and not gunicorn.fits
+    assert "need more memory" in gunicorn.why
+
+
+def test_the_light_form_has_one_sync_and_one_gthread_candidate():
+    found = candidates.generate(1.0, 512 * MIB, 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB),
+                                light=True)
+    assert [c.family for c in found] == ["gunicorn sync", "gunicorn gthread"]
+
+
+def test_the_apps_project_is_hardened_published_on_loopback_and_starts_no_candidate(tmp_path,
+                                                                                      monkeypatch):
+    monkeypatch.setattr(project, "PROJECTS", tmp_path)
+    spec = declaration.load(EXAMPLES / "shop")
+    found = candidates.generate(1.0, spec.memory_bytes, 51.0, sizing.facts_for(2, 2, 1.0, spec.memory_bytes))
+    path = project.write(spec, found, "base:test", host_cpus=2)
+    doc = json.loads(path.read_text())
+    services = doc["services"]
+    assert services["nginx"]["ports"] == [f"127.0.0.1:{project.ADVISE_PORT}:8080"]
+    for c in found:
+        svc = services[c.name]
+        assert svc["extends"]["service"] == "instrument", "hardening comes from compose/app.yml"
+        assert svc["profiles"] == [project.CANDIDATES_PROFILE], "up must not start candidates"
+        assert svc["cpuset"] == "1", "a quota only: every core but the load side's"
+        assert svc["deploy"]["resources"]["limits"] == {"cpus": "1.0", "memory": "512M", "pids": 256}
+        assert svc["environment"]["LAB_APP"] == spec.entry
+        assert "ports" not in svc
+    assert sorted(p.name for p in (tmp_path / "shop" / "db-init").iterdir()) == [
+        "01-schema.sql", "02-seed.sql"]
+    allow = (tmp_path / "shop" / "lab-configurations.map").read_text()
+    assert "postgres" not in allow and all(f"{c.name} 1;" in allow for c in found)
+
+
+def test_a_quota_only_app_runs_off_the_load_cores_and_the_rules_see_every_core():
+    spec = declaration.load(EXAMPLES / "shop")
+    assert spec.cpuset is None
+    assert project.cpuset(spec, 4, frozenset({0})) == "1,2,3"
+    assert project.cpuset(spec, 1, frozenset({0})) == "0", "a one-core host has no other core"
+    seen = project.quota_only_facts({"os_cpu_count": 4, "affinity_cpus": 3}, 4)
+    assert seen["affinity_cpus"] == 4 and seen["os_cpu_count"] == 4
+
+
+def _result(name, family, capacity, memory_mib, rules=(), fits=True, failures=0, **extra):
+    return {"candidate": {"name": name, "family": family, "command": ["gunicorn"], "why": "",
+                          "rules": list(rules), "servers": "servers", "environment": {},
+                          "fits": fits},
+            "formula": "f", "capacity_rps": capacity, "memory_peak_bytes": memory_mib * MIB,
+            "cpu_ms_per_request": 4.0, "settings": {"server": "gunicorn", "workers": 1},
+            "closed": {"failures": failures, "requests": 100, "server_peak": 2}, **extra}
+
+
+def test_the_highest_capacity_wins_and_the_reason_is_measured():
+    results = [_result("sync-3", "gunicorn sync", 100.0, 180),
+               _result("gthread-1x8", "gunicorn gthread", 140.0, 70, rules=("cloud-run",)),
+               _result("sync-5", "gunicorn sync", 60.0, 300, rules=("gunicorn",))]
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["best"] == "gthread-1x8" and rec["runner_up"] == "sync-3"
+    assert "1.40 x the runner-up's capacity" in rec["reason"]
+    assert any(line.startswith("gunicorn: sync-5") for line in rec["rules"])
+
+
+def test_capacities_within_the_noise_go_to_the_smaller_memory():
+    results = [_result("sync-3", "gunicorn sync", 100.0, 180),
+               _result("gthread-1x8", "gunicorn gthread", 98.0, 70)]
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["best"] == "gthread-1x8"
+    assert "in less memory" in rec["reason"]
+
+
+def test_a_candidate_that_does_not_fit_the_memory_is_never_recommended():
+    results = [_result("sync-33", "gunicorn sync", 500.0, 900, fits=False),
+               _result("sync-3", "gunicorn sync", 100.0, 180)]
+    assert recommend.choose(results, cpus=1.0)["best"] == "sync-3"
+
+
+def test_when_nothing_meets_the_objective_it_says_what_cpu_the_target_needs():
+    results = [_result("sync-3", "gunicorn sync", None, 180)]
+    rec = recommend.choose(results, cpus=1.0, target_rps=350)
+    assert rec["verdict"] == "none" and rec["best"] is None
+    # 350 req/s x 4 ms of CPU = 1.4 CPU busy, at PLANNED_UTILISATION 70%: 2 CPUs.
+    assert "needs 2 CPUs" in rec["needs"]
+
+
+def test_the_command_to_paste_runs_the_users_app_not_the_instrument():
+    assert recommend.paste_command(
+        ["gunicorn", "--workers", "3", "labinstrument.wsgi:app"], "shop.wsgi:app") == \
+        "gunicorn --workers 3 shop.wsgi:app"
+    assert recommend.paste_command(
+        ["python3", "-m", "labinstrument.launchers.waitress", "--threads", "8",
+         "labinstrument.wsgi:app"], "shop.wsgi:app") == "waitress-serve --threads 8 shop.wsgi:app"
+    conf = recommend.gunicorn_conf({"workers": 1, "worker_class": "gthread", "threads": 8,
+                                    "worker_connections": 1000})
+    assert conf == 'workers = 1\nworker_class = "gthread"\nthreads = 8\nworker_connections = 1000\n'
+
+
+def test_diagnoses_name_the_blocking_function_the_late_patch_and_thread_only_errors():
+    results = [
+        _result("sync-3", "gunicorn sync", 100.0, 180),
+        _result("gevent-1", "gunicorn gevent", 10.0, 60,
+                blocked=[{"function": "slow_query", "file": "/srv/app/db.py", "line": 12}],
+                processes={"7": {"patched_by": "gevent", "patched_before_app": False}}),
+        _result("gthread-1x8", "gunicorn gthread", 80.0, 60, failures=12,
+                by_path={"0": {"failures": 0, "latency_p99_ms": 40.0},
+                         "1": {"failures": 12, "latency_p99_ms": 31_000.0}},
+                log_errors=[{"exception": "psycopg.OperationalError",
+                             "message": "sorry, too many clients already", "count": 12}]),
+    ]
+    results[1]["closed"]["server_peak"] = 1
+    results[1]["settings"] = {"server": "gunicorn", "workers": 1, "master_pid": 1}
+    found = {d["kind"]: d for d in diagnose.diagnose(results, 512 * MIB, 51.0,
+                                                        ["GET /a", "POST /orders"])}
+    assert "slow_query" in found["gevent hub blocked"]["summary"]
+    assert "pinned at 1 with 1 worker" in found["gevent hub blocked"]["summary"]
+    assert "--preload" in found["monkey-patching too late"]["summary"]
+    errors = found["errors only under threads or greenlets"]
+    assert errors["evidence"]["failures_by_path"] == {"POST /orders": 12}
+    assert "too many clients already" in errors["summary"]
+    assert "POST /orders" in found["requests past the timeout"]["summary"]
+    assert found["memory per worker"]["evidence"]["workers_that_fit"] == (512 - 32) // 51
+
+
+def test_a_healthy_run_has_only_the_memory_figure():
+    results = [_result("sync-3", "gunicorn sync", 100.0, 180),
+               _result("gthread-1x8", "gunicorn gthread", 80.0, 60)]
+    kinds = [d["kind"] for d in diagnose.diagnose(results, 512 * MIB, 51.0, ["GET /a"])]
+    assert kinds == ["memory per worker"]
+
+
+def _class(completions, p99):
+    return ClassResult(window_s=4.0, completions=completions, throughput_rps=completions / 4.0,
+                       latency_mean_ms=p99 / 2, latency_p50_ms=p99 / 3, latency_p95_ms=p99 * 0.9,
+                       latency_p99_ms=p99, app_time_ms=p99 / 3, cpu_time_ms=None,
+                       app_inflight_s=completions * p99 / 3000)
+
+
+def test_the_mix_reports_each_path_and_the_cpu_per_request():
+    result = LevelResult(params={}, classes={"r0": _class(300, 30.0), "r1": _class(100, 90.0),
+                                             "mix": _class(400, 80.0)},
+                         server_peak=8, requests=420, failures=3,
+                         counts={"failed_r1": 3}, dropped_iterations=0)
+    mix = workload("mix")
+    level = mix.level("sync-3", __import__("wsgilab.load", fromlist=["Closed"]).Closed(8),
+                      {"mix_file": "/tmp/m.json", "mix_service_ms": 20})
+    values = mix.figures(result, {"app_cpu_fraction": 0.5}, level, None)
+    assert values["throughput_rps"] == 100.0
+    assert values["cpu_ms_per_request"] == pytest.approx(5.0)  # 0.5 CPU / 100 req/s
+    assert values["by_path"]["1"]["failures"] == 3
+    assert values["by_path"]["0"]["latency_p99_ms"] == 30.0
+
+
+def test_the_logs_exceptions_are_counted_without_compose_prefixes_or_warnings():
+    from wsgilab.advise.runner import log_errors
+
+    lines = ["notes-1  | Traceback (most recent call last):",
+             'notes-1  |   File "/srv/app/x.py", line 3, in view',
+             "notes-1  | psycopg.OperationalError: connection failed: sorry, too many clients already",
+             "notes-1  | psycopg.OperationalError: connection failed: sorry, too many clients already",
+             "notes-1  | KeyError: 'tag'",
+             "notes-1  | gevent.monkey.MonkeyPatchWarning: Patching more than once"]
+    assert log_errors(lines) == [
+        {"exception": "psycopg.OperationalError",
+         "message": "connection failed: sorry, too many clients already", "count": 2},
+        {"exception": "KeyError", "message": "'tag'", "count": 1}]

@@ -1,0 +1,103 @@
+"""The recommendation: one configuration to deploy, ready to paste, what it held, and the
+measured reason it beat the runner-up; the sizing rules' picks measured beside it; and,
+where nothing met the objective (or the rate the app must serve), what limits would.
+"""
+
+from __future__ import annotations
+
+import math
+
+#: Capacities within this fraction of the best are the same within the noise (a
+#: search's resolution is 4%, repeats here spread a few per cent more): among them the one
+#: that holds least memory wins.
+SAME_CAPACITY = 0.05
+#: The share of a CPU a deployment should plan to use at its rate: past it, queueing
+#: grows fast (the capacity search measures where, under the objective).
+PLANNED_UTILISATION = 0.7
+
+
+def paste_command(command: list[str], entry: str) -> str:
+    """The candidate's command as the user runs it: their app for the instrument's entry
+    point, each server's own command for the lab's launchers."""
+    words = list(command)
+    if words[:3] == ["python3", "-m", "labinstrument.launchers.waitress"]:
+        words = ["waitress-serve", *words[3:]]
+    elif words[:3] == ["python3", "-m", "labinstrument.launchers.granian"]:
+        words = ["granian", *words[3:]]
+    elif words[:3] == ["python3", "-m", "labinstrument.launchers.werkzeug"]:
+        words = ["flask", "run", *words[3:]]
+    words = [entry if w == "labinstrument.wsgi:app" else w for w in words]
+    words = [entry if w == "labinstrument.launchers.uwsgi:app" else w for w in words]
+    return " ".join(words)
+
+
+def gunicorn_conf(settings: dict) -> str:
+    """A ``gunicorn.conf.py`` for a gunicorn candidate's resolved settings."""
+    lines = [f"workers = {settings['workers']}",
+             f"worker_class = \"{settings['worker_class']}\""]
+    if settings["worker_class"] == "gthread":
+        lines.append(f"threads = {settings['threads']}")
+    if settings["worker_class"] in ("gthread", "gevent", "eventlet"):
+        lines.append(f"worker_connections = {settings['worker_connections']}")
+    return "\n".join(lines) + "\n"
+
+
+def _line(result: dict) -> str:
+    cap = result.get("capacity_rps")
+    memory = result.get("memory_peak_bytes")
+    return (f"{result['candidate']['name']} ({result.get('formula', 'not measured')}): "
+            + (f"{cap:.1f} req/s under the objective" if cap else "met the objective at no rate tried")
+            + (f", {memory / 2**20:.0f} MiB at most" if memory else ""))
+
+
+def choose(results: list[dict], cpus: float, target_rps: float | None = None) -> dict:
+    """The recommendation from each candidate's measured result.
+
+    Args:
+        results: per candidate: ``candidate`` (dict), ``formula``, ``capacity_rps``,
+            ``memory_peak_bytes``, ``cpu_ms_per_request``, ``settings``, ``app_cpus``.
+        cpus: the CPUs the app is limited to.
+        target_rps: the rate the app must serve, if its declaration gives one.
+
+    Returns:
+        ``{"verdict": "recommended" | "none", "best", "runner_up", "reason", "rules",
+        "needs"}``: names, sentences and the limits that would serve the target.
+    """
+    measured = [r for r in results if r.get("capacity_rps") and r["candidate"]["fits"]]
+    rules = [f"{', '.join(r['candidate']['rules'])}: {_line(r)}"
+             + ("" if r["candidate"]["fits"] else " (more workers than the memory holds)")
+             for r in results if r["candidate"]["rules"]]
+    if not measured:
+        cpu = [r["cpu_ms_per_request"] for r in results if r.get("cpu_ms_per_request")]
+        needs = ""
+        if target_rps and cpu:
+            needs = (f"serving {target_rps:g} req/s at {min(cpu):.1f} ms of CPU a request needs "
+                     f"{math.ceil(target_rps * min(cpu) / 1000 / PLANNED_UTILISATION * 10) / 10:g} CPUs")
+        return {"verdict": "none", "best": None, "runner_up": None, "rules": rules,
+                "reason": "no candidate met the objective at any rate tried: the objective is "
+                          "below what one request takes here, or every configuration failed",
+                "needs": needs}
+    top = max(r["capacity_rps"] for r in measured)
+    close = [r for r in measured if r["capacity_rps"] >= top * (1 - SAME_CAPACITY)]
+    best = min(close, key=lambda r: (r.get("memory_peak_bytes") or math.inf, -r["capacity_rps"]))
+    others = sorted((r for r in measured if r is not best), key=lambda r: -r["capacity_rps"])
+    runner = others[0] if others else None
+    if runner is None:
+        reason = f"the only candidate that met the objective: {_line(best)}"
+    elif runner["capacity_rps"] >= top * (1 - SAME_CAPACITY):
+        reason = (f"as much as {runner['candidate']['name']} within {SAME_CAPACITY:.0%} "
+                  f"({best['capacity_rps']:.1f} against {runner['capacity_rps']:.1f} req/s), "
+                  f"in less memory ({(best.get('memory_peak_bytes') or 0) / 2**20:.0f} against "
+                  f"{(runner.get('memory_peak_bytes') or 0) / 2**20:.0f} MiB)")
+    else:
+        reason = (f"{best['capacity_rps'] / runner['capacity_rps']:.2f} x the runner-up's "
+                  f"capacity under the objective: {_line(best)}; {_line(runner)}")
+    needs = ""
+    if target_rps and best["capacity_rps"] < target_rps and best.get("cpu_ms_per_request"):
+        cpus_needed = target_rps * best["cpu_ms_per_request"] / 1000 / PLANNED_UTILISATION
+        needs = (f"{target_rps:g} req/s is more than it held ({best['capacity_rps']:.1f}): at "
+                 f"{best['cpu_ms_per_request']:.1f} ms of CPU a request, about "
+                 f"{math.ceil(cpus_needed * 10) / 10:g} CPUs (now {cpus:g})")
+    return {"verdict": "recommended", "best": best["candidate"]["name"],
+            "runner_up": runner["candidate"]["name"] if runner else None,
+            "reason": reason, "rules": rules, "needs": needs}

@@ -1,0 +1,223 @@
+"""An advise run's report: the recommendation first (text, command, ``gunicorn.conf.py``),
+then each candidate's capacity under the objective beside the sizing rules' picks, the
+latency against the offered rate, the diagnoses, the per-path figures and the facts. All
+from the record's ``advice`` and its levels (``wsgilab.advise.runner``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+import matplotlib.pyplot as plt
+from tabulate import tabulate
+
+from ..advise import recommend
+from ..record import BenchRecord
+from .charts import WIDTH_IN, Chart
+from .html import _png, facts
+
+TEMPLATE = Path(__file__).with_name("advice.html.j2")
+
+
+def _mib(value) -> str:
+    return f"{value / 2**20:.0f}" if value else "–"
+
+
+def _num(value, fmt="{:.1f}") -> str:
+    return fmt.format(value) if value is not None else "–"
+
+
+def candidate_rows(record: BenchRecord) -> list[list[str]]:
+    """One row per candidate: name, family, the rules that pick it, capacity (req/s),
+    the closed level's throughput, p99 and failures, CPU per request, memory peak, why."""
+    advice = record.advice
+    rec = advice.get("recommendation") or {}
+    found = []
+    for r in sorted(advice.get("results", []),
+                    key=lambda r: -(r.get("capacity_rps") or 0)):
+        c = r["candidate"]
+        closed = r.get("closed") or {}
+        mark = " (recommended)" if c["name"] == rec.get("best") else (
+            " (runner-up)" if c["name"] == rec.get("runner_up") else "")
+        found.append([
+            c["name"] + mark, c["family"], ", ".join(c["rules"]) or "–",
+            _num(r.get("capacity_rps")) if "error" not in r else "error",
+            _num(closed.get("throughput_rps")), _num(closed.get("latency_p99_ms"), "{:.0f}"),
+            str(closed.get("failures", "–")), _num(r.get("cpu_ms_per_request"), "{:.2f}"),
+            _mib(r.get("memory_peak_bytes")),
+            r.get("error") or c["why"] + ("" if c["fits"] else " (does not fit the memory)"),
+        ])
+    return found
+
+
+CANDIDATE_HEADERS = ["candidate", "family", "sizing rule", "capacity req/s", "closed req/s",
+                     "closed p99 ms", "failed", "CPU ms/req", "memory peak MiB", "why"]
+
+
+def path_rows(record: BenchRecord) -> list[list[str]]:
+    """Per request of the mix: alone (service time), and under the recommended candidate's
+    closed level (p50, p99, failures)."""
+    advice = record.advice
+    smoke = advice.get("smoke", [])
+    best = (advice.get("recommendation") or {}).get("best")
+    result = next((r for r in advice.get("results", []) if r["candidate"]["name"] == best), {})
+    by_path = result.get("by_path", {})
+    found = []
+    for i, s in enumerate(smoke):
+        p = by_path.get(str(i), {})
+        found.append([s["label"], f"{s['weight']:g}", _num(s.get("service_ms")),
+                      _num(p.get("latency_p50_ms"), "{:.0f}"), _num(p.get("latency_p99_ms"), "{:.0f}"),
+                      str(p.get("failures", 0))])
+    return found
+
+
+PATH_HEADERS = ["request", "weight", "alone ms", "p50 ms", "p99 ms", "failed"]
+
+
+def capacity_chart(record: BenchRecord) -> Chart:
+    """Each candidate's capacity under the objective, the sizing rules' picks marked; the
+    target rate, if declared, as a line."""
+    advice = record.advice
+    results = [r for r in advice.get("results", []) if "error" not in r]
+    results.sort(key=lambda r: r.get("capacity_rps") or 0)
+    best = (advice.get("recommendation") or {}).get("best")
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 0.45 * len(results) + 1.6))
+    names = [r["candidate"]["name"] + (f"  [{', '.join(r['candidate']['rules'])}]"
+                                       if r["candidate"]["rules"] else "") for r in results]
+    values = [r.get("capacity_rps") or 0 for r in results]
+    colours = ["tab:green" if r["candidate"]["name"] == best else
+               ("tab:grey" if not r["candidate"]["fits"] else "tab:blue") for r in results]
+    ax.barh(names, values, color=colours)
+    for y, v in enumerate(values):
+        ax.text(v, y, f" {v:.1f}" if v else " none", va="center", fontsize=8)
+    target = advice["app"].get("target_rps")
+    if target:
+        ax.axvline(target, color="tab:red", linestyle="--", linewidth=1)
+        ax.text(target, len(results) - 0.4, f" the rate it must serve: {target:g}", color="tab:red",
+                fontsize=8)
+    objective = advice["app"]["objective"]
+    ax.set_xlabel(f"capacity: req/s served with {objective['percentile']} <= "
+                  f"{advice.get('objective_bound_ms', 0):g} ms, none failed or dropped")
+    ax.set_title(f"{advice['app']['name']} under {advice['app']['cpus']:g} CPU, "
+                 f"{advice['app']['memory']}: each candidate's capacity (green: recommended; "
+                 "[rule]: a sizing rule's pick)", fontsize=9)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return Chart("advice-capacity.png", "Each candidate's capacity under the objective",
+                 "Bars: the highest arrival rate (req/s, open model) each candidate served with "
+                 "the objective met, nothing failed or dropped; green: the recommendation; grey: "
+                 "more workers than the memory holds; [rule]: a sizing rule's pick.", fig)
+
+
+def latency_chart(record: BenchRecord) -> Chart:
+    """The objective's percentile against the offered rate, every search step, per
+    candidate; the objective as a line."""
+    advice = record.advice
+    bound = advice.get("objective_bound_ms")
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.2))
+    for r in sorted(advice.get("results", []), key=lambda r: -(r.get("capacity_rps") or 0)):
+        steps = [s for s in (r.get("search") or {}).get("steps", []) if s.get("latency_ms")]
+        if not steps:
+            continue
+        steps.sort(key=lambda s: s["rate_rps"])
+        line, = ax.plot([s["rate_rps"] for s in steps], [s["latency_ms"] for s in steps],
+                        marker="o", markersize=3, label=r["candidate"]["name"])
+        missed = [s for s in steps if not s["passed"]]
+        ax.scatter([s["rate_rps"] for s in missed], [s["latency_ms"] for s in missed], s=40,
+                   facecolors="none", edgecolors=line.get_color(), linewidths=1)
+    if bound:
+        ax.axhline(bound, color="tab:red", linestyle="--", linewidth=1, label="objective")
+    ax.set_yscale("log")
+    ax.set_xlabel("arrival rate asked, req/s (open model)")
+    ax.set_ylabel(f"{advice['app']['objective']['percentile']} latency, ms")
+    ax.set_title("Latency against the offered rate: each candidate's search steps", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return Chart("advice-latency.png", "Latency against the offered rate",
+                 "Each point: one level of a candidate's capacity search, the arrival rate it "
+                 "asked for (req/s) and its latency percentile (ms, log scale); circled: the "
+                 "step missed (latency, a failure, or a dropped iteration: k6 had no VU free); "
+                 "the dashed line is the objective.", fig)
+
+
+def text(record: BenchRecord, show_path: bool = True) -> str:
+    """The short text that ends ``make advise``: the recommendation, what it held, why it
+    beat the runner-up, what limits would serve the target, the sizing rules' picks and
+    the diagnoses; with ``show_path``, where the record is."""
+    advice = record.advice
+    rec = advice.get("recommendation")
+    if not rec:
+        return f"advise: {record.status}; record: {record.path}"
+    app = advice["app"]
+    lines = ["", f"== {app['name']}: the recommendation =="]
+    by_name = {r["candidate"]["name"]: r for r in advice["results"]}
+    if rec["verdict"] == "recommended":
+        best = by_name[rec["best"]]
+        command = recommend.paste_command(best["candidate"]["command"], app["entry"])
+        lines.append(f"deploy {rec['best']}: {command}")
+        held = (f"  held {best['capacity_rps']:.1f} req/s with {app['objective']['percentile']} "
+                f"<= {advice['objective_bound_ms']:g} ms")
+        if best.get("memory_peak_bytes"):
+            held += f", memory peak {best['memory_peak_bytes'] / 2**20:.0f} MiB"
+        if best.get("cpu_ms_per_request"):
+            held += f", {best['cpu_ms_per_request']:.1f} ms of CPU a request"
+        lines += [held, f"  why: {rec['reason']}"]
+    else:
+        lines.append(f"no candidate met the objective: {rec['reason']}")
+    if rec.get("needs"):
+        lines.append(f"  limits: {rec['needs']}")
+    lines += [f"  sizing rule {line}" for line in rec.get("rules", [])]
+    lines += [f"  diagnosis ({d['kind']}): {d['summary']}" for d in advice.get("diagnoses", [])]
+    if show_path:
+        lines.append(f"record: {record.path}")
+    return "\n".join(lines)
+
+
+def write(record: BenchRecord) -> list[str]:
+    """Write ``report.html``, ``report.md`` and the charts' PNGs into the record's directory.
+
+    Returns:
+        the chart files written.
+    """
+    directory = record.directory
+    advice = record.advice
+    charts = [capacity_chart(record), latency_chart(record)] if advice.get("results") else []
+    rec = advice.get("recommendation") or {}
+    best = next((r for r in advice.get("results", []) if r["candidate"]["name"] == rec.get("best")),
+                None)
+    command = (recommend.paste_command(best["candidate"]["command"], advice["app"]["entry"])
+               if best else "")
+    conf = (recommend.gunicorn_conf(best["settings"])
+            if best and best.get("settings", {}).get("server") == "gunicorn" else "")
+    try:
+        for chart in charts:
+            chart.figure.savefig(directory / chart.name)
+        environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
+        page = environment.from_string(TEMPLATE.read_text()).render(
+            record=record, advice=advice, rec=rec, best=best, command=command, conf=conf,
+            summary=text(record), smoke_tries=advice.get("smoke_tries", "a few"),
+            charts=charts, images={c.name: _png(c) for c in charts},
+            candidates=tabulate(candidate_rows(record), headers=CANDIDATE_HEADERS, tablefmt="html",
+                                disable_numparse=True),
+            paths=tabulate(path_rows(record), headers=PATH_HEADERS, tablefmt="html",
+                           disable_numparse=True),
+            facts=facts(record))
+        (directory / "report.html").write_text(page)
+    finally:
+        for chart in charts:
+            plt.close(chart.figure)
+    md = [f"# {advice['app']['name']}: which configuration to deploy ({record.status})", "",
+          "```", text(record, show_path=False).strip(), "```", ""]
+    if best and conf:
+        md += ["`gunicorn.conf.py`:", "", "```python", conf.rstrip(), "```", ""]
+    md += ["## Candidates", "",
+           tabulate(candidate_rows(record), headers=CANDIDATE_HEADERS, tablefmt="github",
+                    disable_numparse=True), "",
+           "## Per request", "",
+           tabulate(path_rows(record), headers=PATH_HEADERS, tablefmt="github",
+                    disable_numparse=True), ""]
+    md += [f"![{c.title}]({c.name})\n" for c in charts]
+    (directory / "report.md").write_text("\n".join(md))
+    return [c.name for c in charts]
