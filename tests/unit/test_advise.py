@@ -193,6 +193,14 @@ def test_capacities_within_the_noise_go_to_the_smaller_memory():
     assert "in less memory" in rec["reason"]
 
 
+def test_a_capacity_the_load_side_ended_is_called_a_lower_bound():
+    results = [_result("sync-3", "gunicorn sync", 230.0, 180, search={"verdict": "instrument-bound"}),
+               _result("gthread-1x8", "gunicorn gthread", 150.0, 70, search={"verdict": "within"})]
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["best"] == "sync-3" and rec["instrument_bound"] == ["sync-3"]
+    assert "at least the figures" in rec["reason"]
+
+
 def test_a_candidate_that_does_not_fit_the_memory_is_never_recommended():
     results = [_result("sync-33", "gunicorn sync", 500.0, 900, fits=False),
                _result("sync-3", "gunicorn sync", 100.0, 180)]
@@ -287,3 +295,16 @@ def test_the_logs_exceptions_are_counted_without_compose_prefixes_or_warnings():
         {"exception": "psycopg.OperationalError",
          "message": "connection failed: sorry, too many clients already", "count": 2},
         {"exception": "KeyError", "message": "'tag'", "count": 1}]
+
+
+def test_the_host_is_blamed_only_when_others_used_the_candidates_cores():
+    alone = _result("sync-5", "gunicorn sync", 220.0, 200, limits={"cpuset": "1"},
+                    at_capacity={"app_cpus": 0.85, "host_busy_cpus": 0.9, "backend_cpus": {}})
+    shared = _result("sync-3", "gunicorn sync", 220.0, 200, limits={"cpuset": "0-1"},
+                     at_capacity={"app_cpus": 0.6, "host_busy_cpus": 1.8,
+                                  "backend_cpus": {"postgres": 0.5}})
+    def kinds(rs):
+        return [d["kind"] for d in diagnose.diagnose(rs, 512 * MIB, 51.0, ["GET /a"], 1.0)]
+    assert "the host, not the candidate" not in kinds([alone]), "its own core, busy with itself"
+    found = {d["kind"]: d for d in diagnose.diagnose([shared], 512 * MIB, 51.0, ["GET /a"], 1.0)}
+    assert "postgres 0.50" in found["the host, not the candidate"]["summary"]

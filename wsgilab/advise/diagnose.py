@@ -30,9 +30,11 @@ GUNICORN_TIMEOUT_S = 30
 #: held back by its own CPU...
 APP_CPU_SHARE = 0.9
 #: ...and if the cores it ran on were this busy (every process on them: the app, the
-#: database, the load side), the machine was: the capacity is this host's, and on a host
-#: where the backends have their own cores it would be higher.
+#: database, the load side), with at least OTHERS_MIN_CPUS of it not the app's, the
+#: machine was: the capacity is this host's, and on a host where the backends have their
+#: own cores it would be higher.
 HOST_BUSY_SHARE = 0.8
+OTHERS_MIN_CPUS = 0.25
 
 
 def _shares_a_process(result: dict) -> bool:
@@ -121,7 +123,8 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
         if not (cpus and host is not None and app is not None and cores):
             continue
         size = len(cpuset_cores(cores))
-        if app < APP_CPU_SHARE * cpus and host >= HOST_BUSY_SHARE * size:
+        if (app < APP_CPU_SHARE * cpus and host >= HOST_BUSY_SHARE * size
+                and host - app >= OTHERS_MIN_CPUS):
             shared.append((r["candidate"]["name"], app, host, size, at.get("backend_cpus") or {}))
     if shared:
         name, app, host, size, backends = max(shared, key=lambda s: s[2])
@@ -129,7 +132,8 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
         found.append({"kind": "the host, not the candidate",
                       "summary": f"at their capacity {len(shared)} candidate(s) used less than "
                                  f"{APP_CPU_SHARE:.0%} of their {cpus:g} CPU while the {size} "
-                                 f"cores they ran on were {host / size:.0%} busy (e.g. {name}: "
+                                 f"cores they ran on were {host / size:.0%} busy, "
+                                 f"{host - app:.2f} CPU of it not theirs (e.g. {name}: "
                                  f"app {app:.2f} CPU" + (f", {used}" if used else "")
                                  + "): the database and the load side share this machine, so "
                                    "these capacities are this host's; with the backends on "

@@ -61,7 +61,9 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
 
     Returns:
         ``{"verdict": "recommended" | "none", "best", "runner_up", "reason", "rules",
-        "needs"}``: names, sentences and the limits that would serve the target.
+        "needs", "instrument_bound"}``: names, sentences, the limits that would serve the
+        target, and the candidates whose search the load side ended (their capacity is
+        a lower bound).
     """
     measured = [r for r in results if r.get("capacity_rps") and r["candidate"]["fits"]]
     rules = [f"{', '.join(r['candidate']['rules'])}: {_line(r)}"
@@ -92,6 +94,13 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
     else:
         reason = (f"{best['capacity_rps'] / runner['capacity_rps']:.2f} x the runner-up's "
                   f"capacity under the objective: {_line(best)}; {_line(runner)}")
+    bounded = [r["candidate"]["name"] for r in measured
+               if (r.get("search") or {}).get("verdict") == "instrument-bound"]
+    if best["candidate"]["name"] in bounded:
+        reason += (f". {', '.join(bounded)}: this machine's load side (k6, nginx and the "
+                   "backends share its cores) was full before the candidate missed the "
+                   "objective, so these capacities are at least the figures, and the order "
+                   "among them is not this machine's to decide")
     needs = ""
     if target_rps and best["capacity_rps"] < target_rps and best.get("cpu_ms_per_request"):
         cpus_needed = target_rps * best["cpu_ms_per_request"] / 1000 / PLANNED_UTILISATION
@@ -100,4 +109,4 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
                  f"{math.ceil(cpus_needed * 10) / 10:g} CPUs (now {cpus:g})")
     return {"verdict": "recommended", "best": best["candidate"]["name"],
             "runner_up": runner["candidate"]["name"] if runner else None,
-            "reason": reason, "rules": rules, "needs": needs}
+            "reason": reason, "rules": rules, "needs": needs, "instrument_bound": bounded}

@@ -48,8 +48,9 @@ from ..session import DockerEngine, Drift, Interrupted, LabSession
 from ..theory import UnknownServer
 from ..workloads import get as workload
 from . import candidates as candidates_mod
-from . import declaration, diagnose, project, recommend
+from . import declaration, project
 from .candidates import Candidate
+from .conclude import conclude
 
 #: Exit statuses: the input cannot be measured (declaration, requirements, build), or the
 #: app itself failed before any load (never healthy, a path that does not answer 2xx).
@@ -376,10 +377,7 @@ class Run:
             result = self._candidate(app, candidate, params, calibration)
             advice["results"].append(result)
             self.record.save()
-        results = advice["results"]
-        advice["diagnoses"] = diagnose.diagnose(results, spec.memory_bytes, mib,
-                                                [r.label for r in spec.requests], spec.cpus)
-        advice["recommendation"] = recommend.choose(results, spec.cpus, spec.target_rps)
+        advice.update(conclude(advice))
         self.record.save()
 
     def _candidate(self, app: LabSession, candidate: Candidate, params: dict,

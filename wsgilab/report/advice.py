@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from tabulate import tabulate
 
 from ..advise import recommend
+from ..advise.conclude import conclude
 from ..record import BenchRecord
 from .charts import WIDTH_IN, Chart
 from .html import _png, facts
@@ -28,10 +29,19 @@ def _num(value, fmt="{:.1f}") -> str:
     return fmt.format(value) if value is not None else "–"
 
 
+def _advice(record: BenchRecord) -> dict:
+    """The record's advice, its diagnoses and recommendation concluded again from its
+    measured results with the current rules (``advise.conclude``)."""
+    advice = dict(record.advice)
+    if advice.get("results"):
+        advice.update(conclude(advice))
+    return advice
+
+
 def candidate_rows(record: BenchRecord) -> list[list[str]]:
     """One row per candidate: name, family, the rules that pick it, capacity (req/s),
     the closed level's throughput, p99 and failures, CPU per request, memory peak, why."""
-    advice = record.advice
+    advice = _advice(record)
     rec = advice.get("recommendation") or {}
     found = []
     for r in sorted(advice.get("results", []),
@@ -58,7 +68,7 @@ CANDIDATE_HEADERS = ["candidate", "family", "sizing rule", "capacity req/s", "cl
 def path_rows(record: BenchRecord) -> list[list[str]]:
     """Per request of the mix: alone (service time), and under the recommended candidate's
     closed level (p50, p99, failures)."""
-    advice = record.advice
+    advice = _advice(record)
     smoke = advice.get("smoke", [])
     best = (advice.get("recommendation") or {}).get("best")
     result = next((r for r in advice.get("results", []) if r["candidate"]["name"] == best), {})
@@ -78,7 +88,7 @@ PATH_HEADERS = ["request", "weight", "alone ms", "p50 ms", "p99 ms", "failed"]
 def capacity_chart(record: BenchRecord) -> Chart:
     """Each candidate's capacity under the objective, the sizing rules' picks marked; the
     target rate, if declared, as a line."""
-    advice = record.advice
+    advice = _advice(record)
     results = [r for r in advice.get("results", []) if "error" not in r]
     results.sort(key=lambda r: r.get("capacity_rps") or 0)
     best = (advice.get("recommendation") or {}).get("best")
@@ -146,7 +156,7 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
     """The short text that ends ``make advise``: the recommendation, what it held, why it
     beat the runner-up, what limits would serve the target, the sizing rules' picks and
     the diagnoses; with ``show_path``, where the record is."""
-    advice = record.advice
+    advice = _advice(record)
     rec = advice.get("recommendation")
     if not rec:
         return f"advise: {record.status}; record: {record.path}"
@@ -182,7 +192,7 @@ def write(record: BenchRecord) -> list[str]:
         the chart files written.
     """
     directory = record.directory
-    advice = record.advice
+    advice = _advice(record)
     charts = [capacity_chart(record), latency_chart(record)] if advice.get("results") else []
     rec = advice.get("recommendation") or {}
     best = next((r for r in advice.get("results", []) if r["candidate"]["name"] == rec.get("best")),
