@@ -13,7 +13,7 @@ PIPC := /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow
 	--strip-extras --no-emit-index-url --no-emit-find-links
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv browser up bench bench-io bench-real capacity faults faults-light test lint unit report findings compare down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real bench-python pythons capacity faults faults-light test lint unit report findings compare down clean lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -42,6 +42,12 @@ bench-io: setup ## the io workload's whole curve: every configuration at 2, 10 a
 
 bench-real: setup ## db and upstream for every configuration, every driver and client (~12 min)
 	$(BENCH) --workloads db,upstream --matrix
+
+pythons: setup ## build the declared Pythons (services/python/interpreters.toml: 3.13 and free-threaded 3.13t from trixie's source, ~2.5 min each, cached) and the demo app on each
+	$(PY) -m wsgilab pythons $(PYTHONS)
+
+bench-python: setup ## the same configurations on each Python, free-threaded 3.13t beside its GIL twin, under a 2-CPU quota (builds what is missing first; at most 10 min once built; PYTHON_ARGS="--light")
+	$(PY) -m wsgilab python $(PYTHON_ARGS)
 
 capacity: setup ## each configuration's capacity under a latency objective on io, and each server's CPU per request (at most 15 min; CAPACITY_ARGS="--services gunicorn-sync --slo p99=400ms")
 	$(PY) -m wsgilab capacity $(if $(LIMITS),--limits "$(LIMITS)") $(CAPACITY_ARGS)

@@ -14,25 +14,14 @@ have_engine_packages() {
     command -v dockerd >/dev/null 2>&1 && docker compose version >/dev/null 2>&1
 }
 
-add_trixie_source() {
-    local src=/etc/apt/sources.list.d/debian.sources
-    local out=/etc/apt/sources.list.d/wsgi-lab-trixie.sources
-    [ -f "$out" ] && return 0
-    [ -f "$src" ] || { echo "cannot find $src to derive a trixie source from" >&2; exit 1; }
-    # The first stanza whose suites include plain "bookworm" is the main archive.
-    local uris signed
-    uris=$(awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm( |$|\n)/ {print; exit}' "$src" | sed -n 's/^URIs:[[:space:]]*//p' | head -n1)
-    signed=$(awk 'BEGIN{RS=""} /Suites:[^\n]*bookworm( |$|\n)/ {print; exit}' "$src" | sed -n 's/^Signed-By:[[:space:]]*//p' | head -n1)
-    [ -n "$uris" ] || { echo "no URIs line for bookworm in $src" >&2; exit 1; }
-    printf 'Types: deb\nURIs: %s\nSuites: trixie\nComponents: main\nSigned-By: %s\n' \
-        "$uris" "${signed:-/usr/share/keyrings/debian-archive-keyring.gpg}" >"$out"
-    printf 'Package: *\nPin: release n=trixie\nPin-Priority: 100\n' \
-        >/etc/apt/preferences.d/wsgi-lab-trixie
-    log "added trixie source (pinned at priority 100) from $src"
-}
+# shellcheck source=lib/debian-suite.sh
+source "$(dirname "$0")/lib/debian-suite.sh"
 
 install_packages() {
-    add_trixie_source
+    local added=0
+    add_suite_source trixie deb || added=$?
+    [ "$added" -eq 0 ] || [ "$added" -eq 10 ] || exit 1
+    [ "$added" -eq 0 ] || log "added a trixie source (pinned at priority 100) from debian.sources"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         docker.io/trixie docker-cli/trixie docker-compose/trixie >/dev/null

@@ -1,4 +1,5 @@
-"""Command line: ``python -m wsgilab {up,down,bench,capacity,faults,advise,report,compare,findings}``.
+"""Command line: ``python -m wsgilab <command>``: up, down, bench, capacity, faults, advise,
+python, pythons, report, compare, findings.
 
 Measuring and presenting are separate steps: ``bench`` and ``faults`` write a record
 (``bench.json``) through a lab session and then render it; ``report`` renders a record
@@ -13,7 +14,8 @@ import argparse
 import sys
 from pathlib import Path
 
-USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,advise,report,compare,findings} "
+USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,advise,python,pythons,report,"
+         "compare,findings} "
          "[options]\n"
          "       python -m wsgilab <command> --help")
 
@@ -259,8 +261,41 @@ def _down(argv: list[str]) -> int:
     return 0
 
 
+def _python(argv: list[str]) -> int:
+    from . import python_bench
+
+    return python_bench.main(argv)
+
+
+def _pythons(argv: list[str]) -> int:
+    import subprocess
+
+    from . import compose, pythons
+
+    parser = argparse.ArgumentParser(
+        prog="python -m wsgilab pythons",
+        description="Build the declared interpreters (services/python/interpreters.toml), "
+                    "cached, and the demo app's image on each.")
+    parser.add_argument("names", nargs="*", help="interpreters (default: every one declared)")
+    ns = parser.parse_args(argv)
+    try:
+        pythons.prepare(ns.names or list(pythons.declared()))
+    except (pythons.UnknownPython, pythons.PythonNotBuilt) as exc:
+        print(f"pythons: {exc}", file=sys.stderr)
+        return 2
+    except (subprocess.CalledProcessError, compose.ComposeError) as exc:
+        print(f"pythons: a build failed: {exc}", file=sys.stderr)
+        return 1
+    for name in ns.names or pythons.declared():
+        facts = pythons.staged_facts(pythons.get(name))
+        left = {**facts.get("servers", {}).get("left_out", {}), **facts.get("app", {}).get("left_out", {})}
+        print(f"{name}: {pythons.get(name).summary}"
+              + (f"; left out: {', '.join(left)}" if left else ""))
+    return 0
+
+
 COMMANDS = {"up": _up, "down": _down, "bench": _bench, "capacity": _capacity, "faults": _faults,
-            "advise": _advise,
+            "advise": _advise, "python": _python, "pythons": _pythons,
             "report": _report, "compare": _compare, "findings": _findings, "stage": _stage}
 
 

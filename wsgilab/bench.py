@@ -24,7 +24,7 @@ from pathlib import Path
 import docker
 import psutil
 
-from . import compose, instrument, k6, topology, workloads
+from . import compose, instrument, k6, pythons, topology, workloads
 from .compose import ComposeError
 from .facts import Configuration
 from .levels import Level, Variant, cpuset_cores
@@ -32,7 +32,7 @@ from .options import BenchOptions, OptionError, check_rates
 from .record import ERROR, FAIL, INSTRUMENT_BOUND, PASS, BenchRecord, LevelRecord
 from .results import SummaryError, read_summary
 from .session import DockerEngine, Drift, Interrupted, LabSession
-from .theory import UnknownServer
+from .theory import Check, UnknownServer
 from .workloads.base import ObserverError
 
 #: Seconds a level needs besides its duration (k6 start, health probes, container stats),
@@ -226,6 +226,8 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
     client = docker.from_env()
     record = BenchRecord(started=_now(), options=opts.to_dict(), environment=environment(client),
                          roles=compose.roles())
+    for name in sorted({lv.variant.python for lv in opts.plan} - {None}):
+        record.pythons[name] = pythons.staged_facts(pythons.get(name))
     record.save(opts.results_dir / "bench.json")
     plan = grouped(opts.plan)
     base = opts.limits
@@ -308,6 +310,9 @@ def _prepare(lab: LabSession, service: str, variant: Variant, opts: BenchOptions
             out(f"{service}: recreated with {variant.describe()}")
         topology.wait_idle(topology.container(service, client))
         cfg = topology.discover(service, opts.base_url, client)
+        mismatch = python_mismatch(variant.python, cfg.runtime)
+        if mismatch:
+            raise LookupError(f"{service} {mismatch}")
     except (ComposeError, LookupError, ConnectionError, UnknownServer, TimeoutError) as exc:
         out(f"{service} ({variant.describe()}): cannot be measured: {exc}")
         return exc
@@ -389,7 +394,8 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
                 workload.phases * opts.duration_s))
             if not opts.raw:
                 raw_path.unlink(missing_ok=True)
-        served_after = topology.health(level.configuration, opts.base_url)["served_by_pid"]
+        after = topology.health(level.configuration, opts.base_url)
+        served_after = after["served_by_pid"]
     except (k6.K6Error, SummaryError, OSError, TimeoutError, LookupError, ConnectionError,
             ObserverError) as exc:
         entry.problems = [f"{type(exc).__name__}: {exc}"]
@@ -406,6 +412,13 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
     for name in ("load_cores_busy", "interarrival_cv", "arrivals_sent"):
         if entry.usage.get(name) is not None:
             entry.figures[name] = entry.usage[name]
+    memory = worker_memory(after.get("processes") or {})
+    if memory:
+        entry.figures["worker_pss_mib"] = memory
+    gil = gil_check(level.variant.python, after.get("processes") or {})
+    if gil:
+        entry.checks.append(gil[0])
+        entry.figures[gil[0].figure] = gil[1]
     entry.problems = [p for c in entry.checks if (p := c.problem(entry.figures.get(c.figure)))]
     entry.status = FAIL if entry.problems else PASS
     busy = entry.usage.get("load_cores_busy")
@@ -415,6 +428,51 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
                                  f"the app (LOAD_CORES_BUSY_MAX {instrument.LOAD_CORES_BUSY_MAX:.0%}): "
                                  "these figures are the load side's, not the server's")
     return entry
+
+
+def worker_memory(processes: dict) -> float | None:
+    """The mean proportional set size (PSS, MiB) of the processes that loaded the app, read
+    after the level: what one more worker of this configuration holds, shared pages
+    divided among those that map them (``labinstrument.processes.memory``). None when no
+    process reported its memory."""
+    sizes = [p["memory"]["pss_bytes"] for p in processes.values()
+             if (p.get("memory") or {}).get("pss_bytes")]
+    return sum(sizes) / len(sizes) / 2**20 if sizes else None
+
+
+def gil_check(python: str | None, processes: dict) -> tuple[Check, int] | None:
+    """On a free-threaded interpreter: the check that the GIL stayed off in every process
+    that served (an extension that does not declare free-threading support turns it back
+    on when imported, and the level would measure a GIL build by mistake), and the count
+    of processes where it is on. None on a build with a GIL.
+
+    Args:
+        python: the level's interpreter (``Variant.python``); processes: the health
+            answer's ``processes``, by pid, after the level.
+    """
+    if python is None or not pythons.get(python).free_threaded:
+        return None
+    enabled = {pid: p for pid, p in processes.items() if p.get("gil_enabled", True)}
+    modules = sorted({m for p in enabled.values() for m in p.get("gil_enabled_by", ())})
+    rule = (f"the GIL off in every process of a free-threaded build; turned on by importing "
+            f"{', '.join(modules)}" if modules else
+            "the GIL off in every process of a free-threaded build (sys._is_gil_enabled())")
+    return Check("gil", "gil_enabled_processes", 0, 0, rule), len(enabled)
+
+
+def python_mismatch(python: str | None, runtime: dict) -> str | None:
+    """Why a container does not run the interpreter its variant names (the health answer's
+    ``runtime``), or None when it does. The default interpreter is not checked: the base
+    image's Python is whatever its version."""
+    if python is None:
+        return None
+    interp = pythons.get(python)
+    facts = runtime.get("python") or {}
+    version, threaded = str(facts.get("version", "")), bool(facts.get("free_threaded_build"))
+    if not version.startswith(interp.name.rstrip("t") + ".") or threaded != interp.free_threaded:
+        return (f"runs Python {version or 'unknown'}"
+                f"{' (free-threaded)' if threaded else ''}, not {interp.name}")
+    return None
 
 
 def spread(before: dict, after: dict, master_pid: int | None = None) -> dict:

@@ -395,9 +395,44 @@ def cpu_bound_gil(record: BenchRecord) -> Verdict:
     limited = all(c.usage("app_cpu_fraction") <= processes(c) * (1 + GIL_CPU_SLACK) for c in threads)
     usable = min(processes(sync), max(QUOTAS))
     suits = sync.usage("app_cpu_fraction") >= usable * (1 - CPU_BOUND_TOLERANCE)
-    return Verdict(HOLDS if limited and suits else DOES_NOT_HOLD,
-                   f"under a {max(QUOTAS):g}-CPU quota: " + "; ".join(parts),
-                   disagreements=_disagreements(sync, *threads))
+    detail = f"under a {max(QUOTAS):g}-CPU quota: " + "; ".join(parts)
+    if not (limited and suits):
+        return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(sync, *threads))
+    free = without_the_gil(record, two)
+    if free is None:
+        return Verdict(HOLDS, detail, disagreements=_disagreements(sync, *threads))
+    python, ft_sync, ft_threads = free
+    detail += (f"; on free-threaded {python} (`make bench-python`): "
+               + "; ".join(f"{c.level.configuration} {c.usage('app_cpu_fraction'):.2f} CPUs, "
+                           f"{c.span('throughput_rps')} req/s" for c in [ft_sync, *ft_threads] if c))
+    escaped = [c for c in ft_threads  # more CPUs than its processes could use with a GIL
+               if c.usage("app_cpu_fraction") > settings(c).get("workers", 1) * (1 + GIL_CPU_SLACK)]
+    if not escaped:
+        return Verdict(HOLDS, detail, disagreements=_disagreements(sync, *threads))
+    return Verdict(HOLDS_ONLY_WHEN, detail, "the interpreter has a GIL: on the free-threaded "
+                   "build, " + ", ".join(c.level.configuration for c in escaped)
+                   + f" used more CPUs than {'it has' if len(escaped) == 1 else 'they have'} "
+                   f"processes (GIL_CPU_SLACK {GIL_CPU_SLACK:.0%})",
+                   _disagreements(sync, *threads, ft_sync, *ft_threads))
+
+
+def without_the_gil(record: BenchRecord, two: Variant) -> tuple[str, Case | None, list[Case]] | None:
+    """The free-threaded cpu cases at ``two``'s limits (``make bench-python``'s record,
+    merged into the findings' record): (interpreter, sync workers, the threaded
+    configurations), or None when there are none."""
+    from dataclasses import replace
+
+    from . import pythons
+
+    for name in sorted(record.pythons):
+        if not pythons.get(name).free_threaded:
+            continue
+        variant = replace(two, python=name)
+        threads = [c for role in ("gthread-one-process", "dev-server")
+                   if (c := played(record, role, "cpu", variant=variant))]
+        if threads:
+            return name, played(record, "sync-workers", "cpu", variant=variant), threads
+    return None
 
 
 def io_async_throughput_memory(record: BenchRecord) -> Verdict:

@@ -80,6 +80,10 @@ def stage(name: str, folder: Path, requirements: Path, base_image: str,
     (target / "requirements.txt").write_text(wanted)
     wheels = target / "wheels"
     wheels.mkdir(exist_ok=True)
+    # The Dockerfile copies servers/ from every stage; only another Python's fills it
+    # (wsgilab/pythons.py).
+    (target / "servers").mkdir(exist_ok=True)
+    (target / "servers" / ".keep").touch()
     if base_image == UPSTREAM_BASE:
         for old in wheels.iterdir():
             old.unlink()

@@ -80,6 +80,8 @@ class Variant:
         knobs: settings of the configuration's command that it reads from a compose
             variable (``knob_variable``), as ``(("workers", "8"),)``.
         switches: app switches of ``SWITCHES`` turned on (``("allow_alloc",)``).
+        python: the interpreter it runs on, a name ``services/python/interpreters.toml``
+            declares (``"3.13t"``); None: the base image's (``pythons.DEFAULT``).
     """
 
     cpus: float | None = None
@@ -88,8 +90,13 @@ class Variant:
     pids: int | None = None
     knobs: tuple[tuple[str, str], ...] = ()
     switches: tuple[str, ...] = ()
+    python: str | None = None
 
     def __post_init__(self) -> None:
+        if self.python is not None:
+            from . import pythons
+
+            pythons.get(self.python)  # UnknownPython (a ValueError) names the declared ones
         for switch in self.switches:
             if switch not in SWITCHES:
                 raise ValueError(f"unknown switch {switch!r}; known: {', '.join(SWITCHES)}")
@@ -118,6 +125,7 @@ class Variant:
             pids=self.pids if self.pids is not None else base.pids,
             knobs=tuple(sorted(knobs.items())),
             switches=tuple(sorted(set(base.switches) | set(self.switches))),
+            python=self.python if self.python is not None else base.python,
         )
 
     def env(self, configuration: str) -> dict[str, str]:
@@ -132,12 +140,18 @@ class Variant:
             env[knob_variable(configuration, knob)] = value
         for switch in self.switches:
             env[SWITCHES[switch]] = "1"
+        if self.python is not None:
+            from . import pythons
+
+            env.update(pythons.get(self.python).env())
         return env
 
     @property
     def tag(self) -> str:
-        """Short file-name form: ``""``, ``"cpus0.5-cpuset0-1"``, ``"workers8"``."""
-        parts = [f"{k}{v}" for k, v in self.knobs] + list(self.switches)
+        """Short file-name form: ``""``, ``"cpus0.5-cpuset0-1"``, ``"workers8"``,
+        ``"py3.13t-cpus2"``."""
+        parts = ([f"py{self.python}"] if self.python is not None else [])
+        parts += [f"{k}{v}" for k, v in self.knobs] + list(self.switches)
         for attr in LIMIT_VARIABLES:
             value = getattr(self, attr)
             if value is not None:
@@ -148,7 +162,8 @@ class Variant:
         """Human form: ``"as declared"``, ``"workers=8, cpus=0.5"``."""
         if not self:
             return "as declared"
-        parts = [f"{k}={v}" for k, v in self.knobs] + list(self.switches)
+        parts = ([f"python={self.python}"] if self.python is not None else [])
+        parts += [f"{k}={v}" for k, v in self.knobs] + list(self.switches)
         parts += [f"{a}={getattr(self, a):g}" if isinstance(getattr(self, a), float)
                   else f"{a}={getattr(self, a)}"
                   for a in LIMIT_VARIABLES if getattr(self, a) is not None]
@@ -157,7 +172,7 @@ class Variant:
     def to_dict(self) -> dict:
         return {"cpus": self.cpus, "cpuset": self.cpuset, "memory": self.memory,
                 "pids": self.pids, "knobs": [list(k) for k in self.knobs],
-                "switches": list(self.switches)}
+                "switches": list(self.switches), "python": self.python}
 
     @classmethod
     def from_dict(cls, data: dict | None) -> Variant:

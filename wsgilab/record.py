@@ -105,6 +105,9 @@ class BenchRecord:
         instrument: the run's calibration of its load side (``instrument.Calibration``).
         advice: an advise run's app, smoke pass, candidates, their results, diagnoses and
             recommendation (``wsgilab.advise.runner``); {} for other runs.
+        pythons: the interpreters other than the base image's that levels ran on, by name:
+            the interpreter and what of the servers' and the app's pins installed there,
+            substituted or was left out, with pip's reason (``wsgilab.pythons.stage``).
         path: where the record lives (its directory holds the level files); not saved.
     """
 
@@ -120,6 +123,7 @@ class BenchRecord:
     overheads: list = field(default_factory=list)
     instrument: dict = field(default_factory=dict)
     advice: dict = field(default_factory=dict)
+    pythons: dict = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -147,7 +151,7 @@ class BenchRecord:
                 "options": self.options, "environment": self.environment,
                 "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios,
                 "roles": self.roles, "capacities": self.capacities, "overheads": self.overheads,
-                "instrument": self.instrument, "advice": self.advice}
+                "instrument": self.instrument, "advice": self.advice, "pythons": self.pythons}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
@@ -158,7 +162,7 @@ class BenchRecord:
                    scenarios=data.get("scenarios", {}), roles=data.get("roles", {}),
                    capacities=data.get("capacities", []), overheads=data.get("overheads", []),
                    instrument=data.get("instrument", {}), advice=data.get("advice", {}),
-                   path=path)
+                   pythons=data.get("pythons", {}), path=path)
 
     def save(self, path: Path | None = None) -> None:
         """Write the record as JSON, atomically (a reader never sees half a file)."""

@@ -28,4 +28,5 @@ ROLES = {
     "eventlet-workers": "gunicorn's eventlet worker",
     "uwsgi-threaded": "uWSGI with several processes of several threads",
     "granian-blocking-threads": "granian's WSGI interface, backpressure read from a variable",
+    "waitress-threads": "waitress, its thread count read from a variable",
 }

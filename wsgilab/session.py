@@ -70,6 +70,8 @@ class State:
         cpus: CPU quota in CPUs (0: none); cpuset: its cores, e.g. ``"1"``.
         memory_bytes, memswap_bytes: memory and memory + swap limits (0: none).
         pids: pids limit (0: none).
+        image: the image it runs (one per Python: ``wsgilab.pythons``); declared as None,
+            any.
     """
 
     command: tuple[str, ...] | None
@@ -78,13 +80,14 @@ class State:
     memory_bytes: int
     memswap_bytes: int
     pids: int
+    image: str | None = None
 
     def differences(self, declared: State) -> dict[str, tuple]:
         """``{field: (running, declared)}`` for every field that differs."""
         return {name: (getattr(self, name), getattr(declared, name))
                 for name in self.__dataclass_fields__
                 if getattr(self, name) != getattr(declared, name)
-                and not (name == "command" and declared.command is None)}
+                and not (name in ("command", "image") and getattr(declared, name) is None)}
 
 
 class Engine:
@@ -456,7 +459,7 @@ class DockerEngine(Engine):
             limits = topology.declared_limits(service, env)
         command = tuple(svc["command"]) if svc.get("command") else None
         return State(command, limits.cpus, limits.cpuset,
-                     limits.memory_bytes, limits.memswap_bytes, limits.pids)
+                     limits.memory_bytes, limits.memswap_bytes, limits.pids, svc.get("image"))
 
     def container(self, service: str):
         from . import topology
@@ -473,7 +476,8 @@ class DockerEngine(Engine):
             return None
         limits = applied_limits(ctr.attrs["HostConfig"])
         return State(tuple(ctr.attrs["Config"]["Cmd"] or ()), limits.cpus, limits.cpuset,
-                     limits.memory_bytes, limits.memswap_bytes, limits.pids)
+                     limits.memory_bytes, limits.memswap_bytes, limits.pids,
+                     ctr.attrs["Config"].get("Image"))
 
     def up(self) -> None:
         from . import compose

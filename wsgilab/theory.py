@@ -26,7 +26,7 @@ Rules and their sources:
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 #: The issue's rule for client-bound runs: when the server has room for every VU, its peak
 #: must reach at least this fraction of the VUs. Below 1 because a closed-model VU spends a
@@ -73,9 +73,10 @@ class Capacity:
         sustained: requests the server keeps in the app under saturating load whatever
             the kernel's choice of worker; None means the same as ``limit``.
         sustained_rule: why ``sustained`` is below ``limit``, with its source.
-        parallelism: processes that can run Python at the same time: workers for sync,
-            gthread, gevent (one GIL each), the dev server's forks; 1 for one process of
-            threads. The CPU-bound rule's numerator.
+        parallelism: request slots that can run Python at the same time: workers for
+            sync, gthread, gevent (one GIL each), the dev server's forks; 1 for one process
+            of threads; every thread where the GIL is off (``without_gil``). The CPU-bound
+            rule's numerator.
         processes: server processes in the container (master included), for memory sizing.
         event_loop: True when a CPU-bound request stops every other request of its worker
             (greenlets on one hub: gevent, eventlet); threads only share the GIL, which
@@ -239,6 +240,23 @@ def concurrency_checks(cap: Capacity, vus: int) -> list[Check]:
               f"L = X x W between {sustained_rule} and the peak {exp.inflight}, {tolerance}"),
         Check("failures", "failures", 0, 0, "every request answers 200"),
     ]
+
+
+#: Threads of one free-threaded process that may run Python at once when nothing in the
+#: server caps them (the threaded dev server's thread per connection): more than any
+#: cpuset here, so that the quota and the cpuset bound it, as they bound processes.
+FREE_THREADED_UNBOUNDED = 1024
+
+
+def without_gil(cap: Capacity) -> Capacity:
+    """``cap`` for processes whose GIL is off (a free-threaded build, PEP 703, with
+    ``sys._is_gil_enabled()`` false in every worker): each request slot that is a thread
+    can run Python at the same time as the others, so parallelism is the cap (or
+    ``FREE_THREADED_UNBOUNDED`` without one). Greenlets (``event_loop``) stay one thread per
+    worker: unchanged."""
+    if cap.event_loop:
+        return cap
+    return replace(cap, parallelism=cap.limit if cap.limit is not None else FREE_THREADED_UNBOUNDED)
 
 
 def cpu_parallelism(cap: Capacity, quota_cpus: float | None, cpuset_cpus: int,

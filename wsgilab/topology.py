@@ -19,6 +19,7 @@ import urllib.request
 
 from . import compose
 from .facts import Configuration, Limits, applied_limits
+from .theory import without_gil
 
 __all__ = ["Configuration", "Limits", "applied_limits", "declared_limits", "container",
            "health", "wait_reachable", "wait_drained", "wait_idle", "discover",
@@ -158,6 +159,13 @@ def wait_idle(ctr, timeout_s: float = 60.0, window_s: float = 0.5) -> float:
             raise TimeoutError(f"{ctr.name} still busy after {timeout_s:.0f} s")
 
 
+def gil_off(answer: dict) -> bool:
+    """Whether a health answer (``/_lab/health``) says the GIL is off in every process that
+    loaded the app (a free-threaded build where no extension turned it back on)."""
+    processes = answer.get("processes") or {}
+    return bool(processes) and not any(p.get("gil_enabled", True) for p in processes.values())
+
+
 def discover(service: str, base_url: str = DEFAULT_BASE_URL, client=None) -> Configuration:
     """Read ``service``'s facts from the running lab.
 
@@ -170,12 +178,15 @@ def discover(service: str, base_url: str = DEFAULT_BASE_URL, client=None) -> Con
 
     ctr = container(service, client)
     answer = wait_reachable(service, base_url)
+    capacity = servers.model(answer["server"])
+    if gil_off(answer):
+        capacity = without_gil(capacity)
     return Configuration(
         service=service,
         command=list(ctr.attrs["Config"]["Cmd"] or []),
         limits=applied_limits(ctr.attrs["HostConfig"]),
         settings=answer["server"],
-        capacity=servers.model(answer["server"]),
+        capacity=capacity,
         container=answer.get("container", {}),
         runtime=answer.get("runtime", {}),
         app=answer.get("app", {}),

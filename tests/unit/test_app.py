@@ -206,3 +206,23 @@ def test_the_labs_prefix_never_reaches_the_app(client):
     resp = client.get("/_lab/anything")
     assert resp.status_code == 404 and "/_lab/" in resp.get_json()["error"]
     assert INFLIGHT_HEADER not in resp.headers
+
+
+@pytest.mark.parametrize("path, module, name", [
+    ("/db?ms=0&driver=psycopg2", "db", "psycopg2"),
+    ("/upstream?ms=0&client=pycurl", "upstream", "pycurl"),
+])
+def test_a_driver_this_python_lacks_is_a_503_that_says_so(client, monkeypatch, path, module, name):
+    """A free-threaded build may have no wheel of a driver (wsgilab/pythons.py): the app
+    still runs, says which one is missing, and the health endpoint lists it."""
+    import labapp.db
+    import labapp.upstream
+
+    target = {"db": labapp.db, "upstream": labapp.upstream}[module]
+    monkeypatch.setattr(target, "UNAVAILABLE", {name: f"No module named '{name}'"})
+    resp = client.get(path)
+    assert resp.status_code == 503, resp.get_data(as_text=True)
+    assert resp.get_json() == {"error": f"{'driver' if module == 'db' else 'client'} {name} "
+                                        "is not installed on this configuration's Python"}
+    health = client.get(HEALTH_PATH).get_json()
+    assert health["app"]["unavailable"] == {name: f"No module named '{name}'"}, health["app"]

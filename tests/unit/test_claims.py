@@ -114,6 +114,24 @@ def sizing_container(**facts):
     return change
 
 
+def free_threaded(thread_cpus):
+    """A change: `make bench-python`'s free-threaded levels merged in (copies of the 2-CPU
+    cpu levels of sync workers, gthread and the dev server, on 3.13t), each process of
+    threads using ``thread_cpus``."""
+    from dataclasses import replace
+
+    def change(record):
+        record.pythons["3.13t"] = {"interpreter": {"name": "3.13t", "free_threaded": True}}
+        for role in ("sync-workers", "gthread-one-process", "dev-server"):
+            for entry in entries(record, role, "cpu", **TWO_CPUS):
+                copied = copy.deepcopy(entry)
+                copied.level = replace(entry.level, variant=replace(entry.level.variant, python="3.13t"))
+                if role != "sync-workers":
+                    copied.usage["app_cpu_fraction"] = thread_cpus
+                record.levels.append(copied)
+    return change
+
+
 CHANGES = [
     # 1: app.run() holding one at a time makes the seeds right; threaded=False holding two
     # makes them wrong about the dev server altogether.
@@ -145,6 +163,8 @@ CHANGES = [
     # workers held to one.
     (10, load("gthread-one-process", "cpu", "app_cpu_fraction", 1.9, **TWO_CPUS), DOES_NOT_HOLD),
     (10, load("sync-workers", "cpu", "app_cpu_fraction", 1.0, **TWO_CPUS), DOES_NOT_HOLD),
+    # ... and on a free-threaded build, threads that use two CPUs make it conditional.
+    (10, free_threaded(1.85), HOLDS_ONLY_WHEN),
     (11, figure("gevent-workers", "io", "throughput_rps", 10.0), DOES_NOT_HOLD),
     (11, figure("dev-server", "io", "throughput_rps", 50.0), HOLDS),
     (12, sweep_slows_down, HOLDS),
@@ -265,3 +285,12 @@ def test_claims_about_many_requests_read_the_capacity_where_it_exists(record, cl
     assert after.status == becomes, f"claim {claim_id}: expected {becomes}, got {after.text()}"
     assert "capacity" in after.detail, after.detail
     assert before.text() != after.text()
+
+
+def test_free_threaded_threads_held_to_one_cpu_keep_the_gil_claim(record):
+    """The other branch of claim 10's free-threaded condition: threads that stayed near one
+    CPU on the free-threaded build leave the claim holding, with their figures quoted."""
+    free_threaded(1.02)(record)
+    found = verdict(record, 10)
+    assert found.status == HOLDS, found.text()
+    assert "on free-threaded 3.13t" in found.detail and "1.02 CPUs" in found.detail, found.detail

@@ -25,6 +25,7 @@ from ..compose import ROOT
 from ..record import BenchRecord
 from . import advice as advice_report
 from . import charts as charts_module
+from . import pythons as python_report
 from .tables import (
     HEADERS,
     capacity_table,
@@ -46,7 +47,7 @@ PAGE = ROOT / "docs" / "findings.md"
 #: Where the page's pictures go, relative to the page.
 PICTURES = "findings"
 #: The records the page reads, by name (a directory under records/ holding bench.json).
-SOURCES = ("default", "faults", "capacity", "gthread-repeats")
+SOURCES = ("default", "faults", "capacity", "gthread-repeats", "python")
 #: The advise runs the page shows (``make advise``), one per example app.
 ADVICE_SOURCES = ("advise-shop", "advise-notes")
 
@@ -121,7 +122,8 @@ def _spread(case: Case, figure: str) -> str:
 def combine(sources: dict[str, Source]) -> BenchRecord | None:
     """One record of the runs the verdicts read together: the default run's levels and
     roles, the fault scenarios' outcomes, the capacity run's levels and searches (so that
-    a closed level and an open one at the same throughput can sit side by side)."""
+    a closed level and an open one at the same throughput can sit side by side), and the
+    Python run's levels on other interpreters."""
     default = sources.get("default")
     if not default:
         return None
@@ -133,6 +135,11 @@ def combine(sources: dict[str, Source]) -> BenchRecord | None:
         combined.levels += found.levels
         combined.capacities, combined.overheads = found.capacities, found.overheads
         combined.instrument = found.instrument
+    if "python" in sources:  # the levels on other Pythons (a level on the base one is not
+        # a repeat of the default run's: another run, another day)
+        found = sources["python"].record
+        combined.levels += [e for e in found.levels if e.level.variant.python is not None]
+        combined.pythons = found.pythons
     return combined
 
 
@@ -193,6 +200,9 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         _save(open_charts.all_charts(capacity.record), pictures, charts)
     if combined:
         _save([c for c in [open_charts.closed_open_chart(combined)] if c], pictures, charts)
+    python = sources.get("python")
+    if python:
+        _save([c for c in [python_report.cpu_chart(python.record)] if c], pictures, charts)
     advised = [sources[n] for n in ADVICE_SOURCES if n in sources]
     for source in advised:
         made = [advice_report.capacity_chart(source.record), advice_report.latency_chart(source.record)]
@@ -205,7 +215,7 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
                                      trim_blocks=True, lstrip_blocks=True)
     text = environment.from_string(TEMPLATE.read_text()).render(
         sources=sources, default=default, faults=sources.get("faults"), repeats=repeats,
-        capacity=capacity, combined=combined,
+        capacity=capacity, combined=combined, python=python, python_report=python_report,
         charts=charts, pictures=PICTURES, table=table, workload=_workload,
         configurations_table=configurations_table, claims_rows=claims_rows,
         scenarios_table=scenarios_table, sweep_table=sweep_table(swept) if swept else "",

@@ -29,8 +29,30 @@ def burn(seconds: float) -> float:
         the CPU time actually used by this thread, in seconds (>= ``seconds``).
     """
     start = time.thread_time()
-    acc = 0
     while time.thread_time() - start < seconds:
-        for i in range(_SLICE):
-            acc += i * i
+        _slice()
     return time.thread_time() - start
+
+
+def _slice() -> int:
+    acc = 0
+    for i in range(_SLICE):
+        acc += i * i
+    return acc
+
+
+def slice_cost_us(slices: int = 4000) -> float:
+    """CPU time of one slice of ``burn``'s work on this interpreter, in microseconds (this
+    thread's CPU clock over ``slices`` slices). ``burn`` spends a fixed CPU time per
+    request, so a slower interpreter does less work in it: this is how much less (the
+    free-threaded build's single-thread cost, ``make bench-python``).
+
+    Raises:
+        ValueError: ``slices`` < 1.
+    """
+    if slices < 1:
+        raise ValueError(f"slices must be at least 1, got {slices}")
+    start = time.thread_time()
+    for _ in range(slices):
+        _slice()
+    return (time.thread_time() - start) / slices * 1e6

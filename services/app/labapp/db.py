@@ -38,10 +38,23 @@ import threading
 import pg8000.dbapi
 import pg8000.exceptions
 import psycopg
-import psycopg2
-import psycopg2.extensions
-import psycopg2.extras
 import psycopg_pool
+
+#: Drivers this interpreter cannot import, with the reason: psycopg2 has no wheel for a
+#: free-threaded build (wsgilab/pythons.py stages only what installs there). Asking for
+#: one answers a 503 that says so; the health endpoint lists them (``lab_facts``).
+UNAVAILABLE: dict[str, str] = {}
+try:
+    import psycopg2
+    import psycopg2.extensions
+    import psycopg2.extras
+except ImportError as exc:
+    psycopg2 = None
+    UNAVAILABLE.update({"psycopg2": str(exc), "psycopg2-green": str(exc)})
+try:  # psycopg2-green's wait callbacks (an sdist: staged only where it builds)
+    import psycogreen  # noqa: F401
+except ImportError as exc:
+    UNAVAILABLE.setdefault("psycopg2-green", str(exc))
 
 DRIVERS = ("psycopg2", "psycopg2-green", "psycopg", "pg8000")
 #: Drivers whose connections the app can take from a pool (psycopg_pool serves psycopg 3).
@@ -201,8 +214,8 @@ def _psycopg_pooled(seconds: float) -> None:
 
 _RUN = {"psycopg2": _psycopg2, "psycopg2-green": _psycopg2_green, "psycopg": _psycopg,
         "pg8000": _pg8000}
-_ERRORS = (psycopg2.Error, psycopg.Error, psycopg_pool.PoolTimeout, pg8000.exceptions.Error,
-           OSError)
+_ERRORS = ((psycopg2.Error,) if psycopg2 else ()) + (
+    psycopg.Error, psycopg_pool.PoolTimeout, pg8000.exceptions.Error, OSError)
 
 
 def sleep(driver: str, seconds: float, pool: bool = False) -> None:
@@ -215,7 +228,8 @@ def sleep(driver: str, seconds: float, pool: bool = False) -> None:
 
     Raises:
         ValueError: an unknown driver, or a pool asked of a driver without one.
-        DatabaseUnavailable: the database could not serve the query (its message says why
+        DatabaseUnavailable: the driver is not installed here (``UNAVAILABLE``), or the
+            database could not serve the query (its message says why
             in words that reveal nothing internal; the driver's text is logged).
     """
     if driver not in _RUN:
@@ -223,6 +237,8 @@ def sleep(driver: str, seconds: float, pool: bool = False) -> None:
     if pool and driver not in POOLED_DRIVERS:
         raise ValueError(f"pool=1 takes a connection from psycopg_pool, which serves "
                          f"driver={', '.join(POOLED_DRIVERS)}; got driver={driver}")
+    if driver in UNAVAILABLE:
+        raise DatabaseUnavailable(f"driver {driver} is not installed on this configuration's Python")
     try:
         (_psycopg_pooled if pool else _RUN[driver])(seconds)
     except _ERRORS as exc:

@@ -17,8 +17,16 @@ import io
 import logging
 import os
 
-import pycurl
 import requests
+
+#: Clients this interpreter cannot import, with the reason (pycurl may have no wheel for
+#: a free-threaded build); asking for one answers a 503 that says so.
+UNAVAILABLE: dict[str, str] = {}
+try:
+    import pycurl
+except ImportError as exc:
+    pycurl = None
+    UNAVAILABLE["pycurl"] = str(exc)
 
 CLIENTS = ("requests", "pycurl")
 #: Seconds to connect before giving up.
@@ -59,6 +67,7 @@ def _pycurl(url: str, timeout_s: float) -> int:
 
 
 _CALL = {"requests": _requests, "pycurl": _pycurl}
+_ERRORS = (requests.RequestException, OSError) + ((pycurl.error,) if pycurl else ())
 
 
 def delay(client: str, ms: int) -> None:
@@ -66,15 +75,18 @@ def delay(client: str, ms: int) -> None:
 
     Raises:
         ValueError: an unknown client.
-        UpstreamUnavailable: no 200 from the upstream service (its message says why, naming
+        UpstreamUnavailable: the client is not installed here (``UNAVAILABLE``), or no
+            200 from the upstream service (its message says why, naming
             no address).
     """
     if client not in _CALL:
         raise ValueError(f"client must be one of {', '.join(CLIENTS)}, got {client!r}")
+    if client in UNAVAILABLE:
+        raise UpstreamUnavailable(f"client {client} is not installed on this configuration's Python")
     url = f"{base_url()}/delay?ms={ms}"
     try:
         status = _CALL[client](url, ms / 1000.0 + READ_MARGIN_S)
-    except (requests.RequestException, pycurl.error, OSError) as exc:
+    except _ERRORS as exc:
         log.warning("upstream unavailable (%s): %s: %s", client, type(exc).__name__,
                     " ".join(str(exc).split()))
         raise UpstreamUnavailable("the upstream service could not be reached in time") from exc

@@ -1,0 +1,208 @@
+"""The Python comparison of a ``make bench-python`` record: each configuration's CPU-bound
+throughput and CPUs used on each interpreter, the free-threaded build against its GIL twin,
+its single-thread cost, and what each interpreter could not install.
+
+Every figure is read from the record's levels and ``BenchRecord.pythons``; nothing here is
+typed by hand.
+"""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from .. import pythons
+from ..cases import Case, all_cases
+from ..record import BenchRecord
+from .charts import Chart, plt
+
+CPU_HEADERS = ["configuration", "Python", "req/s", "bound req/s", "X / bound", "CPUs used",
+               "CPU ms / request", "PSS per worker (MiB)", "GIL off in every worker", "status"]
+
+
+def _fmt(value: float | None, fmt: str) -> str:
+    return "n/a" if value is None else fmt.format(value)
+
+
+def python_of(case: Case) -> str:
+    """The interpreter a case ran on, by its declared name (``pythons.DEFAULT`` for none)."""
+    return case.level.variant.python or pythons.DEFAULT
+
+
+def _gil(case: Case) -> str:
+    measured = case.first.figures.get("gil_enabled_processes")
+    if measured is not None:
+        return "yes" if measured == 0 else f"no: on in {measured:g}"
+    processes = (case.first.configuration.processes if case.first.configuration else {}) or {}
+    if processes and not any(p.get("gil_enabled", True) for p in processes.values()):
+        return "yes"
+    return "no (a GIL build)"
+
+
+def cpu_cases(record: BenchRecord) -> list[Case]:
+    """The record's ``cpu`` cases, in the order run."""
+    return [c for c in all_cases(record) if c.level.workload == "cpu"]
+
+
+def cpu_rows(record: BenchRecord) -> list[list[str]]:
+    """One row per cpu case: throughput against its bound, the CPUs it used, the CPU time
+    per request (CPUs used / X), PSS per worker and whether the GIL stayed off."""
+    body = []
+    for case in cpu_cases(record):
+        x, cpus = case.median("throughput_rps"), case.usage("app_cpu_fraction")
+        pss = case.median("worker_pss_mib")
+        body.append([case.level.configuration, python_of(case), case.span("throughput_rps"),
+                     _fmt(case.median("cpu_bound_rps"), "{:.1f}"),
+                     _fmt(case.median("cpu_bound_fraction"), "{:.2f}"), _fmt(cpus, "{:.2f}"),
+                     _fmt(cpus / x * 1000 if cpus and x else None, "{:.1f}"),
+                     _fmt(pss, "{:.0f}"), _gil(case), case.status])
+    return body
+
+
+def cpu_table(record: BenchRecord) -> str:
+    """``cpu_rows`` as a Markdown table."""
+    return tabulate(cpu_rows(record), headers=CPU_HEADERS, tablefmt="github", disable_numparse=True)
+
+
+def pairs(record: BenchRecord) -> list[tuple[str, str, str]]:
+    """(configuration, free-threaded interpreter, its twin) for each configuration measured
+    on both: twins are declared interpreters built from the same source with the same flags
+    but ``--disable-gil``."""
+    declared = pythons.declared()
+    measured = {(c.level.configuration, python_of(c)) for c in cpu_cases(record)}
+    found = []
+    for threaded in (i for i in declared.values() if i.free_threaded):
+        twin = next((i for i in declared.values() if not i.free_threaded and not i.system
+                     and i.source == threaded.source and i.suite == threaded.suite
+                     and set(threaded.configure) - set(i.configure) == {"--disable-gil"}), None)
+        if twin is None:
+            continue
+        for configuration in dict.fromkeys(c for c, _ in measured):
+            if (configuration, threaded.name) in measured and (configuration, twin.name) in measured:
+                found.append((configuration, threaded.name, twin.name))
+    return found
+
+
+def _case(record: BenchRecord, configuration: str, python: str) -> Case:
+    return next(c for c in cpu_cases(record)
+                if c.level.configuration == configuration and python_of(c) == python)
+
+
+def ratio_rows(record: BenchRecord) -> list[list[str]]:
+    """Per configuration on both builds: req/s and CPUs on each, and their ratio."""
+    body = []
+    for configuration, threaded, twin in pairs(record):
+        a, b = _case(record, configuration, threaded), _case(record, configuration, twin)
+        xa, xb = a.median("throughput_rps"), b.median("throughput_rps")
+        ca, cb = a.usage("app_cpu_fraction") or 0.0, b.usage("app_cpu_fraction") or 0.0
+        body.append([configuration, f"{xb:.1f} / {xa:.1f}", f"{xa / xb:.2f}x",
+                     f"{cb:.2f} / {ca:.2f}", f"{ca / cb:.2f}x" if cb else "n/a"])
+    return body
+
+
+def ratio_table(record: BenchRecord) -> str:
+    """``ratio_rows`` as a Markdown table."""
+    pair = pairs(record)
+    if not pair:
+        return ""
+    _, threaded, twin = pair[0]
+    return tabulate(ratio_rows(record), headers=[
+        "configuration", f"req/s {twin} / {threaded}", f"{threaded} : {twin}",
+        f"CPUs {twin} / {threaded}", f"CPUs {threaded} : {twin}"],
+        tablefmt="github", disable_numparse=True)
+
+
+def single_thread_rows(record: BenchRecord) -> list[list[str]]:
+    """Per interpreter: one slice of the cpu endpoint's work, in us of one thread's CPU."""
+    order = list(pythons.declared())
+    found = sorted(((n, p["single_thread"]) for n, p in record.pythons.items() if "single_thread" in p),
+                   key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    if not found:
+        return []
+    base = dict(found).get(pythons.DEFAULT, {}).get("slice_us")
+    return [[name, f"{cost['slice_us']:.1f}",
+             f"{cost['slice_us'] / base:.2f}x" if base else "n/a",
+             ", ".join(f"{r:.1f}" for r in cost["runs_us"])]
+            for name, cost in found]
+
+
+def single_thread_table(record: BenchRecord) -> str:
+    rows = single_thread_rows(record)
+    return tabulate(rows, headers=["Python", "us per slice (least run)", f"against {pythons.DEFAULT}",
+                                   "runs (us)"], tablefmt="github", disable_numparse=True) if rows else ""
+
+
+def install_rows(record: BenchRecord) -> list[list[str]]:
+    """What each interpreter could not install as pinned: (Python, pin, what it got, pip's
+    reason), from the staging record (``pythons.stage``)."""
+    body, seen = [], set()
+    for name, facts in sorted(record.pythons.items()):
+        for group in ("servers", "app"):  # a pin both locks hold is shown once
+            found = pythons.Wheelhouse.from_dict(facts.get(group, {}))
+            rows = [[name, pin, f"{new} instead", reason] for pin, (new, reason) in found.substituted.items()]
+            rows += [[name, pin, "left out", reason] for pin, reason in found.left_out.items()]
+            body += [row for row in rows if (row[0], row[1]) not in seen]
+            seen.update((row[0], row[1]) for row in rows)
+    return body
+
+
+def install_table(record: BenchRecord) -> str:
+    rows = install_rows(record)
+    return tabulate(rows, headers=["Python", "pinned", "installed", "pip's reason"],
+                    tablefmt="github", disable_numparse=True) if rows else ""
+
+
+def other_rows(record: BenchRecord) -> list[list[str]]:
+    """The io and db cases (concurrency on the free-threaded build): the peak in flight
+    against the cap, req/s, status."""
+    body = []
+    for case in all_cases(record):
+        if case.level.workload == "cpu":
+            continue
+        cap = case.first.configuration.capacity.limit if case.first.configuration else None
+        body.append([case.level.configuration, case.level.workload, python_of(case),
+                     f"{case.median('server_peak'):.0f}", "none" if cap is None else str(cap),
+                     case.span("throughput_rps"), case.status])
+    return body
+
+
+def other_table(record: BenchRecord) -> str:
+    rows = other_rows(record)
+    return tabulate(rows, headers=["configuration", "workload", "Python", "peak in flight", "cap",
+                                   "req/s", "status"],
+                    tablefmt="github", disable_numparse=True) if rows else ""
+
+
+def cpu_chart(record: BenchRecord) -> Chart | None:
+    """req/s of each configuration on each interpreter (bars), with the CPUs it used
+    written on each bar; None without cpu levels."""
+    cases = cpu_cases(record)
+    if not cases:
+        return None
+    configurations = list(dict.fromkeys(c.level.configuration for c in cases))
+    names = list(dict.fromkeys(python_of(c) for c in cases))
+    fig, ax = plt.subplots(figsize=(9, 4.2), layout="constrained")
+    width = 0.8 / len(names)
+    for i, name in enumerate(names):
+        for j, configuration in enumerate(configurations):
+            case = next((c for c in cases if c.level.configuration == configuration
+                         and python_of(c) == name), None)
+            if case is None:
+                continue
+            x = case.median("throughput_rps")
+            bar = ax.bar(j + (i - (len(names) - 1) / 2) * width, x, width,
+                         color=f"C{i}", label=name if j == 0 else None)
+            cpus = case.usage("app_cpu_fraction")
+            if cpus is not None:
+                ax.bar_label(bar, labels=[f"{cpus:.1f}"], fontsize=7, padding=2)
+    ax.set_xticks(range(len(configurations)), configurations, rotation=15, ha="right", fontsize=8)
+    ax.set_ylabel("throughput (req/s)")
+    ax.legend(title="Python", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    variant = cases[0].level.variant
+    title = (f"CPU-bound requests on each Python ({variant.cpus:g}-CPU quota, cores "
+             f"{variant.cpuset}, {cases[0].level.vus} VUs)")
+    ax.set_title(title, fontsize=10)
+    return Chart("python-cpu.png", title,
+                 "Bars: throughput (req/s, response-time law) of each configuration on each "
+                 "interpreter; the number on a bar is the CPUs its container used over the "
+                 "level's steady window.", fig)
