@@ -44,6 +44,7 @@ def _stopped(exc: BaseException, directory: Path) -> int:
 
 def _bench(argv: list[str]) -> int:
     from . import bench, instrument, options, report
+    from .compose import ComposeError
     from .session import Interrupted
 
     try:
@@ -65,6 +66,9 @@ def _bench(argv: list[str]) -> int:
     except instrument.InstrumentError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    except ComposeError as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        return 1
     print()
     print(report.text_table(record))
     _render(opts.results_dir)

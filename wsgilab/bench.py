@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -226,7 +227,13 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
     client = docker.from_env()
     record = BenchRecord(started=_now(), options=opts.to_dict(), environment=environment(client),
                          roles=compose.roles())
-    for name in sorted({lv.variant.python for lv in opts.plan} - {None}):
+    names = sorted({lv.variant.over(opts.limits).python for lv in opts.plan} - {None})
+    if names:  # image builds, cached: not the levels' time
+        try:
+            pythons.prepare(names, out)
+        except (subprocess.CalledProcessError, pythons.PythonNotBuilt) as exc:
+            raise ComposeError(f"Python {', '.join(names)} could not be prepared: {exc}") from None
+    for name in names:
         record.pythons[name] = pythons.staged_facts(pythons.get(name))
     record.save(opts.results_dir / "bench.json")
     plan = grouped(opts.plan)

@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a workload parameter, e.g. --param io_ms=100 (repeatable)")
     parser.add_argument("--limits", default="",
                         help="this run's limits for every configuration, e.g. cpus=0.5,memory=512M")
+    parser.add_argument("--python",
+                        help="search on this interpreter, e.g. 3.13t (services/python/"
+                             "interpreters.toml; default: the base image's)")
     parser.add_argument("--repeat", type=int, default=1,
                         help=f"run every search this many times (1..{options.MAX_REPEAT})")
     parser.add_argument("--seed", type=int, help="seed of the shuffled order (default: the clock)")
@@ -101,7 +104,8 @@ def parse(argv: list[str]) -> BenchOptions:
     opts = BenchOptions(
         workloads=ns.workloads, services=ns.services or tuple(available),
         params=options.parse_params(ns.param, ns.workloads),
-        limits=options.parse_limits(ns.limits), objective=slo, arrivals=ns.arrivals,
+        limits=options.with_python(options.parse_limits(ns.limits), ns.python), objective=slo,
+        arrivals=ns.arrivals,
         duration_s=ns.duration_s, warmup_s=WARMUP_S,
         results_dir=ns.results_dir or compose.ROOT / "results" / f"capacity-{stamp}",
         load_cpus=frozenset(ns.load_cpus), raw=False, check=ns.check, repeat=ns.repeat,
@@ -159,6 +163,11 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
     client = docker.from_env()
     record = BenchRecord(started=bench._now(), options={**opts.to_dict(), "kind": "capacity"},
                          environment=bench.environment(client), roles=compose.roles())
+    if opts.limits.python is not None:  # image builds, cached: not the searches' time
+        from . import pythons
+
+        pythons.prepare([opts.limits.python], out)
+        record.pythons[opts.limits.python] = pythons.staged_facts(pythons.get(opts.limits.python))
     record.save(opts.results_dir / "bench.json")
     edge = str(compose.config()["services"][bench.FRONT_END]["cpuset"])
     lab = LabSession(DockerEngine(client), out, edge_cpuset=edge)

@@ -197,6 +197,21 @@ def parse_limits(text: str) -> Variant:
         raise OptionError(f"--limits: {exc}") from None
 
 
+def with_python(limits: Variant, name: str | None) -> Variant:
+    """``limits`` with every level on the interpreter ``name`` (``--python``), declared in
+    ``services/python/interpreters.toml``; unchanged for None.
+
+    Raises:
+        OptionError: an undeclared name, with the declared ones.
+    """
+    if name is None:
+        return limits
+    try:
+        return replace(limits, python=name)
+    except ValueError as exc:
+        raise OptionError(f"--python: {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     known = workloads.registry()
     parser = argparse.ArgumentParser(
@@ -231,6 +246,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="this run's limits for every configuration it measures, e.g. "
                              "cpus=0.5,memory=512M,pids=128; put back as declared afterwards "
                              "(default: as declared: compose/app.yml, APP_* in .env)")
+    parser.add_argument("--python",
+                        help="run every level on this interpreter, e.g. 3.13t (declared in "
+                             "services/python/interpreters.toml; built first if missing; "
+                             "default: the base image's)")
     parser.add_argument("--duration", type=int, default=DEFAULT_DURATION_S, dest="duration_s",
                         help=f"seconds per level (default: {DEFAULT_DURATION_S})")
     parser.add_argument("--warmup", type=int, default=DEFAULT_WARMUP_S, dest="warmup_s",
@@ -276,7 +295,7 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
     if unknown or not ns.workloads:
         raise OptionError(f"unknown workload(s) {', '.join(unknown) or '(none given)'}; "
                           f"known: {', '.join(workloads.registry())}")
-    limits = parse_limits(ns.limits)
+    limits = with_python(parse_limits(ns.limits), ns.python)
     try:
         slo = objective.parse(ns.slo)
     except ValueError as exc:

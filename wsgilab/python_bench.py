@@ -208,11 +208,8 @@ def main(argv: list[str]) -> int:
               f"about {bench.fmt_duration(bench.estimate_s(opts, list(opts.plan)))} once built")
         print("\n".join(f"  {i:>3}. {lv.describe()}" for i, lv in enumerate(bench.grouped(opts.plan), 1)))
         return 0
-    started = time.monotonic()
-    pythons.prepare(names)
-    print(f"interpreters ready in {bench.fmt_duration(time.monotonic() - started)}", flush=True)
     try:
-        record = bench.run(opts)
+        record = bench.run(opts)  # builds what the interpreters lack first (cached)
     except (KeyboardInterrupt, Interrupted) as exc:
         from .__main__ import _stopped
 

@@ -24,6 +24,7 @@ import json
 import shutil
 import subprocess
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -43,6 +44,8 @@ _say = partial(print, flush=True)
 #: Wall seconds one pip download may take before it counts as failed (the index answers
 #: in about a second here; a hang must not stall staging).
 PIP_TIMEOUT_S = 120
+#: pip downloads at once while staging: each mostly waits on the index.
+PIP_PARALLEL = 4
 
 
 class UnknownPython(ValueError):
@@ -264,21 +267,27 @@ def wheelhouse(python: Path, pins: list[str], dest: Path) -> Wheelhouse:
         subprocess.TimeoutExpired: pip hung for ``PIP_TIMEOUT_S``.
     """
     dest.mkdir(parents=True, exist_ok=True)
-    found = Wheelhouse()
-    for pin in pins:
+
+    def one(pin: str) -> tuple[str, str | None, str]:
+        """(pin, what was downloaded for it or None, pip's reason the pin itself failed)."""
         name, _, version = pin.partition("==")
         got, output = _download(python, pin, dest)
         if got:
-            found.kept.append(pin)
-            continue
-        reason = pip_reason(output)
+            return pin, pin, ""
         major = version.split(".")[0]
         spec = f"{name}<{int(major) + 1}" if major.isdigit() else name
-        got, _ = _download(python, spec, dest)
-        if got:
-            found.substituted[pin] = (got, reason)
-        else:
-            found.left_out[pin] = reason
+        return pin, _download(python, spec, dest)[0], pip_reason(output)
+
+    found = Wheelhouse()
+    # pip spends its time waiting on the index: a few at once, results in the pins' order.
+    with ThreadPoolExecutor(max_workers=PIP_PARALLEL) as pool:
+        for pin, got, reason in pool.map(one, pins):
+            if got == pin:
+                found.kept.append(pin)
+            elif got:
+                found.substituted[pin] = (got, reason)
+            else:
+                found.left_out[pin] = reason
     return found
 
 

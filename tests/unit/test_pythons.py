@@ -136,3 +136,15 @@ def test_the_python_plan_compares_every_interpreter_and_checks_concurrency_witho
     light = python_bench.plan(roles, (), light=True)
     assert [(lv.configuration, lv.variant.python) for lv in light] == [
         (roles[python_bench.LIGHT_ROLE], python_bench.LIGHT_PYTHON)]
+
+
+def test_any_run_can_be_on_another_python():
+    from wsgilab import options
+
+    opts = options.parse(["--workloads", "io", "--services", "gunicorn-sync", "--vus", "4",
+                          "--python", "3.13t", "--check"])
+    assert opts.limits.python == "3.13t"
+    (level,) = opts.plan
+    assert level.variant.over(opts.limits).python == "3.13t"
+    with pytest.raises(options.OptionError, match="--python: unknown Python '2.7'"):
+        options.parse(["--workloads", "io", "--python", "2.7", "--check"])

@@ -68,7 +68,8 @@ def pairs(record: BenchRecord) -> list[tuple[str, str, str]]:
     on both: twins are declared interpreters built from the same source with the same flags
     but ``--disable-gil``."""
     declared = pythons.declared()
-    measured = {(c.level.configuration, python_of(c)) for c in cpu_cases(record)}
+    order = [(c.level.configuration, python_of(c)) for c in cpu_cases(record)]  # as run
+    measured = set(order)
     found = []
     for threaded in (i for i in declared.values() if i.free_threaded):
         twin = next((i for i in declared.values() if not i.free_threaded and not i.system
@@ -76,7 +77,7 @@ def pairs(record: BenchRecord) -> list[tuple[str, str, str]]:
                      and set(threaded.configure) - set(i.configure) == {"--disable-gil"}), None)
         if twin is None:
             continue
-        for configuration in dict.fromkeys(c for c, _ in measured):
+        for configuration in dict.fromkeys(c for c, _ in order):
             if (configuration, threaded.name) in measured and (configuration, twin.name) in measured:
                 found.append((configuration, threaded.name, twin.name))
     return found
