@@ -422,7 +422,7 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
     memory = worker_memory(after.get("processes") or {})
     if memory:
         entry.figures["worker_pss_mib"] = memory
-    gil = gil_check(level.variant.python, after.get("processes") or {})
+    gil = gil_check(level.variant.over(opts.limits).python, after.get("processes") or {})
     if gil:
         entry.checks.append(gil[0])
         entry.figures[gil[0].figure] = gil[1]
