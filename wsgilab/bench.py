@@ -227,14 +227,7 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
     client = docker.from_env()
     record = BenchRecord(started=_now(), options=opts.to_dict(), environment=environment(client),
                          roles=compose.roles())
-    names = sorted({lv.variant.over(opts.limits).python for lv in opts.plan} - {None})
-    if names:  # image builds, cached: not the levels' time
-        try:
-            pythons.prepare(names, out)
-        except (subprocess.CalledProcessError, pythons.PythonNotBuilt) as exc:
-            raise ComposeError(f"Python {', '.join(names)} could not be prepared: {exc}") from None
-    for name in names:
-        record.pythons[name] = pythons.staged_facts(pythons.get(name))
+    prepare_pythons(record, {lv.variant.over(opts.limits).python for lv in opts.plan}, out)
     record.save(opts.results_dir / "bench.json")
     plan = grouped(opts.plan)
     base = opts.limits
@@ -308,6 +301,25 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
         record.save()
         _link_latest(opts.results_dir)
     return record
+
+
+def prepare_pythons(record: BenchRecord, names: set[str | None], out) -> None:
+    """Build what the interpreters ``names`` (None: the base image's) lack, cached: image
+    builds before any level, not the levels' time; and record what each staged
+    (``BenchRecord.pythons``).
+
+    Raises:
+        ComposeError: an interpreter or its app image could not be built.
+    """
+    names = sorted(names - {None})
+    if not names:
+        return
+    try:
+        pythons.prepare(names, out)
+    except (subprocess.CalledProcessError, pythons.PythonNotBuilt) as exc:
+        raise ComposeError(f"Python {', '.join(names)} could not be prepared: {exc}") from None
+    for name in names:
+        record.pythons[name] = pythons.staged_facts(pythons.get(name))
 
 
 def _prepare(lab: LabSession, service: str, variant: Variant, opts: BenchOptions, client, out):
@@ -419,10 +431,11 @@ def run_level(opts: BenchOptions, level: Level, cfg: Configuration,
     for name in ("load_cores_busy", "interarrival_cv", "arrivals_sent"):
         if entry.usage.get(name) is not None:
             entry.figures[name] = entry.usage[name]
-    memory = worker_memory(after.get("processes") or {})
+    processes = after.get("processes") or {}
+    memory = worker_memory(processes)
     if memory:
         entry.figures["worker_pss_mib"] = memory
-    gil = gil_check(level.variant.over(opts.limits).python, after.get("processes") or {})
+    gil = gil_check(level.variant.over(opts.limits).python, processes)
     if gil:
         entry.checks.append(gil[0])
         entry.figures[gil[0].figure] = gil[1]

@@ -81,12 +81,7 @@ def parse(argv: list[str]) -> BenchOptions:
         OptionError: an option the run cannot use, with the reason.
         SystemExit: with status 0, after ``--help``.
     """
-    try:
-        ns = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        if exc.code == 0:
-            raise
-        raise OptionError("invalid command line (see above)") from exc
+    ns = options.parse_args(build_parser(), argv)
     available = compose.configurations()
     for name in ns.workloads:
         if name not in workloads.registry() or not workloads.get(name).service_param:
@@ -163,11 +158,7 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
     client = docker.from_env()
     record = BenchRecord(started=bench._now(), options={**opts.to_dict(), "kind": "capacity"},
                          environment=bench.environment(client), roles=compose.roles())
-    if opts.limits.python is not None:  # image builds, cached: not the searches' time
-        from . import pythons
-
-        pythons.prepare([opts.limits.python], out)
-        record.pythons[opts.limits.python] = pythons.staged_facts(pythons.get(opts.limits.python))
+    bench.prepare_pythons(record, {opts.limits.python}, out)
     record.save(opts.results_dir / "bench.json")
     edge = str(compose.config()["services"][bench.FRONT_END]["cpuset"])
     lab = LabSession(DockerEngine(client), out, edge_cpuset=edge)

@@ -15,12 +15,12 @@ tests/unit/test_claims.py changes a measurement and sees each rule's verdict cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
 
-from . import analyses
+from . import analyses, pythons
 from .cases import Case, all_cases, cases, top
 from .levels import Variant
 from .record import BenchRecord
@@ -420,10 +420,6 @@ def without_the_gil(record: BenchRecord, two: Variant) -> tuple[str, Case | None
     """The free-threaded cpu cases at ``two``'s limits (``make bench-python``'s record,
     merged into the findings' record): (interpreter, sync workers, the threaded
     configurations), or None when there are none."""
-    from dataclasses import replace
-
-    from . import pythons
-
     for name in sorted(record.pythons):
         if not pythons.get(name).free_threaded:
             continue

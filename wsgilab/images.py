@@ -41,10 +41,15 @@ class RequirementConflict(RuntimeError):
     carries pip's account of the conflict."""
 
 
+def lock_pins(lock: Path) -> list[str]:
+    """``name==version`` of every package a hashed lock pins, in its order."""
+    return [line.split()[0] for line in lock.read_text().splitlines()
+            if line and line[0].isalnum() and "==" in line]
+
+
 def pins(servers: str = "servers") -> list[str]:
     """``name==version`` of every package the servers' lock ``servers`` pins."""
-    lines = (SERVERS / f"{servers}.lock").read_text().splitlines()
-    return [line.split()[0] for line in lines if line and line[0].isalnum() and "==" in line]
+    return lock_pins(SERVERS / f"{servers}.lock")
 
 
 def conflict_lines(output: str) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from . import pythons
 from .load import CLOSED, Closed, Load
 from .load import from_dict as load_from_dict
 
@@ -94,8 +95,6 @@ class Variant:
 
     def __post_init__(self) -> None:
         if self.python is not None:
-            from . import pythons
-
             pythons.get(self.python)  # UnknownPython (a ValueError) names the declared ones
         for switch in self.switches:
             if switch not in SWITCHES:
@@ -141,8 +140,6 @@ class Variant:
         for switch in self.switches:
             env[SWITCHES[switch]] = "1"
         if self.python is not None:
-            from . import pythons
-
             env.update(pythons.get(self.python).env())
         return env
 

@@ -276,6 +276,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_args(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, a usage error as an ``OptionError``.
+
+    Raises:
+        OptionError: argparse rejected the command line (it has printed why).
+        SystemExit: with status 0, after ``--help`` printed the help.
+    """
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed the help, or the reason
+        if exc.code == 0:
+            raise  # --help: nothing to run, and nothing wrong
+        raise OptionError("invalid command line (see above)") from exc
+
+
 def parse(argv: list[str] | None = None) -> BenchOptions:
     """Parse and validate bench arguments, and build the plan.
 
@@ -283,13 +298,7 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
         OptionError: any option the bench cannot run with, with the reason.
         SystemExit: with status 0, after ``--help`` printed the help.
     """
-    parser = build_parser()
-    try:
-        ns = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the help, or the reason
-        if exc.code == 0:
-            raise  # --help: nothing to run, and nothing wrong
-        raise OptionError("invalid command line (see above)") from exc
+    ns = parse_args(build_parser(), argv)
     available = compose.configurations()
     unknown = [w for w in ns.workloads if w not in workloads.registry()]
     if unknown or not ns.workloads:

@@ -167,12 +167,7 @@ def parse(argv: list[str]) -> tuple[options.BenchOptions, tuple[str, ...]]:
         options.OptionError: an unknown interpreter or an invalid command line.
         SystemExit: with status 0, after ``--help``.
     """
-    try:
-        ns = build_parser().parse_args(argv)
-    except SystemExit as exc:
-        if exc.code == 0:
-            raise
-        raise options.OptionError("invalid command line (see above)") from exc
+    ns = options.parse_args(build_parser(), argv)
     try:
         levels = plan(compose.roles(), tuple(ns.pythons), ns.light)
     except pythons.UnknownPython as exc:

@@ -30,6 +30,7 @@ from functools import partial
 from pathlib import Path
 
 from .compose import ROOT
+from .images import lock_pins
 
 DECLARATION = ROOT / "services" / "python" / "interpreters.toml"
 BUILD_SCRIPT = ROOT / "scripts" / "build-python.sh"
@@ -152,6 +153,19 @@ def declared(path: Path = DECLARATION) -> dict[str, Interpreter]:
     return found
 
 
+def twin(threaded: Interpreter, known: dict[str, Interpreter] | None = None) -> Interpreter | None:
+    """The declared interpreter built from ``threaded``'s source and suite with the same
+    flags but ``--disable-gil``: what its cost is measured against. None when there is
+    none, or when ``threaded`` is not free-threaded."""
+    if not threaded.free_threaded:
+        return None
+    return next((i for i in (known or declared()).values()
+                 if not i.system and not i.free_threaded and i.source == threaded.source
+                 and i.suite == threaded.suite
+                 and set(threaded.configure) - set(i.configure) == {"--disable-gil"}
+                 and set(i.configure) <= set(threaded.configure)), None)
+
+
 def get(name: str) -> Interpreter:
     """The declared interpreter ``name``.
 
@@ -222,12 +236,6 @@ class Wheelhouse:
         return cls(kept=list(data.get("kept", ())),
                    substituted={k: tuple(v) for k, v in data.get("substituted", {}).items()},
                    left_out=dict(data.get("left_out", {})))
-
-
-def lock_pins(lock: Path) -> list[str]:
-    """``name==version`` of every package a hashed lock pins, in its order."""
-    return [line.split()[0] for line in lock.read_text().splitlines()
-            if line and line[0].isalnum() and "==" in line]
 
 
 def pip_reason(output: str) -> str:

@@ -16,6 +16,8 @@ def test_the_free_threaded_build_and_its_twin_differ_only_by_the_gil():
         "the twin must be built from the same source package"
     assert set(threaded.configure) - set(twin.configure) == {"--disable-gil"}, \
         f"flags other than --disable-gil differ: {threaded.configure} vs {twin.configure}"
+    assert pythons.twin(threaded) == twin, "the report compares the build with this twin"
+    assert pythons.twin(twin) is None
     assert known[pythons.DEFAULT].system
 
 

@@ -13,6 +13,7 @@ from tabulate import tabulate
 from .. import pythons
 from ..cases import Case, all_cases
 from ..record import BenchRecord
+from ..topology import gil_off
 from .charts import Chart, plt
 
 CPU_HEADERS = ["configuration", "Python", "req/s", "bound req/s", "X / bound", "CPUs used",
@@ -33,7 +34,7 @@ def _gil(case: Case) -> str:
     if measured is not None:
         return "yes" if measured == 0 else f"no: on in {measured:g}"
     processes = (case.first.configuration.processes if case.first.configuration else {}) or {}
-    if processes and not any(p.get("gil_enabled", True) for p in processes.values()):
+    if gil_off({"processes": processes}):
         return "yes"
     return "no (a GIL build)"
 
@@ -71,10 +72,8 @@ def pairs(record: BenchRecord) -> list[tuple[str, str, str]]:
     order = [(c.level.configuration, python_of(c)) for c in cpu_cases(record)]  # as run
     measured = set(order)
     found = []
-    for threaded in (i for i in declared.values() if i.free_threaded):
-        twin = next((i for i in declared.values() if not i.free_threaded and not i.system
-                     and i.source == threaded.source and i.suite == threaded.suite
-                     and set(threaded.configure) - set(i.configure) == {"--disable-gil"}), None)
+    for threaded in declared.values():
+        twin = pythons.twin(threaded, declared)
         if twin is None:
             continue
         for configuration in dict.fromkeys(c for c, _ in order):
