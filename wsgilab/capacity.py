@@ -56,6 +56,15 @@ CAPACITY_TOLERANCE = 0.15
 CAPACITY_OVERSHOOT = 0.10
 #: What a step's reason says when the load side, not the server, was full.
 LOAD_SIDE_FULL = "the load side was full"
+#: A step the host refused (its load cores were full: k6, nginx, or a backend the app
+#: calls sharing them) tells nothing about the configuration; the next step is this much
+#: lower. The load cores' busy share falls about in proportion to the rate, so from just
+#: past ``instrument.LOAD_CORES_BUSY_MAX`` (0.85) a 30% lower rate lands near 0.6, clear
+#: of it (records/advise-shop: 0.92 at 135 req/s, 0.70 at 117).
+REFUSED_BACKOFF = 0.7
+#: Steps a search may add to its ``max_steps`` to come down to where the host can tell
+#: (a refused step costs a level but decides nothing): bounded, as every loop here.
+MAX_REFUSED_EXTRA = 3
 #: The server-overhead level's arrival rate: high enough that what a server spends when
 #: idle (timers, heartbeats: about 0.01 CPU) adds little to each request's share (at 50
 #: req/s gevent read 1.8 ms a request, and then served 676 req/s on one CPU), low enough
@@ -73,6 +82,8 @@ class Step:
         rate_rps: the arrival rate asked for; offered_rps: what k6 sent in the window.
         passed: objective met, no failure, none dropped, the load side not full.
         why: the reason it did not pass ("" when it did).
+        refused: the host was full (``LOAD_SIDE_FULL``): the step says nothing about the
+            configuration, neither a pass nor its failure.
         latency_ms: the objective's percentile, measured; throughput_rps: served.
         slug: the level's file stem in the run's directory.
     """
@@ -84,6 +95,7 @@ class Step:
     latency_ms: float | None = None
     throughput_rps: float | None = None
     slug: str = ""
+    refused: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,24 +139,32 @@ class Search:
 
     @property
     def first_fail_rps(self) -> float | None:
-        """The lowest rate above the capacity that did not pass."""
+        """The lowest rate above the capacity that did not pass (a refused step did not
+        fail: the host could not tell)."""
         cap = self.capacity_rps or 0.0
-        failed = [s.rate_rps for s in self.steps if not s.passed and s.rate_rps > cap]
+        failed = [s.rate_rps for s in self.steps if not s.passed and not s.refused
+                  and s.rate_rps > cap]
         return min(failed) if failed else None
 
     @property
+    def refused_only(self) -> bool:
+        """Every step was refused: the host was full at every rate tried, and the
+        configuration was not measured at all."""
+        return bool(self.steps) and all(s.refused for s in self.steps)
+
+    @property
     def instrument_bound(self) -> bool:
-        """The load side, not the configuration, ended the search: it stopped at what the
-        load side drives, still passing, or the first step above the capacity failed
-        because the load side was full. The capacity is then at least the figure, not
-        the figure."""
+        """The load side or the host, not the configuration, ended the search: it stopped
+        at what the load side drives, still passing, or the first step above the capacity
+        was refused because the host was full. The capacity is then at least the figure,
+        not the figure."""
         if not self.capacity_rps:
-            return False
+            return self.refused_only
         if (self.ceiling_rps and self.capacity_rps >= self.ceiling_rps * (1 - RESOLUTION)
                 and self.first_fail_rps is None):
             return True
         above = [s for s in self.steps if not s.passed and s.rate_rps > self.capacity_rps]
-        return bool(above) and LOAD_SIDE_FULL in min(above, key=lambda s: s.rate_rps).why
+        return bool(above) and min(above, key=lambda s: s.rate_rps).refused
 
     @property
     def ratio(self) -> float | None:
@@ -181,6 +201,10 @@ class Search:
             return "below what its cap allows, with no rule of the lab's to say why"
         if verdict == "above":
             return "above what its cap allows: the service time or the cap is not what it reports"
+        if verdict == "instrument-bound" and self.refused_only:
+            low = min(s.rate_rps for s in self.steps)
+            return (f"the host was full at every rate tried, down to {low:.1f} req/s: not "
+                    "measured on this machine")
         if verdict == "instrument-bound":
             return "the load side was full first: the capacity is at least this"
         return ""
@@ -233,7 +257,10 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
 
     Geometric steps (GROWTH) from ``START_FRACTION`` of ``maximum_rps`` (or from
     ``start_rps``) up to the first failure, never above ``ceiling_rps``; down the same way
-    if the first step fails; then bisection until the gap is within RESOLUTION.
+    if the first step fails; then bisection until the gap is within RESOLUTION. A step the
+    host refused (``Step.refused``) is no failure: above a pass it ends the climb (the
+    capacity is then a lower bound); with no pass yet the next step is REFUSED_BACKOFF
+    lower, with up to MAX_REFUSED_EXTRA steps beyond ``max_steps`` to get there.
 
     Args:
         measure: runs one level at a rate (req/s) and says whether it passed.
@@ -259,9 +286,18 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
     rate = round(min(rate, top), 3)
     steps: list[Step] = []
     last_pass = first_fail = None
-    while len(steps) < max_steps:
+
+    def budget() -> int:
+        return max_steps + min(MAX_REFUSED_EXTRA, sum(s.refused for s in steps))
+
+    while len(steps) < budget():
         step = measure(rate)
         steps.append(step)
+        if step.refused:
+            if last_pass is not None:
+                return steps  # the host cannot tell above the last pass
+            rate = round(rate * REFUSED_BACKOFF, 3)
+            continue
         if step.passed:
             last_pass = rate
             if first_fail is not None or rate >= top:
@@ -272,11 +308,13 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
             if last_pass is not None:
                 break
             rate = round(rate / growth, 3)
-    while (last_pass is not None and first_fail is not None and len(steps) < max_steps
+    while (last_pass is not None and first_fail is not None and len(steps) < budget()
            and (first_fail - last_pass) / last_pass > RESOLUTION):
         rate = round((last_pass + first_fail) / 2, 3)
         step = measure(rate)
         steps.append(step)
+        if step.refused:
+            break  # the host cannot tell between the two
         if step.passed:
             last_pass = rate
         else:

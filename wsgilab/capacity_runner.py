@@ -120,15 +120,16 @@ def estimate_s(opts: BenchOptions) -> float:
 
 def step_of(entry: LevelRecord, rate: float, bound_ms: float, figure: str) -> Step:
     """A search step from its level record: passed (its ``figure``, a latency percentile
-    in ms, within ``bound_ms``, nothing failed or dropped, the load side not full), or why
-    not."""
+    in ms, within ``bound_ms``, nothing failed or dropped), refused (the load cores were
+    full: the host, not the configuration, is what the level measured), or why not."""
     if entry.result is None or entry.status == ERROR:
         return Step(rate, False, "; ".join(entry.problems)[:160] or "not measured",
                     slug=entry.level.slug)
     f = entry.figures
     why = []
-    if entry.status == INSTRUMENT_BOUND:
-        why.append(LOAD_SIDE_FULL)
+    refused = entry.status == INSTRUMENT_BOUND
+    if refused:
+        why.append(host_full(entry.usage or {}))
     if f.get(figure) is None or f[figure] > bound_ms:
         why.append(f"{figure.split('_')[1]} {f.get(figure, 0):.0f} ms over {bound_ms:g} ms")
     if f.get("failures"):
@@ -137,7 +138,19 @@ def step_of(entry: LevelRecord, rate: float, bound_ms: float, figure: str) -> St
         why.append(f"{f['dropped_iterations']} dropped")
     return Step(rate, not why, "; ".join(why), offered_rps=f.get("offered_rps"),
                 latency_ms=f.get(figure), throughput_rps=f.get("throughput_rps"),
-                slug=entry.level.slug)
+                slug=entry.level.slug, refused=refused)
+
+
+def host_full(usage: dict) -> str:
+    """Why a level was refused, in numbers: ``LOAD_SIDE_FULL``, the load cores' busy
+    share, and the CPUs each measured process used (k6, nginx, the app's backends)."""
+    busy = usage.get("load_cores_busy")
+    users = [f"k6 {usage['k6_cpu_fraction']:.2f}"] if usage.get("k6_cpu_fraction") else []
+    users += [f"{name[:-len('_cpu_fraction')]} {value:.2f}" for name, value in usage.items()
+              if name.endswith("_cpu_fraction") and name not in ("k6_cpu_fraction", "app_cpu_fraction")
+              and isinstance(value, float)]
+    return (f"{LOAD_SIDE_FULL} (its cores {busy:.0%} busy" if busy is not None
+            else f"{LOAD_SIDE_FULL} (") + (f": {', '.join(users)} CPU" if users else "") + ")"
 
 
 def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRecord:

@@ -308,3 +308,14 @@ def test_the_host_is_blamed_only_when_others_used_the_candidates_cores():
     assert "the host, not the candidate" not in kinds([alone]), "its own core, busy with itself"
     found = {d["kind"]: d for d in diagnose.diagnose([shared], 512 * MIB, 51.0, ["GET /a"], 1.0)}
     assert "postgres 0.50" in found["the host, not the candidate"]["summary"]
+
+
+def test_a_candidate_the_host_refused_everywhere_is_named_never_a_failure():
+    refused = {"steps": [{"rate_rps": r, "passed": False, "refused": True} for r in (264, 185)]}
+    results = [_result("sync-3", "gunicorn sync", 117.0, 140, search={"verdict": "instrument-bound"}),
+               _result("gthread-1x8", "gunicorn gthread", None, 64, search=refused)]
+    rec = recommend.choose(results, 1.0)
+    assert rec["verdict"] == "recommended" and rec["best"] == "sync-3"
+    assert "gthread-1x8" in rec["reason"] and "host was full" in rec["reason"]
+    alone = recommend.choose([results[1]], 1.0)
+    assert alone["verdict"] == "host-bound" and "no candidate met" not in alone["reason"]

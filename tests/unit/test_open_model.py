@@ -221,3 +221,42 @@ def test_the_load_side_is_what_was_busy_beside_the_app():
     assert instrument.load_side_busy(1.0, frozenset({0}), frozenset({0, 1}), 1.6) == pytest.approx(0.2)
     # The app on core 1 only: all of core 0's busy time is the load side's.
     assert instrument.load_side_busy(0.9, frozenset({0}), frozenset({1}), 1.0) == pytest.approx(0.9)
+
+
+def host_full_above(capacity_rps: float, host_rps: float):
+    """A configuration with this capacity on a host whose load cores fill above
+    ``host_rps``: those steps are refused, neither a pass nor a failure."""
+    def measure(rate: float) -> Step:
+        if rate > host_rps:
+            return Step(rate, False, "the load side was full", refused=True)
+        return Step(rate, rate <= capacity_rps, "" if rate <= capacity_rps else "p99 over")
+    return measure
+
+
+def test_a_refused_step_sends_the_search_down_to_where_the_host_can_tell():
+    steps = capacity.search(host_full_above(300.0, 140.0), maximum_rps=330.0, ceiling_rps=None,
+                            max_steps=3, growth=1.4)
+    assert steps[0].refused and any(s.passed for s in steps), steps
+    assert len(steps) <= 3 + capacity.MAX_REFUSED_EXTRA
+    found = Search("c", "mix", {"percentile": "p99", "bound_ms": 300}, 5.0, 330.0, "the CPU", "",
+                   1300.0, steps)
+    # What passed is a lower bound: the host, not the configuration, refused what is above.
+    assert found.capacity_rps <= 140.0 and found.first_fail_rps is None
+    assert found.instrument_bound and found.verdict() == "instrument-bound"
+
+
+def test_a_search_the_host_refused_everywhere_measured_nothing():
+    steps = capacity.search(host_full_above(300.0, 1.0), maximum_rps=330.0, ceiling_rps=None,
+                            max_steps=3)
+    assert all(s.refused for s in steps) and len(steps) == 3 + capacity.MAX_REFUSED_EXTRA
+    found = Search("c", "mix", {"percentile": "p99", "bound_ms": 300}, 5.0, 330.0, "the CPU", "",
+                   1300.0, steps)
+    assert found.capacity_rps is None and found.refused_only
+    assert "host was full at every rate" in found.explain()
+
+
+def test_a_real_failure_above_a_pass_is_not_turned_into_a_lower_bound():
+    steps = capacity.search(host_full_above(100.0, 1000.0), maximum_rps=120.0, ceiling_rps=None)
+    found = Search("c", "io", {"percentile": "p99", "bound_ms": 500}, 250, 120.0, "the cap", "",
+                   1300.0, steps)
+    assert not any(s.refused for s in steps) and not found.instrument_bound

@@ -60,15 +60,25 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
         target_rps: the rate the app must serve, if its declaration gives one.
 
     Returns:
-        ``{"verdict": "recommended" | "none", "best", "runner_up", "reason", "rules",
+        ``{"verdict": "recommended" | "none" | "host-bound", "best", "runner_up", "reason", "rules",
         "needs", "instrument_bound"}``: names, sentences, the limits that would serve the
         target, and the candidates whose search the load side ended (their capacity is
         a lower bound).
     """
     measured = [r for r in results if r.get("capacity_rps") and r["candidate"]["fits"]]
+    # Searches the host refused at every rate: not measured here, never a failure.
+    refused = [r["candidate"]["name"] for r in results
+               if not r.get("capacity_rps") and _refused_only(r.get("search"))]
     rules = [f"{', '.join(r['candidate']['rules'])}: {_line(r)}"
              + ("" if r["candidate"]["fits"] else " (more workers than the memory holds)")
              for r in results if r["candidate"]["rules"]]
+    if not measured and refused:
+        return {"verdict": "host-bound", "best": None, "runner_up": None, "rules": rules,
+                "reason": f"this machine's host was full at every rate tried for "
+                          f"{', '.join(refused)} (k6, nginx and the backends share the load "
+                          "cores): the app was not measured here; a load side and backends on "
+                          "cores or machines of their own would measure it",
+                "needs": "", "instrument_bound": refused}
     if not measured:
         cpu = [r["cpu_ms_per_request"] for r in results if r.get("cpu_ms_per_request")]
         needs = ""
@@ -96,6 +106,9 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
                   f"capacity under the objective: {_line(best)}; {_line(runner)}")
     bounded = [r["candidate"]["name"] for r in measured
                if (r.get("search") or {}).get("verdict") == "instrument-bound"]
+    if refused:
+        reason += (f". Not measured here: {', '.join(refused)} (the host was full at every "
+                   "rate tried)")
     if best["candidate"]["name"] in bounded:
         reason += (f". {', '.join(bounded)}: this machine's load side (k6, nginx and the "
                    "backends share its cores) was full before the candidate missed the "
@@ -109,4 +122,10 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
                  f"{math.ceil(cpus_needed * 10) / 10:g} CPUs (now {cpus:g})")
     return {"verdict": "recommended", "best": best["candidate"]["name"],
             "runner_up": runner["candidate"]["name"] if runner else None,
-            "reason": reason, "rules": rules, "needs": needs, "instrument_bound": bounded}
+            "reason": reason, "rules": rules, "needs": needs, "instrument_bound": bounded + refused}
+
+
+def _refused_only(search: dict | None) -> bool:
+    """Whether a recorded search (``capacity.Search.to_dict``) had every step refused."""
+    steps = (search or {}).get("steps") or []
+    return bool(steps) and all(s.get("refused") for s in steps)

@@ -174,6 +174,8 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
         if best.get("cpu_ms_per_request"):
             held += f", {best['cpu_ms_per_request']:.1f} ms of CPU a request"
         lines += [held, f"  why: {rec['reason']}"]
+    elif rec["verdict"] == "host-bound":
+        lines.append(f"not measured on this machine: {rec['reason']}")
     else:
         lines.append(f"no candidate met the objective: {rec['reason']}")
     if rec.get("needs"):
