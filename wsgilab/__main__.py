@@ -22,8 +22,8 @@ USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,advise,python,
 
 def _render(directory: Path) -> None:
     """Render the record in ``directory`` (what a run gathered, even an interrupted one)."""
-    from . import report
-    from .record import BenchRecord
+    from wsgilab import report
+    from wsgilab.model.record import BenchRecord
 
     record = BenchRecord.load(directory)
     if record.levels or record.scenarios:
@@ -33,7 +33,7 @@ def _render(directory: Path) -> None:
 
 def _stopped(exc: BaseException, directory: Path) -> int:
     """Render what an interrupted run gathered; the exit status for how it was stopped."""
-    from .session import Interrupted
+    from wsgilab.lab.session import Interrupted
 
     print(f"\n{exc or 'interrupted'}: the lab is back as declared; what was measured is kept",
           file=sys.stderr)
@@ -43,9 +43,11 @@ def _stopped(exc: BaseException, directory: Path) -> int:
 
 
 def _bench(argv: list[str]) -> int:
-    from . import bench, instrument, options, report
-    from .compose import ComposeError
-    from .session import Interrupted
+    from wsgilab import report
+    from wsgilab.lab import loadside
+    from wsgilab.lab.compose import ComposeError
+    from wsgilab.lab.session import Interrupted
+    from wsgilab.studies import bench, options
 
     try:
         opts = options.parse(argv)
@@ -63,7 +65,7 @@ def _bench(argv: list[str]) -> int:
         record = bench.run(opts)
     except (KeyboardInterrupt, Interrupted) as exc:
         return _stopped(exc, opts.results_dir)
-    except instrument.InstrumentError as exc:
+    except loadside.LoadSideError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
     except ComposeError as exc:
@@ -80,8 +82,10 @@ def _bench(argv: list[str]) -> int:
 
 
 def _capacity(argv: list[str]) -> int:
-    from . import bench, capacity_runner, instrument, options
-    from .session import Interrupted
+    from wsgilab.lab import loadside
+    from wsgilab.lab.session import Interrupted
+    from wsgilab.studies import bench, options
+    from wsgilab.studies import capacity as capacity_runner
 
     try:
         opts = capacity_runner.parse(argv)
@@ -97,7 +101,7 @@ def _capacity(argv: list[str]) -> int:
         record = capacity_runner.run(opts)
     except (KeyboardInterrupt, Interrupted) as exc:
         return _stopped(exc, opts.results_dir)
-    except instrument.InstrumentError as exc:
+    except loadside.LoadSideError as exc:
         print(f"capacity: {exc}", file=sys.stderr)
         return 1
     _render(opts.results_dir)
@@ -112,8 +116,9 @@ def _faults(argv: list[str]) -> int:
     """``faults [--light] [--only a,b] [--results DIR]``."""
     import datetime as dt
 
-    from . import compose, faults
-    from .session import Interrupted
+    from wsgilab.lab import compose
+    from wsgilab.lab.session import Interrupted
+    from wsgilab.studies import faults
 
     names = list(faults.registry())
     parser = argparse.ArgumentParser(prog="python -m wsgilab faults",
@@ -153,8 +158,9 @@ def _faults(argv: list[str]) -> int:
 
 
 def _report(argv: list[str]) -> int:
-    from . import compose, report
-    from .record import BenchRecord
+    from wsgilab import report
+    from wsgilab.lab import compose
+    from wsgilab.model.record import BenchRecord
 
     parser = argparse.ArgumentParser(
         prog="python -m wsgilab report",
@@ -179,8 +185,8 @@ def _report(argv: list[str]) -> int:
 def _compare(argv: list[str]) -> int:
     from tabulate import tabulate
 
-    from .record import BenchRecord
-    from .report import compare
+    from wsgilab.model.record import BenchRecord
+    from wsgilab.report import compare
 
     parser = argparse.ArgumentParser(
         prog="python -m wsgilab compare",
@@ -199,7 +205,7 @@ def _compare(argv: list[str]) -> int:
 
 
 def _findings(argv: list[str]) -> int:
-    from .report import findings
+    from wsgilab.report import findings
 
     argparse.ArgumentParser(
         prog="python -m wsgilab findings",
@@ -215,8 +221,8 @@ def _findings(argv: list[str]) -> int:
 
 
 def _advise(argv: list[str]) -> int:
-    from .advise import runner
-    from .session import Interrupted
+    from wsgilab.lab.session import Interrupted
+    from wsgilab.studies.advise import runner
 
     started: list[Path] = []
     try:
@@ -228,7 +234,7 @@ def _advise(argv: list[str]) -> int:
 
 
 def _stage(argv: list[str]) -> int:
-    from . import compose, images
+    from wsgilab.lab import compose, images
 
     argparse.ArgumentParser(
         prog="python -m wsgilab stage",
@@ -245,7 +251,7 @@ def _stage(argv: list[str]) -> int:
 
 
 def _up(argv: list[str]) -> int:
-    from .session import LabSession
+    from wsgilab.lab.session import LabSession
 
     argparse.ArgumentParser(
         prog="python -m wsgilab up",
@@ -257,7 +263,7 @@ def _up(argv: list[str]) -> int:
 
 
 def _down(argv: list[str]) -> int:
-    from . import compose
+    from wsgilab.lab import compose
 
     argparse.ArgumentParser(prog="python -m wsgilab down",
                             description="Stop and remove the lab's containers.").parse_args(argv)
@@ -266,7 +272,7 @@ def _down(argv: list[str]) -> int:
 
 
 def _python(argv: list[str]) -> int:
-    from . import python_bench
+    from wsgilab.studies import python as python_bench
 
     return python_bench.main(argv)
 
@@ -274,7 +280,7 @@ def _python(argv: list[str]) -> int:
 def _pythons(argv: list[str]) -> int:
     import subprocess
 
-    from . import compose, pythons
+    from wsgilab.lab import compose, pythons
 
     parser = argparse.ArgumentParser(
         prog="python -m wsgilab pythons",

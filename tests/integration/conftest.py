@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from wsgilab import bench, compose, options
-from wsgilab.compose import ComposeError
-from wsgilab.record import BenchRecord
+from wsgilab.lab import compose
+from wsgilab.lab.compose import ComposeError
+from wsgilab.model.record import BenchRecord
+from wsgilab.studies import bench, options
 
 #: The bench the tests run: `make bench`'s default plan (every workload, every
 #: configuration), each level as long as the default's.

@@ -9,8 +9,9 @@ import urllib.request
 
 import pytest
 
-from wsgilab import compose, servers, topology
-from wsgilab.topology import DEFAULT_BASE_URL
+from wsgilab import families as servers
+from wsgilab.lab import compose, topology
+from wsgilab.lab.topology import DEFAULT_BASE_URL
 from wsgilab.workloads import db
 
 #: The configurations gevent or eventlet patch (their servers' own worker classes).

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from wsgilab import compose, servers, topology, workloads
-from wsgilab.results import read_summary
+from wsgilab import families as servers
+from wsgilab import workloads
+from wsgilab.lab import compose, topology
+from wsgilab.model.results import read_summary
 
 #: k6's own guidance: keep the load generator under 80% CPU, or its timings (and so the
 #: throughput the checks use) are the generator's, not the server's (k6 docs, "Running
@@ -48,7 +50,7 @@ def test_level_meets_its_expectation(bench_record, level, entry):
 def test_level_ran_with_the_limits_and_settings_it_declares(bench_record, level, entry):
     """What the engine applied and the server reports equal the compose model with the
     level's variant (and the run's limits) applied: read back, not assumed."""
-    from wsgilab.levels import Variant
+    from wsgilab.model.levels import Variant
 
     run_limits = Variant.from_dict(bench_record.options.get("limits"))
     env = level.variant.over(run_limits).env(level.configuration)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from wsgilab import compose, servers, topology
+from wsgilab import families as servers
+from wsgilab.lab import compose, topology
 
 
 def test_server_runs_its_declared_command(lab, service):

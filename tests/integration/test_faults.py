@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from wsgilab import compose, faults, report
-from wsgilab.record import BenchRecord
+from wsgilab import report
+from wsgilab.lab import compose
+from wsgilab.model.record import BenchRecord
+from wsgilab.studies import faults
 
 #: Log lines shown for a configuration whose scenario failed.
 LOG_TAIL = 30

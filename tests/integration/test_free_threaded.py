@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from wsgilab import bench, compose, python_bench, pythons, topology
-from wsgilab.theory import CPU_BOUND_TOLERANCE
+from wsgilab.lab import compose, pythons, topology
+from wsgilab.model.theory import CPU_BOUND_TOLERANCE
+from wsgilab.studies import bench
+from wsgilab.studies import python as python_bench
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,8 @@ import socket
 
 import pytest
 
-from wsgilab import compose, topology
-from wsgilab.topology import DEFAULT_BASE_URL
+from wsgilab.lab import compose, topology
+from wsgilab.lab.topology import DEFAULT_BASE_URL
 
 #: One configuration per server family (their HTTP parsers differ).
 FAMILIES = {"werkzeug": "flask-threaded", "gunicorn": "gunicorn-sync",

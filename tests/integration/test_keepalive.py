@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from wsgilab import topology
+from wsgilab.lab import topology
 
 #: Requests sent on the one connection.
 REQUESTS = 3

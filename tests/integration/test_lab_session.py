@@ -12,8 +12,8 @@ import subprocess
 import sys
 import time
 
-from wsgilab import compose, topology
-from wsgilab.session import DockerEngine, LabSession
+from wsgilab.lab import compose, topology
+from wsgilab.lab.session import DockerEngine, LabSession
 
 #: Seconds the interrupted bench may take to start its variant level, and to stop after
 #: the signal (putting every container back included).

@@ -11,9 +11,11 @@ import time
 
 import pytest
 
-from wsgilab import capacity_runner, compose, options
-from wsgilab.capacity import Search
-from wsgilab.load import POISSON
+from wsgilab.lab import compose
+from wsgilab.model.capacity import Search
+from wsgilab.model.load import POISSON
+from wsgilab.studies import capacity as capacity_runner
+from wsgilab.studies import options
 
 #: A Poisson stream's measured coefficient of variation may stray this far from 1: at 100
 #: req/s over a 4 s window about 400 inter-arrival times, whose CV has a standard error of
@@ -25,7 +27,7 @@ CONSTANT_CV_MAX = 0.10
 
 def _run(argv, name):
     results = compose.ROOT / "results" / f"test-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    from wsgilab import bench
+    from wsgilab.studies import bench
 
     return bench.run(options.parse(argv + ["--no-raw", "--results", str(results)]),
                      out=lambda line: None)

@@ -10,8 +10,9 @@ import shutil
 import pytest
 
 from support import SMALL_RUN
-from wsgilab import claims, report
-from wsgilab.record import BenchRecord
+from wsgilab import report
+from wsgilab.model.record import BenchRecord
+from wsgilab.verdicts import claims
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 #: Chromium's flags for a root, sandbox-less, offline machine.

@@ -13,8 +13,8 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from wsgilab import servers
-from wsgilab.topology import DEFAULT_BASE_URL, health
+from wsgilab import families as servers
+from wsgilab.lab.topology import DEFAULT_BASE_URL, health
 
 TABS = 2
 

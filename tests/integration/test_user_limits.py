@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 
-from wsgilab import bench, compose, options, topology
-from wsgilab.levels import memory_bytes
+from wsgilab.lab import compose, topology
+from wsgilab.model.levels import memory_bytes
+from wsgilab.studies import bench, options
 
 SERVICE = "gunicorn-sync"
 LIMITS = "cpus=0.5,memory=384M,pids=128"

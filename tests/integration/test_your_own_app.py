@@ -11,9 +11,9 @@ import shutil
 import pytest
 
 from support import ROOT
-from wsgilab.advise import runner
-from wsgilab.record import BenchRecord
-from wsgilab.session import DockerEngine, LabSession
+from wsgilab.lab.session import DockerEngine, LabSession
+from wsgilab.model.record import BenchRecord
+from wsgilab.studies.advise import runner
 
 EXAMPLES = ROOT / "examples"
 

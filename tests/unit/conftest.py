@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from support import FakeCompose
-from wsgilab import compose, instrument
+from wsgilab.lab import compose, loadside
 
 
 @pytest.fixture
@@ -21,5 +21,5 @@ def fake_compose(monkeypatch) -> FakeCompose:
 def no_calibration(monkeypatch, tmp_path):
     """No calibration of this machine's load side, unless a test writes one: the options'
     checks must not depend on what a run left in results/."""
-    monkeypatch.setattr(instrument, "CALIBRATION_FILE", tmp_path / "instrument.json")
+    monkeypatch.setattr(loadside, "CALIBRATION_FILE", tmp_path / "instrument.json")
     return tmp_path / "instrument.json"

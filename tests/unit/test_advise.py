@@ -10,10 +10,12 @@ import shutil
 import pytest
 
 from support import ROOT
-from wsgilab import sizing
-from wsgilab.advise import candidates, declaration, diagnose, project, recommend
-from wsgilab.advise.declaration import AppError
-from wsgilab.results import ClassResult, LevelResult
+from wsgilab.model import app as declaration
+from wsgilab.model import sizing
+from wsgilab.model.app import AppError
+from wsgilab.model.results import ClassResult, LevelResult
+from wsgilab.studies.advise import candidates, project
+from wsgilab.verdicts import diagnose, recommend
 from wsgilab.workloads import get as workload
 
 EXAMPLES = ROOT / "examples"
@@ -273,7 +275,7 @@ def test_the_mix_reports_each_path_and_the_cpu_per_request():
                          server_peak=8, requests=420, failures=3,
                          counts={"failed_r1": 3}, dropped_iterations=0)
     mix = workload("mix")
-    level = mix.level("sync-3", __import__("wsgilab.load", fromlist=["Closed"]).Closed(8),
+    level = mix.level("sync-3", __import__("wsgilab.model.load", fromlist=["Closed"]).Closed(8),
                       {"mix_file": "/tmp/m.json", "mix_service_ms": 20})
     values = mix.figures(result, {"app_cpu_fraction": 0.5}, level, None)
     assert values["throughput_rps"] == 100.0
@@ -283,7 +285,7 @@ def test_the_mix_reports_each_path_and_the_cpu_per_request():
 
 
 def test_the_logs_exceptions_are_counted_without_compose_prefixes_or_warnings():
-    from wsgilab.advise.runner import log_errors
+    from wsgilab.studies.advise.runner import log_errors
 
     lines = ["notes-1  | Traceback (most recent call last):",
              'notes-1  |   File "/srv/app/x.py", line 3, in view',

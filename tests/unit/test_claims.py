@@ -11,10 +11,11 @@ import re
 import pytest
 
 from support import DEFAULT_RUN
-from wsgilab import claims, servers
-from wsgilab.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED
-from wsgilab.levels import Variant
-from wsgilab.record import BenchRecord
+from wsgilab import families as servers
+from wsgilab.model.levels import Variant
+from wsgilab.model.record import BenchRecord
+from wsgilab.verdicts import claims
+from wsgilab.verdicts.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED
 
 STATUSES = {HOLDS, HOLDS_ONLY_WHEN, DOES_NOT_HOLD, NOT_MEASURED}
 TWO_CPUS = {"cpus": 2.0, "cpuset": "0-1"}
@@ -258,7 +259,7 @@ def test_verdict_sentences_read_the_counts_of_the_configurations_they_judge(reco
 
 def with_capacity(role, rate, service_ms=250.0):
     """A change: the run also holds a capacity search of ``role`` that found ``rate``."""
-    from wsgilab.capacity import Search, Step
+    from wsgilab.model.capacity import Search, Step
 
     def change(record):
         found = Search(record.roles[role], "io", {"percentile": "p99", "bound_ms": 500.0},

@@ -3,8 +3,8 @@
 import copy
 
 from support import SMALL_RUN
-from wsgilab.levels import Level
-from wsgilab.record import BenchRecord
+from wsgilab.model.levels import Level
+from wsgilab.model.record import BenchRecord
 from wsgilab.report import compare
 
 

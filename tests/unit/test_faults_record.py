@@ -9,10 +9,12 @@ import shutil
 import pytest
 
 from support import FAULTS_RUN
-from wsgilab import claims, faults, report
-from wsgilab.claims import DOES_NOT_HOLD, HOLDS
-from wsgilab.record import BenchRecord
+from wsgilab import report
+from wsgilab.model.record import BenchRecord
 from wsgilab.report.tables import claims_table, scenario_rows, shown_verdicts
+from wsgilab.studies import faults
+from wsgilab.verdicts import claims
+from wsgilab.verdicts.claims import DOES_NOT_HOLD, HOLDS
 
 
 @pytest.fixture

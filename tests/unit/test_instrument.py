@@ -16,8 +16,8 @@ from labinstrument import blocking, health, loader, processes, runtime
 from labinstrument.inflight import InflightCounter
 from labinstrument.middleware import INFLIGHT_HEADER, InflightMiddleware
 from support import ROOT
-from wsgilab import topology
-from wsgilab.advise import declaration
+from wsgilab.lab import topology
+from wsgilab.model import app as declaration
 
 INSTRUMENT = ROOT / "services" / "instrument" / "labinstrument"
 

@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from wsgilab.k6 import SCRIPTS, env_flags, k6_binary
+from wsgilab.lab.k6 import SCRIPTS, env_flags, k6_binary
 
 GOOD = {"SERVICE": "gunicorn-sync", "VUS": "4", "DURATION_S": "5", "WARMUP_S": "1",
         "IO_MS": "250", "SUMMARY_PATH": "/tmp/unused.json"}

@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 
 from wsgilab import workloads
-from wsgilab.k6 import SCRIPTS, env_flags, k6_binary
+from wsgilab.lab.k6 import SCRIPTS, env_flags, k6_binary
 
 COMMON = {"SERVICE": "gunicorn-sync", "VUS": "4", "DURATION_S": "5", "WARMUP_S": "1",
           "SUMMARY_PATH": "/tmp/unused.json"}
 
 
-#: A request mix for the `mix` workload, whose file its runner writes (wsgilab.advise).
+#: A request mix for the `mix` workload, whose file its runner writes (wsgilab.studies.advise).
 MIX = Path(__file__).parent / "data" / "mix.json"
 GIVEN = {"MIX_FILE": str(MIX)}
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from wsgilab.levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
-from wsgilab.load import Closed
+from wsgilab.model.levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
+from wsgilab.model.load import Closed
 from wsgilab.workloads import get
 
 

@@ -7,7 +7,7 @@ import re
 import yaml
 
 from support import ROOT
-from wsgilab.options import MAX_VUS
+from wsgilab.studies.options import MAX_VUS
 
 CONF = (ROOT / "services" / "nginx" / "nginx.conf").read_text()
 #: Connections nginx needs besides the load: health checks, the bench's probes.

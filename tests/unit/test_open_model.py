@@ -12,12 +12,14 @@ import subprocess
 
 import pytest
 
-from wsgilab import capacity, instrument, objective, workloads
-from wsgilab.capacity import CAPACITY_TOLERANCE, MAX_STEPS, RESOLUTION, Search, Step
-from wsgilab.k6 import SCRIPTS, env_flags, k6_binary
-from wsgilab.levels import Level
-from wsgilab.load import CONSTANT, POISSON, Closed, Open, from_dict, open_vus
-from wsgilab.theory import Capacity, open_bound_rps, open_checks, open_figures
+from wsgilab import workloads
+from wsgilab.lab import loadside
+from wsgilab.lab.k6 import SCRIPTS, env_flags, k6_binary
+from wsgilab.model import capacity, objective
+from wsgilab.model.capacity import CAPACITY_TOLERANCE, MAX_STEPS, RESOLUTION, Search, Step
+from wsgilab.model.levels import Level
+from wsgilab.model.load import CONSTANT, POISSON, Closed, Open, from_dict, open_vus
+from wsgilab.model.theory import Capacity, open_bound_rps, open_checks, open_figures
 
 # --- the load type ----------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ def _raw(path, times):
 
 def test_evenly_spaced_arrivals_have_no_variation(tmp_path):
     _raw(tmp_path / "raw.gz", [i * 0.0625 for i in range(80)])
-    stats = instrument.arrival_stats(tmp_path / "raw.gz", 1.0, 4.5)
+    stats = loadside.arrival_stats(tmp_path / "raw.gz", 1.0, 4.5)
     assert stats["interarrival_cv"] < 0.01 and stats["interarrival_mean_ms"] == pytest.approx(62.5)
 
 
@@ -212,15 +214,15 @@ def test_poisson_arrivals_have_a_coefficient_of_variation_near_one(tmp_path):
         times.append(t)
         t += rng.expovariate(50.0)
     _raw(tmp_path / "raw.gz", times)
-    stats = instrument.arrival_stats(tmp_path / "raw.gz", 1.0, 39.0)
+    stats = loadside.arrival_stats(tmp_path / "raw.gz", 1.0, 39.0)
     assert math.isclose(stats["interarrival_cv"], 1.0, abs_tol=0.08), stats
 
 
 def test_the_load_side_is_what_was_busy_beside_the_app():
     # Core 0 fully busy, the app on cores 0-1 using 1.6 CPUs: 0.8 of it on core 0.
-    assert instrument.load_side_busy(1.0, frozenset({0}), frozenset({0, 1}), 1.6) == pytest.approx(0.2)
+    assert loadside.load_side_busy(1.0, frozenset({0}), frozenset({0, 1}), 1.6) == pytest.approx(0.2)
     # The app on core 1 only: all of core 0's busy time is the load side's.
-    assert instrument.load_side_busy(0.9, frozenset({0}), frozenset({1}), 1.0) == pytest.approx(0.9)
+    assert loadside.load_side_busy(0.9, frozenset({0}), frozenset({1}), 1.0) == pytest.approx(0.9)
 
 
 def host_full_above(capacity_rps: float, host_rps: float):

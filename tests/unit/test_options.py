@@ -6,10 +6,10 @@ import re
 import pytest
 
 from support import ROOT
-from wsgilab import options
-from wsgilab.levels import Variant
-from wsgilab.load import Closed
-from wsgilab.options import MAX_VUS, OptionError
+from wsgilab.model.levels import Variant
+from wsgilab.model.load import Closed
+from wsgilab.studies import options
+from wsgilab.studies.options import MAX_VUS, OptionError
 
 
 @pytest.fixture(autouse=True)
@@ -155,7 +155,7 @@ def test_graceful_stop_is_bounded_by_what_k6_accepts(tmp_path):
 
 
 def test_rates_give_open_levels_sized_from_the_objective(tmp_path):
-    from wsgilab.load import Open
+    from wsgilab.model.load import Open
 
     opts = parse(["--services", "gunicorn-sync", "--workloads", "io", "--vus", "40",
                   "--rates", "8,16.5", "--slo", "p99=1s", "--arrivals", "poisson"], tmp_path)
@@ -172,9 +172,9 @@ def test_the_default_objective_is_twice_each_workloads_service_time(tmp_path):
 
 
 def test_a_rate_past_what_the_load_side_drives_is_refused(tmp_path):
-    from wsgilab import instrument
+    from wsgilab.lab import loadside
 
-    instrument.keep(instrument.Calibration(1800.0, 0.99, "2026-12-02T07:36:31+00:00"))
+    loadside.keep(loadside.Calibration(1800.0, 0.99, "2026-12-02T07:36:31+00:00"))
     parse(["--services", "gunicorn-gevent", "--workloads", "io", "--rates", "600"], tmp_path)
     with pytest.raises(OptionError, match=r"--rates 1900 req/s: more than this machine's load "
                                           r"side drives through nginx \(1800 req/s"):

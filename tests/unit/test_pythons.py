@@ -3,9 +3,11 @@ an ABI without a wheel, and the checks that keep a free-threaded level honest.""
 
 import pytest
 
-from wsgilab import bench, compose, python_bench, pythons, topology
-from wsgilab.levels import Variant
-from wsgilab.theory import FREE_THREADED_UNBOUNDED, Capacity, without_gil
+from wsgilab.lab import compose, pythons, topology
+from wsgilab.model.levels import Variant
+from wsgilab.model.theory import FREE_THREADED_UNBOUNDED, Capacity, without_gil
+from wsgilab.studies import bench
+from wsgilab.studies import python as python_bench
 
 
 def test_the_free_threaded_build_and_its_twin_differ_only_by_the_gil():
@@ -141,7 +143,7 @@ def test_the_python_plan_compares_every_interpreter_and_checks_concurrency_witho
 
 
 def test_any_run_can_be_on_another_python():
-    from wsgilab import options
+    from wsgilab.studies import options
 
     opts = options.parse(["--workloads", "io", "--services", "gunicorn-sync", "--vus", "4",
                           "--python", "3.13t", "--check"])

@@ -7,8 +7,8 @@ import pytest
 from labapp import db as app_db
 from labapp import upstream as app_upstream
 from wsgilab import workloads
-from wsgilab.load import Closed
-from wsgilab.theory import (
+from wsgilab.model.load import Closed
+from wsgilab.model.theory import (
     BLOCKS,
     BLOCKS_AFTER_YIELDING,
     COOPERATIVE,

@@ -8,8 +8,9 @@ from html.parser import HTMLParser
 import pytest
 
 from support import SMALL_RUN
-from wsgilab import claims, report
-from wsgilab.record import BenchRecord
+from wsgilab import report
+from wsgilab.model.record import BenchRecord
+from wsgilab.verdicts import claims
 
 #: Units a chart's caption must name (what its axes measure).
 UNITS = re.compile(r"req/s|\bms\b|CPUs|MiB|a count|count\)")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from support import SMALL_RUN
-from wsgilab.results import LOAD_FAILED, LOAD_REQUESTS, SummaryError, read_summary
+from wsgilab.model.results import LOAD_FAILED, LOAD_REQUESTS, SummaryError, read_summary
 
 IO = SMALL_RUN / "gunicorn-gevent" / "io-vus-004.summary.json"
 MIXED = SMALL_RUN / "gunicorn-gevent" / "mixed-workers1-vus-004.summary.json"

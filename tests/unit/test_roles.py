@@ -8,8 +8,9 @@ import ast
 import pytest
 
 from support import ROOT
-from wsgilab import compose, servers
-from wsgilab.roles import ROLES
+from wsgilab import families as servers
+from wsgilab.lab import compose
+from wsgilab.model.roles import ROLES
 
 ENGINE = ROOT / "wsgilab"
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from wsgilab import servers
-from wsgilab.theory import UnknownServer
+from wsgilab import families as servers
+from wsgilab.model.theory import UnknownServer
 
 GUNICORN = {"server": "gunicorn", "workers": 4, "threads": 1, "worker_connections": 1000}
 

@@ -12,8 +12,8 @@ from dataclasses import replace
 
 import pytest
 
-from wsgilab.levels import Variant
-from wsgilab.session import Drift, Engine, Interrupted, LabSession, State
+from wsgilab.lab.session import Drift, Engine, Interrupted, LabSession, State
+from wsgilab.model.levels import Variant
 
 DECLARED = State(("gunicorn", "--workers", "4"), 1.0, "1", 256 * 2**20, 256 * 2**20, 256)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from wsgilab.sizing import RULES, facts_for
+from wsgilab.model.sizing import RULES, facts_for
 
 RULE = {r.name: r for r in RULES}
 

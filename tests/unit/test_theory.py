@@ -2,7 +2,7 @@
 
 import pytest
 
-from wsgilab.theory import (
+from wsgilab.model.theory import (
     CLIENT_BOUND_MIN_FRACTION,
     CPU_BOUND_OVERSHOOT,
     CPU_BOUND_TOLERANCE,

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from wsgilab.usl import FitError, fit, usl
+from wsgilab.model.usl import FitError, fit, usl
 
 #: The R package usl's test data (facts-2026-11-23.md): generated with
 #: lambda = 1, sigma = kappa = 0.02, so N* = sqrt(0.98 / 0.02) = 7.0.

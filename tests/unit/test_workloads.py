@@ -3,11 +3,12 @@
 import pytest
 
 from support import SMALL_RUN
-from wsgilab import compose, workloads
-from wsgilab.levels import Variant
-from wsgilab.load import Closed
-from wsgilab.record import BenchRecord
-from wsgilab.theory import Capacity
+from wsgilab import workloads
+from wsgilab.lab import compose
+from wsgilab.model.levels import Variant
+from wsgilab.model.load import Closed
+from wsgilab.model.record import BenchRecord
+from wsgilab.model.theory import Capacity
 from wsgilab.workloads.base import Facts, PlanRequest
 from wsgilab.workloads.mixed import GIL_HANDOFFS, LOOP_MIN_FRACTION, SWITCH_INTERVAL_MS
 
@@ -64,7 +65,7 @@ def test_cpu_levels_check_throughput_against_the_cpu_bound_not_littles_law():
     (1.70, 40.0),    # never less than the container's own: others 0
 ])
 def test_the_cpu_bound_leaves_out_what_others_ran_on_the_cores(busy, bound):
-    from wsgilab.results import ClassResult, LevelResult
+    from wsgilab.model.results import ClassResult, LevelResult
     cpu = workloads.get("cpu")
     level = cpu.level("gunicorn-sync", Closed(10))
     result = LevelResult(params={}, server_peak=4, requests=100, failures=0, classes={

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 
-from ..record import BenchRecord
-from . import charts as charts_module
-from . import html
-from .tables import (
+from wsgilab.model.record import BenchRecord
+from wsgilab.report import charts as charts_module
+from wsgilab.report import html
+from wsgilab.report.tables import (
     capacity_table,
     claims_table,
     overhead_table,
@@ -36,10 +36,10 @@ def write(record: BenchRecord) -> list[str]:
     Returns:
         the names of the chart files written.
     """
-    from .. import analyses
+    from wsgilab.verdicts import analyses
 
     if record.advice:
-        from . import advice
+        from wsgilab.report import advice
 
         return advice.write(record)
     directory = record.directory

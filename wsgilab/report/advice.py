@@ -1,7 +1,7 @@
 """An advise run's report: the recommendation first (text, command, ``gunicorn.conf.py``),
 then each candidate's capacity under the objective beside the sizing rules' picks, the
 latency against the offered rate, the diagnoses, the per-path figures and the facts. All
-from the record's ``advice`` and its levels (``wsgilab.advise.runner``).
+from the record's ``advice`` and its levels (``wsgilab.studies.advise.runner``).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import jinja2
 import matplotlib.pyplot as plt
 from tabulate import tabulate
 
-from ..advise import recommend
-from ..advise.conclude import conclude
-from ..record import BenchRecord
-from .charts import WIDTH_IN, Chart
-from .html import _png, facts
+from wsgilab.model.record import BenchRecord
+from wsgilab.report.charts import WIDTH_IN, Chart
+from wsgilab.report.html import _png, facts
+from wsgilab.verdicts import recommend
+from wsgilab.verdicts.conclude import conclude
 
 TEMPLATE = Path(__file__).with_name("advice.html.j2")
 

@@ -19,9 +19,10 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import FuncFormatter, LogLocator  # noqa: E402
 
-from .. import analyses, usl  # noqa: E402
-from ..cases import Case, all_cases  # noqa: E402
-from ..record import BenchRecord  # noqa: E402
+from wsgilab.model import usl
+from wsgilab.model.record import BenchRecord
+from wsgilab.verdicts import analyses
+from wsgilab.verdicts.cases import Case, all_cases
 
 #: Inches per row of a dot plot, and the least height of a figure.
 ROW_IN = 0.24
@@ -336,7 +337,7 @@ def mixed_chart(record: BenchRecord) -> Chart | None:
 def all_charts(record: BenchRecord) -> list[Chart]:
     """Every chart the record has data for, in reading order: the closed-model levels'
     per workload, then the open-model ones (``open_charts``)."""
-    from . import open_charts
+    from wsgilab.report import open_charts
 
     charts = []
     for workload in _workloads(record):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 import jinja2
 from tabulate import tabulate
 
-from ..cases import Case, all_cases
-from ..record import BenchRecord
+from wsgilab.model.record import BenchRecord
+from wsgilab.verdicts.cases import Case, all_cases
 
 #: The figures compared, with their units.
 FIGURES = {"throughput_rps": "req/s", "latency_p50_ms": "ms", "latency_p95_ms": "ms",

@@ -19,14 +19,12 @@ import jinja2
 import matplotlib.pyplot as plt
 from tabulate import tabulate
 
-from .. import analyses, claims
-from ..cases import Case, all_cases
-from ..compose import ROOT
-from ..record import BenchRecord
-from . import advice as advice_report
-from . import charts as charts_module
-from . import pythons as python_report
-from .tables import (
+from wsgilab.model.paths import ROOT
+from wsgilab.model.record import BenchRecord
+from wsgilab.report import advice as advice_report
+from wsgilab.report import charts as charts_module
+from wsgilab.report import pythons as python_report
+from wsgilab.report.tables import (
     HEADERS,
     capacity_table,
     overhead_table,
@@ -35,6 +33,8 @@ from .tables import (
     sizing_table,
     sweep_table,
 )
+from wsgilab.verdicts import analyses, claims
+from wsgilab.verdicts.cases import Case, all_cases
 
 RECORDS = ROOT / "records"
 README = ROOT / "README.md"
@@ -186,7 +186,7 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     Returns:
         the page's Markdown (also written to ``out``).
     """
-    from . import open_charts
+    from wsgilab.report import open_charts
 
     sources = load_sources(directory)
     pictures = out.parent / PICTURES

@@ -9,10 +9,9 @@ from pathlib import Path
 import jinja2
 from tabulate import tabulate
 
-from .. import analyses
-from ..record import BenchRecord
-from .charts import Chart
-from .tables import (
+from wsgilab.model.record import BenchRecord
+from wsgilab.report.charts import Chart
+from wsgilab.report.tables import (
     HEADERS,
     HIDDEN_CLAIMS,
     SCENARIO_HEADERS,
@@ -24,6 +23,7 @@ from .tables import (
     sizing_table,
     sweep_table,
 )
+from wsgilab.verdicts import analyses
 
 TEMPLATE = Path(__file__).with_name("report.html.j2")
 

@@ -13,10 +13,10 @@ import math
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FixedLocator, FuncFormatter
 
-from ..capacity import CAPACITY_OVERSHOOT, CAPACITY_TOLERANCE, Search
-from ..cases import Case, all_cases
-from ..record import BenchRecord
-from .charts import WIDTH_IN, Chart, _dot_figure, _finish, _plain_log, _rows_axis
+from wsgilab.model.capacity import CAPACITY_OVERSHOOT, CAPACITY_TOLERANCE, Search
+from wsgilab.model.record import BenchRecord
+from wsgilab.report.charts import WIDTH_IN, Chart, _dot_figure, _finish, _plain_log, _rows_axis
+from wsgilab.verdicts.cases import Case, all_cases
 
 PERCENTILES = (("latency_p50_ms", "p50", "tab:blue"), ("latency_p95_ms", "p95", "tab:orange"),
                ("latency_p99_ms", "p99", "tab:red"))

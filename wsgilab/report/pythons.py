@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .. import pythons
-from ..cases import Case, all_cases
-from ..record import BenchRecord
-from ..topology import gil_off
-from .charts import Chart, plt
+from wsgilab.lab import pythons
+from wsgilab.lab.topology import gil_off
+from wsgilab.model.record import BenchRecord
+from wsgilab.report.charts import Chart, plt
+from wsgilab.verdicts.cases import Case, all_cases
 
 CPU_HEADERS = ["configuration", "Python", "req/s", "bound req/s", "X / bound", "CPUs used",
                "CPU ms / request", "PSS per worker (MiB)", "GIL off in every worker", "status"]

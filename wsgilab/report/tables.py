@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from .. import analyses, claims, workloads
-from ..cases import Case, all_cases
-from ..record import BenchRecord
+from wsgilab import workloads
+from wsgilab.model.record import BenchRecord
+from wsgilab.verdicts import analyses, claims
+from wsgilab.verdicts.cases import Case, all_cases
 
 HEADERS = ["configuration", "workload", "variant", "load", "req/s", "p50 ms", "p95 ms",
            "L in app", "peak", "expected peak", "other", "status"]
@@ -136,7 +137,7 @@ CAPACITY_HEADERS = ["configuration", "workload", "limits", "objective", "capacit
 def capacity_rows(record: BenchRecord) -> list[list[str]]:
     """One row per configuration and workload searched: the capacity (median and min-max
     over repeats), the theoretical maximum and the ratio, and what the search saw."""
-    from ..capacity import Search, spread
+    from wsgilab.model.capacity import Search, spread
 
     grouped: dict[tuple, list[Search]] = {}
     errors = []

@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from .base import Workload
+from wsgilab.workloads.base import Workload
 
 #: Modules of this package that are not workloads.
 _NOT_WORKLOADS = {"base"}

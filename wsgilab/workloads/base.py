@@ -6,11 +6,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..levels import Level, Variant
-from ..load import CONSTANT, OPEN_VUS_HEADROOM, Closed, Load, Open, open_vus
-from ..objective import Objective
-from ..results import LevelResult
-from ..theory import Capacity, Check, open_figures
+from wsgilab.model.levels import Level, Variant
+from wsgilab.model.load import CONSTANT, OPEN_VUS_HEADROOM, Closed, Load, Open, open_vus
+from wsgilab.model.objective import Objective
+from wsgilab.model.results import LevelResult
+from wsgilab.model.theory import Capacity, Check, open_figures
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
 
@@ -60,7 +60,7 @@ class Facts:
     """A configuration as it ran for one level: what its expectation rule may read.
 
     Attributes:
-        capacity: the model its server's reported settings give (``wsgilab.servers``).
+        capacity: the model its server's reported settings give (``wsgilab.families``).
         settings: the server's settings as it reported them.
         cpus: the container's CPU quota in CPUs (None: none); cpuset_cpus: its cores.
         memory_bytes, pids: its memory and pids limits.

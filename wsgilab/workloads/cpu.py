@@ -45,7 +45,7 @@ whose CPU the bench records per level):
 3. ``flask-processes`` (processes=3) at 2 CPUs: N at once, minus the fork per request;
 5. ``gunicorn-sync`` with 1, 2, 4, 8 and 16 workers on 1 CPU: throughput, p95 and memory
    per worker count ("workers should not exceed CPU cores significantly");
-6. the sizing rules (``wsgilab.sizing``) inside a 0.5-CPU container, each measured on
+6. the sizing rules (``wsgilab.model.sizing``) inside a 0.5-CPU container, each measured on
    ``cpu`` and ``io``.
 
 (Point 4, CPU requests beside I/O requests, is the ``mixed`` workload.)
@@ -56,11 +56,11 @@ from __future__ import annotations
 import os
 from dataclasses import replace
 
-from .. import sizing
-from ..levels import Level, Variant
-from ..load import Closed
-from ..results import LevelResult
-from ..theory import (
+from wsgilab.model import sizing
+from wsgilab.model.levels import Level, Variant
+from wsgilab.model.load import Closed
+from wsgilab.model.results import LevelResult
+from wsgilab.model.theory import (
     CPU_BOUND_OVERSHOOT,
     CPU_BOUND_TOLERANCE,
     Check,
@@ -68,7 +68,7 @@ from ..theory import (
     cpu_parallelism,
     cpu_throughput_check,
 )
-from .base import Column, Facts, Param, PlanRequest, Workload, common_figures
+from wsgilab.workloads.base import Column, Facts, Param, PlanRequest, Workload, common_figures
 
 CPU_MS = Param("cpu_ms", "CPU_MS", 50, low=1, high=2000, unit="milliseconds",
                help="milliseconds of CPU each request burns (its thread's own CPU clock)")
@@ -173,7 +173,7 @@ def sizing_levels(request: PlanRequest) -> list[Level]:
     The rules read what the container will see: the host's ``os.cpu_count()``, the
     cpuset of the declared configuration (one core), the quota and the memory limit.
     """
-    from . import get
+    from wsgilab.workloads import get
 
     facts = sizing.facts_for(os.cpu_count(), 1, SIZING_QUOTA, request.memory_bytes)
     levels = []

@@ -45,12 +45,27 @@ from __future__ import annotations
 
 import threading
 
-from .. import topology
-from ..levels import Level
-from ..load import Closed
-from ..results import LevelResult
-from ..theory import BLOCKS, BLOCKS_AFTER_YIELDING, COOPERATIVE, Check, open_checks, real_io_checks
-from .base import Facts, Observer, ObserverError, Param, PlanRequest, Workload, common_figures
+from wsgilab.lab import topology
+from wsgilab.model.levels import Level
+from wsgilab.model.load import Closed
+from wsgilab.model.results import LevelResult
+from wsgilab.model.theory import (
+    BLOCKS,
+    BLOCKS_AFTER_YIELDING,
+    COOPERATIVE,
+    Check,
+    open_checks,
+    real_io_checks,
+)
+from wsgilab.workloads.base import (
+    Facts,
+    Observer,
+    ObserverError,
+    Param,
+    PlanRequest,
+    Workload,
+    common_figures,
+)
 
 #: The drivers the app serves (services/app/labapp/db.py DRIVERS; a unit test keeps the
 #: two lists equal).

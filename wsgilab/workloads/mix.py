@@ -1,4 +1,4 @@
-"""Workload ``mix``: a user's own request mix (``make advise``, ``wsgilab.advise``), each
+"""Workload ``mix``: a user's own request mix (``make advise``, ``wsgilab.studies.advise``), each
 request chosen by weight (``k6/mix.js``), per-path latency and errors recorded beside the
 whole's.
 
@@ -10,10 +10,10 @@ answers 2xx. The mix's service time (``mix_service_ms``) is measured by the advi
 
 from __future__ import annotations
 
-from ..levels import Level
-from ..results import LevelResult
-from ..theory import Check
-from .base import Facts, Param, PlanRequest, Workload, common_figures
+from wsgilab.model.levels import Level
+from wsgilab.model.results import LevelResult
+from wsgilab.model.theory import Check
+from wsgilab.workloads.base import Facts, Param, PlanRequest, Workload, common_figures
 
 MIX_FILE = Param("mix_file", "MIX_FILE", "", help="the mix's JSON file (make advise writes it)")
 SERVICE_MS = Param("mix_service_ms", "MIX_SERVICE_MS", 0, low=0, high=600_000,

@@ -30,12 +30,20 @@ from __future__ import annotations
 
 import json
 
-from .. import topology
-from ..levels import Level
-from ..load import Closed
-from ..results import LevelResult
-from ..theory import BLOCKS, COOPERATIVE, Check, open_checks, real_io_checks
-from .base import Facts, Observer, ObserverError, Param, PlanRequest, Workload, common_figures
+from wsgilab.lab import topology
+from wsgilab.model.levels import Level
+from wsgilab.model.load import Closed
+from wsgilab.model.results import LevelResult
+from wsgilab.model.theory import BLOCKS, COOPERATIVE, Check, open_checks, real_io_checks
+from wsgilab.workloads.base import (
+    Facts,
+    Observer,
+    ObserverError,
+    Param,
+    PlanRequest,
+    Workload,
+    common_figures,
+)
 
 #: The clients the app offers (services/app/labapp/upstream.py CLIENTS).
 CLIENTS = ("requests", "pycurl")

@@ -1,0 +1,38 @@
+"""waitress 3.0.2: one process, I/O in its main thread, the app in a pool of threads.
+
+Reported by: the running server: ``labinstrument.launchers.waitress`` runs waitress-serve's own
+runner (``Adjustments.parse_args``) and publishes ``server.adj``, the adjustments of the
+server it created. ``declared`` parses the compose command with the same parser.
+
+Cap (waitress docs ``design.rst``, ``arguments.rst``; ``adjustments.py``):
+
+- ``threads`` requests in the app at once (default 4): "a fixed pool of worker threads";
+  the threads take tasks from one shared queue, so every thread is sustained.
+- Up to ``connection_limit`` connections (default 100) are accepted by the main thread's
+  asyncore loop; requests beyond the threads wait in its unbounded task queue ("Task queue
+  depth is N" in the log). Past ``connection_limit`` it stops calling ``accept()`` and
+  connections wait in the kernel backlog (``backlog``, default 1024).
+- One process: CPU parallelism 1 (the GIL).
+"""
+
+from __future__ import annotations
+
+from wsgilab.families import launched
+from wsgilab.model.theory import Capacity
+
+NAME = "waitress"
+REPORTED_BY = "the running server's Adjustments (server.adj), published by labinstrument.launchers.waitress"
+
+
+def declared(command: list[str]) -> dict | None:
+    """The adjustments a launcher command resolves to (the launcher's ``KEYS``), parsed by
+    waitress itself."""
+    return launched(NAME, command)
+
+
+def model(settings: dict) -> Capacity:
+    """The model from ``{"threads", "connection_limit"}``."""
+    threads = settings["threads"]
+    return Capacity(threads, f"threads = {threads} (connection_limit "
+                    f"{settings['connection_limit']} accepted and queued)",
+                    parallelism=1, processes=1)

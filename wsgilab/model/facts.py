@@ -1,0 +1,119 @@
+"""A configuration's facts as plain types: what a record holds, loadable without Docker.
+
+``Limits`` (a container's resource limits) and ``Configuration`` (command, limits, the
+server's reported settings, its capacity model, what the app saw inside the container)
+are read from the running lab by ``wsgilab.lab.topology`` and written into every level's
+record; the report and the claims read them back from ``bench.json`` with nothing but
+the standard library.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from wsgilab.model.levels import cpuset_size
+from wsgilab.model.theory import Capacity
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A container's resource limits.
+
+    Attributes:
+        cpus: CPU quota in CPUs (CFS quota / period; 1.0 = one full core).
+        cpuset: the cores the container may run on, e.g. ``"1"``.
+        memory_bytes: memory limit in bytes.
+        memswap_bytes: memory + swap limit in bytes (equal to memory_bytes: no swap).
+        pids: the most tasks (processes and threads) the container may hold.
+    """
+
+    cpus: float
+    cpuset: str
+    memory_bytes: int
+    memswap_bytes: int
+    pids: int
+
+    def describe(self) -> str:
+        """Short form for tables: ``1 CPU (core 1), 256 MiB, 256 pids``."""
+        cores = "core" if cpuset_size(self.cpuset) == 1 else "cores"
+        return (f"{self.cpus:g} CPU ({cores} {self.cpuset}), "
+                f"{self.memory_bytes // 2**20} MiB, {self.pids} pids")
+
+    @property
+    def cpuset_cpus(self) -> int:
+        """How many cores the cpuset holds."""
+        return cpuset_size(self.cpuset)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Limits:
+        return cls(**data)
+
+
+def applied_limits(host_config: dict) -> Limits:
+    """The limits in a container's ``HostConfig`` (``docker inspect``); 0 where unset."""
+    return Limits(
+        cpus=(host_config.get("NanoCpus") or 0) / 1e9,
+        cpuset=host_config.get("CpusetCpus") or "",
+        memory_bytes=host_config.get("Memory") or 0,
+        memswap_bytes=host_config.get("MemorySwap") or 0,
+        pids=host_config.get("PidsLimit") or 0,
+    )
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One measured configuration as it runs: command, limits, server settings, model.
+
+    Attributes:
+        service: the compose service.
+        command: the command its container runs.
+        limits: its limits as the engine applied them (``HostConfig``).
+        settings: what its server reports about itself (``/healthz`` ``server``).
+        capacity: the model those settings give (``wsgilab.families``).
+        container: what the app sees inside the container (``/healthz`` ``container``):
+            CPU counts, CFS quota, memory and pids limits (``labinstrument.container``).
+        runtime: the answering process's runtime (``runtime`` of the health answer):
+            which coroutine library patched it (``patched_by``), its Python, its GIL.
+        app: what the application reports about itself (its ``lab_facts``), e.g. the
+            demo app's database pool size.
+        processes: every serving process's runtime facts, by pid, recorded after it
+            loaded the app (``labinstrument.processes``).
+    """
+
+    service: str
+    command: list[str]
+    limits: Limits
+    settings: dict
+    capacity: Capacity
+    container: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)
+    app: dict = field(default_factory=dict)
+    processes: dict = field(default_factory=dict)
+
+    def facts(self, backend: dict | None = None):
+        """What a workload's expectation rule reads (``workloads.base.Facts``), with what
+        the workload read of its backend (``Workload.backend``)."""
+        from wsgilab.workloads.base import Facts
+
+        return Facts(capacity=self.capacity, settings=self.settings,
+                     cpus=self.limits.cpus or None, cpuset_cpus=self.limits.cpuset_cpus,
+                     memory_bytes=self.limits.memory_bytes, pids=self.limits.pids,
+                     container=self.container, runtime=self.runtime, app=self.app,
+                     processes=self.processes, backend=backend or {})
+
+    def to_dict(self) -> dict:
+        return {"service": self.service, "command": self.command,
+                "limits": self.limits.to_dict(), "settings": self.settings,
+                "capacity": self.capacity.to_dict(), "container": self.container,
+                "runtime": self.runtime, "app": self.app, "processes": self.processes}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Configuration:
+        return cls(service=data["service"], command=data["command"],
+                   limits=Limits.from_dict(data["limits"]), settings=data["settings"],
+                   capacity=Capacity.from_dict(data["capacity"]),
+                   container=data.get("container", {}), runtime=data.get("runtime", {}),
+                   app=data.get("app", {}), processes=data.get("processes", {}))

@@ -1,0 +1,181 @@
+"""The configurations worth measuring for an app under its limits: bounded, each with the
+reason it is there.
+
+Per server family, from the limits (CPUs, memory) and what the smoke pass measured (the
+app's memory per worker process): sync workers up to what memory allows, gthread workers
+x threads, gevent, uWSGI processes x threads, waitress threads, granian workers x blocking
+threads. Beside them, the popular sizing rules, computed on what the user's own container
+reported (``os.cpu_count()``, its cpuset, quota and memory: ``sizing.RULES``) and measured
+like any candidate; one the memory cannot hold is kept, marked, and measured on a closed
+level only, to show what would happen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from wsgilab.model import sizing
+
+#: Room kept free of the memory limit when sizing worker counts: what a request
+#: allocates while it runs, beyond a worker's memory at rest.
+MEMORY_HEADROOM = 0.25
+#: Memory the container needs besides its workers, MiB: the master process and the
+#: healthcheck (measured: an idle gunicorn arbiter of a small app, about 20 MiB).
+MEMORY_BASE_MIB = 32
+#: The most sync workers a candidate gets, whatever the memory (past this, a CPU-bound
+#: worker count only adds memory: the lab's own sweep, claim 12).
+MOST_SYNC_WORKERS = 16
+#: Threads per gthread worker, and blocking threads per granian worker: Cloud Run's and
+#: granian's own examples' count.
+THREADS = 8
+#: Environment that turns gevent's monitor thread on for gevent candidates (gevent's own
+#: configuration): a greenlet that keeps the hub more than this many seconds is reported.
+GEVENT_MONITOR = {"GEVENT_MONITOR_THREAD_ENABLE": "true", "GEVENT_MAX_BLOCKING_TIME": "0.1"}
+#: uWSGI's options the lab needs for any app (compose/uwsgi-*.yml): big headers, many
+#: variables, quiet, and a clean stop.
+UWSGI_COMMON = ["--need-app", "--strict", "--die-on-term", "--disable-logging",
+                "--buffer-size", "32768", "--max-vars", "512"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration to measure.
+
+    Attributes:
+        name: its compose service's name in the app's project (``gthread-1x8``).
+        family: the server family and worker class, in words.
+        command: the container's command (the instrument's entry point as the app).
+        why: why it is a candidate.
+        rules: the sizing rules that pick exactly it.
+        servers: the server lock of its image (``servers`` or ``servers-eventlet``).
+        environment: variables it needs beside the app's (gevent's monitor).
+        fits: whether its workers fit the memory limit at the measured memory per worker;
+            one that does not is measured on a closed level only.
+    """
+
+    name: str
+    family: str
+    command: tuple[str, ...]
+    why: str
+    rules: tuple[str, ...] = ()
+    servers: str = "servers"
+    environment: dict = field(default_factory=dict)
+    fits: bool = True
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "family": self.family, "command": list(self.command),
+                "why": self.why, "rules": list(self.rules), "servers": self.servers,
+                "environment": self.environment, "fits": self.fits}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Candidate:
+        return cls(name=data["name"], family=data["family"], command=tuple(data["command"]),
+                   why=data["why"], rules=tuple(data.get("rules", ())),
+                   servers=data.get("servers", "servers"),
+                   environment=data.get("environment", {}), fits=data.get("fits", True))
+
+
+def gunicorn(workers: int, *extra: str) -> tuple[str, ...]:
+    return ("gunicorn", "--workers", str(workers), *extra, "labinstrument.wsgi:app")
+
+
+def most_workers(memory_bytes: int, worker_mib: float) -> int:
+    """The most worker processes the memory limit holds at ``worker_mib`` each, with
+    MEMORY_HEADROOM kept free and MEMORY_BASE_MIB for the rest of the container."""
+    usable = memory_bytes / 2**20 * (1 - MEMORY_HEADROOM) - MEMORY_BASE_MIB
+    return max(0, math.floor(usable / max(worker_mib, 1.0)))
+
+
+def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
+             light: bool = False, eventlet: bool = False) -> list[Candidate]:
+    """The candidates for an app under ``cpus`` (quota) and ``memory_bytes``.
+
+    Sync workers: 2 x cores + 1 (gunicorn's rule on the quota's cores) and the most the
+    memory holds (up to MOST_SYNC_WORKERS), where they differ; one gthread process of
+    THREADS threads, and one process of THREADS / 2 per core where there are more cores;
+    a gevent worker per core; uWSGI processes x threads; waitress; granian; and the
+    sizing rules' picks (``sizing.RULES``), each on what the container reported. The same
+    command reached by several roads is one candidate with every reason.
+
+    Args:
+        cpus: the CPU quota (CPUs); cores = its ceiling.
+        memory_bytes: the memory limit.
+        worker_mib: one worker process's memory with the app loaded, measured (MiB).
+        container: what the user's container reported (``labinstrument.container``):
+            the sizing rules read it.
+        light: the light form (CI): one sync and one gthread candidate.
+        eventlet: add gunicorn's eventlet worker (its own image).
+
+    Returns:
+        the candidates, in the order they are measured.
+    """
+    cores = max(1, math.ceil(cpus))
+    most = min(MOST_SYNC_WORKERS, most_workers(memory_bytes, worker_mib))
+    found: dict[tuple, Candidate] = {}
+
+    def add(candidate: Candidate) -> None:
+        key = candidate.command
+        if key in found:  # the same configuration by another road: keep both reasons
+            old = found[key]
+            found[key] = Candidate(old.name, old.family, old.command, old.why,
+                                   tuple(dict.fromkeys(old.rules + candidate.rules)),
+                                   old.servers, old.environment, old.fits)
+        else:
+            found[key] = candidate
+
+    sync_counts = sorted({max(1, min(most, n)) for n in (2 * cores + 1, most)})
+    if light:
+        sync_counts = sync_counts[:1]
+    for n in sync_counts:
+        add(Candidate(f"sync-{n}", "gunicorn sync", gunicorn(n),
+                      f"{n} sync worker{'s' if n > 1 else ''}: one request each "
+                      f"(memory holds {most} at {worker_mib:.0f} MiB each)"))
+    add(Candidate(f"gthread-1x{THREADS}", "gunicorn gthread", gunicorn(1, "--threads", str(THREADS)),
+                  f"one process of {THREADS} threads: waiting requests share one GIL"))
+    if light:
+        return list(found.values())
+    if cores > 1:
+        add(Candidate(f"gthread-{cores}x{THREADS // 2}", "gunicorn gthread",
+                      gunicorn(cores, "--threads", str(THREADS // 2), "--worker-connections",
+                               str(THREADS // 2)),
+                      "a process per CPU, each with threads; --worker-connections = threads "
+                      "so that every thread is sustained (benoitc/gunicorn#3433)"))
+    add(Candidate(f"gevent-{cores}", "gunicorn gevent",
+                  gunicorn(cores, "--worker-class", "gevent", "--worker-connections", "1000"),
+                  "greenlets: every request waiting on patched sockets at once",
+                  environment=dict(GEVENT_MONITOR)))
+    if eventlet:
+        add(Candidate(f"eventlet-{cores}", "gunicorn eventlet",
+                      gunicorn(cores, "--worker-class", "eventlet", "--worker-connections", "1000"),
+                      "eventlet's green threads (the app asked for them)", servers="servers-eventlet"))
+    add(Candidate(f"uwsgi-{cores}x{THREADS // 2}", "uWSGI processes x threads",
+                  ("uwsgi", "--http-socket", ":8000", "--master", "--processes", str(cores),
+                   "--threads", str(THREADS // 2), "--enable-threads", "--listen", "100",
+                   "--module", "labinstrument.launchers.uwsgi:app", *UWSGI_COMMON),
+                  "uWSGI's threads accept only when free"))
+    add(Candidate(f"waitress-{THREADS}", "waitress threads",
+                  ("python3", "-m", "labinstrument.launchers.waitress", "--threads", str(THREADS),
+                   "--connection-limit", "100", "--backlog", "1024", "--listen", "0.0.0.0:8000",
+                   "labinstrument.wsgi:app"),
+                  "one process of threads behind waitress's own event loop"))
+    add(Candidate(f"granian-{cores}x{THREADS}", "granian WSGI",
+                  ("python3", "-m", "labinstrument.launchers.granian", "--interface", "wsgi",
+                   "--host", "0.0.0.0", "--port", "8000", "--workers", str(cores),
+                   "--blocking-threads", str(THREADS), "--backpressure", "1024",
+                   "labinstrument.wsgi:app"),
+                  "granian's Rust I/O, the app on blocking threads"))
+    for rule in sizing.RULES:
+        size = rule.size(container)
+        fits = size.workers <= most
+        if size.threads > 1:
+            command = gunicorn(size.workers, "--threads", str(size.threads))
+            name = f"gthread-{size.workers}x{size.threads}"
+        else:
+            command, name = gunicorn(size.workers), f"sync-{size.workers}"
+        add(Candidate(name, f"gunicorn {size.worker_class}", command,
+                      f"what {rule.name}'s rule ({rule.formula}) picks in this container"
+                      + ("" if fits else f"; {size.workers} workers need more memory than the "
+                                         f"limit holds ({most} at {worker_mib:.0f} MiB each)"),
+                      rules=(rule.name,), fits=fits))
+    return list(found.values())

@@ -1,0 +1,581 @@
+"""``make advise APP=<folder>``: measure any WSGI app under its own limits and recommend the
+configuration to deploy.
+
+1. **Read** the app's declaration (``declaration.load``); **stage** its code and
+   requirements over the servers' pins and **build** its images (``images.stage``, compose
+   build). A bad declaration, a requirement that conflicts or does not install stops here,
+   before any load (exit status ``BAD_INPUT``).
+2. **Start** the app's own project (``project``: nginx on 127.0.0.1:8090, the backends it
+   asked for, PostgreSQL with its SQL) through a lab session; calibrate the load side.
+3. **Probe**: one sync worker of the app. It must become healthy (else its log, with the
+   import's traceback, is shown), and every request of the mix must answer 2xx in a smoke
+   pass (else each path's status and the answer's start). From the probe: each request's
+   service time alone, the mix's weighted mean, one worker's memory, and what the
+   container reports to the sizing rules (exit status ``APP_FAILED`` where it fails).
+4. **Candidates** (``candidates.generate``), one at a time: a closed level (per-path
+   latency, CPU per request, memory, errors under concurrency) and a capacity search
+   under the objective (``capacity.search``).
+5. **Diagnose** and **recommend** (``diagnose``, ``recommend``); the record
+   (``bench.json``, its ``advice``) holds it all, and a short text ends the command.
+   ``python -m wsgilab report`` renders the page (the Makefile target runs both).
+
+A run that fails or is interrupted midway keeps what it measured, and both the app's
+project and the lab are left as they were declared.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import time
+import urllib.error
+import urllib.request
+from dataclasses import replace
+from pathlib import Path
+
+from wsgilab.lab import compose, images, loadside, topology
+from wsgilab.lab.compose import ComposeError
+from wsgilab.lab.session import DockerEngine, Drift, Interrupted, LabSession
+from wsgilab.model import app as declaration
+from wsgilab.model.capacity import Search, Step, maximum, search
+from wsgilab.model.levels import Variant
+from wsgilab.model.load import OPEN_VUS_HEADROOM, Closed, Open, open_vus
+from wsgilab.model.record import BenchRecord, LevelRecord
+from wsgilab.model.theory import UnknownServer
+from wsgilab.studies import bench
+from wsgilab.studies.advise import candidates as candidates_mod
+from wsgilab.studies.advise import project
+from wsgilab.studies.advise.candidates import Candidate
+from wsgilab.studies.capacity import step_of
+from wsgilab.studies.options import MAX_VUS, BenchOptions
+from wsgilab.verdicts.conclude import conclude
+from wsgilab.workloads import get as workload
+
+#: Exit statuses: the input cannot be measured (declaration, requirements, build), or the
+#: app itself failed before any load (never healthy, a path that does not answer 2xx).
+BAD_INPUT = 2
+APP_FAILED = 3
+#: Seconds per level, the first left out (a search's steps; the closed level too).
+DURATION_S = 5
+WARMUP_S = 1
+#: The light form (CI, ``--light``): shorter levels, fewer steps, two candidates.
+LIGHT_DURATION_S = 3
+LIGHT_MAX_STEPS = 3
+#: A user's app's maximum is an estimate from its mean service time and CPU per request;
+#: its capacity may sit well off it, so the search takes wider steps than the lab's own.
+ADVISE_GROWTH = 1.4
+ADVISE_MAX_STEPS = 6
+#: Each request of the mix, alone, this many times after one warm-up: its service time is
+#: the median (sequential, one at a time: nothing queues).
+SMOKE_TRIES = 3
+#: The closed level's VUs: twice the candidate's cap, at most CLOSED_MOST_VUS (a cap that
+#: binds shows its queue; an unbounded one at this many requests in flight).
+CLOSED_MOST_VUS = 32
+#: Lines of a candidate's log read after it is measured (warnings, errors).
+LOG_LINES = 400
+#: The most distinct error lines kept from a candidate's log.
+MOST_ERRORS = 5
+#: A log line that ends a Python traceback: ``SomeError: message`` (the exception's
+#: class and text), after compose's ``service  | `` prefix.
+_EXCEPTION_LINE = re.compile(r"^(?:\S+\s+\|\s)?([A-Za-z_][\w.]*(?:Error|Exception|Warning)): (.+)$")
+#: The smoke pass's timeout per request (seconds).
+SMOKE_TIMEOUT_S = 30
+#: The probe: one sync worker, the app as the user would first run it.
+PROBE = Candidate("probe", "gunicorn sync", candidates_mod.gunicorn(1), "the probe: one sync worker")
+#: Per candidate, what the estimate of the run's length allows (seconds): start, closed
+#: level, a full search.
+LAUNCH_ESTIMATE_S = 12
+LEVEL_OVERHEAD_S = 3
+
+
+class AdviseError(RuntimeError):
+    """The run cannot go on; ``status`` is the exit status (BAD_INPUT, APP_FAILED)."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wsgilab advise",
+        description="Measure a WSGI app (its folder and lab-app.toml) under its own limits, "
+                    "each candidate configuration's capacity under its objective, and "
+                    "recommend the one to deploy.")
+    parser.add_argument("app", type=Path, help="the app's folder (with lab-app.toml)")
+    parser.add_argument("--light", action="store_true",
+                        help="two candidates, short levels, few steps (CI)")
+    parser.add_argument("--only", default="",
+                        help="comma-separated candidate names to measure (default: all)")
+    parser.add_argument("--smoke", action="store_true",
+                        help="stop after the probe and the smoke pass (no load)")
+    parser.add_argument("--results", type=Path, dest="results_dir",
+                        help="results directory (default: results/advise-<app>-<timestamp>)")
+    parser.add_argument("--load-cpus", default="0",
+                        help="cores to pin k6 to (default: 0)")
+    parser.add_argument("--keep", action="store_true",
+                        help="leave the app's project up afterwards (its front end on "
+                             f"127.0.0.1:{project.ADVISE_PORT})")
+    return parser
+
+
+def estimate_s(count: int, light: bool) -> float:
+    """Seconds the measuring part should take at most for ``count`` candidates."""
+    duration = LIGHT_DURATION_S if light else DURATION_S
+    steps = LIGHT_MAX_STEPS if light else ADVISE_MAX_STEPS
+    return count * (LAUNCH_ESTIMATE_S + (1 + steps) * (duration + LEVEL_OVERHEAD_S))
+
+
+def _request(base_url: str, service: str, req: declaration.Request) -> tuple[int, float, str]:
+    """Send one request of the mix to ``service`` through the front end: (status, service
+    time in ms from the instrument's Server-Timing ``app;dur=``, the answer's start)."""
+    data = req.body.encode() if req.body else None
+    r = urllib.request.Request(f"{base_url}/{service}{req.path}", data=data, method=req.method,
+                               headers=req.headers)
+    started = time.monotonic()
+    try:
+        with urllib.request.urlopen(r, timeout=SMOKE_TIMEOUT_S) as resp:
+            status, body, timing = resp.status, resp.read(400), resp.headers.get("Server-Timing", "")
+    except urllib.error.HTTPError as exc:
+        status, body, timing = exc.code, exc.read(400), exc.headers.get("Server-Timing", "")
+    wall_ms = (time.monotonic() - started) * 1000.0
+    app_ms = next((float(part.split("dur=")[1]) for part in timing.split(",")
+                   if part.strip().startswith("app;dur=")), wall_ms)
+    return status, app_ms, body.decode("utf-8", "replace")
+
+
+def smoke(spec: declaration.AppSpec, base_url: str, service: str) -> list[dict]:
+    """Each request of the mix, alone: one warm-up, then SMOKE_TRIES tries.
+
+    Returns:
+        per request: ``label``, ``status`` (the last), ``statuses``, ``service_ms`` (the
+        median of the tries), ``answer`` (the start of a non-2xx answer).
+    """
+    found = []
+    for req in spec.requests:
+        statuses, times, answer = [], [], ""
+        for attempt in range(1 + SMOKE_TRIES):
+            try:
+                status, app_ms, body = _request(base_url, service, req)
+            except OSError as exc:
+                status, app_ms, body = 0, 0.0, f"{type(exc).__name__}: {exc}"
+            statuses.append(status)
+            if not 200 <= status < 300:
+                answer = body
+                break
+            if attempt:
+                times.append(app_ms)
+        found.append({"label": req.label, "weight": req.weight, "status": statuses[-1],
+                      "statuses": statuses,
+                      "service_ms": statistics.median(times) if times else None,
+                      "answer": answer})
+    return found
+
+
+def mix_service_ms(smoked: list[dict]) -> float:
+    """The mix's mean service time (ms): each request's, weighted."""
+    total = sum(s["weight"] for s in smoked)
+    return sum(s["service_ms"] * s["weight"] for s in smoked) / total
+
+
+def worker_mib(health: dict) -> float:
+    """One worker's memory with the app loaded (MiB): the median proportional share (Pss)
+    of the processes that loaded it, from the instrument's per-process facts."""
+    values = [p["memory"]["pss_bytes"] for p in (health.get("processes") or {}).values()
+              if (p.get("memory") or {}).get("pss_bytes")]
+    if not values:
+        raise AdviseError("the probe reported no process with the app loaded", APP_FAILED)
+    return statistics.median(values) / 2**20
+
+
+class Run:
+    """One advise run: its options, record, sessions and what it found so far."""
+
+    def __init__(self, spec: declaration.AppSpec, ns: argparse.Namespace, out) -> None:
+        import docker
+
+        self.spec, self.ns, self.out = spec, ns, out
+        self.client = docker.from_env()
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self.results_dir = ns.results_dir or compose.ROOT / "results" / f"advise-{spec.name}-{stamp}"
+        self.results_dir.mkdir(parents=True, exist_ok=True)
+        self.project = project.project(spec)
+        self.base_url = project.base_url()
+        load_cpus = frozenset(int(c) for c in ns.load_cpus.split(",") if c.strip())
+        self.light = ns.light
+        duration = LIGHT_DURATION_S if ns.light else DURATION_S
+        self.opts = BenchOptions(workloads=("mix",), services=(), duration_s=duration,
+                                 warmup_s=WARMUP_S, base_url=self.base_url,
+                                 results_dir=self.results_dir, load_cpus=load_cpus, raw=False,
+                                 objective=spec.objective)
+        self.record = BenchRecord(started=bench._now(),
+                                  options={**self.opts.to_dict(), "kind": "advise",
+                                           "light": ns.light, "app": str(spec.folder)},
+                                  environment=bench.environment(self.client))
+        self.record.advice = {"app": spec.to_dict(), "candidates": [], "results": []}
+        self.record.save(self.results_dir / "bench.json")
+        #: The app's backends, whose CPU each level records beside the app's.
+        self.backends = (("postgres",) if spec.postgres is not None else ()) + (
+            ("upstream",) if spec.upstream else ())
+        self.mix_file = self.results_dir / "mix.json"
+        self.mix_file.write_text(json.dumps([r.to_dict() for r in spec.requests], indent=1))
+
+    # --- before any load --------------------------------------------------------------
+    def prepare(self) -> None:
+        """Stage the app, write its project with the probe, build its images.
+
+        Raises:
+            AdviseError: requirements conflict or do not install (BAD_INPUT).
+        """
+        spec = self.spec
+        base = compose.config()["services"]["nginx"]["build"]["args"]["BASE_IMAGE"]
+        self.base_image = base
+        servers = ("servers", "servers-eventlet") if spec.eventlet else ("servers",)
+        self.out(f"advise: {spec.name} ({spec.entry}) under {spec.cpus:g} CPU"
+                 f"{f' on cores {spec.cpuset}' if spec.cpuset else ' (a quota only)'}, "
+                 f"{spec.memory}, objective {spec.objective.describe()}; results: {self.results_dir}")
+        self.out(f"advise: staging {spec.requirements_file.name} over the servers' pins")
+        try:
+            images.stage(spec.name, spec.folder, spec.requirements_file, base, servers=servers)
+        except images.RequirementConflict as exc:
+            raise AdviseError(f"the app's requirements conflict with a server's pins: {exc}",
+                              BAD_INPUT) from None
+        probes = [PROBE] + ([replace(PROBE, name="probe-eventlet", servers="servers-eventlet")]
+                            if spec.eventlet else [])
+        project.write(spec, probes, base, os.cpu_count() or 1, self.opts.load_cpus)
+        compose.forget()
+        self.out("advise: building the app's image(s)")
+        try:
+            # The lab's own images the project runs: its front end and the backends.
+            compose.compose("build", "nginx", "postgres", "upstream", capture=True)
+            with compose.using(self.project):
+                compose.compose("build", *[p.name for p in probes], capture=True)
+        except ComposeError as exc:
+            raise AdviseError("the app's image did not build (its requirements did not "
+                              f"install?):\n{_tail(str(exc), 30)}", BAD_INPUT) from None
+
+    # --- the run ----------------------------------------------------------------------
+    def run(self) -> BenchRecord:
+        """Everything after ``prepare``, through the lab's and the app's sessions.
+
+        Raises:
+            AdviseError: the app failed before any load (APP_FAILED).
+            KeyboardInterrupt, session.Interrupted: stopped by a signal (record saved,
+                projects put back).
+        """
+        edge = str(compose.config()["services"][bench.FRONT_END]["cpuset"])
+        lab = LabSession(DockerEngine(self.client, compose.LAB), self.out, edge_cpuset=edge,
+                         reconcile_on_enter=False)
+        app = LabSession(DockerEngine(self.client, self.project), self.out, edge_cpuset=edge)
+        self.record.status = "failed"
+        try:
+            with lab:
+                moved = lab.vacate()
+                if moved:
+                    self.out(f"lab: {len(moved)} of the lab's configurations moved to core(s) "
+                             f"{edge} for the run")
+                with compose.using(self.project):
+                    try:
+                        try:
+                            app.__enter__()
+                        except ComposeError:
+                            raise AdviseError("the app's backends did not start:\n"
+                                              + self._logs(compose.unhealthy()),
+                                              APP_FAILED) from None
+                        try:
+                            self._measure(app)
+                        finally:
+                            app.__exit__(None, None, None)
+                    finally:
+                        if not self.ns.keep:
+                            compose.down()
+            if self.record.status == "failed":
+                self.record.status = "complete"
+        except KeyboardInterrupt:
+            self.record.status = "interrupted (SIGINT)"
+            raise
+        except Interrupted as exc:
+            self.record.status = f"interrupted ({exc})"
+            raise
+        finally:
+            self.record.environment["restored"] = lab.restored + app.restored
+            self.record.finished = bench._now()
+            self.record.save()
+        return self.record
+
+    def _logs(self, services: list[str], tail: int = 40) -> str:
+        return "\n".join(f"--- {s} (last {tail} lines) ---\n{_plain(compose.logs(s, tail))}"
+                         for s in services)
+
+    def _measure(self, app: LabSession) -> None:
+        spec, advice = self.spec, self.record.advice
+        # The probe.
+        self.out("advise: starting the probe (one sync worker)")
+        try:
+            app.launch(PROBE.name)
+        except ComposeError:
+            raise AdviseError(f"{spec.entry} never became healthy in one gunicorn sync worker:\n"
+                              + self._logs([PROBE.name], 60), APP_FAILED) from None
+        topology.wait_reachable(PROBE.name, self.base_url, timeout_s=compose.RECREATE_TIMEOUT_S)
+        smoked = smoke(spec, self.base_url, PROBE.name)
+        advice["smoke"], advice["smoke_tries"] = smoked, SMOKE_TRIES
+        for s in smoked:
+            self.out(f"  smoke: {s['label']}: {s['status']}"
+                     + (f", {s['service_ms']:.1f} ms alone" if s["service_ms"] is not None else ""))
+        bad = [s for s in smoked if not 200 <= s["status"] < 300]
+        if bad:
+            self.record.save()
+            raise AdviseError(
+                "the smoke pass failed: "
+                + "; ".join(f"{s['label']} answered {s['status'] or 'nothing'}: "
+                            f"{s['answer'][:200]!r}" for s in bad)
+                + "\n" + self._logs([PROBE.name], 40), APP_FAILED)
+        health = topology.health(PROBE.name, self.base_url)
+        service_ms = max(1.0, mix_service_ms(smoked))
+        mib = worker_mib(health)
+        advice.update(service_ms=service_ms, worker_mib=mib, container=health["container"],
+                      runtime=health.get("runtime"),
+                      objective_bound_ms=spec.objective.bound_for(service_ms))
+        self.out(f"advise: the mix takes {service_ms:.1f} ms alone (weighted); a worker holds "
+                 f"{mib:.0f} MiB; objective {spec.objective.describe(service_ms)}")
+        app.retire(PROBE.name)
+        self.record.save()
+        if self.ns.smoke:
+            self.record.status = "smoke pass only"
+            return
+        calibration = loadside.calibrate(self.results_dir, self.base_url, self.opts.load_cpus,
+                                           self.out)
+        self.record.instrument = calibration.to_dict()
+        # The candidates, and the sizing rules on what the user's container reports.
+        rules_see = health["container"]
+        if spec.cpuset is None:
+            rules_see = project.quota_only_facts(rules_see, os.cpu_count() or 1)
+        advice["rules_see"] = rules_see
+        found = candidates_mod.generate(spec.cpus, spec.memory_bytes, mib, rules_see,
+                                        light=self.light, eventlet=spec.eventlet)
+        if self.ns.only:
+            wanted = {n.strip() for n in self.ns.only.split(",") if n.strip()}
+            unknown = wanted - {c.name for c in found}
+            if unknown:
+                raise AdviseError(f"--only names no candidate: {', '.join(sorted(unknown))} "
+                                  f"(candidates: {', '.join(c.name for c in found)})", BAD_INPUT)
+            found = [c for c in found if c.name in wanted]
+        advice["candidates"] = [c.to_dict() for c in found]
+        project.write(spec, found, self.base_image, os.cpu_count() or 1, self.opts.load_cpus)
+        compose.forget()
+        topology.container(bench.FRONT_END, self.client).exec_run(["nginx", "-s", "reload"])
+        total = estimate_s(len(found), self.light)
+        started = time.monotonic()
+        self.out(f"advise: {len(found)} candidates: {', '.join(c.name for c in found)}; about "
+                 f"{bench.fmt_duration(total)} at most")
+        params = {"mix_file": str(self.mix_file), "mix_service_ms": int(round(service_ms))}
+        for i, candidate in enumerate(found, 1):
+            left = max(0.0, total - (time.monotonic() - started))
+            self.out(f"[{i}/{len(found)}] {candidate.name}: {candidate.why} (about "
+                     f"{bench.fmt_duration(left)} left at most)")
+            result = self._candidate(app, candidate, params, calibration)
+            advice["results"].append(result)
+            self.record.save()
+        advice.update(conclude(advice))
+        self.record.save()
+
+    def _candidate(self, app: LabSession, candidate: Candidate, params: dict,
+                   calibration: loadside.Calibration) -> dict:
+        """Launch, measure (closed level, capacity search) and retire one candidate."""
+        name, spec = candidate.name, self.spec
+        result: dict = {"candidate": candidate.to_dict()}
+        try:
+            app.launch(name)
+            ctr = topology.container(name, self.client)
+            topology.wait_idle(ctr)
+            cfg = topology.discover(name, self.base_url, self.client)
+        except (ComposeError, LookupError, ConnectionError, UnknownServer, TimeoutError) as exc:
+            self.out(f"    {name}: cannot be measured: {exc}")
+            result["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+            result["log"] = _tail(_plain(compose.logs(name, 40)), 40)
+            self._retire(app, name)
+            return result
+        result.update(settings=cfg.settings, formula=cfg.capacity.formula,
+                      limits=cfg.limits.to_dict())
+        mix = workload("mix")
+        service_ms = float(params["mix_service_ms"])
+        bound_ms = spec.objective.bound_for(service_ms)
+
+        def level_record(load) -> LevelRecord:
+            level = mix.level(name, load, params, Variant())
+            try:
+                app.verify(name)
+            except Drift as exc:
+                entry = LevelRecord(level, configuration=cfg, problems=[f"Drift: {exc}"])
+            else:
+                entry = bench.run_level(self.opts, level, cfg, self.client, self.backends)
+            self.record.levels.append(entry)
+            self.record.save()
+            return entry
+
+        vus = min(MAX_VUS, 2 * min(cfg.capacity.limit or CLOSED_MOST_VUS, CLOSED_MOST_VUS))
+        closed = level_record(Closed(vus))
+        self.out(f"      {closed.level.load.describe()}: {_line(closed)}")
+        figures = closed.figures or {}
+        result["closed"] = {k: v for k, v in figures.items() if k != "by_path"}
+        result["closed_level"] = closed.level.slug
+        result["by_path"] = figures.get("by_path", {})
+        result["cpu_ms_per_request"] = figures.get("cpu_ms_per_request")
+        usable = min(x for x in (cfg.limits.cpus or None, float(cfg.limits.cpuset_cpus)) if x)
+        top, what, rule = maximum(cfg.capacity, service_ms, usable, figures.get("cpu_ms_per_request"))
+        found = Search(name, "mix", {"percentile": spec.objective.percentile, "bound_ms": bound_ms},
+                       service_ms, top, what, rule, calibration.max_rps)
+        if closed.result is not None:
+            def measure(rate: float) -> Step:
+                load = Open(rate, min(MAX_VUS, open_vus(rate, bound_ms / 1000.0, OPEN_VUS_HEADROOM)))
+                entry = level_record(load)
+                step = step_of(entry, rate, bound_ms, spec.objective.figure)
+                found.steps.append(step)
+                self.out(f"      {load.describe()}: {_line(entry)}  "
+                         + ("meets the objective" if step.passed else f"misses: {step.why}"))
+                return step
+
+            first = None if top else max(1.0, figures.get("throughput_rps", 1.0))
+            search(measure, top, calibration.max_rps, start_rps=first,
+                   max_steps=LIGHT_MAX_STEPS if self.light else ADVISE_MAX_STEPS,
+                   growth=ADVISE_GROWTH)
+        self.record.capacities.append(found.to_dict())
+        result["capacity_rps"] = found.capacity_rps
+        result["at_capacity"] = at_capacity(self.record, name, found, self.backends)
+        result["search"] = found.to_dict()
+        try:
+            after = topology.health(name, self.base_url)
+            result["processes"] = after.get("processes")
+            result["blocked"] = after.get("blocked")
+            events = after["container"].get("memory_events", {})
+            result["oom_kills"] = events.get("oom_kill", 0)
+            result["memory_peak_bytes"] = events.get("peak_bytes")
+        except (ConnectionError, OSError, KeyError) as exc:
+            result["health_error"] = str(exc)
+        log = _plain(compose.logs(name, LOG_LINES)).splitlines()
+        result["log_warnings"] = [line for line in log if "Warning" in line or "WARNING" in line][:20]
+        result["log_errors"] = log_errors(log)
+        self._retire(app, name)
+        cap = found.capacity_rps
+        self.out(f"    {name}: capacity {f'{cap:.1f} req/s' if cap else 'none'} under "
+                 f"{spec.objective.describe(service_ms)}"
+                 + (f"; memory peak {result['memory_peak_bytes'] / 2**20:.0f} MiB"
+                    if result.get("memory_peak_bytes") else ""))
+        return result
+
+    def _retire(self, app: LabSession, name: str) -> None:
+        try:
+            app.retire(name)
+        except ComposeError as exc:
+            self.out(f"    {name}: could not be removed now ({exc}); the session's end removes it")
+
+
+def at_capacity(record: BenchRecord, name: str, found: Search, backends: tuple[str, ...]) -> dict:
+    """What the machine did at a candidate's capacity (its last passing step's level): the
+    app's CPUs and throttled periods, each backend's CPUs, the host's cores busy on the
+    app's cores (everything that ran there), and the load side's busy share."""
+    passed = [s for s in found.steps if s.passed]
+    if not passed:
+        return {}
+    slug = max(passed, key=lambda s: s.rate_rps).slug
+    entry = next((e for e in reversed(record.levels)
+                  if e.level.configuration == name and e.level.slug == slug), None)
+    usage = (entry.usage if entry else None) or {}
+    return {"app_cpus": usage.get("app_cpu_fraction"),
+            "app_throttled_periods": usage.get("app_throttled_periods"),
+            "backend_cpus": {b: usage.get(f"{b}_cpu_fraction") for b in backends},
+            "host_busy_cpus": usage.get("app_cores_busy_cpus"),
+            "load_cores_busy": usage.get("load_cores_busy")}
+
+
+def log_errors(lines: list[str]) -> list[dict]:
+    """The distinct exceptions a candidate's log shows (the last line of each traceback),
+    most frequent first: ``{"exception", "message", "count"}``, at most MOST_ERRORS."""
+    counted: dict[tuple[str, str], int] = {}
+    for line in lines:
+        found = _EXCEPTION_LINE.match(line.strip())
+        if found and not found.group(1).endswith("Warning"):
+            key = (found.group(1), found.group(2).strip()[:200])
+            counted[key] = counted.get(key, 0) + 1
+    ranked = sorted(counted.items(), key=lambda item: -item[1])[:MOST_ERRORS]
+    return [{"exception": e, "message": m, "count": n} for (e, m), n in ranked]
+
+
+def _link_latest(directory: Path) -> None:
+    """``results/advise-latest``: the last complete advise run."""
+    latest = directory.parent / "advise-latest"
+    try:
+        if latest.is_symlink() or latest.exists():
+            latest.unlink()
+        latest.symlink_to(directory.name)
+    except OSError:
+        pass  # a convenience only
+
+
+#: Terminal control sequences compose writes even with --no-color (ECMA-48 CSI).
+_CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def _plain(text: str) -> str:
+    return _CSI.sub("", text)
+
+
+def _tail(text: str, lines: int) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def _line(entry: LevelRecord) -> str:
+    if entry.result is None:
+        return f"error: {'; '.join(entry.problems)[:300]}"
+    f = entry.figures
+    line = (f"{f['throughput_rps']:.1f} req/s, p50 {f['latency_p50_ms']:.0f} ms, p99 "
+            f"{f['latency_p99_ms']:.0f} ms, peak {f['server_peak']}, {f['failures']} failed")
+    if f.get("cpu_ms_per_request"):
+        line += f", {f['cpu_ms_per_request']:.1f} ms CPU a request"
+    return line
+
+
+def main(argv: list[str], out=lambda line: print(line, flush=True),
+         on_start=lambda directory: None) -> int:
+    """``python -m wsgilab advise``: measure, record, render the page, print the summary.
+
+    Args:
+        on_start: told the results directory once the record exists.
+
+    Returns:
+        the exit status: 0 a record with a recommendation (or the smoke pass only);
+        BAD_INPUT; APP_FAILED.
+
+    Raises:
+        KeyboardInterrupt, session.Interrupted: stopped by a signal (record saved, the
+            lab and the app's project put back).
+    """
+    ns = build_parser().parse_args(argv)
+    try:
+        spec = declaration.load(ns.app)
+    except declaration.AppError as exc:
+        out(f"advise: {exc}")
+        return BAD_INPUT
+    run = Run(spec, ns, out)
+    on_start(run.results_dir)
+    try:
+        run.prepare()
+        record = run.run()
+    except AdviseError as exc:
+        run.record.status = f"stopped: {str(exc).splitlines()[0][:200]}"
+        run.record.save()
+        out(f"advise: {exc}")
+        return exc.status
+    _link_latest(run.results_dir)
+    if record.advice.get("results"):
+        from wsgilab.report import write
+
+        write(record)
+        out(f"report: {record.directory / 'report.html'}")
+    from wsgilab.report import advice as advice_report
+
+    out(advice_report.text(record))
+    return 0
