@@ -70,3 +70,26 @@ class FakeCompose:
                     "pids": int(sub(limits["pids"]))}}},
             }
         return {"name": "wsgi-lab", "services": services}
+
+
+def container(service: str, project: str = "wsgi-lab"):
+    """The running container of ``service`` in a compose project, through the Docker SDK
+    (tests read what the lab's engine hides: its hardening, its raw attributes).
+
+    Raises:
+        LookupError: no running container, or more than one.
+    """
+    import docker
+
+    found = docker.from_env().containers.list(filters={"label": [
+        f"com.docker.compose.project={project}", f"com.docker.compose.service={service}"]})
+    if len(found) != 1:
+        raise LookupError(f"expected one running container for {service}, found {len(found)}")
+    return found[0]
+
+
+def health(service: str) -> dict:
+    """``/<service>/_lab/health`` through the lab's front end."""
+    from wsgilab.lab.probe import Probe
+
+    return Probe().health(service)

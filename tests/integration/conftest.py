@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from support import ROOT
 from wsgilab.lab import compose
 from wsgilab.lab.compose import ComposeError
 from wsgilab.model.record import BenchRecord
@@ -87,5 +88,5 @@ def bench_record(lab) -> BenchRecord:
     existing = os.environ.get("LAB_RESULTS")
     if existing:
         return BenchRecord.load(existing)
-    results = compose.ROOT / "results" / f"test-{time.strftime('%Y%m%d-%H%M%S')}"
+    results = ROOT / "results" / f"test-{time.strftime('%Y%m%d-%H%M%S')}"
     return bench.run(options.parse(TEST_ARGS + ["--results", str(results)]))

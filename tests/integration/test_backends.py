@@ -9,9 +9,10 @@ import urllib.request
 
 import pytest
 
+from support import health
 from wsgilab import families as servers
-from wsgilab.lab import compose, topology
-from wsgilab.lab.topology import DEFAULT_BASE_URL
+from wsgilab.lab import compose
+from wsgilab.lab.probe import DEFAULT_BASE_URL
 from wsgilab.workloads import db
 
 #: The configurations gevent or eventlet patch (their servers' own worker classes).
@@ -38,9 +39,9 @@ def test_the_backends_are_never_reached_through_nginx(lab, path):
 
 
 def test_each_configuration_reports_the_loop_that_patched_it(lab, service):
-    runtime = topology.health(service)["runtime"]
+    runtime = health(service)["runtime"]
     expected = PATCHED_BY.get(service)
-    model = servers.model(topology.health(service)["server"])
+    model = servers.model(health(service)["server"])
     assert runtime["patched_by"] == expected, (
         f"{service}: expected patched by {expected}, it reports {runtime['patched_by']}")
     assert model.event_loop == (expected is not None), (

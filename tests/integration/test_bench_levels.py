@@ -11,7 +11,7 @@ import pytest
 
 from wsgilab import families as servers
 from wsgilab import workloads
-from wsgilab.lab import compose, topology
+from wsgilab.lab import compose
 from wsgilab.model.results import read_summary
 
 #: k6's own guidance: keep the load generator under 80% CPU, or its timings (and so the
@@ -54,7 +54,7 @@ def test_level_ran_with_the_limits_and_settings_it_declares(bench_record, level,
 
     run_limits = Variant.from_dict(bench_record.options.get("limits"))
     env = level.variant.over(run_limits).env(level.configuration)
-    declared = topology.declared_limits(level.configuration, env)
+    declared = compose.declared_limits(level.configuration, env)
     assert entry.configuration.limits == declared, (
         f"{level.describe()}: declared {declared}, applied {entry.configuration.limits}")
     command = compose.config(env)["services"][level.configuration]["command"]

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from support import container, health
 from wsgilab import families as servers
-from wsgilab.lab import compose, topology
+from wsgilab.lab import compose
+from wsgilab.model.facts import applied_limits
 
 
 def test_server_runs_its_declared_command(lab, service):
     command = compose.config()["services"][service]["command"]
     declared = servers.declared(command)
-    reported = topology.health(service)["server"]
+    reported = health(service)["server"]
     adapter = servers.adapter(reported)
     assert {k: reported.get(k) for k in declared} == declared, (
         f"{service}: compose declares {command} -> {declared}; the server reports {reported} "
@@ -18,8 +20,8 @@ def test_server_runs_its_declared_command(lab, service):
 
 def test_container_facts_match_its_limits(lab, service):
     """What the app sees inside (cgroup files) is what the engine applied."""
-    seen = topology.health(service)["container"]
-    applied = topology.applied_limits(topology.container(service).attrs["HostConfig"])
+    seen = health(service)["container"]
+    applied = applied_limits(container(service).attrs["HostConfig"])
     assert seen["cfs_quota_cpus"] == applied.cpus, (service, seen, applied)
     assert seen["affinity_cpus"] == applied.cpuset_cpus, (service, seen, applied)
     assert seen["memory_limit_bytes"] == applied.memory_bytes, (service, seen, applied)
@@ -28,19 +30,19 @@ def test_container_facts_match_its_limits(lab, service):
 
 def test_limits_are_declared_and_applied(lab):
     for name in sorted(compose.config()["services"]):
-        declared = topology.declared_limits(name)
+        declared = compose.declared_limits(name)
         for field in ("cpus", "cpuset", "memory_bytes", "memswap_bytes", "pids"):
             assert getattr(declared, field), f"{name}: no {field} limit declared"
         assert declared.memswap_bytes == declared.memory_bytes, (
             f"{name}: memory+swap {declared.memswap_bytes} B, expected no swap beyond "
             f"memory {declared.memory_bytes} B")
-        applied = topology.applied_limits(topology.container(name).attrs["HostConfig"])
+        applied = applied_limits(container(name).attrs["HostConfig"])
         assert applied == declared, f"{name}: declared {declared}, applied {applied}"
 
 
 def test_containers_are_hardened(lab):
     for name in sorted(compose.config()["services"]):
-        attrs = topology.container(name).attrs
+        attrs = container(name).attrs
         host, cfg = attrs["HostConfig"], attrs["Config"]
         user = cfg.get("User") or "0"
         assert user.split(":")[0] not in ("", "0", "root"), f"{name}: runs as {user!r}, expected non-root"

@@ -18,7 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from test_hostile_input import FAMILIES, send
 
-from wsgilab.lab.session import DockerEngine, LabSession
+from wsgilab.lab.engine import DockerEngine
+from wsgilab.lab.session import LabSession
 
 #: What no answer may carry: an address, a port, PostgreSQL's or a driver's own words.
 INTERNAL = ("172.", "192.168.", "10.", ":5432", "5432", "FATAL", ".c:", "Connection refused",

@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from wsgilab.lab import compose, pythons, topology
+from support import ROOT, container, health
+from wsgilab.lab import compose, pythons
 from wsgilab.model.theory import CPU_BOUND_TOLERANCE
 from wsgilab.studies import bench
 from wsgilab.studies import python as python_bench
@@ -19,7 +20,7 @@ from wsgilab.studies import python as python_bench
 def light_record(lab):
     """The light comparison's record, its interpreter built first (cached across runs)."""
     pythons.prepare([python_bench.LIGHT_PYTHON])
-    results = compose.ROOT / "results" / f"test-python-{time.strftime('%Y%m%d-%H%M%S')}"
+    results = ROOT / "results" / f"test-python-{time.strftime('%Y%m%d-%H%M%S')}"
     opts, names = python_bench.parse(["--light", "--results", str(results)])
     assert names == (python_bench.LIGHT_PYTHON,)
     return bench.run(opts, out=lambda line: None)
@@ -57,7 +58,7 @@ def test_threads_use_the_quota_with_the_gil_off_in_every_worker(light_record):
 def test_the_configuration_is_back_on_the_base_python(light_record):
     (entry,) = light_record.levels
     service = entry.level.configuration
-    answer = topology.health(service)
+    answer = health(service)
     assert not answer["runtime"]["python"]["free_threaded_build"], answer["runtime"]
-    image = topology.container(service).attrs["Config"]["Image"]
+    image = container(service).attrs["Config"]["Image"]
     assert image == compose.config()["services"][service]["image"], image

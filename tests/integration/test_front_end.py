@@ -9,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from wsgilab.lab.topology import DEFAULT_BASE_URL
+from wsgilab.lab.probe import DEFAULT_BASE_URL
 
 
 def _status_and_json(path: str) -> tuple[int, dict]:

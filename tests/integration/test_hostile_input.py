@@ -15,8 +15,9 @@ import socket
 
 import pytest
 
-from wsgilab.lab import compose, topology
-from wsgilab.lab.topology import DEFAULT_BASE_URL
+from support import container
+from wsgilab.lab import compose
+from wsgilab.lab.probe import DEFAULT_BASE_URL
 
 #: One configuration per server family (their HTTP parsers differ).
 FAMILIES = {"werkzeug": "flask-threaded", "gunicorn": "gunicorn-sync",
@@ -94,7 +95,7 @@ def restarts_before(lab) -> dict[str, tuple[int, str]]:
 def _restarts() -> dict[str, tuple[int, str]]:
     seen = {}
     for name in sorted(compose.config()["services"]):
-        attrs = topology.container(name).attrs
+        attrs = container(name).attrs
         seen[name] = (attrs["RestartCount"], attrs["State"]["StartedAt"])
     return seen
 

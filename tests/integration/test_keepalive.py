@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from wsgilab.lab import topology
+from support import container
 
 #: Requests sent on the one connection.
 REQUESTS = 3
@@ -37,7 +37,7 @@ print(json.dumps({{"served": served, "connection": header}}))
 
 
 def requests_per_connection(service: str) -> dict:
-    result = topology.container(service).exec_run(["python3", "-c", CLIENT], user="10001")
+    result = container(service).exec_run(["python3", "-c", CLIENT], user="10001")
     assert result.exit_code == 0, f"{service}: the client failed: {result.output.decode()}"
     return json.loads(result.output.decode().strip().splitlines()[-1])
 

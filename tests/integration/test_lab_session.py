@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 
-from wsgilab.lab import compose, topology
-from wsgilab.lab.session import DockerEngine, LabSession
+from support import ROOT, container
+from wsgilab.lab import compose
+from wsgilab.lab.engine import DockerEngine
+from wsgilab.lab.session import LabSession
 
 #: Seconds the interrupted bench may take to start its variant level, and to stop after
 #: the signal (putting every container back included).
@@ -34,7 +36,7 @@ def test_sigterm_mid_level_leaves_the_lab_as_declared(lab, tmp_path):
     bench = subprocess.Popen(
         [sys.executable, "-m", "wsgilab", "bench", "--workloads", "cpu", "--services", SERVICE,
          "--duration", "10", "--warmup", "1", "--no-raw", "--results", str(results)],
-        cwd=compose.ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     seen = []
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -71,13 +73,13 @@ def test_sigterm_mid_level_leaves_the_lab_as_declared(lab, tmp_path):
 
 def test_a_cpuset_changed_by_hand_is_put_back_at_the_next_start(lab):
     service = "waitress"
-    declared = topology.declared_limits(service).cpuset
+    declared = compose.declared_limits(service).cpuset
     elsewhere = "0" if declared != "0" else "1"
-    topology.container(service).update(cpuset_cpus=elsewhere)
-    up = subprocess.run([sys.executable, "-m", "wsgilab", "up"], cwd=compose.ROOT,
+    container(service).update(cpuset_cpus=elsewhere)
+    up = subprocess.run([sys.executable, "-m", "wsgilab", "up"], cwd=ROOT,
                         capture_output=True, text=True, timeout=300)
     assert up.returncode == 0, up.stdout + up.stderr
     said = f"{service}: cpuset '{elsewhere}' instead of '{declared}'; put back as declared"
     assert said in up.stdout, f"expected the start to say {said!r}; it printed:\n{up.stdout}"
-    now = topology.container(service).attrs["HostConfig"]["CpusetCpus"]
+    now = container(service).attrs["HostConfig"]["CpusetCpus"]
     assert now == declared, f"expected {service} back on cpuset {declared}, found {now}"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from wsgilab.lab import compose
+from support import ROOT
 from wsgilab.model.capacity import Search
 from wsgilab.model.load import POISSON
 from wsgilab.studies import capacity as capacity_runner
@@ -26,7 +26,7 @@ CONSTANT_CV_MAX = 0.10
 
 
 def _run(argv, name):
-    results = compose.ROOT / "results" / f"test-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    results = ROOT / "results" / f"test-{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     from wsgilab.studies import bench
 
     return bench.run(options.parse(argv + ["--no-raw", "--results", str(results)]),

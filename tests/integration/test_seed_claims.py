@@ -13,8 +13,9 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
+from support import health
 from wsgilab import families as servers
-from wsgilab.lab.topology import DEFAULT_BASE_URL, health
+from wsgilab.lab.probe import DEFAULT_BASE_URL
 
 TABS = 2
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import time
 
-from wsgilab.lab import compose, topology
+from support import ROOT, container
+from wsgilab.lab import compose
+from wsgilab.model.facts import applied_limits
 from wsgilab.model.levels import memory_bytes
 from wsgilab.studies import bench, options
 
@@ -14,7 +16,7 @@ LIMITS = "cpus=0.5,memory=384M,pids=128"
 
 
 def test_a_run_with_its_own_limits(lab):
-    results = compose.ROOT / "results" / f"test-limits-{time.strftime('%Y%m%d-%H%M%S')}"
+    results = ROOT / "results" / f"test-limits-{time.strftime('%Y%m%d-%H%M%S')}"
     opts = options.parse(["--services", SERVICE, "--workloads", "io", "--vus", "4",
                           "--duration", "4", "--warmup", "1", "--no-raw",
                           "--limits", LIMITS, "--results", str(results)])
@@ -27,6 +29,6 @@ def test_a_run_with_its_own_limits(lab):
     assert (seen["cfs_quota_cpus"], seen["pids_limit"]) == (0.5, 128), seen
     assert entry.passed, entry.problems
     assert record.options["limits"]["memory"] == "384M"
-    after = topology.applied_limits(topology.container(SERVICE).attrs["HostConfig"])
-    assert after == topology.declared_limits(SERVICE), (
+    after = applied_limits(container(SERVICE).attrs["HostConfig"])
+    assert after == compose.declared_limits(SERVICE), (
         f"{SERVICE} was not put back as declared: {after}")

@@ -11,7 +11,9 @@ import shutil
 import pytest
 
 from support import ROOT
-from wsgilab.lab.session import DockerEngine, LabSession
+from wsgilab import cli
+from wsgilab.lab.engine import DockerEngine
+from wsgilab.lab.session import LabSession
 from wsgilab.model.record import BenchRecord
 from wsgilab.studies.advise import runner
 
@@ -20,7 +22,7 @@ EXAMPLES = ROOT / "examples"
 
 def _advise(args: list[str]) -> tuple[int, str]:
     lines: list[str] = []
-    status = runner.main(args, out=lines.append)
+    status = cli.advise(args, out=lines.append)
     return status, "\n".join(lines)
 
 

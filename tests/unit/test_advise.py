@@ -117,7 +117,7 @@ def test_the_shops_candidates_are_bounded_explained_and_carry_the_rules():
     assert by_rule["heroku"] == "sync-2", "min(2 x 2 + 1, 512 MB / 256)"
     assert by_rule["cloud-run"] == by_rule["functions-framework"] == "gthread-1x8"
     # Sync workers up to what 512 MiB holds at 51 MiB each, headroom kept.
-    most = candidates.most_workers(spec.memory_bytes, 51.0)
+    most = sizing.most_workers(spec.memory_bytes, 51.0)
     assert all(int(n.split("-")[1]) <= most for n in names if n.startswith("sync-")
                and not by_rule.get("gunicorn") == n)
 

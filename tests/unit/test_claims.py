@@ -13,6 +13,7 @@ import pytest
 from support import DEFAULT_RUN
 from wsgilab import families as servers
 from wsgilab.model.levels import Variant
+from wsgilab.model.objective import Objective
 from wsgilab.model.record import BenchRecord
 from wsgilab.verdicts import claims
 from wsgilab.verdicts.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED
@@ -262,7 +263,7 @@ def with_capacity(role, rate, service_ms=250.0):
     from wsgilab.model.capacity import Search, Step
 
     def change(record):
-        found = Search(record.roles[role], "io", {"percentile": "p99", "bound_ms": 500.0},
+        found = Search(record.roles[role], "io", Objective("p99", 500.0),
                        service_ms, None, "", "", 2000.0, [Step(rate, True), Step(rate * 1.1, False)])
         record.capacities.append(found.to_dict())
     return change

@@ -16,7 +16,7 @@ from labinstrument import blocking, health, loader, processes, runtime
 from labinstrument.inflight import InflightCounter
 from labinstrument.middleware import INFLIGHT_HEADER, InflightMiddleware
 from support import ROOT
-from wsgilab.lab import topology
+from wsgilab.lab import probe
 from wsgilab.model import app as declaration
 
 INSTRUMENT = ROOT / "services" / "instrument" / "labinstrument"
@@ -50,7 +50,7 @@ def test_the_labs_health_answers_under_its_prefix_and_never_reaches_the_app(clie
 
 
 def test_the_engine_the_k6_library_and_the_instrument_name_one_health_path():
-    assert topology.HEALTH_PATH == health.HEALTH_PATH
+    assert probe.HEALTH_PATH == health.HEALTH_PATH
     lab_js = (ROOT / "k6" / "lib" / "lab.js").read_text()
     assert f"HEALTH_PATH = '{health.HEALTH_PATH}'" in lab_js
     for path in [ROOT / "compose" / "app.yml", ROOT / "docker-compose.yml"]:

@@ -19,6 +19,7 @@ from wsgilab.model import capacity, objective
 from wsgilab.model.capacity import CAPACITY_TOLERANCE, MAX_STEPS, RESOLUTION, Search, Step
 from wsgilab.model.levels import Level
 from wsgilab.model.load import CONSTANT, POISSON, Closed, Open, from_dict, open_vus
+from wsgilab.model.objective import Objective
 from wsgilab.model.theory import Capacity, open_bound_rps, open_checks, open_figures
 
 # --- the load type ----------------------------------------------------------------------
@@ -166,7 +167,7 @@ def test_the_search_goes_down_when_its_first_step_fails():
 def test_the_search_never_asks_more_than_the_instrument_drives():
     steps = capacity.search(model(10_000), maximum_rps=5000.0, ceiling_rps=1200.0)
     assert max(s.rate_rps for s in steps) <= 1200.0
-    found = Search("c", "io", {"percentile": "p99", "bound_ms": 500}, 250, 5000.0, "the CPU",
+    found = Search("c", "io", Objective("p99", 500), 250, 5000.0, "the CPU",
                    "", 1200.0, steps)
     assert found.instrument_bound and found.verdict() == "instrument-bound"
 
@@ -174,7 +175,7 @@ def test_the_search_never_asks_more_than_the_instrument_drives():
 @pytest.mark.parametrize("measured, verdict", [(16.4, "within"), (14.0, "within"),
                                                (13.0, "below"), (18.5, "above")])
 def test_a_bounded_configuration_is_judged_against_its_maximum(measured, verdict):
-    found = Search("gunicorn-sync", "io", {"percentile": "p99", "bound_ms": 500}, 250, 16.0,
+    found = Search("gunicorn-sync", "io", Objective("p99", 500), 250, 16.0,
                    "the cap", "4 / 250 ms", 2000.0,
                    [Step(measured, True), Step(measured * 1.03, False, "p99 over")])
     assert found.verdict() == verdict, (measured, found.ratio, CAPACITY_TOLERANCE)
@@ -240,7 +241,7 @@ def test_a_refused_step_sends_the_search_down_to_where_the_host_can_tell():
                             max_steps=3, growth=1.4)
     assert steps[0].refused and any(s.passed for s in steps), steps
     assert len(steps) <= 3 + capacity.MAX_REFUSED_EXTRA
-    found = Search("c", "mix", {"percentile": "p99", "bound_ms": 300}, 5.0, 330.0, "the CPU", "",
+    found = Search("c", "mix", Objective("p99", 300), 5.0, 330.0, "the CPU", "",
                    1300.0, steps)
     # What passed is a lower bound: the host, not the configuration, refused what is above.
     assert found.capacity_rps <= 140.0 and found.first_fail_rps is None
@@ -251,7 +252,7 @@ def test_a_search_the_host_refused_everywhere_measured_nothing():
     steps = capacity.search(host_full_above(300.0, 1.0), maximum_rps=330.0, ceiling_rps=None,
                             max_steps=3)
     assert all(s.refused for s in steps) and len(steps) == 3 + capacity.MAX_REFUSED_EXTRA
-    found = Search("c", "mix", {"percentile": "p99", "bound_ms": 300}, 5.0, 330.0, "the CPU", "",
+    found = Search("c", "mix", Objective("p99", 300), 5.0, 330.0, "the CPU", "",
                    1300.0, steps)
     assert found.capacity_rps is None and found.refused_only
     assert "host was full at every rate" in found.explain()
@@ -259,6 +260,6 @@ def test_a_search_the_host_refused_everywhere_measured_nothing():
 
 def test_a_real_failure_above_a_pass_is_not_turned_into_a_lower_bound():
     steps = capacity.search(host_full_above(100.0, 1000.0), maximum_rps=120.0, ceiling_rps=None)
-    found = Search("c", "io", {"percentile": "p99", "bound_ms": 500}, 250, 120.0, "the cap", "",
+    found = Search("c", "io", Objective("p99", 500), 250, 120.0, "the cap", "",
                    1300.0, steps)
     assert not any(s.refused for s in steps) and not found.instrument_bound

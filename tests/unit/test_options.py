@@ -6,6 +6,7 @@ import re
 import pytest
 
 from support import ROOT
+from wsgilab.lab.measure import MAX_GRACEFUL_STOP_S
 from wsgilab.model.levels import Variant
 from wsgilab.model.load import Closed
 from wsgilab.studies import options
@@ -141,17 +142,17 @@ def test_existing_results_are_never_overwritten(tmp_path):
 
 def test_graceful_stop_covers_a_full_queue_on_a_one_at_a_time_server(tmp_path):
     opts = parse(["--services", "flask-dev", "--workloads", "io", "--vus", "40"], tmp_path)
-    assert opts.graceful_stop_s(opts.plan[0]) >= 40 * 0.250
+    assert opts.pace.graceful_stop_s(opts.plan[0]) >= 40 * 0.250
 
 
 def test_graceful_stop_is_bounded_by_what_k6_accepts(tmp_path):
     opts = parse(["--services", "gunicorn-gevent", "--workloads", "io", "--vus", str(options.MAX_VUS),
                   "--param", "io_ms=2000"], tmp_path)
-    stop = opts.graceful_stop_s(opts.plan[0])
+    stop = opts.pace.graceful_stop_s(opts.plan[0])
     lab_js = (ROOT / "k6" / "lib" / "lab.js").read_text()
     k6_max = int(re.search(r"intEnv\('GRACEFUL_STOP_S', \d+, 0, (\d+)\)", lab_js).group(1))
-    assert stop == options.MAX_GRACEFUL_STOP_S <= k6_max, (
-        f"expected {options.MAX_GRACEFUL_STOP_S} s (k6 accepts up to {k6_max}), got {stop}")
+    assert stop == MAX_GRACEFUL_STOP_S <= k6_max, (
+        f"expected {MAX_GRACEFUL_STOP_S} s (k6 accepts up to {k6_max}), got {stop}")
 
 
 def test_rates_give_open_levels_sized_from_the_objective(tmp_path):

@@ -3,36 +3,47 @@ an ABI without a wheel, and the checks that keep a free-threaded level honest.""
 
 import pytest
 
-from wsgilab.lab import compose, pythons, topology
+from wsgilab.lab import compose, measure, pythons, session
+from wsgilab.model import interpreters
+from wsgilab.model.facts import gil_off
 from wsgilab.model.levels import Variant
 from wsgilab.model.theory import FREE_THREADED_UNBOUNDED, Capacity, without_gil
-from wsgilab.studies import bench
 from wsgilab.studies import python as python_bench
+from wsgilab.studies.options import with_python
 
 
 def test_the_free_threaded_build_and_its_twin_differ_only_by_the_gil():
-    known = pythons.declared()
+    known = interpreters.declared()
     threaded, twin = known["3.13t"], known["3.13"]
     assert threaded.free_threaded and not twin.free_threaded
     assert (threaded.source, threaded.suite) == (twin.source, twin.suite), \
         "the twin must be built from the same source package"
     assert set(threaded.configure) - set(twin.configure) == {"--disable-gil"}, \
         f"flags other than --disable-gil differ: {threaded.configure} vs {twin.configure}"
-    assert pythons.twin(threaded) == twin, "the report compares the build with this twin"
-    assert pythons.twin(twin) is None
-    assert known[pythons.DEFAULT].system
+    assert interpreters.twin(threaded) == twin, "the report compares the build with this twin"
+    assert interpreters.twin(twin) is None
+    assert known[interpreters.DEFAULT].system
 
 
 def test_a_built_interpreter_must_say_where_it_comes_from(tmp_path):
     path = tmp_path / "interpreters.toml"
     path.write_text('[interpreters."3.14"]\nbinary = "/opt/python/3.14/bin/python3.14"\n')
     with pytest.raises(ValueError, match="source and suite"):
-        pythons.declared(path)
+        interpreters.declared(path)
 
 
 def test_an_unknown_python_names_the_declared_ones():
     with pytest.raises(ValueError, match="3.13t"):
-        Variant(python="2.7")
+        with_python(Variant(), "2.7")
+    with pytest.raises(ValueError, match="3.13t"):
+        Variant(python="2.7").env("gunicorn-sync")
+
+
+def test_a_record_that_names_an_interpreter_since_removed_still_loads():
+    gone = Variant.from_dict({"cpus": 2.0, "python": "3.9t"})
+    assert gone.python == "3.9t" and "python=3.9t" in gone.describe()
+    kept = interpreters.get("3.13t").to_dict()
+    assert interpreters.Interpreter.from_dict(kept) == interpreters.get("3.13t")
 
 
 def test_a_variant_on_another_python_picks_its_image_and_stage():
@@ -45,15 +56,15 @@ def test_a_variant_on_another_python_picks_its_image_and_stage():
     assert "python=3.13t" in variant.describe()
     assert Variant.from_dict(variant.to_dict()) == variant
     assert Variant.from_dict({"cpus": 1.0}).python is None, "records before the axis load"
-    assert Variant(python=pythons.DEFAULT).env("x") == {}, "the base image's Python needs nothing"
+    assert Variant(python=interpreters.DEFAULT).env("x") == {}, "the base image's Python needs nothing"
 
 
 def test_the_compose_model_builds_one_image_per_python():
-    env = pythons.get("3.13t").env()
+    env = interpreters.get("3.13t").env()
     svc = compose.config(env)["services"]["gunicorn-sync"]
     assert svc["image"] == "wsgi-lab/app-demo:py3.13t"
     assert svc["build"]["args"]["PYTHON_IMAGE"] == "wsgi-lab/python:3.13t"
-    assert svc["build"]["args"]["PYTHON_BIN"] == pythons.get("3.13t").binary
+    assert svc["build"]["args"]["PYTHON_BIN"] == interpreters.get("3.13t").binary
     default = compose.config()["services"]["gunicorn-sync"]
     assert default["image"] == "wsgi-lab/app-demo:dev"
     assert default["build"]["args"]["PYTHON_IMAGE"] == default["build"]["args"]["BASE_IMAGE"]
@@ -85,25 +96,25 @@ def test_a_pin_without_a_wheel_is_substituted_within_its_major_or_left_out(monke
 
 
 def test_the_gil_check_names_the_module_that_turned_it_on():
-    assert bench.gil_check("3.13", {"1": {"gil_enabled": True}}) is None, "a GIL build: no check"
-    assert bench.gil_check(None, {"1": {"gil_enabled": True}}) is None
-    check, count = bench.gil_check("3.13t", {
+    assert measure.gil_check("3.13", {"1": {"gil_enabled": True}}) is None, "a GIL build: no check"
+    assert measure.gil_check(None, {"1": {"gil_enabled": True}}) is None
+    check, count = measure.gil_check("3.13t", {
         "7": {"gil_enabled": False, "gil_enabled_by": []},
         "8": {"gil_enabled": True, "gil_enabled_by": ["gevent._gevent_c_hub_local"]}})
     assert count == 1
     problem = check.problem(count)
     assert problem and "gevent._gevent_c_hub_local" in problem, problem
-    check, count = bench.gil_check("3.13t", {"7": {"gil_enabled": False}})
+    check, count = measure.gil_check("3.13t", {"7": {"gil_enabled": False}})
     assert count == 0 and check.problem(count) is None
 
 
 def test_a_container_on_another_python_than_declared_is_not_measured():
     threaded = {"python": {"version": "3.13.5", "free_threaded_build": True}}
-    assert bench.python_mismatch("3.13t", threaded) is None
-    assert "not 3.13t" in bench.python_mismatch(
+    assert session.python_mismatch("3.13t", threaded) is None
+    assert "not 3.13t" in session.python_mismatch(
         "3.13t", {"python": {"version": "3.11.2", "free_threaded_build": False}})
-    assert "not 3.13" in bench.python_mismatch("3.13", threaded)
-    assert bench.python_mismatch(None, {}) is None
+    assert "not 3.13" in session.python_mismatch("3.13", threaded)
+    assert session.python_mismatch(None, {}) is None
 
 
 def test_without_the_gil_threads_count_as_parallel():
@@ -114,17 +125,17 @@ def test_without_the_gil_threads_count_as_parallel():
     unbounded = Capacity(limit=None, formula="a thread per connection", parallelism=1)
     assert without_gil(unbounded).parallelism == FREE_THREADED_UNBOUNDED
     answer = {"processes": {"7": {"gil_enabled": False}, "8": {"gil_enabled": False}}}
-    assert topology.gil_off(answer)
+    assert gil_off(answer)
     answer["processes"]["8"]["gil_enabled"] = True
-    assert not topology.gil_off(answer)
-    assert not topology.gil_off({"processes": {}}), "nothing reported is not GIL-free"
+    assert not gil_off(answer)
+    assert not gil_off({"processes": {}}), "nothing reported is not GIL-free"
 
 
 def test_worker_memory_is_the_mean_pss_of_the_app_processes():
     processes = {"7": {"memory": {"pss_bytes": 40 * 2**20}}, "8": {"memory": {"pss_bytes": 60 * 2**20}},
                  "9": {"memory": {}}}
-    assert bench.worker_memory(processes) == pytest.approx(50.0)
-    assert bench.worker_memory({}) is None
+    assert measure.worker_memory(processes) == pytest.approx(50.0)
+    assert measure.worker_memory({}) is None
 
 
 def test_the_python_plan_compares_every_interpreter_and_checks_concurrency_without_the_gil():

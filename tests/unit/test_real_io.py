@@ -7,6 +7,7 @@ import pytest
 from labapp import db as app_db
 from labapp import upstream as app_upstream
 from wsgilab import workloads
+from wsgilab.model.facts import Facts
 from wsgilab.model.load import Closed
 from wsgilab.model.theory import (
     BLOCKS,
@@ -17,7 +18,6 @@ from wsgilab.model.theory import (
     real_io_checks,
 )
 from wsgilab.workloads import db, upstream
-from wsgilab.workloads.base import Facts
 
 GEVENT_4 = Capacity(4000, "workers x worker_connections = 4 x 1000", parallelism=4,
                     processes=5, event_loop=True)

@@ -5,11 +5,12 @@ import pytest
 from support import SMALL_RUN
 from wsgilab import workloads
 from wsgilab.lab import compose
+from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.record import BenchRecord
 from wsgilab.model.theory import Capacity
-from wsgilab.workloads.base import Facts, PlanRequest
+from wsgilab.workloads.base import PlanRequest
 from wsgilab.workloads.mixed import GIL_HANDOFFS, LOOP_MIN_FRACTION, SWITCH_INTERVAL_MS
 
 COMMON = {"throughput_rps", "latency_p50_ms", "latency_p95_ms", "little_inflight",

@@ -19,8 +19,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from wsgilab.lab import images
+from wsgilab.model import app as declaration
+from wsgilab.model.facts import Limits
 from wsgilab.model.paths import ROOT
-
+from wsgilab.model.roles import ROLES
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,20 @@ def _config(project: Project, env: tuple[tuple[str, str], ...]) -> dict:
         return json.loads(compose("config", "--format", "json", capture=True, env=dict(env)))
 
 
+def declared_limits(service: str, env: dict[str, str] | None = None) -> Limits:
+    """The limits the compose model declares for ``service`` (with ``env`` applied to
+    its variables, as ``docker compose`` would see them).
+
+    Raises:
+        KeyError: the service, or one of its limits, is not declared.
+    """
+    svc = config(env)["services"][service]
+    limits = svc["deploy"]["resources"]["limits"]
+    return Limits(cpus=float(limits["cpus"]), cpuset=str(svc["cpuset"]),
+                  memory_bytes=int(limits["memory"]), memswap_bytes=int(svc["memswap_limit"]),
+                  pids=int(limits["pids"]))
+
+
 def project_name() -> str:
     return config()["name"]
 
@@ -138,8 +155,6 @@ def roles(env: dict[str, str] | None = None) -> dict[str, str]:
         ValueError: two configurations claim the same role, or a label names a role that
             ``wsgilab.model.roles.ROLES`` does not describe.
     """
-    from wsgilab.model.roles import ROLES
-
     found: dict[str, str] = {}
     for name, svc in sorted(config(env)["services"].items()):
         labels = svc.get("labels") or {}
@@ -181,9 +196,6 @@ def stage_demo() -> Path:
     Raises:
         images.RequirementConflict: its requirements conflict with a server's pins.
     """
-    from wsgilab.lab import images
-    from wsgilab.model import app as declaration
-
     spec = declaration.load(DEMO_APP)
     base = config()["services"]["nginx"]["build"]["args"]["BASE_IMAGE"]
     return images.stage(spec.name, spec.folder, spec.requirements_file, base,

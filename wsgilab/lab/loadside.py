@@ -6,7 +6,7 @@ figures are reported, marked **instrument-bound**, neither a pass nor the server
 
 - ``load_cores_busy``: per level, the busy time of the load cores as a whole (every
   process on them, not only k6's own CPU), less the share of the measured app when its
-  cpuset includes them, over the steady window (``bench.WindowSampler``).
+  cpuset includes them, over the steady window (``measure.WindowSampler``).
 - ``calibrate``: once per run that sends open loads, the highest rate this machine drives
   through nginx to an answer that costs nothing (nginx proxying to itself:
   ``/lab-instrument/`` in services/nginx/nginx.conf, the same proxying as a
@@ -25,7 +25,12 @@ import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import psutil
+
+from wsgilab.lab import k6
+from wsgilab.model.load import Closed
 from wsgilab.model.paths import ROOT
+from wsgilab.model.results import SummaryError, read_summary
 
 #: Above this busy fraction of the load cores a level is instrument-bound. k6's own
 #: guidance keeps its CPU under 80% ("Running large tests"); the figure here is the whole
@@ -74,10 +79,27 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
+def core_times() -> list[tuple[float, float, float]]:
+    """Per core of the host, (busy, total, steal) seconds since boot (psutil, from
+    /proc/stat).
+
+    Busy is everything but idle and iowait; steal (time the hypervisor gave another guest)
+    counts as busy, since the core was not the lab's, and is also kept apart, to say how
+    much of it the machine, not the lab, took. guest and guest_nice are left out of the
+    total: Linux counts them in user too (psutil docs, ``cpu_times``).
+    """
+    times = []
+    for core in psutil.cpu_times(percpu=True):
+        total = sum(core) - getattr(core, "guest", 0.0) - getattr(core, "guest_nice", 0.0)
+        times.append((total - core.idle - getattr(core, "iowait", 0.0), total,
+                      getattr(core, "steal", 0.0)))
+    return times
+
+
 def busy_on(cores: frozenset[int], before: list[tuple], after: list[tuple],
             index: int = 0) -> float | None:
     """The CPUs kept busy on ``cores`` between two samples of the host's per-core
-    (busy, total, steal) seconds (``bench._core_times``), or with ``index`` 2 the CPUs the
+    (busy, total, steal) seconds (``core_times``), or with ``index`` 2 the CPUs the
     hypervisor took from them (steal); None for no core."""
     cores = [c for c in cores if c < len(before)]
     if not cores:
@@ -143,17 +165,13 @@ def calibrate(results_dir: Path, base_url: str, load_cpus: frozenset[int],
     Raises:
         LoadSideError: k6 failed, or no answer came back.
     """
-    from wsgilab.lab import k6
-    from wsgilab.model.load import Closed
-    from wsgilab.model.results import SummaryError, read_summary
-    from wsgilab.studies.bench import _core_times
 
     directory = results_dir / "instrument"
     directory.mkdir(parents=True, exist_ok=True)
     summary = directory / "calibration.summary.json"
     out(f"instrument: {CALIBRATION_VUS} VUs against nginx's zero-work answer for "
         f"{CALIBRATION_S} s, to measure what the load side can drive")
-    before = _core_times()
+    before = core_times()
     try:
         k6.run("io.js", params={"BASE_URL": base_url, "SERVICE": ZERO_SERVICE,
                                 **Closed(CALIBRATION_VUS).k6_env(),
@@ -165,7 +183,7 @@ def calibrate(results_dir: Path, base_url: str, load_cpus: frozenset[int],
         result = read_summary(summary)
     except (k6.K6Error, SummaryError, OSError) as exc:
         raise LoadSideError(f"the load side could not be calibrated: {exc}") from exc
-    after = _core_times()
+    after = core_times()
     busy = busy_on(load_cpus, before, after)
     rate = result.classes["io"].throughput_rps
     calibration = Calibration(max_rps=rate, measured=now(),

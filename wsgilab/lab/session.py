@@ -17,21 +17,36 @@ before each level, so that a level never runs on a container other than its reco
 A session may also launch a service that the declaration does not start (an app's
 candidate configuration, ``wsgilab.studies.advise``): launched services are removed again at the
 end. And a session that only needs room on the measured cores (``reconcile=False``) leaves
-a lab it did not start alone, moving its running configurations aside and back.
+a lab it did not start alone, moving its running configurations aside and back. A
+reconciling start also removes what a killed run of another project left running (an
+app's project, ``Engine.strays``), and says so.
 
-The engine is reached through ``Engine`` (``DockerEngine``: compose and the Docker SDK),
-so that the undo and reconcile logic is tested without Docker.
+``serving`` is how a run gets a configuration to measure: applied, idle, and read back
+(the limits the engine applied, the settings the server reports on its instrument's
+endpoint, the model its family gives them).
+
+The engine is reached through ``Engine`` (``wsgilab.lab.engine``), so that the undo and
+reconcile logic is tested without Docker.
 """
 
 from __future__ import annotations
 
-import contextlib
 import signal
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wsgilab import families
+from wsgilab.lab.compose import ComposeError
+from wsgilab.lab.engine import DockerEngine, Engine, EngineError, State
+from wsgilab.lab.probe import Probe
+from wsgilab.model import interpreters
+from wsgilab.model.facts import Configuration, gil_off
 from wsgilab.model.levels import Variant
+from wsgilab.model.theory import UnknownServer, without_gil
+
+__all__ = ["Drift", "Engine", "Interrupted", "LabSession", "NotServing", "State",
+           "STOP_SIGNALS", "python_mismatch"]
 
 #: The signals that end a run as Ctrl-C does, besides SIGINT: SIGTERM (``timeout``, CI,
 #: systemd, ``docker stop``) and SIGHUP (the terminal closed).
@@ -60,79 +75,25 @@ class Drift(RuntimeError):
     """A container differs from what the level it is about to serve declares."""
 
 
-@dataclass(frozen=True)
-class State:
-    """What a service's container runs: its command and its limits.
-
-    Attributes:
-        command: the command, as a list of arguments; declared as None, the image's own
-            (any running command matches it).
-        cpus: CPU quota in CPUs (0: none); cpuset: its cores, e.g. ``"1"``.
-        memory_bytes, memswap_bytes: memory and memory + swap limits (0: none).
-        pids: pids limit (0: none).
-        image: the image it runs (one per Python: ``wsgilab.lab.pythons``); declared as None,
-            any.
-    """
-
-    command: tuple[str, ...] | None
-    cpus: float
-    cpuset: str
-    memory_bytes: int
-    memswap_bytes: int
-    pids: int
-    image: str | None = None
-
-    def differences(self, declared: State) -> dict[str, tuple]:
-        """``{field: (running, declared)}`` for every field that differs."""
-        return {name: (getattr(self, name), getattr(declared, name))
-                for name in self.__dataclass_fields__
-                if getattr(self, name) != getattr(declared, name)
-                and not (name in ("command", "image") and getattr(declared, name) is None)}
+class NotServing(RuntimeError):
+    """A configuration could not be brought to serve a level: it did not start, never
+    became idle, does not answer through the front end, reports a server no family
+    knows, or runs another Python than its variant names."""
 
 
-class Engine:
-    """What a session needs of the container engine (``DockerEngine``; fakes in tests)."""
-
-    def services(self) -> list[str]:
-        """Every service of the lab's compose model."""
-        raise NotImplementedError
-
-    def configurations(self) -> list[str]:
-        """The services that are measured configurations."""
-        raise NotImplementedError
-
-    def declared(self, service: str, env: dict[str, str] | None = None) -> State:
-        """What the compose model declares for ``service``, with ``env`` applied."""
-        raise NotImplementedError
-
-    def running(self, service: str) -> State | None:
-        """What ``service``'s container runs now; None when it is not running."""
-        raise NotImplementedError
-
-    def up(self) -> None:
-        """Build what is missing, start every service, recreate those whose declaration
-        changed, and wait until all are healthy."""
-        raise NotImplementedError
-
-    def recreate(self, services: list[str], env: dict[str, str] | None = None,
-                 force: bool = False) -> None:
-        """Recreate ``services`` with ``env`` applied (``force``: even if compose sees
-        no change) and wait until they are healthy."""
-        raise NotImplementedError
-
-    def set_cpuset(self, service: str, cpuset: str) -> None:
-        """Move ``service``'s running container to ``cpuset`` (a live update)."""
-        raise NotImplementedError
-
-    def stop(self, service: str) -> None:
-        raise NotImplementedError
-
-    def remove(self, service: str) -> None:
-        """Stop and remove ``service``'s container."""
-        raise NotImplementedError
-
-    def start(self, service: str) -> None:
-        raise NotImplementedError
+def python_mismatch(python: str | None, runtime: dict) -> str | None:
+    """Why a container does not run the interpreter its variant names (the health answer's
+    ``runtime``), or None when it does. The default interpreter is not checked: the base
+    image's Python is whatever its version."""
+    if python is None:
+        return None
+    interp = interpreters.get(python)
+    facts = runtime.get("python") or {}
+    version, threaded = str(facts.get("version", "")), bool(facts.get("free_threaded_build"))
+    if not version.startswith(interp.name.rstrip("t") + ".") or threaded != interp.free_threaded:
+        return (f"runs Python {version or 'unknown'}"
+                f"{' (free-threaded)' if threaded else ''}, not {interp.name}")
+    return None
 
 
 @dataclass
@@ -141,6 +102,7 @@ class LabSession:
 
     Args:
         engine: the container engine (``DockerEngine()`` by default).
+        probe: the configurations' instrument through the front end (``serving``).
         out: where the session says what it changes and puts back.
         edge_cpuset: where ``isolate`` moves the other configurations (the front end's
             cores).
@@ -158,6 +120,7 @@ class LabSession:
     """
 
     engine: Engine | None = None
+    probe: Probe = field(default_factory=Probe)
     out: Callable[[str], None] = print
     edge_cpuset: str | None = None
     reconcile_on_enter: bool = True
@@ -247,6 +210,9 @@ class LabSession:
         Raises:
             Drift: a service still differs after being put back.
         """
+        strays = self.engine.strays()
+        for name in strays:
+            self.engine.remove_project(name)
         before = self.drift()
         self.engine.up()
         after = self.drift()
@@ -258,9 +224,11 @@ class LabSession:
         left = self.drift()
         if left:
             raise Drift("still not as declared after putting back: " + _describe(left))
-        self.reconciled = [f"{service}: {_fields(differs)}; put back as declared"
-                           for service, differs in sorted(before.items())
-                           if set(differs) != {"running"}]
+        self.reconciled = [f"{name}: left running by a run that was killed; removed"
+                           for name in strays]
+        self.reconciled += [f"{service}: {_fields(differs)}; put back as declared"
+                            for service, differs in sorted(before.items())
+                            if set(differs) != {"running"}]
         for line in self.reconciled:
             self.out(f"lab: {line}")
         return self.reconciled
@@ -301,6 +269,41 @@ class LabSession:
             raise Drift(f"{service} ({variant.describe()}) differs from its declaration: "
                         f"{_fields(differs)}")
         return live
+
+    def serving(self, service: str, variant: Variant = Variant(), launch: bool = False) -> Configuration:
+        """``service`` applied with ``variant`` (or, with ``launch``, started though the
+        declaration does not start it), idle, and read back: its command and limits from
+        the engine, its settings, container facts and processes from its instrument
+        (``Probe.health``), and the model its server family gives those settings.
+
+        Raises:
+            NotServing: any of that failed (the change stays recorded, and is undone at
+                the session's end).
+        """
+        try:
+            if launch:
+                self.launch(service, variant)
+            elif self.apply(service, variant):
+                self.out(f"{service}: recreated with {variant.describe()}")
+            self.engine.wait_idle(service)
+            live = self.engine.running(service)
+            if live is None:
+                raise EngineError(f"{service} is not running")
+            answer = self.probe.wait_reachable(service)
+            capacity = families.model(answer["server"])
+            if gil_off(answer):
+                capacity = without_gil(capacity)
+            mismatch = python_mismatch(variant.python, answer.get("runtime", {}))
+            if mismatch:
+                raise LookupError(f"{service} {mismatch}")
+        except (ComposeError, EngineError, LookupError, ConnectionError, UnknownServer,
+                TimeoutError) as exc:
+            raise NotServing(f"{type(exc).__name__}: {exc}") from None
+        return Configuration(service=service, command=list(live.command or ()),
+                             limits=live.limits, settings=answer["server"], capacity=capacity,
+                             container=answer.get("container", {}),
+                             runtime=answer.get("runtime", {}), app=answer.get("app", {}),
+                             processes=answer.get("processes", {}))
 
     def isolate(self, service: str, others: bool) -> None:
         """Before a level of ``service``: ``service`` back on its own cpuset; with
@@ -411,104 +414,3 @@ def _fields(differs: dict[str, tuple]) -> str:
 
 def _describe(found: dict[str, dict[str, tuple]]) -> str:
     return "; ".join(f"{service}: {_fields(differs)}" for service, differs in sorted(found.items()))
-
-
-class DockerEngine(Engine):
-    """The lab's engine: ``docker compose`` for the model and (re)creation, the Docker
-    SDK for live state and live updates. The SDK is imported on first use."""
-
-    def __init__(self, client=None, project=None) -> None:
-        """Args:
-            client: a Docker SDK client (one is made on first use).
-            project: the ``compose.Project`` it drives (None: whichever is current when
-                it is called, the lab's own by default).
-        """
-        self._client = client
-        self.project = project
-
-    def _on(self):
-        from wsgilab.lab import compose
-
-        return compose.using(self.project) if self.project else contextlib.nullcontext()
-
-    @property
-    def client(self):
-        if self._client is None:
-            import docker
-
-            self._client = docker.from_env()
-        return self._client
-
-    def services(self) -> list[str]:
-        from wsgilab.lab import compose
-
-        with self._on():
-            return compose.always_on()
-
-    def configurations(self) -> list[str]:
-        from wsgilab.lab import compose
-
-        with self._on():
-            return compose.configurations()
-
-    def declared(self, service: str, env: dict[str, str] | None = None) -> State:
-        from wsgilab.lab import compose, topology
-
-        with self._on():
-            svc = compose.config(env)["services"][service]
-            limits = topology.declared_limits(service, env)
-        command = tuple(svc["command"]) if svc.get("command") else None
-        return State(command, limits.cpus, limits.cpuset,
-                     limits.memory_bytes, limits.memswap_bytes, limits.pids, svc.get("image"))
-
-    def container(self, service: str):
-        from wsgilab.lab import topology
-
-        with self._on():
-            return topology.container(service, self.client)
-
-    def running(self, service: str) -> State | None:
-        from wsgilab.model.facts import applied_limits
-
-        try:
-            ctr = self.container(service)
-        except LookupError:
-            return None
-        limits = applied_limits(ctr.attrs["HostConfig"])
-        return State(tuple(ctr.attrs["Config"]["Cmd"] or ()), limits.cpus, limits.cpuset,
-                     limits.memory_bytes, limits.memswap_bytes, limits.pids,
-                     ctr.attrs["Config"].get("Image"))
-
-    def up(self) -> None:
-        from wsgilab.lab import compose
-
-        with self._on():
-            compose.up()
-
-    def recreate(self, services: list[str], env: dict[str, str] | None = None,
-                 force: bool = False) -> None:
-        from wsgilab.lab import compose
-
-        with self._on():
-            compose.recreate(*services, env=env, force=force)
-
-    def set_cpuset(self, service: str, cpuset: str) -> None:
-        self.container(service).update(cpuset_cpus=cpuset)
-
-    def stop(self, service: str) -> None:
-        self.container(service).stop(timeout=10)
-
-    def remove(self, service: str) -> None:
-        from wsgilab.lab import compose
-
-        with self._on():
-            compose.remove(service)
-
-    def start(self, service: str) -> None:
-        from wsgilab.lab import compose
-
-        # compose, not the SDK: a stopped container is not found by the running filter.
-        with self._on():
-            compose.compose("start", service, capture=True)
-            compose.compose("up", "--detach", "--no-deps", "--wait", "--wait-timeout",
-                            str(compose.RECREATE_TIMEOUT_S), service, capture=True)

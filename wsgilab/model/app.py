@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 from wsgilab.model import objective
 from wsgilab.model.levels import cpuset_size, memory_bytes
 from wsgilab.model.objective import Objective
+from wsgilab.model.paths import relative
 
 DECLARATION = "lab-app.toml"
 #: What an app's name may be: it names images, compose services and files.
@@ -131,13 +132,16 @@ class AppSpec:
         return memory_bytes(self.memory)
 
     def to_dict(self) -> dict:
-        return {"folder": str(self.folder), "name": self.name, "entry": self.entry,
+        """The declaration as a record keeps it: paths relative to the repository where the
+        app lies inside it (``paths.relative``), so that a record reads on another machine."""
+        return {"folder": relative(self.folder), "name": self.name, "entry": self.entry,
                 "requirements": list(self.requirements),
-                "requirements_file": str(self.requirements_file), "environment": self.environment,
+                "requirements_file": relative(self.requirements_file),
+                "environment": self.environment,
                 "cpus": self.cpus, "cpuset": self.cpuset, "memory": self.memory,
                 "pids": self.pids, "objective": self.objective.to_dict(),
                 "requests": [r.to_dict() for r in self.requests],
-                "postgres": [str(p) for p in self.postgres] if self.postgres else None,
+                "postgres": [relative(p) for p in self.postgres] if self.postgres else None,
                 "upstream": self.upstream, "target_rps": self.target_rps,
                 "eventlet": self.eventlet}
 

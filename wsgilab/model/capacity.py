@@ -33,6 +33,7 @@ import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
+from wsgilab.model.objective import Objective
 from wsgilab.model.theory import Capacity
 
 #: The first step: most of the maximum, so that the answer is a step or two away.
@@ -107,7 +108,7 @@ class Search:
 
     Attributes:
         configuration, workload: what was searched.
-        objective: the objective's percentile and bound (ms).
+        objective: the objective, its bound resolved for this workload (ms).
         service_ms: the request's own service time (S).
         maximum_rps: the theoretical maximum (req/s), None when unknown; limited_by: what
             sets it ("the cap", "the CPU"), with the formula in ``maximum_rule``.
@@ -120,7 +121,7 @@ class Search:
 
     configuration: str
     workload: str
-    objective: dict
+    objective: Objective
     service_ms: float
     maximum_rps: float | None
     limited_by: str
@@ -133,7 +134,19 @@ class Search:
 
     @property
     def capacity_rps(self) -> float | None:
-        """The highest rate that passed, or None when none did."""
+        """What was served at the highest rate that passed (req/s), or None when none did.
+        Never the rate asked for: a step just past a bound may still meet the objective
+        over a short window while serving only the bound. Records made before steps kept
+        what was served (2026-12-06) give the rate."""
+        passed = [s for s in self.steps if s.passed]
+        if not passed:
+            return None
+        best = max(passed, key=lambda s: s.rate_rps)
+        return best.throughput_rps if best.throughput_rps is not None else best.rate_rps
+
+    @property
+    def passed_rps(self) -> float | None:
+        """The highest rate asked for that passed (req/s), or None."""
         passed = [s.rate_rps for s in self.steps if s.passed]
         return max(passed) if passed else None
 
@@ -141,7 +154,7 @@ class Search:
     def first_fail_rps(self) -> float | None:
         """The lowest rate above the capacity that did not pass (a refused step did not
         fail: the host could not tell)."""
-        cap = self.capacity_rps or 0.0
+        cap = self.passed_rps or 0.0
         failed = [s.rate_rps for s in self.steps if not s.passed and not s.refused
                   and s.rate_rps > cap]
         return min(failed) if failed else None
@@ -160,10 +173,10 @@ class Search:
         not the figure."""
         if not self.capacity_rps:
             return self.refused_only
-        if (self.ceiling_rps and self.capacity_rps >= self.ceiling_rps * (1 - RESOLUTION)
+        if (self.ceiling_rps and self.passed_rps >= self.ceiling_rps * (1 - RESOLUTION)
                 and self.first_fail_rps is None):
             return True
-        above = [s for s in self.steps if not s.passed and s.rate_rps > self.capacity_rps]
+        above = [s for s in self.steps if not s.passed and s.rate_rps > self.passed_rps]
         return bool(above) and min(above, key=lambda s: s.rate_rps).refused
 
     @property
@@ -211,15 +224,19 @@ class Search:
 
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.update(capacity_rps=self.capacity_rps, first_fail_rps=self.first_fail_rps,
-                    ratio=self.ratio, verdict=self.verdict(), explanation=self.explain())
+        data["objective"] = self.objective.to_dict()
+        data.update(capacity_rps=self.capacity_rps, passed_rps=self.passed_rps,
+                    first_fail_rps=self.first_fail_rps, ratio=self.ratio,
+                    verdict=self.verdict(), explanation=self.explain())
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Search:
         data = {k: v for k, v in data.items()
-                if k not in ("capacity_rps", "first_fail_rps", "ratio", "verdict", "explanation")}
+                if k not in ("capacity_rps", "passed_rps", "first_fail_rps", "ratio", "verdict",
+                             "explanation")}
         data["steps"] = [Step(**s) for s in data.get("steps", [])]
+        data["objective"] = Objective.from_dict(data.get("objective"))
         return cls(**data)
 
 

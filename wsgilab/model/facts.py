@@ -2,9 +2,9 @@
 
 ``Limits`` (a container's resource limits) and ``Configuration`` (command, limits, the
 server's reported settings, its capacity model, what the app saw inside the container)
-are read from the running lab by ``wsgilab.lab.topology`` and written into every level's
-record; the report and the claims read them back from ``bench.json`` with nothing but
-the standard library.
+are read from the running lab (``wsgilab.lab.session.LabSession.serving``) and written
+into every level's record; the report and the claims read them back from ``bench.json``
+with nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -64,6 +64,44 @@ def applied_limits(host_config: dict) -> Limits:
 
 
 @dataclass(frozen=True)
+class Facts:
+    """A configuration as it ran for one level: what its expectation rule may read.
+
+    Attributes:
+        capacity: the model its server's reported settings give (``wsgilab.families``).
+        settings: the server's settings as it reported them.
+        cpus: the container's CPU quota in CPUs (None: none); cpuset_cpus: its cores.
+        memory_bytes, pids: its memory and pids limits.
+        container: what the app sees inside (``/_lab/health`` ``container``).
+        runtime: the answering process's runtime (``patched_by``, its Python, its GIL).
+        app: what the application reports about itself (its ``lab_facts``: the demo app's
+            ``db_pool_size``).
+        processes: every serving process's runtime facts, by pid.
+        backend: what the workload read of its backend before the level
+            (``Workload.backend``), e.g. the database's ``max_connections``.
+    """
+
+    capacity: Capacity
+    settings: dict
+    cpus: float | None
+    cpuset_cpus: int
+    memory_bytes: int
+    pids: int
+    container: dict = field(default_factory=dict)
+    runtime: dict = field(default_factory=dict)
+    app: dict = field(default_factory=dict)
+    processes: dict = field(default_factory=dict)
+    backend: dict = field(default_factory=dict)
+
+
+def gil_off(answer: dict) -> bool:
+    """Whether a health answer (``/_lab/health``) says the GIL is off in every process that
+    loaded the app (a free-threaded build where no extension turned it back on)."""
+    processes = answer.get("processes") or {}
+    return bool(processes) and not any(p.get("gil_enabled", True) for p in processes.values())
+
+
+@dataclass(frozen=True)
 class Configuration:
     """One measured configuration as it runs: command, limits, server settings, model.
 
@@ -71,9 +109,9 @@ class Configuration:
         service: the compose service.
         command: the command its container runs.
         limits: its limits as the engine applied them (``HostConfig``).
-        settings: what its server reports about itself (``/healthz`` ``server``).
+        settings: what its server reports about itself (``/_lab/health`` ``server``).
         capacity: the model those settings give (``wsgilab.families``).
-        container: what the app sees inside the container (``/healthz`` ``container``):
+        container: what the app sees inside the container (``/_lab/health`` ``container``):
             CPU counts, CFS quota, memory and pids limits (``labinstrument.container``).
         runtime: the answering process's runtime (``runtime`` of the health answer):
             which coroutine library patched it (``patched_by``), its Python, its GIL.
@@ -93,11 +131,9 @@ class Configuration:
     app: dict = field(default_factory=dict)
     processes: dict = field(default_factory=dict)
 
-    def facts(self, backend: dict | None = None):
-        """What a workload's expectation rule reads (``workloads.base.Facts``), with what
-        the workload read of its backend (``Workload.backend``)."""
-        from wsgilab.workloads.base import Facts
-
+    def facts(self, backend: dict | None = None) -> Facts:
+        """What a workload's expectation rule reads (``Facts``), with what the workload
+        read of its backend (``Workload.backend``)."""
         return Facts(capacity=self.capacity, settings=self.settings,
                      cpus=self.limits.cpus or None, cpuset_cpus=self.limits.cpuset_cpus,
                      memory_bytes=self.limits.memory_bytes, pids=self.limits.pids,

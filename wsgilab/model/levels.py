@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from wsgilab.lab import pythons
+from wsgilab.model import interpreters
 from wsgilab.model.load import CLOSED, Closed, Load
 from wsgilab.model.load import from_dict as load_from_dict
 
@@ -82,7 +82,9 @@ class Variant:
             variable (``knob_variable``), as ``(("workers", "8"),)``.
         switches: app switches of ``SWITCHES`` turned on (``("allow_alloc",)``).
         python: the interpreter it runs on, a name ``services/python/interpreters.toml``
-            declares (``"3.13t"``); None: the base image's (``pythons.DEFAULT``).
+            declares (``"3.13t"``); None: the base image's (``interpreters.DEFAULT``). Not
+            checked here: a record keeps the name of an interpreter since removed; options
+            check it (``interpreters.get``) before a run.
     """
 
     cpus: float | None = None
@@ -94,8 +96,6 @@ class Variant:
     python: str | None = None
 
     def __post_init__(self) -> None:
-        if self.python is not None:
-            pythons.get(self.python)  # UnknownPython (a ValueError) names the declared ones
         for switch in self.switches:
             if switch not in SWITCHES:
                 raise ValueError(f"unknown switch {switch!r}; known: {', '.join(SWITCHES)}")
@@ -129,7 +129,11 @@ class Variant:
 
     def env(self, configuration: str) -> dict[str, str]:
         """The compose variables that apply this variant to ``configuration`` (its limits
-        in ``LIMIT_VARIABLES``, its knobs in ``knob_variable``)."""
+        in ``LIMIT_VARIABLES``, its knobs in ``knob_variable``).
+
+        Raises:
+            interpreters.UnknownPython: its Python is not declared (any more).
+        """
         env = {}
         for attr, variable in LIMIT_VARIABLES.items():
             value = getattr(self, attr)
@@ -140,7 +144,7 @@ class Variant:
         for switch in self.switches:
             env[SWITCHES[switch]] = "1"
         if self.python is not None:
-            env.update(pythons.get(self.python).env())
+            env.update(interpreters.get(self.python).env())
         return env
 
     @property

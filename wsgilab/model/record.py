@@ -100,7 +100,7 @@ class BenchRecord:
         roles: ``{role: configuration}`` as the compose model declared them for this run
             (``compose.roles``): what the claims read to find the configurations they judge.
         capacities: capacity searches (``capacity.Search.to_dict``), in the order run.
-        overheads: server overhead per configuration (``capacity_runner``): CPU ms per
+        overheads: server overhead per configuration (``studies.capacity``): CPU ms per
             request on a near-zero-work request, and the req/s one CPU could serve.
         instrument: the run's calibration of its load side (``loadside.Calibration``).
         advice: an advise run's app, smoke pass, candidates, their results, diagnoses and

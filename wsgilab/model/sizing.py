@@ -19,9 +19,16 @@ start, and the bench records both):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+#: Room kept free of the memory limit when sizing worker counts: what a request
+#: allocates while it runs, beyond a worker's memory at rest.
+MEMORY_HEADROOM = 0.25
+#: Memory the container needs besides its workers, MiB: the master process and the
+#: healthcheck (measured: an idle gunicorn arbiter of a small app, about 20 MiB).
+MEMORY_BASE_MIB = 32
 #: Heroku's floor of memory per process (WEB_CONCURRENCY.sh ``minimum_memory_per_process_in_mb``).
 HEROKU_MB_PER_PROCESS = 256
 
@@ -92,3 +99,10 @@ def facts_for(os_cpu_count: int, cpuset_cpus: int, quota_cpus: float | None,
     """
     return {"os_cpu_count": os_cpu_count, "affinity_cpus": cpuset_cpus,
             "cfs_quota_cpus": quota_cpus, "memory_limit_bytes": memory_bytes}
+
+
+def most_workers(memory_bytes: int, worker_mib: float) -> int:
+    """The most worker processes the memory limit holds at ``worker_mib`` each, with
+    MEMORY_HEADROOM kept free and MEMORY_BASE_MIB for the rest of the container."""
+    usable = memory_bytes / 2**20 * (1 - MEMORY_HEADROOM) - MEMORY_BASE_MIB
+    return max(0, math.floor(usable / max(worker_mib, 1.0)))

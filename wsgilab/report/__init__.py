@@ -12,8 +12,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 
 from wsgilab.model.record import BenchRecord
-from wsgilab.report import charts as charts_module
-from wsgilab.report import html
+from wsgilab.report import advice, gallery, html
 from wsgilab.report.tables import (
     capacity_table,
     claims_table,
@@ -24,6 +23,7 @@ from wsgilab.report.tables import (
     sweep_table,
     text_table,
 )
+from wsgilab.verdicts import analyses
 
 __all__ = ["write", "text_table", "rows", "claims_table", "sweep_table", "sizing_table",
            "scenarios_table", "capacity_table", "overhead_table"]
@@ -36,14 +36,10 @@ def write(record: BenchRecord) -> list[str]:
     Returns:
         the names of the chart files written.
     """
-    from wsgilab.verdicts import analyses
-
     if record.advice:
-        from wsgilab.report import advice
-
         return advice.write(record)
     directory = record.directory
-    charts = charts_module.all_charts(record)
+    charts = gallery.all_charts(record)
     try:
         for chart in charts:
             chart.figure.savefig(directory / chart.name)

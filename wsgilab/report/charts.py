@@ -334,15 +334,13 @@ def mixed_chart(record: BenchRecord) -> Chart | None:
                  "run beside them, in the same level.", fig)
 
 
-def all_charts(record: BenchRecord) -> list[Chart]:
-    """Every chart the record has data for, in reading order: the closed-model levels'
-    per workload, then the open-model ones (``open_charts``)."""
-    from wsgilab.report import open_charts
-
+def closed_charts(record: BenchRecord) -> list[Chart]:
+    """Every chart of the closed-model levels the record has data for, in reading order:
+    per workload, then the mixed, USL and resources charts (the open-model ones are
+    ``open_charts.all_charts``; both: ``gallery.all_charts``)."""
     charts = []
     for workload in _workloads(record):
         charts += [throughput_chart(record, workload), concurrency_chart(record, workload),
                    latency_chart(record, workload)]
     charts += [mixed_chart(record), usl_chart(record), resources_chart(record)]
-    charts += open_charts.all_charts(record)
     return [c for c in charts if c is not None]

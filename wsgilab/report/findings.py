@@ -22,7 +22,7 @@ from tabulate import tabulate
 from wsgilab.model.paths import ROOT
 from wsgilab.model.record import BenchRecord
 from wsgilab.report import advice as advice_report
-from wsgilab.report import charts as charts_module
+from wsgilab.report import gallery, open_charts
 from wsgilab.report import pythons as python_report
 from wsgilab.report.tables import (
     HEADERS,
@@ -186,7 +186,6 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     Returns:
         the page's Markdown (also written to ``out``).
     """
-    from wsgilab.report import open_charts
 
     sources = load_sources(directory)
     pictures = out.parent / PICTURES
@@ -195,7 +194,7 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     default, capacity = sources.get("default"), sources.get("capacity")
     combined = combine(sources)
     if default:
-        _save(charts_module.all_charts(default.record), pictures, charts)
+        _save(gallery.all_charts(default.record), pictures, charts)
     if capacity:
         _save(open_charts.all_charts(capacity.record), pictures, charts)
     if combined:

@@ -77,7 +77,7 @@ def hockey_chart(record: BenchRecord) -> Chart | None:
             ax.axvline(found.maximum_rps, color="grey", linestyle="--", linewidth=1,
                        label="theoretical maximum")
         if found:
-            ax.axhline(found.objective["bound_ms"], color="black", linestyle=":", linewidth=1,
+            ax.axhline(found.objective.bound_ms, color="black", linestyle=":", linewidth=1,
                        label="objective")
             if found.capacity_rps:
                 ax.axvline(found.capacity_rps, color="tab:green", linewidth=1.5,

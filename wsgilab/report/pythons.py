@@ -11,7 +11,8 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from wsgilab.lab import pythons
-from wsgilab.lab.topology import gil_off
+from wsgilab.model import interpreters
+from wsgilab.model.facts import gil_off
 from wsgilab.model.record import BenchRecord
 from wsgilab.report.charts import Chart, plt
 from wsgilab.verdicts.cases import Case, all_cases
@@ -25,8 +26,8 @@ def _fmt(value: float | None, fmt: str) -> str:
 
 
 def python_of(case: Case) -> str:
-    """The interpreter a case ran on, by its declared name (``pythons.DEFAULT`` for none)."""
-    return case.level.variant.python or pythons.DEFAULT
+    """The interpreter a case ran on, by its declared name (``interpreters.DEFAULT`` for none)."""
+    return case.level.variant.python or interpreters.DEFAULT
 
 
 def _gil(case: Case) -> str:
@@ -68,12 +69,12 @@ def pairs(record: BenchRecord) -> list[tuple[str, str, str]]:
     """(configuration, free-threaded interpreter, its twin) for each configuration measured
     on both: twins are declared interpreters built from the same source with the same flags
     but ``--disable-gil``."""
-    declared = pythons.declared()
+    declared = interpreters.declared()
     order = [(c.level.configuration, python_of(c)) for c in cpu_cases(record)]  # as run
     measured = set(order)
     found = []
     for threaded in declared.values():
-        twin = pythons.twin(threaded, declared)
+        twin = interpreters.twin(threaded, declared)
         if twin is None:
             continue
         for configuration in dict.fromkeys(c for c, _ in order):
@@ -113,12 +114,12 @@ def ratio_table(record: BenchRecord) -> str:
 
 def single_thread_rows(record: BenchRecord) -> list[list[str]]:
     """Per interpreter: one slice of the cpu endpoint's work, in us of one thread's CPU."""
-    order = list(pythons.declared())
+    order = list(interpreters.declared())
     found = sorted(((n, p["single_thread"]) for n, p in record.pythons.items() if "single_thread" in p),
                    key=lambda item: order.index(item[0]) if item[0] in order else len(order))
     if not found:
         return []
-    base = dict(found).get(pythons.DEFAULT, {}).get("slice_us")
+    base = dict(found).get(interpreters.DEFAULT, {}).get("slice_us")
     return [[name, f"{cost['slice_us']:.1f}",
              f"{cost['slice_us'] / base:.2f}x" if base else "n/a",
              ", ".join(f"{r:.1f}" for r in cost["runs_us"])]
@@ -127,7 +128,7 @@ def single_thread_rows(record: BenchRecord) -> list[list[str]]:
 
 def single_thread_table(record: BenchRecord) -> str:
     rows = single_thread_rows(record)
-    return tabulate(rows, headers=["Python", "us per slice (least run)", f"against {pythons.DEFAULT}",
+    return tabulate(rows, headers=["Python", "us per slice (least run)", f"against {interpreters.DEFAULT}",
                                    "runs (us)"], tablefmt="github", disable_numparse=True) if rows else ""
 
 

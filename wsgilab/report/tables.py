@@ -5,6 +5,7 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from wsgilab import workloads
+from wsgilab.model.capacity import Search, spread
 from wsgilab.model.record import BenchRecord
 from wsgilab.verdicts import analyses, claims
 from wsgilab.verdicts.cases import Case, all_cases
@@ -137,8 +138,6 @@ CAPACITY_HEADERS = ["configuration", "workload", "limits", "objective", "capacit
 def capacity_rows(record: BenchRecord) -> list[list[str]]:
     """One row per configuration and workload searched: the capacity (median and min-max
     over repeats), the theoretical maximum and the ratio, and what the search saw."""
-    from wsgilab.model.capacity import Search, spread
-
     grouped: dict[tuple, list[Search]] = {}
     errors = []
     for data in record.capacities:
@@ -164,7 +163,7 @@ def capacity_rows(record: BenchRecord) -> list[list[str]]:
         last = first.steps[-1] if first.steps else None
         why = "; ".join(f"{s.rate_rps:g}: {'met' if s.passed else s.why}" for s in first.steps)
         body.append([configuration, workload, limits.get(configuration, ""),
-                     f"{first.objective['percentile']} <= {first.objective['bound_ms']:g} ms",
+                     f"{first.objective.percentile} <= {first.objective.bound_ms:g} ms",
                      capacity,
                      "" if first.maximum_rps is None else f"{first.maximum_rps:.1f}",
                      ratio, f"{first.limited_by}: {first.maximum_rule}" if first.limited_by else "",

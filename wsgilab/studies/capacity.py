@@ -19,17 +19,25 @@ from dataclasses import replace
 from pathlib import Path
 
 from wsgilab import workloads
-from wsgilab.lab import compose, loadside, topology
-from wsgilab.lab.compose import ComposeError
-from wsgilab.lab.session import DockerEngine, Drift, Interrupted, LabSession
+from wsgilab.lab import compose, loadside
+from wsgilab.lab.probe import Probe
+from wsgilab.lab.run import (
+    LEVEL_OVERHEAD_S,
+    RECREATE_ESTIMATE_S,
+    Run,
+    base_image,
+    fmt_duration,
+    front_end_cpuset,
+)
+from wsgilab.lab.search import find_capacity
+from wsgilab.lab.session import NotServing
 from wsgilab.model import objective
-from wsgilab.model.capacity import LOAD_SIDE_FULL, MAX_STEPS, OVERHEAD_RATE_RPS, Search, Step, maximum, search
-from wsgilab.model.levels import Variant
-from wsgilab.model.load import OPEN_VUS_HEADROOM, Open, open_vus
-from wsgilab.model.record import ERROR, INSTRUMENT_BOUND, BenchRecord, LevelRecord
-from wsgilab.model.theory import UnknownServer
-from wsgilab.studies import bench, options
-from wsgilab.studies.options import MAX_VUS, BenchOptions, OptionError
+from wsgilab.model.capacity import MAX_STEPS, OVERHEAD_RATE_RPS, maximum
+from wsgilab.model.load import Open, open_vus
+from wsgilab.model.paths import ROOT
+from wsgilab.model.record import BenchRecord
+from wsgilab.studies import options
+from wsgilab.studies.options import BenchOptions, OptionError
 
 #: Seconds per level of a search, the first left out: long enough for a queue past the
 #: bound to lift the tail over the objective (at 10% past 16 req/s, 6 requests queue in
@@ -105,7 +113,7 @@ def parse(argv: list[str]) -> BenchOptions:
         limits=options.with_python(options.parse_limits(ns.limits), ns.python), objective=slo,
         arrivals=ns.arrivals,
         duration_s=ns.duration_s, warmup_s=WARMUP_S,
-        results_dir=ns.results_dir or compose.ROOT / "results" / f"capacity-{stamp}",
+        results_dir=ns.results_dir or ROOT / "results" / f"capacity-{stamp}",
         load_cpus=frozenset(ns.load_cpus), raw=False, check=ns.check, repeat=ns.repeat,
         seed=ns.seed if ns.seed is not None else int(time.time()))
     options.validate(opts, available)
@@ -115,49 +123,17 @@ def parse(argv: list[str]) -> BenchOptions:
 def estimate_s(opts: BenchOptions) -> float:
     """Seconds the run should take at most: calibration, and per configuration, workload and
     repeat the overhead level and a full search."""
-    per_level = opts.duration_s + bench.LEVEL_OVERHEAD_S
+    per_level = opts.duration_s + LEVEL_OVERHEAD_S
     searches = len(opts.services) * len(opts.workloads) * opts.repeat
     return loadside.CALIBRATION_S + 5 + searches * (per_level * (1 + MAX_STEPS)
-                                                       + bench.RECREATE_ESTIMATE_S)
+                                                       + RECREATE_ESTIMATE_S)
 
 
-def step_of(entry: LevelRecord, rate: float, bound_ms: float, figure: str) -> Step:
-    """A search step from its level record: passed (its ``figure``, a latency percentile
-    in ms, within ``bound_ms``, nothing failed or dropped), refused (the load cores were
-    full: the host, not the configuration, is what the level measured), or why not."""
-    if entry.result is None or entry.status == ERROR:
-        return Step(rate, False, "; ".join(entry.problems)[:160] or "not measured",
-                    slug=entry.level.slug)
-    f = entry.figures
-    why = []
-    refused = entry.status == INSTRUMENT_BOUND
-    if refused:
-        why.append(host_full(entry.usage or {}))
-    if f.get(figure) is None or f[figure] > bound_ms:
-        why.append(f"{figure.split('_')[1]} {f.get(figure, 0):.0f} ms over {bound_ms:g} ms")
-    if f.get("failures"):
-        why.append(f"{f['failures']} failed")
-    if f.get("dropped_iterations"):
-        why.append(f"{f['dropped_iterations']} dropped")
-    return Step(rate, not why, "; ".join(why), offered_rps=f.get("offered_rps"),
-                latency_ms=f.get(figure), throughput_rps=f.get("throughput_rps"),
-                slug=entry.level.slug, refused=refused)
-
-
-def host_full(usage: dict) -> str:
-    """Why a level was refused, in numbers: ``LOAD_SIDE_FULL``, the load cores' busy
-    share, and the CPUs each measured process used (k6, nginx, the app's backends)."""
-    busy = usage.get("load_cores_busy")
-    users = [f"k6 {usage['k6_cpu_fraction']:.2f}"] if usage.get("k6_cpu_fraction") else []
-    users += [f"{name[:-len('_cpu_fraction')]} {value:.2f}" for name, value in usage.items()
-              if name.endswith("_cpu_fraction") and name not in ("k6_cpu_fraction", "app_cpu_fraction")
-              and isinstance(value, float)]
-    return (f"{LOAD_SIDE_FULL} (its cores {busy:.0%} busy" if busy is not None
-            else f"{LOAD_SIDE_FULL} (") + (f": {', '.join(users)} CPU" if users else "") + ")"
-
-
-def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRecord:
+def run(opts: BenchOptions, out=lambda line: print(line, flush=True), **run_args) -> BenchRecord:
     """Calibrate the load side, then measure each configuration's overhead and capacity.
+
+    Args:
+        run_args: passed to ``Run`` (a fake engine and measurer in the unit tests).
 
     Returns:
         the record (``bench.json`` in ``opts.results_dir``): levels, capacities,
@@ -168,129 +144,79 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True)) -> BenchRe
             saved and the lab put back.
         loadside.LoadSideError: the load side could not be calibrated.
     """
-    import docker
-
-    opts.results_dir.mkdir(parents=True, exist_ok=True)
-    client = docker.from_env()
-    record = BenchRecord(started=bench._now(), options={**opts.to_dict(), "kind": "capacity"},
-                         environment=bench.environment(client), roles=compose.roles())
-    bench.prepare_pythons(record, {opts.limits.python}, out)
-    record.save(opts.results_dir / "bench.json")
-    edge = str(compose.config()["services"][bench.FRONT_END]["cpuset"])
-    lab = LabSession(DockerEngine(client), out, edge_cpuset=edge)
     rng = random.Random(opts.seed)
-    started, total = time.monotonic(), estimate_s(opts)
-    record.status = "failed"
-    out(f"capacity: {len(opts.services)} configurations x {', '.join(opts.workloads)}, objective "
-        f"{opts.objective.describe()}, {opts.repeat} repeat(s); at most about "
-        f"{bench.fmt_duration(total)}; results: {opts.results_dir}")
-    try:
-        with lab:
-            record.environment["reconciled"] = lab.reconciled
-            calibration = loadside.calibrate(opts.results_dir, opts.base_url, opts.load_cpus, out)
-            loadside.keep(calibration)
-            record.instrument = calibration.to_dict()
-            record.save()
-            done = 0
-            for repeat in range(1, opts.repeat + 1):
-                order = list(opts.services)
-                if opts.repeat > 1:
-                    rng.shuffle(order)
-                for service in order:
-                    for name in opts.workloads:
-                        done += 1
-                        left = max(0.0, total - (time.monotonic() - started))
-                        out(f"[{done}/{len(opts.services) * len(opts.workloads) * opts.repeat}] "
-                            f"{service} {name}{f', repeat {repeat}' if opts.repeat > 1 else ''} "
-                            f"(about {bench.fmt_duration(left)} left at most)")
-                        _one(lab, client, opts, record, service, name, repeat, calibration, out)
-            record.status = "complete"
-    except KeyboardInterrupt:
-        record.status = "interrupted (SIGINT)"
-        raise
-    except Interrupted as exc:
-        record.status = f"interrupted ({exc})"
-        raise
-    finally:
-        record.environment["restored"] = lab.restored
-        record.finished = bench._now()
-        record.save()
-    return record
+    total = estimate_s(opts)
+    with Run(opts.results_dir, "capacity", opts.to_dict(), opts.pace, probe=Probe(opts.base_url),
+             out=out, roles=compose.roles(), edge_cpuset=front_end_cpuset(), **run_args) as lab:
+        lab.describe_environment(base_image())
+        lab.prepare_pythons({opts.limits.python})
+        out(f"capacity: {len(opts.services)} configurations x {', '.join(opts.workloads)}, "
+            f"objective {opts.objective.describe()}, {opts.repeat} repeat(s); at most about "
+            f"{fmt_duration(total)}; results: {opts.results_dir}")
+        calibration = lab.calibrate()
+        done, count = 0, len(opts.services) * len(opts.workloads) * opts.repeat
+        for repeat in range(1, opts.repeat + 1):
+            order = list(opts.services)
+            if opts.repeat > 1:
+                rng.shuffle(order)
+            for service in order:
+                for name in opts.workloads:
+                    done += 1
+                    lab.progress(done, count, f"{service} {name}"
+                                 + (f", repeat {repeat}" if opts.repeat > 1 else ""),
+                                 max(0.0, total - lab.elapsed_s))
+                    one(lab, opts, service, name, repeat, calibration.max_rps)
+    return lab.record
 
 
-def _one(lab: LabSession, client, opts: BenchOptions, record: BenchRecord, service: str,
-         name: str, repeat: int, calibration: loadside.Calibration, out) -> None:
+def one(lab: Run, opts: BenchOptions, service: str, name: str, repeat: int,
+        ceiling_rps: float | None) -> None:
     """One configuration and workload: its overhead level, its maximum, its search."""
     workload = workloads.get(name)
-    variant = Variant().over(opts.limits)
-    try:
-        lab.isolate(service, others=workload.isolated)
-        lab.apply(service, variant)
-        topology.wait_idle(topology.container(service, client))
-        cfg = topology.discover(service, opts.base_url, client)
-    except (ComposeError, LookupError, ConnectionError, UnknownServer, TimeoutError) as exc:
-        out(f"    {service}: cannot be measured: {exc}")
-        record.capacities.append({"configuration": service, "workload": name, "repeat": repeat,
-                                  "error": f"{type(exc).__name__}: {exc}"})
-        record.save()
+    lab.session.isolate(service, others=workload.isolated)
+    cfg = lab.serving(service)
+    if isinstance(cfg, NotServing):
+        lab.record.capacities.append({"configuration": service, "workload": name,
+                                      "repeat": repeat, "error": str(cfg)})
+        lab.record.save()
         return
-
-    def level_record(level) -> LevelRecord:
-        level = replace(level, repeat=repeat)
-        try:
-            lab.verify(service, variant)
-        except Drift as exc:
-            entry = LevelRecord(level, configuration=cfg, problems=[f"Drift: {exc}"])
-        else:
-            entry = bench.run_level(opts, level, cfg, client)
-        record.levels.append(entry)
-        record.save()
-        out("      " + level.load.describe() + ": " + bench.level_line(entry))
-        return entry
-
-    # Server overhead: CPU per request on a near-zero-work request (io, when it is there).
-    overhead = None
-    if "io_ms" in {p.name for p in workloads.get("io").params}:
-        load = Open(OVERHEAD_RATE_RPS, open_vus(OVERHEAD_RATE_RPS, OVERHEAD_LATENCY_S, 1.0))
-        entry = level_record(workloads.get("io").level(service, load, {"io_ms": 0}, variant))
-        used, served = (entry.usage or {}).get("app_cpu_fraction"), entry.figures.get("throughput_rps")
-        if used is not None and served:
-            overhead = used / served * 1000.0
-            record.overheads.append({
-                "configuration": service, "server": cfg.settings.get("server"),
-                "worker_class": cfg.settings.get("worker_class"), "repeat": repeat,
-                "formula": cfg.capacity.formula, "rate_rps": OVERHEAD_RATE_RPS,
-                "throughput_rps": served, "app_cpus": used, "cpu_ms_per_request": overhead,
-                "rps_per_cpu": 1000.0 / overhead if overhead > 0 else None,
-                "load_cores_busy": entry.usage.get("load_cores_busy"), "level": entry.level.slug})
-            out(f"    {service}: {overhead:.2f} ms of CPU per request, at most "
-                f"{1000.0 / overhead:.0f} req/s per CPU")
+    overhead = overhead_level(lab, cfg, repeat)
     params = {**opts.params}
     service_ms = workload.service_ms(params)
-    limits = cfg.limits
-    usable = min(x for x in (limits.cpus or None, float(limits.cpuset_cpus)) if x)
-    top, what, rule = maximum(cfg.capacity, service_ms, usable, overhead)
-    bound_ms = opts.objective.bound_for(service_ms)
-    ceiling = calibration.max_rps
-    out(f"    {service}: maximum {f'{top:.1f} req/s' if top else 'unknown'} ({what}: {rule}); "
-        f"objective {opts.objective.describe(service_ms)}; the load side drives {ceiling:.0f} req/s")
-    floor = None
-    if cfg.capacity.sustained is not None and service_ms > 0:
-        floor = cfg.capacity.sustained / (service_ms / 1000.0)
-    found = Search(service, name, {"percentile": opts.objective.percentile, "bound_ms": bound_ms},
-                   service_ms, top, what, rule, ceiling, repeat=repeat, floor_rps=floor,
-                   floor_rule=cfg.capacity.sustained_rule)
-
-    def measure(rate: float) -> Step:
-        vus = min(MAX_VUS, open_vus(rate, bound_ms / 1000.0, OPEN_VUS_HEADROOM))
-        entry = level_record(workload.level(service, Open(rate, vus, opts.arrivals), params, variant))
-        step = step_of(entry, rate, bound_ms, opts.objective.figure)
-        found.steps.append(step)
-        return step
-
-    search(measure, top, ceiling)
-    record.capacities.append(found.to_dict())
-    record.save()
+    usable = min(x for x in (cfg.limits.cpus or None, float(cfg.limits.cpuset_cpus)) if x)
+    top = maximum(cfg.capacity, service_ms, usable, overhead)
+    lab.out(f"    {service}: maximum {f'{top[0]:.1f} req/s' if top[0] else 'unknown'} "
+            f"({top[1]}: {top[2]}); objective {opts.objective.describe(service_ms)}; the load "
+            f"side drives {ceiling_rps or 0:.0f} req/s")
+    floor = (cfg.capacity.sustained / (service_ms / 1000.0)
+             if cfg.capacity.sustained is not None and service_ms > 0 else None)
+    found = find_capacity(lab, service, cfg, name, params, opts.objective, maximum=top,
+                          ceiling_rps=ceiling_rps, repeat=repeat, arrivals=opts.arrivals,
+                          floor=(floor, cfg.capacity.sustained_rule))
+    lab.record.capacities.append(found.to_dict())
+    lab.record.save()
     cap, ratio = found.capacity_rps, found.ratio
-    out(f"    {service}: capacity {f'{cap:.1f} req/s' if cap else 'none'}"
-        + (f" = {ratio:.2f} of the maximum" if ratio else "") + f" ({found.verdict()})")
+    lab.out(f"    {service}: capacity {f'{cap:.1f} req/s' if cap else 'none'}"
+            + (f" = {ratio:.2f} of the maximum" if ratio else "") + f" ({found.verdict()})")
+
+
+def overhead_level(lab: Run, cfg, repeat: int) -> float | None:
+    """Server overhead: the CPU per request (ms) on a near-zero-work request (io at 0 ms,
+    ``OVERHEAD_RATE_RPS``), recorded in ``BenchRecord.overheads``; None when not measured."""
+    load = Open(OVERHEAD_RATE_RPS, open_vus(OVERHEAD_RATE_RPS, OVERHEAD_LATENCY_S, 1.0))
+    level = replace(workloads.get("io").level(cfg.service, load, {"io_ms": 0}), repeat=repeat)
+    entry = lab.measure(level, cfg)
+    used, served = (entry.usage or {}).get("app_cpu_fraction"), entry.figures.get("throughput_rps")
+    if used is None or not served:
+        return None
+    overhead = used / served * 1000.0
+    lab.record.overheads.append({
+        "configuration": cfg.service, "server": cfg.settings.get("server"),
+        "worker_class": cfg.settings.get("worker_class"), "repeat": repeat,
+        "formula": cfg.capacity.formula, "rate_rps": OVERHEAD_RATE_RPS,
+        "throughput_rps": served, "app_cpus": used, "cpu_ms_per_request": overhead,
+        "rps_per_cpu": 1000.0 / overhead if overhead > 0 else None,
+        "load_cores_busy": entry.usage.get("load_cores_busy"), "level": entry.level.slug})
+    lab.out(f"    {cfg.service}: {overhead:.2f} ms of CPU per request, at most "
+            f"{1000.0 / overhead:.0f} req/s per CPU")
+    return overhead

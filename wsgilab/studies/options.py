@@ -20,8 +20,10 @@ from pathlib import Path
 from wsgilab import families as servers
 from wsgilab import workloads
 from wsgilab.lab import compose, loadside
-from wsgilab.lab.topology import DEFAULT_BASE_URL, declared_limits
-from wsgilab.model import objective
+from wsgilab.lab.compose import declared_limits
+from wsgilab.lab.measure import Pace
+from wsgilab.lab.probe import DEFAULT_BASE_URL
+from wsgilab.model import interpreters, objective
 from wsgilab.model.levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
 from wsgilab.model.load import ARRIVALS, CONSTANT, OPEN_VUS_HEADROOM
 from wsgilab.model.objective import Objective
@@ -32,13 +34,6 @@ from wsgilab.workloads.base import PlanRequest
 #: sized for it (services/nginx/nginx.conf: 2 connections per VU, 4096 connections, 8192
 #: descriptors).
 MAX_VUS = 2000
-#: The longest k6 waits for in-flight requests after a level (its gracefulStop), seconds.
-#: Every VU queued on a one-at-a-time server is the slowest drain (the default plan's worst:
-#: 40 VUs x 250 ms = 10 s); the ceiling scenario's 2,000 VUs x 2 s would ask 4,000 s, which
-#: only a server that holds them all at once could need, and that one drains in 2 s. What is
-#: still in flight after this is interrupted and left out of the figures: a level stays
-#: bounded in time.
-MAX_GRACEFUL_STOP_S = 120
 #: Tasks a container needs besides its server's threads: server processes, their helper
 #: threads, a healthcheck. A pids limit below what a server starts for the load (a thread
 #: per connection for the threaded dev server) would itself cap it, and the lab would
@@ -121,12 +116,11 @@ class BenchOptions:
     matrix: bool = False
     plan: tuple[Level, ...] = ()
 
-    def graceful_stop_s(self, level: Level) -> int:
-        """How long (seconds) k6 lets in-flight requests finish after ``level``: enough for
-        the slowest case, every VU queued on a one-at-a-time server, plus 5 s, and never
-        more than MAX_GRACEFUL_STOP_S."""
-        per_request_ms = max((v for k, v in level.params if k.endswith("_ms")), default=0)
-        return min((level.vus * int(per_request_ms)) // 1000 + 5, MAX_GRACEFUL_STOP_S)
+    @property
+    def pace(self) -> Pace:
+        """How each level of the run is run (``wsgilab.lab.measure.Pace``)."""
+        return Pace(self.duration_s, self.warmup_s, frozenset(self.load_cpus), self.raw,
+                    self.limits)
 
     def to_dict(self) -> dict:
         return {"workloads": list(self.workloads), "services": list(self.services),
@@ -210,9 +204,10 @@ def with_python(limits: Variant, name: str | None) -> Variant:
     if name is None:
         return limits
     try:
-        return replace(limits, python=name)
-    except ValueError as exc:
+        interpreters.get(name)
+    except interpreters.UnknownPython as exc:
         raise OptionError(f"--python: {exc}") from None
+    return replace(limits, python=name)
 
 
 def build_parser() -> argparse.ArgumentParser:

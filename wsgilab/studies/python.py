@@ -21,17 +21,20 @@ each, before the session starts (``pythons.prepare``): image builds, not bench t
 from __future__ import annotations
 
 import argparse
-import sys
+import json
+import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
 
-import docker
-
 from wsgilab import workloads
-from wsgilab.lab import compose, pythons
+from wsgilab.lab import compose
+from wsgilab.lab.engine import DockerEngine, Engine, EngineError
+from wsgilab.model import interpreters
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import Closed
+from wsgilab.model.paths import ROOT
+from wsgilab.model.record import BenchRecord
 from wsgilab.studies import bench, options
 
 #: Interpreters compared by default: the base image's, and a free-threaded build with its
@@ -65,7 +68,7 @@ def plan(roles: dict[str, str], names: tuple[str, ...], light: bool = False) -> 
         roles: ``{role: configuration}`` (``compose.roles``).
 
     Raises:
-        pythons.UnknownPython: a name not declared.
+        interpreters.UnknownPython: a name not declared.
         KeyError: a role no configuration plays.
     """
     cpu, io, db = workloads.get("cpu"), workloads.get("io"), workloads.get("db")
@@ -73,13 +76,13 @@ def plan(roles: dict[str, str], names: tuple[str, ...], light: bool = False) -> 
         return [cpu.level(roles[LIGHT_ROLE], CPU_LOAD, {}, replace(CPU_VARIANT, python=LIGHT_PYTHON))]
     levels = []
     for name in names:
-        python = None if pythons.get(name).system else name
+        python = None if interpreters.get(name).system else name
         for role in CPU_ROLES:
             knobs = (("threads", WAITRESS_THREADS),) if role == "waitress-threads" else ()
             variant = replace(CPU_VARIANT, python=python, knobs=knobs)
             levels.append(cpu.level(roles[role], CPU_LOAD, {}, variant))
     for name in names:
-        if not pythons.get(name).free_threaded:
+        if not interpreters.get(name).free_threaded:
             continue
         for role in CONCURRENCY_ROLES:
             levels.append(io.level(roles[role], IO_LOAD, {}, Variant(python=name)))
@@ -103,44 +106,34 @@ _SINGLE_THREAD = ("import json; from labapp.cpu import slice_cost_us; "
                   "print(json.dumps([slice_cost_us({n}) for _ in range({runs})]))")
 
 
-def single_thread_runs(interp: pythons.Interpreter, cpuset: str, client) -> list[float]:
+def single_thread_runs(interp: interpreters.Interpreter, cpuset: str, engine: Engine) -> list[float]:
     """``SINGLE_THREAD_RUNS`` measurements of one slice of the cpu endpoint's work on
     ``interp``, one thread, in its app image (``labapp.cpu.slice_cost_us``), in
-    microseconds. A container of its own, hardened as the lab's (no network, read-only,
-    non-root, no capabilities), on ``cpuset`` with a 1-CPU quota, removed after.
+    microseconds: a throwaway container of its own (``Engine.run_once``: no network,
+    read-only, non-root, no capabilities), on ``cpuset`` with a 1-CPU quota.
 
     Raises:
-        docker.errors.DockerException: it could not run (the image is never pulled: it is
-            the lab's own).
+        EngineError: it could not run (the image is never pulled: it is the lab's own).
     """
-    import json
-
     code = _SINGLE_THREAD.format(n=SINGLE_THREAD_SLICES, runs=SINGLE_THREAD_RUNS)
-    client.images.get(interp.app_image)  # ImageNotFound, rather than a pull attempt
-    output = client.containers.run(
-        interp.app_image, ["python3", "-c", code], remove=True, network_disabled=True,
-        read_only=True, user="10001:10001", cap_drop=["ALL"],
-        security_opt=["no-new-privileges:true"], cpuset_cpus=cpuset, nano_cpus=10**9,
-        mem_limit="256m", pids_limit=64)
+    output = engine.run_once(interp.app_image, ["python3", "-c", code], cpuset=cpuset,
+                             cpus=1.0, memory="256M", pids=64)
     return json.loads(output)
 
 
-def single_thread(interps: list[pythons.Interpreter], cpuset: str = SINGLE_THREAD_CPUSET,
-                  client=None) -> dict[str, dict]:
+def single_thread(interps: list[interpreters.Interpreter], engine: Engine,
+                  cpuset: str = SINGLE_THREAD_CPUSET) -> dict[str, dict]:
     """Each interpreter's single-thread cost, by name: ``{"slice_us": the least run,
     "median_us", "runs_us": [...], "cpuset"}`` (``single_thread_runs``, interleaved over
     ``SINGLE_THREAD_ROUNDS``).
 
     Raises:
-        docker.errors.DockerException: a container could not run.
+        EngineError: a container could not run.
     """
-    import statistics
-
-    client = client or docker.from_env()
     runs: dict[str, list[float]] = {i.name: [] for i in interps}
     for _ in range(SINGLE_THREAD_ROUNDS):
         for interp in interps:
-            runs[interp.name] += single_thread_runs(interp, cpuset, client)
+            runs[interp.name] += single_thread_runs(interp, cpuset, engine)
     return {name: {"slice_us": min(r), "median_us": statistics.median(r), "runs_us": r,
                    "cpuset": cpuset} for name, r in runs.items()}
 
@@ -172,13 +165,13 @@ def parse(argv: list[str]) -> tuple[options.BenchOptions, tuple[str, ...]]:
     ns = options.parse_args(build_parser(), argv)
     try:
         levels = plan(compose.roles(), tuple(ns.pythons), ns.light)
-    except pythons.UnknownPython as exc:
+    except interpreters.UnknownPython as exc:
         raise options.OptionError(str(exc)) from None
     stamp = time.strftime("%Y%m%d-%H%M%S")
     services = tuple(dict.fromkeys(lv.configuration for lv in levels))
     opts = options.BenchOptions(
         workloads=tuple(dict.fromkeys(lv.workload for lv in levels)), services=services,
-        results_dir=ns.results_dir or compose.ROOT / "results" / f"python-{stamp}",
+        results_dir=ns.results_dir or ROOT / "results" / f"python-{stamp}",
         check=ns.check)
     opts = replace(opts, plan=tuple(levels))
     options.validate(opts, compose.configurations())
@@ -187,57 +180,27 @@ def parse(argv: list[str]) -> tuple[options.BenchOptions, tuple[str, ...]]:
     return opts, ((LIGHT_PYTHON,) if ns.light else tuple(ns.pythons))
 
 
-def main(argv: list[str]) -> int:
-    """``python -m wsgilab python``: prepare the interpreters, run the plan, render the
-    report. Exit status as ``bench``'s (0, 1 a level missed its expectation, 2 usage)."""
-    from wsgilab import report
-    from wsgilab.lab.session import Interrupted
-    from wsgilab.report import pythons as python_report
+def run(opts: options.BenchOptions, names: tuple[str, ...],
+        out=lambda line: print(line, flush=True), **run_args) -> BenchRecord:
+    """Prepare the interpreters, run the plan (``bench.run``: builds what they lack first,
+    cached), then measure each interpreter's single-thread cost once the lab is back as
+    declared and idle. Rendering is the CLI's.
 
-    try:
-        opts, interpreters = parse(argv)
-    except options.OptionError as exc:
-        print(f"python: {exc}", file=sys.stderr)
-        return 2
-    names = sorted({lv.variant.python for lv in opts.plan} - {None})
-    if opts.check:
-        print(f"python bench ok: {len(opts.plan)} levels on {', '.join(names) or 'the base Python'}, "
-              f"about {bench.fmt_duration(bench.estimate_s(opts, list(opts.plan)))} once built")
-        print("\n".join(f"  {i:>3}. {lv.describe()}" for i, lv in enumerate(bench.grouped(opts.plan), 1)))
-        return 0
-    try:
-        record = bench.run(opts)  # builds what the interpreters lack first (cached)
-    except (KeyboardInterrupt, Interrupted) as exc:
-        from wsgilab.__main__ import _stopped
-
-        return _stopped(exc, opts.results_dir)
-    # After the session: every image is built, the lab is back as declared and idle.
-    every = [pythons.get(n) for n in interpreters]
+    Raises:
+        as ``bench.run``.
+    """
+    record = bench.run(opts, out, kind="python", **run_args)
+    every = [interpreters.get(n) for n in names]
     for interp in every:
         record.pythons.setdefault(interp.name, {"interpreter": interp.to_dict()})
-    print(f"single-thread cost: {SINGLE_THREAD_ROUNDS} rounds over {', '.join(interpreters)}",
-          flush=True)
+    out(f"single-thread cost: {SINGLE_THREAD_ROUNDS} rounds over {', '.join(names)}")
+    engine = run_args.get("engine") or DockerEngine()
     try:
-        for name, cost in single_thread(every).items():
+        for name, cost in single_thread(every, engine).items():
             record.pythons[name]["single_thread"] = cost
-            print(f"{name}: one slice of the cpu endpoint's work takes {cost['slice_us']:.1f} us "
-                  "of CPU, one thread (least run)", flush=True)
-    except docker.errors.DockerException as exc:
-        print(f"single-thread cost not measured: {exc}", file=sys.stderr)
+            out(f"{name}: one slice of the cpu endpoint's work takes {cost['slice_us']:.1f} us "
+                "of CPU, one thread (least run)")
+    except EngineError as exc:
+        out(f"single-thread cost not measured: {exc}")
     record.save()
-    print()
-    print(report.text_table(record))
-    print()
-    print(python_report.cpu_table(record))
-    for table in (python_report.ratio_table(record), python_report.single_thread_table(record),
-                  python_report.install_table(record)):
-        if table:
-            print()
-            print(table)
-    report.write(record)
-    print(f"\nreport: {opts.results_dir / 'report.html'}")
-    failed = [lv for lv in record.levels if not lv.passed]
-    if failed:
-        print(f"{len(failed)} of {len(record.levels)} levels did not pass", file=sys.stderr)
-        return 1
-    return 0
+    return record

@@ -13,6 +13,7 @@ import numpy as np
 
 from wsgilab.model import sizing
 from wsgilab.model.record import BenchRecord, LevelRecord
+from wsgilab.workloads.cpu import SIZING_QUOTA, SWEEP_MEMORY
 
 #: The sweep's "best" count: the fewest workers whose throughput is within this fraction of
 #: the sweep's highest. Counts closer than this are the same within the noise: the same
@@ -56,8 +57,6 @@ def _workers(entry: LevelRecord) -> int:
 def sweep(record: BenchRecord) -> Sweep | None:
     """The sweep of the sync-workers configuration's cpu levels at 1 CPU with a workers
     knob, or None."""
-    from wsgilab.workloads.cpu import SWEEP_MEMORY
-
     entries = [e for e in record.find(configuration=record.roles.get("sync-workers"), workload="cpu")
                if e.result and e.level.variant.cpus == 1.0 and e.level.variant.memory == SWEEP_MEMORY
                and dict(e.level.variant.knobs).get("workers")]
@@ -107,8 +106,6 @@ class RuleResult:
 def sizing_rules(record: BenchRecord, swept: Sweep | None = None) -> list[RuleResult]:
     """Each rule of ``wsgilab.model.sizing`` with its measured configuration, or [] when the run
     has no sizing levels."""
-    from wsgilab.workloads.cpu import SIZING_QUOTA
-
     entries = [e for e in record.levels if e.result and e.level.variant.cpus == SIZING_QUOTA
                and e.level.variant.cpuset is None and e.level.variant.knobs]
     if not entries:

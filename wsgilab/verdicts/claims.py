@@ -20,12 +20,14 @@ from pathlib import Path
 
 import yaml
 
-from wsgilab.lab import pythons
+from wsgilab.model import interpreters
+from wsgilab.model.capacity import Search, spread
 from wsgilab.model.levels import Variant
 from wsgilab.model.record import BenchRecord
 from wsgilab.model.theory import CPU_BOUND_TOLERANCE
 from wsgilab.verdicts import analyses
 from wsgilab.verdicts.cases import Case, all_cases, cases, top
+from wsgilab.workloads.cpu import QUOTAS, TWO_CORES
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
 HOLDS = "holds"
@@ -160,8 +162,6 @@ def capacity_of(record: BenchRecord, role: str, workload: str = "io"):
     """``(capacity req/s, in flight at it, the search)`` of the configuration that played
     ``role``, the median over repeated searches, or None without a search that found one.
     In flight at the capacity is Little's law, the rate times the service time."""
-    from wsgilab.model.capacity import Search, spread
-
     found = [Search.from_dict(c) for c in record.capacities if "error" not in c
              and c["configuration"] == record.roles.get(role) and c["workload"] == workload]
     median = spread(found)[0]
@@ -362,8 +362,8 @@ def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
     measured = capacity_of(record, "gevent-workers")
     if measured:
         rate, inflight, found = measured
-        parts.append(f"{found.configuration}'s capacity under {found.objective['percentile']} <= "
-                     f"{found.objective['bound_ms']:g} ms: {rate:.0f} req/s, {inflight:.0f} in "
+        parts.append(f"{found.configuration}'s capacity under {found.objective.percentile} <= "
+                     f"{found.objective.bound_ms:g} ms: {rate:.0f} req/s, {inflight:.0f} in "
                      f"flight at once (Little's law)")
     if not parts:
         return Verdict(NOT_MEASURED, "needs an io level of one gevent worker, the ceiling "
@@ -375,8 +375,6 @@ def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
 
 
 def cpu_bound_gil(record: BenchRecord) -> Verdict:
-    from wsgilab.workloads.cpu import QUOTAS, TWO_CORES
-
     two = Variant(cpus=max(QUOTAS), cpuset=TWO_CORES)
     sync = played(record, "sync-workers", "cpu", variant=two)
     threads = [c for c in (played(record, "gthread-one-process", "cpu", variant=two),
@@ -422,7 +420,7 @@ def without_the_gil(record: BenchRecord, two: Variant) -> tuple[str, Case | None
     merged into the findings' record): (interpreter, sync workers, the threaded
     configurations), or None when there are none."""
     for name in sorted(record.pythons):
-        if not pythons.get(name).free_threaded:
+        if not interpreters.get(name).free_threaded:
             continue
         variant = replace(two, python=name)
         threads = [c for role in ("gthread-one-process", "dev-server")

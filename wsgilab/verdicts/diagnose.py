@@ -19,7 +19,7 @@ Read from the candidates' results (``runner``), never guessed:
 from __future__ import annotations
 
 from wsgilab.model.levels import cpuset_cores
-from wsgilab.studies.advise.candidates import MEMORY_BASE_MIB, MEMORY_HEADROOM, most_workers
+from wsgilab.model.sizing import MEMORY_BASE_MIB, MEMORY_HEADROOM, most_workers
 
 #: A gevent candidate whose peak in flight stayed within this many requests of its worker
 #: count is "pinned at one per worker" (a request is also between the hub and the app).

@@ -6,11 +6,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import CONSTANT, OPEN_VUS_HEADROOM, Closed, Load, Open, open_vus
 from wsgilab.model.objective import Objective
 from wsgilab.model.results import LevelResult
-from wsgilab.model.theory import Capacity, Check, open_figures
+from wsgilab.model.theory import Check, open_figures
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
 
@@ -53,37 +54,6 @@ class Param:
         if not self.low <= value <= self.high:
             raise ValueError(f"{self.name} must be {self.low}..{self.high} {self.unit}, got {value}")
         return value
-
-
-@dataclass(frozen=True)
-class Facts:
-    """A configuration as it ran for one level: what its expectation rule may read.
-
-    Attributes:
-        capacity: the model its server's reported settings give (``wsgilab.families``).
-        settings: the server's settings as it reported them.
-        cpus: the container's CPU quota in CPUs (None: none); cpuset_cpus: its cores.
-        memory_bytes, pids: its memory and pids limits.
-        container: what the app sees inside (``/healthz`` ``container``).
-        runtime: the answering process's runtime (``patched_by``, its Python, its GIL).
-        app: what the application reports about itself (its ``lab_facts``: the demo app's
-            ``db_pool_size``).
-        processes: every serving process's runtime facts, by pid.
-        backend: what the workload read of its backend before the level
-            (``Workload.backend``), e.g. the database's ``max_connections``.
-    """
-
-    capacity: Capacity
-    settings: dict
-    cpus: float | None
-    cpuset_cpus: int
-    memory_bytes: int
-    pids: int
-    container: dict = field(default_factory=dict)
-    runtime: dict = field(default_factory=dict)
-    app: dict = field(default_factory=dict)
-    processes: dict = field(default_factory=dict)
-    backend: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,13 +135,14 @@ class Workload:
         phases: how many DURATION_S phases one level lasts (``mixed`` runs two).
         isolated: the level's figures depend on CPU time, so while it runs the bench moves
             every other configuration off the measured container's cores
-            (``bench.Isolation``).
+            (``LabSession.isolate``).
         containers: other services whose CPU the bench records over the steady window
             (the backend a workload calls, to show it was not the bottleneck).
-        backend: ``(docker client) -> dict``, facts read from the backend before each
-            level, passed to ``expect`` as ``Facts.backend``.
-        observer: ``(docker client, seconds) -> Observer``, started just before k6 and
-            read after it: a count the backend itself keeps (``Observer.figures``).
+        backend: ``(engine) -> dict``, facts read from the backend before each level
+            (through the lab's engine, ``wsgilab.lab.engine.Engine.exec``), passed to
+            ``expect`` as ``Facts.backend``.
+        observer: ``(engine, seconds) -> Observer``, started just before k6 and read
+            after it: a count the backend itself keeps (``Observer.figures``).
         restart_after: ``(level) -> bool``: the level leaves state in its configuration's
             processes that would change the next level (a connection pool holding the
             database's connections); the bench restarts the container after it.

@@ -57,6 +57,7 @@ import os
 from dataclasses import replace
 
 from wsgilab.model import sizing
+from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.results import LevelResult
@@ -68,7 +69,8 @@ from wsgilab.model.theory import (
     cpu_parallelism,
     cpu_throughput_check,
 )
-from wsgilab.workloads.base import Column, Facts, Param, PlanRequest, Workload, common_figures
+from wsgilab.workloads import io
+from wsgilab.workloads.base import Column, Param, PlanRequest, Workload, common_figures
 
 CPU_MS = Param("cpu_ms", "CPU_MS", 50, low=1, high=2000, unit="milliseconds",
                help="milliseconds of CPU each request burns (its thread's own CPU clock)")
@@ -173,8 +175,6 @@ def sizing_levels(request: PlanRequest) -> list[Level]:
     The rules read what the container will see: the host's ``os.cpu_count()``, the
     cpuset of the declared configuration (one core), the quota and the memory limit.
     """
-    from wsgilab.workloads import get
-
     facts = sizing.facts_for(os.cpu_count(), 1, SIZING_QUOTA, request.memory_bytes)
     levels = []
     for rule in sizing.RULES:
@@ -188,7 +188,7 @@ def sizing_levels(request: PlanRequest) -> list[Level]:
             continue
         variant = Variant(cpus=SIZING_QUOTA, knobs=knobs)
         levels.append(WORKLOAD.level(service, CPU_LOAD, request.params, variant))
-        levels.append(get("io").level(service, SIZING_IO_LOAD, request.params, variant))
+        levels.append(io.WORKLOAD.level(service, SIZING_IO_LOAD, request.params, variant))
     return levels
 
 

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import threading
 
-from wsgilab.lab import topology
 from wsgilab.model.levels import Level
 from wsgilab.model.load import Closed
 from wsgilab.model.results import LevelResult
@@ -143,24 +142,27 @@ def blocks_loop(driver: str, loop: str | None, preloaded: bool) -> tuple[str, st
     return COOPERATIVE, "pure Python on the socket module the loop patched"
 
 
-def _psql(client, *queries: str) -> list[str]:
-    """Run ``queries`` with psql inside the database container; their output lines.
+def _exec(engine, argv: list[str]) -> str:
+    """``argv`` run inside the database's container by the lab's engine; its output.
 
     Raises:
-        ObserverError: the container is not running, or psql failed.
+        ObserverError: the container is not running, or the command failed.
     """
     try:
-        ctr = topology.container(DATABASE, client)
-    except LookupError as exc:
+        status, output = engine.exec(DATABASE, argv)
+    except RuntimeError as exc:  # the engine's EngineError
         raise ObserverError(str(exc)) from None
-    args = [a for q in queries for a in ("--command", q)]
-    result = ctr.exec_run(PSQL + args)
-    if result.exit_code != 0:
-        raise ObserverError(f"psql in {DATABASE} failed: {result.output.decode(errors='replace')}")
-    return result.output.decode().split()
+    if status != 0:
+        raise ObserverError(f"{argv[0]} in {DATABASE} failed: {output[-300:]}")
+    return output
 
 
-def backend(client) -> dict:
+def _psql(engine, *queries: str) -> list[str]:
+    """Run ``queries`` with psql inside the database container; their output words."""
+    return _exec(engine, PSQL + [a for q in queries for a in ("--command", q)]).split()
+
+
+def backend(engine) -> dict:
     """``{"max_connections", "superuser_reserved_connections"}`` as PostgreSQL runs them,
     and ``sessions_open``: client sessions open before the level, apart from the psql
     session asking (the observer's own is not open yet; ``OBSERVER_SESSIONS``).
@@ -168,7 +170,7 @@ def backend(client) -> dict:
     Raises:
         ObserverError: the database container is not running, or psql failed.
     """
-    values = [int(v) for v in _psql(client, "SHOW max_connections",
+    values = [int(v) for v in _psql(engine, "SHOW max_connections",
                                     "SHOW superuser_reserved_connections", OPEN_SESSIONS_SQL)]
     return {"max_connections": values[0], "superuser_reserved_connections": values[1],
             "sessions_open": values[2]}
@@ -196,8 +198,8 @@ class ActiveQueries(Observer):
     SAMPLE_S by one psql session inside its container, for a bounded number of samples
     (the level's length): ``db_active_peak`` (the highest sample), ``db_samples``."""
 
-    def __init__(self, client, seconds: float) -> None:
-        self.client = client
+    def __init__(self, engine, seconds: float) -> None:
+        self.engine = engine
         self.samples = int(seconds / SAMPLE_S) + 1
         self.output: list[str] = []
         self.error: Exception | None = None
@@ -207,12 +209,8 @@ class ActiveQueries(Observer):
         script = (f"for i in $(seq {self.samples}); do echo \"{ACTIVE_SQL};\"; "
                   f"echo 'SELECT pg_sleep({SAMPLE_S});'; done | {' '.join(PSQL)}")
         try:
-            ctr = topology.container(DATABASE, self.client)
-            result = ctr.exec_run(["sh", "-c", script])
-            if result.exit_code != 0:
-                raise ObserverError(f"sampling pg_stat_activity failed: {result.output.decode()}")
-            self.output = result.output.decode().split()
-        except (LookupError, ObserverError) as exc:
+            self.output = _exec(self.engine, ["sh", "-c", script]).split()
+        except ObserverError as exc:
             self.error = exc
 
     def start(self) -> None:

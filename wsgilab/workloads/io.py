@@ -7,11 +7,12 @@ between what the server sustains and the peak; every request answers 200.
 
 from __future__ import annotations
 
+from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.results import LevelResult
 from wsgilab.model.theory import Check, concurrency_checks, open_checks
-from wsgilab.workloads.base import Facts, Param, PlanRequest, Workload, common_figures
+from wsgilab.workloads.base import Param, PlanRequest, Workload, common_figures
 
 #: Forty VUs exceed every bounded cap (1 to 16) and show the unbounded ones far beyond
 #: them. `make bench-io` runs the whole curve (CURVE_LOADS); the default leaves out the

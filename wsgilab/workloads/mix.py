@@ -10,10 +10,11 @@ answers 2xx. The mix's service time (``mix_service_ms``) is measured by the advi
 
 from __future__ import annotations
 
+from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Level
 from wsgilab.model.results import LevelResult
 from wsgilab.model.theory import Check
-from wsgilab.workloads.base import Facts, Param, PlanRequest, Workload, common_figures
+from wsgilab.workloads.base import Param, PlanRequest, Workload, common_figures
 
 MIX_FILE = Param("mix_file", "MIX_FILE", "", help="the mix's JSON file (make advise writes it)")
 SERVICE_MS = Param("mix_service_ms", "MIX_SERVICE_MS", 0, low=0, high=600_000,

@@ -26,11 +26,12 @@ Expectation (rules, with their sources):
 
 from __future__ import annotations
 
+from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.results import LevelResult
 from wsgilab.model.theory import Check, concurrency_checks, open_checks
-from wsgilab.workloads.base import Column, Facts, Param, PlanRequest, Workload, common_figures
+from wsgilab.workloads.base import Column, Param, PlanRequest, Workload, common_figures
 
 #: The added p95 under an event loop, as a fraction of cpu_ms, that the level must reach
 #: when CPU requests keep every worker busy. The wait is uniform over 0..cpu_ms (p95 =

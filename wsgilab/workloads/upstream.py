@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 
-from wsgilab.lab import topology
 from wsgilab.model.levels import Level
 from wsgilab.model.load import Closed
 from wsgilab.model.results import LevelResult
@@ -77,29 +76,33 @@ def blocks_loop(client: str, loop: str | None) -> tuple[str, str]:
     return COOPERATIVE, "urllib3 is pure Python on the socket module the loop patched"
 
 
-def _stats(client, path: str = "", method: str = "GET") -> dict:
+def _stats(engine, path: str = "", method: str = "GET") -> dict:
+    """The upstream service's own statistics, asked inside its container by the engine.
+
+    Raises:
+        ObserverError: the container is not running, or the request failed.
+    """
     try:
-        ctr = topology.container(SERVICE, client)
-    except LookupError as exc:
+        status, output = engine.exec(SERVICE, ["python3", "-c", _STATS.format(path=path, method=method)])
+    except RuntimeError as exc:  # the engine's EngineError
         raise ObserverError(str(exc)) from None
-    result = ctr.exec_run(["python3", "-c", _STATS.format(path=path, method=method)])
-    if result.exit_code != 0:
-        raise ObserverError(f"{SERVICE} /stats failed: {result.output.decode(errors='replace')}")
-    return json.loads(result.output.decode())
+    if status != 0:
+        raise ObserverError(f"{SERVICE} /stats failed: {output[-300:]}")
+    return json.loads(output)
 
 
 class UpstreamPeak(Observer):
     """The upstream service's own peak of requests in flight during the level:
     ``upstream_peak``, and the requests it served (``upstream_served``)."""
 
-    def __init__(self, client, seconds: float) -> None:
-        self.client = client
+    def __init__(self, engine, seconds: float) -> None:
+        self.engine = engine
 
     def start(self) -> None:
-        self.before = _stats(self.client, "/reset", "POST")
+        self.before = _stats(self.engine, "/reset", "POST")
 
     def figures(self) -> dict:
-        after = _stats(self.client)
+        after = _stats(self.engine)
         return {"upstream_peak": after["peak"],
                 "upstream_served": after["served"] - self.before["served"]}
 

@@ -17,12 +17,6 @@ from dataclasses import dataclass, field
 
 from wsgilab.model import sizing
 
-#: Room kept free of the memory limit when sizing worker counts: what a request
-#: allocates while it runs, beyond a worker's memory at rest.
-MEMORY_HEADROOM = 0.25
-#: Memory the container needs besides its workers, MiB: the master process and the
-#: healthcheck (measured: an idle gunicorn arbiter of a small app, about 20 MiB).
-MEMORY_BASE_MIB = 32
 #: The most sync workers a candidate gets, whatever the memory (past this, a CPU-bound
 #: worker count only adds memory: the lab's own sweep, claim 12).
 MOST_SYNC_WORKERS = 16
@@ -80,13 +74,6 @@ def gunicorn(workers: int, *extra: str) -> tuple[str, ...]:
     return ("gunicorn", "--workers", str(workers), *extra, "labinstrument.wsgi:app")
 
 
-def most_workers(memory_bytes: int, worker_mib: float) -> int:
-    """The most worker processes the memory limit holds at ``worker_mib`` each, with
-    MEMORY_HEADROOM kept free and MEMORY_BASE_MIB for the rest of the container."""
-    usable = memory_bytes / 2**20 * (1 - MEMORY_HEADROOM) - MEMORY_BASE_MIB
-    return max(0, math.floor(usable / max(worker_mib, 1.0)))
-
-
 def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
              light: bool = False, eventlet: bool = False) -> list[Candidate]:
     """The candidates for an app under ``cpus`` (quota) and ``memory_bytes``.
@@ -111,7 +98,7 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
         the candidates, in the order they are measured.
     """
     cores = max(1, math.ceil(cpus))
-    most = min(MOST_SYNC_WORKERS, most_workers(memory_bytes, worker_mib))
+    most = min(MOST_SYNC_WORKERS, sizing.most_workers(memory_bytes, worker_mib))
     found: dict[tuple, Candidate] = {}
 
     def add(candidate: Candidate) -> None:

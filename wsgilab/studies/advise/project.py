@@ -19,9 +19,9 @@ import json
 import shutil
 from pathlib import Path
 
-from wsgilab.model.paths import ROOT
 from wsgilab.lab.compose import Project
 from wsgilab.model.app import AppSpec
+from wsgilab.model.paths import ROOT
 from wsgilab.studies.advise.candidates import Candidate
 
 PROJECTS = ROOT / "build" / "advise"

@@ -36,21 +36,22 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
-from wsgilab.lab import compose, images, loadside, topology
+from wsgilab.lab import compose, images
 from wsgilab.lab.compose import ComposeError
-from wsgilab.lab.session import DockerEngine, Drift, Interrupted, LabSession
+from wsgilab.lab.engine import DockerEngine
+from wsgilab.lab.measure import FRONT_END, Pace
+from wsgilab.lab.probe import Probe
+from wsgilab.lab.run import Run, base_image, fmt_duration, front_end_cpuset, link
+from wsgilab.lab.search import MAX_VUS, find_capacity
+from wsgilab.lab.session import LabSession, NotServing
 from wsgilab.model import app as declaration
-from wsgilab.model.capacity import Search, Step, maximum, search
-from wsgilab.model.levels import Variant
-from wsgilab.model.load import OPEN_VUS_HEADROOM, Closed, Open, open_vus
+from wsgilab.model.capacity import Search, maximum
+from wsgilab.model.load import Closed
+from wsgilab.model.paths import ROOT, relative
 from wsgilab.model.record import BenchRecord, LevelRecord
-from wsgilab.model.theory import UnknownServer
-from wsgilab.studies import bench
 from wsgilab.studies.advise import candidates as candidates_mod
 from wsgilab.studies.advise import project
 from wsgilab.studies.advise.candidates import Candidate
-from wsgilab.studies.capacity import step_of
-from wsgilab.studies.options import MAX_VUS, BenchOptions
 from wsgilab.verdicts.conclude import conclude
 from wsgilab.workloads import get as workload
 
@@ -191,31 +192,34 @@ def worker_mib(health: dict) -> float:
     return statistics.median(values) / 2**20
 
 
-class Run:
-    """One advise run: its options, record, sessions and what it found so far."""
+class Advise:
+    """One advise run: the app's declaration, its options, and the run that measures it.
 
-    def __init__(self, spec: declaration.AppSpec, ns: argparse.Namespace, out) -> None:
-        import docker
+    Attributes:
+        run: the run (``wsgilab.lab.run.Run``) on the app's own compose project; its
+            record is the advise record.
+    """
 
+    def __init__(self, spec: declaration.AppSpec, ns: argparse.Namespace, out,
+                 **run_args) -> None:
         self.spec, self.ns, self.out = spec, ns, out
-        self.client = docker.from_env()
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        self.results_dir = ns.results_dir or compose.ROOT / "results" / f"advise-{spec.name}-{stamp}"
-        self.results_dir.mkdir(parents=True, exist_ok=True)
+        self.results_dir = ns.results_dir or ROOT / "results" / f"advise-{spec.name}-{stamp}"
         self.project = project.project(spec)
-        self.base_url = project.base_url()
         load_cpus = frozenset(int(c) for c in ns.load_cpus.split(",") if c.strip())
         self.light = ns.light
-        duration = LIGHT_DURATION_S if ns.light else DURATION_S
-        self.opts = BenchOptions(workloads=("mix",), services=(), duration_s=duration,
-                                 warmup_s=WARMUP_S, base_url=self.base_url,
-                                 results_dir=self.results_dir, load_cpus=load_cpus, raw=False,
-                                 objective=spec.objective)
-        self.record = BenchRecord(started=bench._now(),
-                                  options={**self.opts.to_dict(), "kind": "advise",
-                                           "light": ns.light, "app": str(spec.folder)},
-                                  environment=bench.environment(self.client))
+        pace = Pace(LIGHT_DURATION_S if ns.light else DURATION_S, WARMUP_S, load_cpus, raw=False)
+        options = {"app": relative(spec.folder), "light": ns.light, "only": ns.only,
+                   "duration_s": pace.duration_s, "warmup_s": pace.warmup_s,
+                   "load_cpus": sorted(load_cpus), "objective": spec.objective.to_dict(),
+                   "results_dir": relative(self.results_dir)}
+        run_args.setdefault("engine", DockerEngine(self.project))
+        self.run = Run(self.results_dir, "advise", options, pace,
+                       probe=Probe(project.base_url()), out=out, edge_cpuset=front_end_cpuset(),
+                       **run_args)
+        self.record = self.run.record
         self.record.advice = {"app": spec.to_dict(), "candidates": [], "results": []}
+        self.results_dir.mkdir(parents=True, exist_ok=True)
         self.record.save(self.results_dir / "bench.json")
         #: The app's backends, whose CPU each level records beside the app's.
         self.backends = (("postgres",) if spec.postgres is not None else ()) + (
@@ -231,8 +235,7 @@ class Run:
             AdviseError: requirements conflict or do not install (BAD_INPUT).
         """
         spec = self.spec
-        base = compose.config()["services"]["nginx"]["build"]["args"]["BASE_IMAGE"]
-        self.base_image = base
+        self.base_image = base = base_image()
         servers = ("servers", "servers-eventlet") if spec.eventlet else ("servers",)
         self.out(f"advise: {spec.name} ({spec.entry}) under {spec.cpus:g} CPU"
                  f"{f' on cores {spec.cpuset}' if spec.cpuset else ' (a quota only)'}, "
@@ -245,7 +248,7 @@ class Run:
                               BAD_INPUT) from None
         probes = [PROBE] + ([replace(PROBE, name="probe-eventlet", servers="servers-eventlet")]
                             if spec.eventlet else [])
-        project.write(spec, probes, base, os.cpu_count() or 1, self.opts.load_cpus)
+        project.write(spec, probes, base, os.cpu_count() or 1, self.run.pace.load_cpus)
         compose.forget()
         self.out("advise: building the app's image(s)")
         try:
@@ -258,60 +261,49 @@ class Run:
                               f"install?):\n{_tail(str(exc), 30)}", BAD_INPUT) from None
 
     # --- the run ----------------------------------------------------------------------
-    def run(self) -> BenchRecord:
-        """Everything after ``prepare``, through the lab's and the app's sessions.
+    def execute(self) -> BenchRecord:
+        """Everything after ``prepare``: the lab's configurations moved off the measured
+        cores, the app's project started by the run's session, measured, and taken down.
 
         Raises:
             AdviseError: the app failed before any load (APP_FAILED).
             KeyboardInterrupt, session.Interrupted: stopped by a signal (record saved,
                 projects put back).
         """
-        edge = str(compose.config()["services"][bench.FRONT_END]["cpuset"])
-        lab = LabSession(DockerEngine(self.client, compose.LAB), self.out, edge_cpuset=edge,
+        edge = front_end_cpuset()
+        lab = LabSession(DockerEngine(compose.LAB), out=self.out, edge_cpuset=edge,
                          reconcile_on_enter=False)
-        app = LabSession(DockerEngine(self.client, self.project), self.out, edge_cpuset=edge)
-        self.record.status = "failed"
-        try:
-            with lab:
-                moved = lab.vacate()
-                if moved:
-                    self.out(f"lab: {len(moved)} of the lab's configurations moved to core(s) "
-                             f"{edge} for the run")
-                with compose.using(self.project):
-                    try:
-                        try:
-                            app.__enter__()
-                        except ComposeError:
-                            raise AdviseError("the app's backends did not start:\n"
-                                              + self._logs(compose.unhealthy()),
-                                              APP_FAILED) from None
-                        try:
-                            self._measure(app)
-                        finally:
-                            app.__exit__(None, None, None)
-                    finally:
-                        if not self.ns.keep:
-                            compose.down()
-            if self.record.status == "failed":
-                self.record.status = "complete"
-        except KeyboardInterrupt:
-            self.record.status = "interrupted (SIGINT)"
-            raise
-        except Interrupted as exc:
-            self.record.status = f"interrupted ({exc})"
-            raise
-        finally:
-            self.record.environment["restored"] = lab.restored + app.restored
-            self.record.finished = bench._now()
-            self.record.save()
+        with lab:
+            moved = lab.vacate()
+            if moved:
+                self.out(f"lab: {len(moved)} of the lab's configurations moved to core(s) "
+                         f"{edge} for the run")
+            try:
+                try:
+                    self.run.__enter__()
+                except ComposeError:
+                    with compose.using(self.project):
+                        logs = self._logs(compose.unhealthy())
+                    raise AdviseError("the app's backends did not start:\n" + logs,
+                                      APP_FAILED) from None
+                with self.run:
+                    self.run.describe_environment(self.base_image)
+                    self._measure()
+            finally:
+                self.record.environment["restored"] = lab.restored + self.run.session.restored
+                self.record.save()
+                if not self.ns.keep:
+                    with compose.using(self.project):
+                        compose.down()
         return self.record
 
     def _logs(self, services: list[str], tail: int = 40) -> str:
-        return "\n".join(f"--- {s} (last {tail} lines) ---\n{_plain(compose.logs(s, tail))}"
+        return "\n".join(f"--- {s} (last {tail} lines) ---\n{_plain(self.run.engine.logs(s, tail))}"
                          for s in services)
 
-    def _measure(self, app: LabSession) -> None:
-        spec, advice = self.spec, self.record.advice
+    def _measure(self) -> None:
+        spec, advice, app = self.spec, self.record.advice, self.run.session
+        base_url = self.run.probe.base_url
         # The probe.
         self.out("advise: starting the probe (one sync worker)")
         try:
@@ -319,8 +311,8 @@ class Run:
         except ComposeError:
             raise AdviseError(f"{spec.entry} never became healthy in one gunicorn sync worker:\n"
                               + self._logs([PROBE.name], 60), APP_FAILED) from None
-        topology.wait_reachable(PROBE.name, self.base_url, timeout_s=compose.RECREATE_TIMEOUT_S)
-        smoked = smoke(spec, self.base_url, PROBE.name)
+        self.run.probe.wait_reachable(PROBE.name, timeout_s=compose.RECREATE_TIMEOUT_S)
+        smoked = smoke(spec, base_url, PROBE.name)
         advice["smoke"], advice["smoke_tries"] = smoked, SMOKE_TRIES
         for s in smoked:
             self.out(f"  smoke: {s['label']}: {s['status']}"
@@ -333,7 +325,7 @@ class Run:
                 + "; ".join(f"{s['label']} answered {s['status'] or 'nothing'}: "
                             f"{s['answer'][:200]!r}" for s in bad)
                 + "\n" + self._logs([PROBE.name], 40), APP_FAILED)
-        health = topology.health(PROBE.name, self.base_url)
+        health = self.run.probe.health(PROBE.name)
         service_ms = max(1.0, mix_service_ms(smoked))
         mib = worker_mib(health)
         advice.update(service_ms=service_ms, worker_mib=mib, container=health["container"],
@@ -346,9 +338,7 @@ class Run:
         if self.ns.smoke:
             self.record.status = "smoke pass only"
             return
-        calibration = loadside.calibrate(self.results_dir, self.base_url, self.opts.load_cpus,
-                                           self.out)
-        self.record.instrument = calibration.to_dict()
+        calibration = self.run.calibrate()
         # The candidates, and the sizing rules on what the user's container reports.
         rules_see = health["container"]
         if spec.cpuset is None:
@@ -364,90 +354,58 @@ class Run:
                                   f"(candidates: {', '.join(c.name for c in found)})", BAD_INPUT)
             found = [c for c in found if c.name in wanted]
         advice["candidates"] = [c.to_dict() for c in found]
-        project.write(spec, found, self.base_image, os.cpu_count() or 1, self.opts.load_cpus)
+        project.write(spec, found, self.base_image, os.cpu_count() or 1, self.run.pace.load_cpus)
         compose.forget()
-        topology.container(bench.FRONT_END, self.client).exec_run(["nginx", "-s", "reload"])
+        self.run.engine.exec(FRONT_END, ["nginx", "-s", "reload"])
         total = estimate_s(len(found), self.light)
-        started = time.monotonic()
         self.out(f"advise: {len(found)} candidates: {', '.join(c.name for c in found)}; about "
-                 f"{bench.fmt_duration(total)} at most")
-        params = {"mix_file": str(self.mix_file), "mix_service_ms": int(round(service_ms))}
+                 f"{fmt_duration(total)} at most")
+        # k6 runs in the repository's root: a path relative to it reads on any machine.
+        params = {"mix_file": relative(self.mix_file), "mix_service_ms": int(round(service_ms))}
         for i, candidate in enumerate(found, 1):
-            left = max(0.0, total - (time.monotonic() - started))
             self.out(f"[{i}/{len(found)}] {candidate.name}: {candidate.why} (about "
-                     f"{bench.fmt_duration(left)} left at most)")
-            result = self._candidate(app, candidate, params, calibration)
+                     f"{fmt_duration(max(0.0, total - self.run.elapsed_s))} left at most)")
+            result = self._candidate(candidate, params, calibration.max_rps)
             advice["results"].append(result)
             self.record.save()
         advice.update(conclude(advice))
         self.record.save()
 
-    def _candidate(self, app: LabSession, candidate: Candidate, params: dict,
-                   calibration: loadside.Calibration) -> dict:
+    def _candidate(self, candidate: Candidate, params: dict, ceiling_rps: float) -> dict:
         """Launch, measure (closed level, capacity search) and retire one candidate."""
         name, spec = candidate.name, self.spec
         result: dict = {"candidate": candidate.to_dict()}
-        try:
-            app.launch(name)
-            ctr = topology.container(name, self.client)
-            topology.wait_idle(ctr)
-            cfg = topology.discover(name, self.base_url, self.client)
-        except (ComposeError, LookupError, ConnectionError, UnknownServer, TimeoutError) as exc:
-            self.out(f"    {name}: cannot be measured: {exc}")
-            result["error"] = f"{type(exc).__name__}: {str(exc)[:300]}"
-            result["log"] = _tail(_plain(compose.logs(name, 40)), 40)
-            self._retire(app, name)
+        cfg = self.run.serving(name, launch=True)
+        if isinstance(cfg, NotServing):
+            result["error"] = str(cfg)[:300]
+            result["log"] = _tail(_plain(self.run.engine.logs(name, 40)), 40)
+            self._retire(name)
             return result
         result.update(settings=cfg.settings, formula=cfg.capacity.formula,
                       limits=cfg.limits.to_dict())
         mix = workload("mix")
         service_ms = float(params["mix_service_ms"])
-        bound_ms = spec.objective.bound_for(service_ms)
-
-        def level_record(load) -> LevelRecord:
-            level = mix.level(name, load, params, Variant())
-            try:
-                app.verify(name)
-            except Drift as exc:
-                entry = LevelRecord(level, configuration=cfg, problems=[f"Drift: {exc}"])
-            else:
-                entry = bench.run_level(self.opts, level, cfg, self.client, self.backends)
-            self.record.levels.append(entry)
-            self.record.save()
-            return entry
-
         vus = min(MAX_VUS, 2 * min(cfg.capacity.limit or CLOSED_MOST_VUS, CLOSED_MOST_VUS))
-        closed = level_record(Closed(vus))
-        self.out(f"      {closed.level.load.describe()}: {_line(closed)}")
+        closed = self.run.measure(mix.level(name, Closed(vus), params), cfg, self.backends)
         figures = closed.figures or {}
         result["closed"] = {k: v for k, v in figures.items() if k != "by_path"}
         result["closed_level"] = closed.level.slug
         result["by_path"] = figures.get("by_path", {})
         result["cpu_ms_per_request"] = figures.get("cpu_ms_per_request")
         usable = min(x for x in (cfg.limits.cpus or None, float(cfg.limits.cpuset_cpus)) if x)
-        top, what, rule = maximum(cfg.capacity, service_ms, usable, figures.get("cpu_ms_per_request"))
-        found = Search(name, "mix", {"percentile": spec.objective.percentile, "bound_ms": bound_ms},
-                       service_ms, top, what, rule, calibration.max_rps)
-        if closed.result is not None:
-            def measure(rate: float) -> Step:
-                load = Open(rate, min(MAX_VUS, open_vus(rate, bound_ms / 1000.0, OPEN_VUS_HEADROOM)))
-                entry = level_record(load)
-                step = step_of(entry, rate, bound_ms, spec.objective.figure)
-                found.steps.append(step)
-                self.out(f"      {load.describe()}: {_line(entry)}  "
-                         + ("meets the objective" if step.passed else f"misses: {step.why}"))
-                return step
-
-            first = None if top else max(1.0, figures.get("throughput_rps", 1.0))
-            search(measure, top, calibration.max_rps, start_rps=first,
-                   max_steps=LIGHT_MAX_STEPS if self.light else ADVISE_MAX_STEPS,
-                   growth=ADVISE_GROWTH)
+        top = maximum(cfg.capacity, service_ms, usable, figures.get("cpu_ms_per_request"))
+        first = None if top[0] else max(1.0, figures.get("throughput_rps", 1.0))
+        found = find_capacity(
+            self.run, name, cfg if closed.result is not None else NotServing("the closed level failed"),
+            "mix", params, spec.objective, maximum=top, ceiling_rps=ceiling_rps,
+            start_rps=first, max_steps=LIGHT_MAX_STEPS if self.light else ADVISE_MAX_STEPS,
+            growth=ADVISE_GROWTH, containers=self.backends)
         self.record.capacities.append(found.to_dict())
         result["capacity_rps"] = found.capacity_rps
         result["at_capacity"] = at_capacity(self.record, name, found, self.backends)
         result["search"] = found.to_dict()
         try:
-            after = topology.health(name, self.base_url)
+            after = self.run.probe.health(name)
             result["processes"] = after.get("processes")
             result["blocked"] = after.get("blocked")
             events = after["container"].get("memory_events", {})
@@ -455,10 +413,10 @@ class Run:
             result["memory_peak_bytes"] = events.get("peak_bytes")
         except (ConnectionError, OSError, KeyError) as exc:
             result["health_error"] = str(exc)
-        log = _plain(compose.logs(name, LOG_LINES)).splitlines()
+        log = _plain(self.run.engine.logs(name, LOG_LINES)).splitlines()
         result["log_warnings"] = [line for line in log if "Warning" in line or "WARNING" in line][:20]
         result["log_errors"] = log_errors(log)
-        self._retire(app, name)
+        self._retire(name)
         cap = found.capacity_rps
         self.out(f"    {name}: capacity {f'{cap:.1f} req/s' if cap else 'none'} under "
                  f"{spec.objective.describe(service_ms)}"
@@ -466,11 +424,12 @@ class Run:
                     if result.get("memory_peak_bytes") else ""))
         return result
 
-    def _retire(self, app: LabSession, name: str) -> None:
+    def _retire(self, name: str) -> None:
         try:
-            app.retire(name)
+            self.run.session.retire(name)
         except ComposeError as exc:
             self.out(f"    {name}: could not be removed now ({exc}); the session's end removes it")
+        self.run.forget(name)
 
 
 def at_capacity(record: BenchRecord, name: str, found: Search, backends: tuple[str, ...]) -> dict:
@@ -504,17 +463,6 @@ def log_errors(lines: list[str]) -> list[dict]:
     return [{"exception": e, "message": m, "count": n} for (e, m), n in ranked]
 
 
-def _link_latest(directory: Path) -> None:
-    """``results/advise-latest``: the last complete advise run."""
-    latest = directory.parent / "advise-latest"
-    try:
-        if latest.is_symlink() or latest.exists():
-            latest.unlink()
-        latest.symlink_to(directory.name)
-    except OSError:
-        pass  # a convenience only
-
-
 #: Terminal control sequences compose writes even with --no-color (ECMA-48 CSI).
 _CSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
@@ -538,44 +486,34 @@ def _line(entry: LevelRecord) -> str:
     return line
 
 
-def main(argv: list[str], out=lambda line: print(line, flush=True),
-         on_start=lambda directory: None) -> int:
-    """``python -m wsgilab advise``: measure, record, render the page, print the summary.
+def run(ns: argparse.Namespace, out=lambda line: print(line, flush=True),
+        on_start=lambda directory: None, **run_args) -> BenchRecord:
+    """``python -m wsgilab advise``'s measuring part: read the declaration, prepare the app,
+    measure it, and return the record (rendering is the CLI's).
 
     Args:
+        ns: the parsed command line (``build_parser``).
         on_start: told the results directory once the record exists.
-
-    Returns:
-        the exit status: 0 a record with a recommendation (or the smoke pass only);
-        BAD_INPUT; APP_FAILED.
+        run_args: passed to ``Run`` (a fake engine in the unit tests).
 
     Raises:
+        AdviseError: the input cannot be measured (BAD_INPUT) or the app failed before any
+            load (APP_FAILED); the record, if one was started, says so and is saved.
         KeyboardInterrupt, session.Interrupted: stopped by a signal (record saved, the
             lab and the app's project put back).
     """
-    ns = build_parser().parse_args(argv)
     try:
         spec = declaration.load(ns.app)
     except declaration.AppError as exc:
-        out(f"advise: {exc}")
-        return BAD_INPUT
-    run = Run(spec, ns, out)
-    on_start(run.results_dir)
+        raise AdviseError(str(exc), BAD_INPUT) from None
+    advise = Advise(spec, ns, out, **run_args)
+    on_start(advise.results_dir)
     try:
-        run.prepare()
-        record = run.run()
+        advise.prepare()
+        record = advise.execute()
     except AdviseError as exc:
-        run.record.status = f"stopped: {str(exc).splitlines()[0][:200]}"
-        run.record.save()
-        out(f"advise: {exc}")
-        return exc.status
-    _link_latest(run.results_dir)
-    if record.advice.get("results"):
-        from wsgilab.report import write
-
-        write(record)
-        out(f"report: {record.directory / 'report.html'}")
-    from wsgilab.report import advice as advice_report
-
-    out(advice_report.text(record))
-    return 0
+        advise.record.status = f"stopped: {str(exc).splitlines()[0][:200]}"
+        advise.record.save()
+        raise
+    link(advise.results_dir, "advise-latest")
+    return record

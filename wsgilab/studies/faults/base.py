@@ -17,14 +17,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from wsgilab import workloads
-from wsgilab.lab import topology
-from wsgilab.lab.session import LabSession
+from wsgilab.lab.measure import Pace
+from wsgilab.lab.run import Run
+from wsgilab.lab.session import LabSession, NotServing
+from wsgilab.model.facts import Configuration
 from wsgilab.model.levels import Variant
 from wsgilab.model.load import Load
 from wsgilab.model.record import LevelRecord
 from wsgilab.model.theory import Check
-from wsgilab.studies import bench
-from wsgilab.studies.options import BenchOptions
 
 #: The container the lab's own client scripts run in (on the internal backend network).
 CLIENT_CONTAINER = "upstream"
@@ -91,24 +91,37 @@ class Scenario:
 
 @dataclass
 class Context:
-    """Everything a scenario needs: the Docker client, where results go, and the tools.
+    """Everything a scenario needs: the run it is part of, its name, and the tools.
 
     Attributes:
-        client: the Docker SDK client.
-        lab: the run's lab session: every change to a container goes through it, and it
-            puts each back (``restore``, and the session's end).
+        run: the run (``wsgilab.lab.run.Run``): its session owns every change to a
+            container and puts each back (``restore``, and the session's end); its engine
+            reads inside containers; its probe asks each configuration's instrument.
+        name: the scenario's name: its levels' files go in that subfolder of the run's.
         roles: ``{role: configuration}``: scenarios name the configurations they need by
             role (``configuration``).
         light: the short form for the tests (fewer configurations, smaller loads).
     """
 
-    client: object
-    lab: LabSession
-    directory: Path
+    run: Run
+    name: str
     roles: dict = field(default_factory=dict)
-    base_url: str = topology.DEFAULT_BASE_URL
     light: bool = False
-    out: Callable[[str], None] = print
+
+    @property
+    def lab(self) -> LabSession:
+        return self.run.session
+
+    @property
+    def base_url(self) -> str:
+        return self.run.probe.base_url
+
+    @property
+    def directory(self) -> Path:
+        return self.run.directory / self.name
+
+    def out(self, line: str) -> None:
+        self.run.out(line)
 
     # --- configurations ------------------------------------------------------------
     def configuration(self, role: str) -> str:
@@ -123,38 +136,45 @@ class Context:
             raise LookupError(f"no configuration plays the role {role!r}: add it to one "
                               f"configuration's lab.roles label in compose/") from None
 
-    def apply(self, service: str, variant: Variant = Variant()) -> topology.Configuration:
+    def apply(self, service: str, variant: Variant = Variant()) -> Configuration:
         """``service`` running with ``variant`` (recreated if it differs), idle, its facts.
 
         Raises:
-            compose.ComposeError, ConnectionError, TimeoutError: it does not come up.
+            NotServing: it does not come up.
         """
-        self.lab.apply(service, variant)
-        topology.wait_idle(topology.container(service, self.client))
-        return topology.discover(service, self.base_url, self.client)
+        self.run.forget(service)  # a scenario changes what runs: read it back each time
+        cfg = self.run.serving(service, variant)
+        if isinstance(cfg, NotServing):
+            raise cfg
+        return cfg
 
     def restore(self) -> None:
         """Every change the scenario made, put back (``LabSession.undo``)."""
         self.lab.undo()
+        for service in self.run.session.engine.configurations():
+            self.run.forget(service)
 
-    def container(self, service: str):
-        return topology.container(service, self.client)
+    def logs(self, service: str, tail: int = 200) -> str:
+        """The last ``tail`` lines of ``service``'s log."""
+        return self.run.engine.logs(service, tail)
 
     def health(self, service: str) -> dict:
-        return topology.health(service, self.base_url)
+        return self.run.probe.health(service)
+
+    def wait_drained(self, service: str, timeout_s: float = 30.0) -> float:
+        return self.run.probe.wait_drained(service, timeout_s=timeout_s)
 
     # --- load ------------------------------------------------------------------------
     def level(self, configuration: str, workload: str, load: Load, params: dict | None = None,
               variant: Variant = Variant(), duration_s: int = 6,
               warmup_s: int = 2) -> LevelRecord:
-        """Run one k6 level through nginx (the bench's own machinery, no validation: a
-        scenario may ask past a limit on purpose) and return its record."""
+        """Run one k6 level through nginx (the run's own machinery, no validation: a
+        scenario may ask past a limit on purpose) and return its record, which is the
+        outcome's evidence, not one of the run's levels."""
         level = workloads.get(workload).level(configuration, load, params, variant)
-        opts = BenchOptions(workloads=(workload,), services=(configuration,),
-                            duration_s=duration_s, warmup_s=warmup_s, base_url=self.base_url,
-                            results_dir=self.directory, raw=False)
         cfg = self.apply(configuration, variant)
-        return bench.run_level(opts, level, cfg, self.client)
+        return self.run.measure(level, cfg, pace=Pace(duration_s, warmup_s, raw=False),
+                                folder=self.name, keep=False)
 
     def get(self, path: str, timeout_s: float = PROBE_TIMEOUT_S) -> tuple[int, dict, float]:
         """GET ``path`` through nginx: (status, JSON body or {}, seconds taken); status 0
@@ -195,25 +215,25 @@ class Context:
         Raises:
             RuntimeError: the script failed.
         """
-        result = self.container(CLIENT_CONTAINER).exec_run(
-            ["timeout", str(int(timeout_s)), "python3", "-c", script])
-        output = result.output.decode(errors="replace").strip()
-        if result.exit_code != 0:
-            raise RuntimeError(f"the lab's client failed ({result.exit_code}): {output[-400:]}")
+        status, output = self.run.engine.exec(
+            CLIENT_CONTAINER, ["timeout", str(int(timeout_s)), "python3", "-c", script])
+        output = output.strip()
+        if status != 0:
+            raise RuntimeError(f"the lab's client failed ({status}): {output[-400:]}")
         return json.loads(output.splitlines()[-1])
 
     def signal_process(self, service: str, pid: int, signal_name: str = "SIGKILL") -> None:
         """Send a signal to process ``pid`` (its number inside the container) of ``service``,
         as the container's own user."""
         script = f"import os, signal; os.kill({int(pid)}, signal.{signal_name})"
-        result = self.container(service).exec_run(["python3", "-c", script])
-        if result.exit_code != 0:
-            raise RuntimeError(f"could not signal {pid} in {service}: {result.output.decode()}")
+        status, output = self.run.engine.exec(service, ["python3", "-c", script])
+        if status != 0:
+            raise RuntimeError(f"could not signal {pid} in {service}: {output}")
 
     def read_file(self, service: str, path: str) -> str:
         """A file inside ``service``'s container ('' when it cannot be read)."""
-        result = self.container(service).exec_run(["cat", path])
-        return result.output.decode(errors="replace") if result.exit_code == 0 else ""
+        status, output = self.run.engine.exec(service, ["cat", path])
+        return output if status == 0 else ""
 
 
 def oom_kills(ctx: Context, service: str) -> int | None:

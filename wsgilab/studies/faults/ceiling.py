@@ -42,7 +42,7 @@ def _stopped_by(ctx: Context, service: str, entry) -> str:
         return "memory"
     if (load.get("app_pids") or 0) >= limits.pids - 5:
         return "pids"
-    logs = ctx.container(service).logs(tail=200).decode(errors="replace")
+    logs = ctx.logs(service, 200)
     if "Too many open files" in logs:
         return "file descriptors"
     if (load.get("app_cpu_fraction") or 0) >= 0.9 * limits.cpus:

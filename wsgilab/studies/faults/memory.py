@@ -14,7 +14,6 @@ client gets nginx's 502, as JSON; the count of requests in flight is exact after
 
 from __future__ import annotations
 
-from wsgilab.lab import topology
 from wsgilab.model.levels import Variant
 from wsgilab.model.theory import Check
 from wsgilab.studies.faults.base import Context, Outcome, Scenario, oom_kills
@@ -33,7 +32,7 @@ def run(ctx: Context) -> list[Outcome]:
     after = oom_kills(ctx, service)
     recovery = ctx.wait_served(service)
     try:
-        topology.wait_drained(service, ctx.base_url, timeout_s=30)
+        ctx.wait_drained(service, timeout_s=30)
         drained = 1
     except TimeoutError:
         drained = 0

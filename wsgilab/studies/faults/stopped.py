@@ -20,13 +20,13 @@ from __future__ import annotations
 import re
 import time
 
-from wsgilab.lab import compose
+from wsgilab.model.paths import ROOT
 from wsgilab.model.theory import Check
 from wsgilab.studies.faults.base import Context, Outcome, Scenario
 
 #: By role (compose/ lab.roles): the configuration stopped, and one that must not notice.
 STOPPED, OTHER = "sync-workers", "gevent-workers"
-NGINX_CONF = compose.ROOT / "services" / "nginx" / "nginx.conf"
+NGINX_CONF = ROOT / "services" / "nginx" / "nginx.conf"
 #: "At once": a local 502 takes milliseconds; a second leaves room for a busy machine.
 AT_ONCE_S = 1.0
 #: Slack over proxy_connect_timeout for nginx's timer and the client's own time.

@@ -37,7 +37,7 @@ EXPECTED = {"sync": 500, "gthread": 200, "gevent": 200}
 def one(ctx: Context, service: str) -> Outcome:
     cfg = ctx.apply(service, Variant(knobs=(("timeout", str(TIMEOUT_S)),)))
     status, body, seconds = ctx.get(f"/{service}/io?ms={REQUEST_MS}", timeout_s=REQUEST_MS / 1000 + 20)
-    logs = ctx.container(service).logs(tail=100).decode(errors="replace")
+    logs = ctx.logs(service, 100)
     recovery = ctx.wait_served(service)
     expected = EXPECTED[cfg.settings["worker_class"]]
     figures = {"status": status, "seconds": round(seconds, 2),

@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 import time
 
-from wsgilab.lab import topology
 from wsgilab.model.load import Closed
 from wsgilab.model.theory import Check
 from wsgilab.studies.faults.base import Context, Outcome, Scenario, each
@@ -61,7 +60,7 @@ def one(ctx: Context, service: str) -> Outcome:
     entry = result.get("entry")
     failures = entry.result.failures if entry and entry.result else None
     try:
-        topology.wait_drained(service, ctx.base_url, timeout_s=30)
+        ctx.wait_drained(service, timeout_s=30)
         drained = True
     except TimeoutError:
         drained = False
