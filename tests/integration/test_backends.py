@@ -12,6 +12,7 @@ import pytest
 from support import health
 from wsgilab import families as servers
 from wsgilab.lab import compose
+from wsgilab.lab.engine import DockerEngine
 from wsgilab.lab.probe import DEFAULT_BASE_URL
 from wsgilab.workloads import db
 
@@ -23,9 +24,9 @@ PATCHED_BY = {"gunicorn-gevent": "gevent", "gunicorn-gevent-preload": "gevent",
 def test_max_connections_is_what_compose_declares(lab):
     command = compose.config()["services"][db.DATABASE]["command"]
     declared = int(re.search(r"max_connections=(\d+)", " ".join(command)).group(1))
-    assert db.backend(None)["max_connections"] == declared, (
-        f"compose declares max_connections={declared}; PostgreSQL runs "
-        f"{db.backend(None)['max_connections']}")
+    running = db.backend(DockerEngine())["max_connections"]
+    assert running == declared, (
+        f"compose declares max_connections={declared}; PostgreSQL runs {running}")
 
 
 @pytest.mark.parametrize("path", ["/postgres/", "/upstream/delay?ms=1", "/upstream/stats"])

@@ -10,6 +10,7 @@ import shutil
 import pytest
 
 from support import ROOT
+from wsgilab import families
 from wsgilab.model import app as declaration
 from wsgilab.model import sizing
 from wsgilab.model.app import AppError
@@ -133,7 +134,7 @@ def test_a_rule_that_the_memory_cannot_hold_is_kept_and_marked():
 def test_the_light_form_has_one_sync_and_one_gthread_candidate():
     found = candidates.generate(1.0, 512 * MIB, 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB),
                                 light=True)
-    assert [c.family for c in found] == ["gunicorn sync", "gunicorn gthread"]
+    assert [c.family for c in found] == ["gunicorn-sync", "gunicorn-gthread"]
 
 
 def test_the_apps_project_is_hardened_published_on_loopback_and_starts_no_candidate(tmp_path,
@@ -218,14 +219,14 @@ def test_when_nothing_meets_the_objective_it_says_what_cpu_the_target_needs():
 
 
 def test_the_command_to_paste_runs_the_users_app_not_the_instrument():
-    assert recommend.paste_command(
+    assert families.paste_command(
         ["gunicorn", "--workers", "3", "labinstrument.wsgi:app"], "shop.wsgi:app") == \
         "gunicorn --workers 3 shop.wsgi:app"
-    assert recommend.paste_command(
+    assert families.paste_command(
         ["python3", "-m", "labinstrument.launchers.waitress", "--threads", "8",
-         "labinstrument.wsgi:app"], "shop.wsgi:app") == "waitress-serve --threads 8 shop.wsgi:app"
-    conf = recommend.gunicorn_conf({"workers": 1, "worker_class": "gthread", "threads": 8,
-                                    "worker_connections": 1000})
+         "labinstrument.wsgi:app"], "shop.wsgi:app").startswith("waitress-serve --threads 8 ")
+    conf = families.get("gunicorn-gthread").config_file(
+        {"workers": 1, "worker_class": "gthread", "threads": 8, "worker_connections": 1000})
     assert conf == 'workers = 1\nworker_class = "gthread"\nthreads = 8\nworker_connections = 1000\n'
 
 

@@ -8,7 +8,7 @@ import pytest
 from labinstrument import settings
 from labinstrument.launchers import werkzeug as werkzeug_launcher
 from support import ROOT
-from wsgilab.families import gunicorn
+from wsgilab.families import _gunicorn as gunicorn
 
 GUNICORN_CONF = ROOT / "services" / "instrument" / "labinstrument" / "gunicorn_conf.py"
 

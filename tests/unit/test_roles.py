@@ -43,8 +43,9 @@ def test_a_label_naming_an_unknown_role_is_refused(fake_compose, monkeypatch):
 
 def test_the_engine_names_no_configuration(fake_compose):
     """No string in wsgilab/ (docstrings aside) is a configuration's name. A server
-    family's own name (``NAME`` of an adapter) may equal one: it names the family."""
-    names = set(fake_compose.configurations()) - set(servers.adapters())
+    family's own name (a ``Family.name``, or the ``server`` it reports) may equal one: it
+    names the family."""
+    names = set(fake_compose.configurations()) - servers.servers() - set(servers.registry())
     found = []
     for path in sorted(ENGINE.rglob("*.py")):
         tree = ast.parse(path.read_text())

@@ -1,19 +1,66 @@
-"""Each server family's adapter: declared settings from a command, and the model."""
+"""Each server family: one declared module, its settings from a command, its model, its
+knobs, its command and the command a user pastes."""
+
+import sys
+from pathlib import Path
 
 import pytest
 
+from support import ROOT
 from wsgilab import families as servers
 from wsgilab.model.theory import UnknownServer
 
 GUNICORN = {"server": "gunicorn", "workers": 4, "threads": 1, "worker_connections": 1000}
 
 
-def test_every_adapter_declares_its_interface():
-    assert {"werkzeug", "gunicorn", "uwsgi", "waitress", "granian"} <= set(servers.adapters())
-    for name, module in servers.adapters().items():
-        assert module.NAME == name and module.REPORTED_BY
-        assert callable(module.declared) and callable(module.model)
-        assert module.__doc__ and "cap" in module.__doc__.lower(), f"{name}: no sourced cap"
+def test_every_family_declares_its_interface():
+    assert {"werkzeug", "gunicorn", "uwsgi", "waitress", "granian"} == servers.servers()
+    for name, family in servers.registry().items():
+        module = sys.modules[family.command.__module__]
+        assert family.name == name and family.title and family.reported_by, name
+        assert family.knobs and all(k.low <= k.high and k.meaning for k in family.knobs), name
+        assert module.__doc__ and family.requirements, f"{name}: no docstring or requirements"
+        lock = ROOT / "services" / "servers" / "requirements" / f"{family.requirements}.lock"
+        assert family.server in lock.read_text() or family.server == "uwsgi", (
+            f"{name}: its server is not pinned in {lock.name}")
+        if family.launcher:
+            path = ROOT / "services" / "instrument" / Path(*family.launcher.split("."))
+            assert path.with_suffix(".py").exists(), f"{name}: no launcher {family.launcher}"
+
+
+def test_every_family_s_command_is_read_back_as_its_own_at_its_knobs():
+    for name, family in servers.registry().items():
+        knobs = {k.name: min(k.high, max(k.low, 2)) for k in family.knobs}
+        settings = servers.declared(list(family.command(knobs)))
+        assert servers.of(settings) is family, f"{name}: its command reads as {servers.of(settings).name}"
+        back = family.knobs_of(settings)
+        assert all(back[k] == v for k, v in knobs.items() if k in back), (name, knobs, back)
+        assert servers.paste_command(list(family.command(knobs)), "shop.wsgi:app") == \
+            family.paste(back, "shop.wsgi:app"), name
+
+
+def test_every_configuration_of_the_lab_is_exactly_one_family_s(fake_compose):
+    for name in fake_compose.configurations():
+        command = fake_compose.config()["services"][name]["command"]
+        settings = servers.declared(command)
+        matching = [f.name for f in servers.registry().values()
+                    if f.server == settings["server"] and f.matches(settings)]
+        assert len(matching) == 1, f"{name}: families {matching} for {settings}"
+
+
+def test_a_knob_outside_its_bounds_is_refused():
+    gthread = servers.get("gunicorn-gthread")
+    with pytest.raises(ValueError, match="threads must be 1..128"):
+        gthread.command({"workers": 1, "threads": 0})
+
+
+def test_the_pasted_command_is_the_server_s_own():
+    assert servers.get("gunicorn-gthread").paste({"workers": 1, "threads": 8}, "shop.wsgi:app") == \
+        "gunicorn --workers 1 --threads 8 shop.wsgi:app"
+    assert servers.get("waitress").paste({"threads": 8}, "a:b").startswith("waitress-serve --threads 8")
+    assert servers.get("granian").paste({"workers": 1, "blocking_threads": 8}, "a:b").startswith(
+        "granian --interface wsgi")
+    assert "--module a:b" in servers.get("uwsgi-threads").paste({"processes": 1, "threads": 4}, "a:b")
 
 
 @pytest.mark.parametrize("settings, limit, parallelism, event_loop", [
@@ -80,8 +127,8 @@ def test_declared_settings_come_from_the_servers_own_parser(command, expected):
     assert servers.declared(command) == expected
 
 
-def test_a_command_no_adapter_knows_is_refused():
-    with pytest.raises(UnknownServer, match="no adapter recognises"):
+def test_a_command_no_family_knows_is_refused():
+    with pytest.raises(UnknownServer, match="no server family recognises"):
         servers.declared(["hypercorn", "app:app"])
 
 

@@ -20,10 +20,13 @@ Cap (granian README "Workers and threads", "Backpressure"; ``server/common.py``)
 
 from __future__ import annotations
 
-from wsgilab.families import launched
+from wsgilab.families import INSTRUMENTED_APP, Family, Knob, ProcessModel, entry_for, launched
 from wsgilab.model.theory import Capacity
 
 NAME = "granian"
+LAUNCHER = "labinstrument.launchers.granian"
+WORKERS = Knob("workers", 1, 16, "a process with its own interpreter and its own threads")
+THREADS = Knob("blocking_threads", 1, 256, "a thread running the app: one request more in flight")
 REPORTED_BY = "the running Server's resolved attributes, published by labinstrument.launchers.granian"
 KEYS = ("interface", "workers", "blocking_threads", "backpressure", "backlog")
 
@@ -41,3 +44,24 @@ def model(settings: dict) -> Capacity:
     if bp < threads:
         formula = f"workers x backpressure = {workers} x {bp} (below {threads} blocking threads)"
     return Capacity(workers * per_worker, formula, parallelism=workers, processes=workers + 1)
+
+
+def command(knobs: dict) -> tuple[str, ...]:
+    """granian's own arguments, through the launcher."""
+    return ("python3", "-m", LAUNCHER, "--interface", "wsgi", "--host", "0.0.0.0", "--port",
+            "8000", "--workers", str(WORKERS.check(knobs["workers"])), "--blocking-threads",
+            str(THREADS.check(knobs["blocking_threads"])), "--backpressure", "1024",
+            INSTRUMENTED_APP)
+
+
+def paste(knobs: dict, entry: str) -> str:
+    """``granian --interface wsgi ... <entry>``."""
+    return entry_for(("granian", *command(knobs)[3:]), entry)
+
+
+FAMILY = Family(
+    name="granian", title="granian WSGI", server=NAME, reported_by=REPORTED_BY,
+    process=ProcessModel(threads=True), knobs=(WORKERS, THREADS), requirements="servers",
+    launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
+    command=command, paste=paste,
+)

@@ -17,10 +17,12 @@ Cap (waitress docs ``design.rst``, ``arguments.rst``; ``adjustments.py``):
 
 from __future__ import annotations
 
-from wsgilab.families import launched
+from wsgilab.families import INSTRUMENTED_APP, Family, Knob, ProcessModel, entry_for, launched
 from wsgilab.model.theory import Capacity
 
 NAME = "waitress"
+LAUNCHER = "labinstrument.launchers.waitress"
+THREADS = Knob("threads", 1, 256, "a thread of the pool: one request more in flight")
 REPORTED_BY = "the running server's Adjustments (server.adj), published by labinstrument.launchers.waitress"
 
 
@@ -36,3 +38,23 @@ def model(settings: dict) -> Capacity:
     return Capacity(threads, f"threads = {threads} (connection_limit "
                     f"{settings['connection_limit']} accepted and queued)",
                     parallelism=1, processes=1)
+
+
+def command(knobs: dict) -> tuple[str, ...]:
+    """waitress-serve's own arguments, through the launcher."""
+    return ("python3", "-m", LAUNCHER, "--threads", str(THREADS.check(knobs["threads"])),
+            "--connection-limit", "100", "--backlog", "1024", "--listen", "0.0.0.0:8000",
+            INSTRUMENTED_APP)
+
+
+def paste(knobs: dict, entry: str) -> str:
+    """``waitress-serve --threads N ... <entry>``."""
+    return entry_for(("waitress-serve", *command(knobs)[3:]), entry)
+
+
+FAMILY = Family(
+    name="waitress", title="waitress threads", server=NAME, reported_by=REPORTED_BY,
+    process=ProcessModel(threads=True), knobs=(THREADS,), requirements="servers",
+    launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
+    command=command, paste=paste,
+)

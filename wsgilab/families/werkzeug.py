@@ -17,19 +17,21 @@ Cap (werkzeug ``serving.py``, 3.1):
 
 from __future__ import annotations
 
+from labinstrument.launchers.werkzeug import build_parser
+from wsgilab.families import Family, Knob, ProcessModel
 from wsgilab.model.theory import Capacity
 
 NAME = "werkzeug"
 REPORTED_BY = "launcher labinstrument.launchers.werkzeug (its argparse result, published before app.run)"
-_LAUNCHER = ["python3", "-m", "labinstrument.launchers.werkzeug"]
+LAUNCHER = "labinstrument.launchers.werkzeug"
+_LAUNCHER = ["python3", "-m", LAUNCHER]
+PROCESSES = Knob("processes", 1, 32, "a forked child per request, at most this many at once")
 
 
 def declared(command: list[str]) -> dict | None:
     """``{"server", "threaded", "processes"}`` from a launcher command, else None."""
-    if command[:3] != _LAUNCHER:
+    if list(command[:3]) != _LAUNCHER:
         return None
-    from labinstrument.launchers.werkzeug import build_parser
-
     args = build_parser().parse_args(command[3:])
     return {"server": NAME, "threaded": args.threaded, "processes": args.processes}
 
@@ -43,3 +45,25 @@ def model(settings: dict) -> Capacity:
         return Capacity(processes, f"processes = {processes}", parallelism=processes,
                         processes=1 + processes, forks_per_request=True)
     return Capacity(1, "one request at a time = 1", parallelism=1, processes=1)
+
+
+def command(knobs: dict) -> tuple[str, ...]:
+    """``app.run(threaded=..., processes=N)`` through the launcher."""
+    processes = PROCESSES.check(knobs.get("processes", 1))
+    threaded = bool(knobs.get("threaded", processes == 1))
+    return (*_LAUNCHER, "--threaded" if threaded else "--no-threaded", "--processes", str(processes))
+
+
+def paste(knobs: dict, entry: str) -> str:
+    """What a Flask user writes: ``app.run(threaded=..., processes=N)``."""
+    processes = knobs.get("processes", 1)
+    threaded = bool(knobs.get("threaded", processes == 1))
+    return f"app.run(threaded={threaded}, processes={processes})  # {entry}: not for production"
+
+
+FAMILY = Family(
+    name="werkzeug", title="Flask's development server", server=NAME, reported_by=REPORTED_BY,
+    process=ProcessModel(threads=True, forks=True), knobs=(PROCESSES,), requirements="servers",
+    launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
+    command=command, paste=paste, candidate=False,
+)

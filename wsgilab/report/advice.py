@@ -12,10 +12,10 @@ import jinja2
 import matplotlib.pyplot as plt
 from tabulate import tabulate
 
+from wsgilab import families
 from wsgilab.model.record import BenchRecord
 from wsgilab.report.charts import WIDTH_IN, Chart
 from wsgilab.report.html import _png, facts
-from wsgilab.verdicts import recommend
 from wsgilab.verdicts.conclude import conclude
 
 TEMPLATE = Path(__file__).with_name("advice.html.j2")
@@ -51,7 +51,7 @@ def candidate_rows(record: BenchRecord) -> list[list[str]]:
         mark = " (recommended)" if c["name"] == rec.get("best") else (
             " (runner-up)" if c["name"] == rec.get("runner_up") else "")
         found.append([
-            c["name"] + mark, c["family"], ", ".join(c["rules"]) or "–",
+            c["name"] + mark, families.get(c["family"]).title, ", ".join(c["rules"]) or "–",
             _num(r.get("capacity_rps")) if "error" not in r else "error",
             _num(closed.get("throughput_rps")), _num(closed.get("latency_p99_ms"), "{:.0f}"),
             str(closed.get("failures", "–")), _num(r.get("cpu_ms_per_request"), "{:.2f}"),
@@ -165,7 +165,7 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
     by_name = {r["candidate"]["name"]: r for r in advice["results"]}
     if rec["verdict"] == "recommended":
         best = by_name[rec["best"]]
-        command = recommend.paste_command(best["candidate"]["command"], app["entry"])
+        command = families.paste_command(best["candidate"]["command"], app["entry"])
         lines.append(f"deploy {rec['best']}: {command}")
         held = (f"  held {best['capacity_rps']:.1f} req/s with {app['objective']['percentile']} "
                 f"<= {advice['objective_bound_ms']:g} ms")
@@ -199,10 +199,11 @@ def write(record: BenchRecord) -> list[str]:
     rec = advice.get("recommendation") or {}
     best = next((r for r in advice.get("results", []) if r["candidate"]["name"] == rec.get("best")),
                 None)
-    command = (recommend.paste_command(best["candidate"]["command"], advice["app"]["entry"])
+    command = (families.paste_command(best["candidate"]["command"], advice["app"]["entry"])
                if best else "")
-    conf = (recommend.gunicorn_conf(best["settings"])
-            if best and best.get("settings", {}).get("server") == "gunicorn" else "")
+    family = families.get(best["candidate"]["family"]) if best else None
+    conf = (family.config_file(best["settings"])
+            if family and family.config_file and best.get("settings") else "")
     try:
         for chart in charts:
             chart.figure.savefig(directory / chart.name)

@@ -18,14 +18,13 @@ Read from the candidates' results (``runner``), never guessed:
 
 from __future__ import annotations
 
+from wsgilab import families
 from wsgilab.model.levels import cpuset_cores
 from wsgilab.model.sizing import MEMORY_BASE_MIB, MEMORY_HEADROOM, most_workers
 
 #: A gevent candidate whose peak in flight stayed within this many requests of its worker
 #: count is "pinned at one per worker" (a request is also between the hub and the app).
 PINNED_SLACK = 1
-#: gunicorn's default --timeout (seconds), where a candidate's settings do not say.
-GUNICORN_TIMEOUT_S = 30
 #: At its capacity a candidate that used less than this share of its CPU quota was not
 #: held back by its own CPU...
 APP_CPU_SHARE = 0.9
@@ -37,10 +36,8 @@ HOST_BUSY_SHARE = 0.8
 OTHERS_MIN_CPUS = 0.25
 
 
-def _shares_a_process(result: dict) -> bool:
-    family = result["candidate"]["family"]
-    return any(word in family for word in ("gthread", "gevent", "eventlet", "waitress",
-                                           "granian", "threads"))
+def _family(result: dict) -> families.Family:
+    return families.get(result["candidate"]["family"])
 
 
 def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
@@ -63,7 +60,7 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
         blocked = r.get("blocked") or []
         if blocked:
             functions = sorted({b.get("function") or "?" for b in blocked})
-            workers = r["settings"].get("workers", 1)
+            workers = (r.get("settings") or {}).get("workers", 1)
             peak = (r.get("closed") or {}).get("server_peak")
             pinned = peak is not None and peak <= workers + PINNED_SLACK
             found.append({"kind": "gevent hub blocked",
@@ -74,7 +71,7 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
                           "evidence": blocked[-3:]})
         late = [pid for pid, p in (r.get("processes") or {}).items()
                 if p.get("patched_by") == "gevent" and not p.get("patched_before_app")
-                and pid != str(r["settings"].get("master_pid"))]
+                and pid != str((r.get("settings") or {}).get("master_pid"))]
         warnings = [w for w in r.get("log_warnings", []) if "MonkeyPatchWarning" in w]
         if late or warnings:
             found.append({"kind": "monkey-patching too late",
@@ -88,21 +85,20 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
                           "summary": f"{name}: the kernel killed {r['oom_kills']} process(es) for "
                                      f"memory (limit {memory_limit_bytes / 2**20:.0f} MiB)",
                           "evidence": {"memory_peak_mib": (r.get("memory_peak_bytes") or 0) / 2**20}})
-        timeout = r["settings"].get("timeout", GUNICORN_TIMEOUT_S) if r["settings"].get(
-            "server") == "gunicorn" else None
+        timeout = _family(r).timeout_s(r.get("settings") or {})
         slow = {mix_labels[int(i)]: p["latency_p99_ms"] for i, p in (r.get("by_path") or {}).items()
                 if timeout and (p.get("latency_p99_ms") or 0) > timeout * 1000}
         if slow:
             found.append({"kind": "requests past the timeout",
-                          "summary": f"{name}: {', '.join(slow)} took longer than gunicorn's "
-                                     f"--timeout {timeout} s at p99 (a sync worker is aborted there)",
+                          "summary": f"{name}: {', '.join(slow)} took longer than the server's "
+                                     f"timeout ({timeout:g} s) at p99: it aborts the worker there",
                           "evidence": slow})
-    sync = [r for r in results if r["candidate"]["family"] == "gunicorn sync"
+    sync = [r for r in results if not _family(r).process.shares_process
             and (r.get("closed") or {}).get("requests")]
     if sync and all(not (r.get("closed") or {}).get("failures") for r in sync):
         for r in results:
             failures = (r.get("closed") or {}).get("failures")
-            if _shares_a_process(r) and failures:
+            if _family(r).process.shares_process and failures:
                 by_path = {mix_labels[int(i)]: p["failures"] for i, p in (r.get("by_path") or {}).items()
                            if p.get("failures")}
                 errors = r.get("log_errors") or []

@@ -16,32 +16,6 @@ SAME_CAPACITY = 0.05
 PLANNED_UTILISATION = 0.7
 
 
-def paste_command(command: list[str], entry: str) -> str:
-    """The candidate's command as the user runs it: their app for the instrument's entry
-    point, each server's own command for the lab's launchers."""
-    words = list(command)
-    if words[:3] == ["python3", "-m", "labinstrument.launchers.waitress"]:
-        words = ["waitress-serve", *words[3:]]
-    elif words[:3] == ["python3", "-m", "labinstrument.launchers.granian"]:
-        words = ["granian", *words[3:]]
-    elif words[:3] == ["python3", "-m", "labinstrument.launchers.werkzeug"]:
-        words = ["flask", "run", *words[3:]]
-    words = [entry if w == "labinstrument.wsgi:app" else w for w in words]
-    words = [entry if w == "labinstrument.launchers.uwsgi:app" else w for w in words]
-    return " ".join(words)
-
-
-def gunicorn_conf(settings: dict) -> str:
-    """A ``gunicorn.conf.py`` for a gunicorn candidate's resolved settings."""
-    lines = [f"workers = {settings['workers']}",
-             f"worker_class = \"{settings['worker_class']}\""]
-    if settings["worker_class"] == "gthread":
-        lines.append(f"threads = {settings['threads']}")
-    if settings["worker_class"] in ("gthread", "gevent", "eventlet"):
-        lines.append(f"worker_connections = {settings['worker_connections']}")
-    return "\n".join(lines) + "\n"
-
-
 def _line(result: dict) -> str:
     cap = result.get("capacity_rps")
     memory = result.get("memory_peak_bytes")

@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from wsgilab import families
+from wsgilab.families import Family
 from wsgilab.model import sizing
 
 #: The most sync workers a candidate gets, whatever the memory (past this, a CPU-bound
@@ -23,26 +25,20 @@ MOST_SYNC_WORKERS = 16
 #: Threads per gthread worker, and blocking threads per granian worker: Cloud Run's and
 #: granian's own examples' count.
 THREADS = 8
-#: Environment that turns gevent's monitor thread on for gevent candidates (gevent's own
-#: configuration): a greenlet that keeps the hub more than this many seconds is reported.
-GEVENT_MONITOR = {"GEVENT_MONITOR_THREAD_ENABLE": "true", "GEVENT_MAX_BLOCKING_TIME": "0.1"}
-#: uWSGI's options the lab needs for any app (compose/uwsgi-*.yml): big headers, many
-#: variables, quiet, and a clean stop.
-UWSGI_COMMON = ["--need-app", "--strict", "--die-on-term", "--disable-logging",
-                "--buffer-size", "32768", "--max-vars", "512"]
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One configuration to measure.
+    """One configuration to measure: a server family at knob values.
 
     Attributes:
         name: its compose service's name in the app's project (``gthread-1x8``).
-        family: the server family and worker class, in words.
+        family: its server family's name (``families.get``).
+        knobs: the family's knob values (``Family.knobs``).
         command: the container's command (the instrument's entry point as the app).
         why: why it is a candidate.
         rules: the sizing rules that pick exactly it.
-        servers: the server lock of its image (``servers`` or ``servers-eventlet``).
+        servers: the server lock of its image (the family's ``requirements``).
         environment: variables it needs beside the app's (gevent's monitor).
         fits: whether its workers fit the memory limit at the measured memory per worker;
             one that does not is measured on a closed level only.
@@ -56,22 +52,31 @@ class Candidate:
     servers: str = "servers"
     environment: dict = field(default_factory=dict)
     fits: bool = True
+    knobs: dict = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, family: Family, knobs: dict, why: str, rules: tuple[str, ...] = (),
+           fits: bool = True) -> Candidate:
+        """``family`` at ``knobs``: its command, name, image lock and environment."""
+        return cls(family.label(knobs), family.name, family.command(knobs), why, rules,
+                   family.requirements, dict(family.environment), fits, dict(knobs))
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "family": self.family, "command": list(self.command),
-                "why": self.why, "rules": list(self.rules), "servers": self.servers,
-                "environment": self.environment, "fits": self.fits}
+        return {"name": self.name, "family": self.family, "knobs": self.knobs,
+                "command": list(self.command), "why": self.why, "rules": list(self.rules),
+                "servers": self.servers, "environment": self.environment, "fits": self.fits}
 
     @classmethod
     def from_dict(cls, data: dict) -> Candidate:
-        return cls(name=data["name"], family=data["family"], command=tuple(data["command"]),
+        """A candidate as a record kept it; records before families had names give the
+        family's title, and no knobs (read back from the command)."""
+        family = families.get(data["family"])
+        knobs = data.get("knobs") or family.knobs_of(families.declared(data["command"]))
+        return cls(name=data["name"], family=family.name, command=tuple(data["command"]),
                    why=data["why"], rules=tuple(data.get("rules", ())),
                    servers=data.get("servers", "servers"),
-                   environment=data.get("environment", {}), fits=data.get("fits", True))
-
-
-def gunicorn(workers: int, *extra: str) -> tuple[str, ...]:
-    return ("gunicorn", "--workers", str(workers), *extra, "labinstrument.wsgi:app")
+                   environment=data.get("environment", {}), fits=data.get("fits", True),
+                   knobs=knobs)
 
 
 def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
@@ -100,6 +105,7 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
     cores = max(1, math.ceil(cpus))
     most = min(MOST_SYNC_WORKERS, sizing.most_workers(memory_bytes, worker_mib))
     found: dict[tuple, Candidate] = {}
+    sync, gthread = families.get("gunicorn-sync"), families.get("gunicorn-gthread")
 
     def add(candidate: Candidate) -> None:
         key = candidate.command
@@ -107,7 +113,7 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
             old = found[key]
             found[key] = Candidate(old.name, old.family, old.command, old.why,
                                    tuple(dict.fromkeys(old.rules + candidate.rules)),
-                                   old.servers, old.environment, old.fits)
+                                   old.servers, old.environment, old.fits, old.knobs)
         else:
             found[key] = candidate
 
@@ -115,54 +121,39 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
     if light:
         sync_counts = sync_counts[:1]
     for n in sync_counts:
-        add(Candidate(f"sync-{n}", "gunicorn sync", gunicorn(n),
-                      f"{n} sync worker{'s' if n > 1 else ''}: one request each "
-                      f"(memory holds {most} at {worker_mib:.0f} MiB each)"))
-    add(Candidate(f"gthread-1x{THREADS}", "gunicorn gthread", gunicorn(1, "--threads", str(THREADS)),
-                  f"one process of {THREADS} threads: waiting requests share one GIL"))
+        add(Candidate.of(sync, {"workers": n},
+                         f"{n} sync worker{'s' if n > 1 else ''}: one request each "
+                         f"(memory holds {most} at {worker_mib:.0f} MiB each)"))
+    add(Candidate.of(gthread, {"workers": 1, "threads": THREADS},
+                     f"one process of {THREADS} threads: waiting requests share one GIL"))
     if light:
         return list(found.values())
     if cores > 1:
-        add(Candidate(f"gthread-{cores}x{THREADS // 2}", "gunicorn gthread",
-                      gunicorn(cores, "--threads", str(THREADS // 2), "--worker-connections",
-                               str(THREADS // 2)),
-                      "a process per CPU, each with threads; --worker-connections = threads "
-                      "so that every thread is sustained (benoitc/gunicorn#3433)"))
-    add(Candidate(f"gevent-{cores}", "gunicorn gevent",
-                  gunicorn(cores, "--worker-class", "gevent", "--worker-connections", "1000"),
-                  "greenlets: every request waiting on patched sockets at once",
-                  environment=dict(GEVENT_MONITOR)))
+        add(Candidate.of(gthread, {"workers": cores, "threads": THREADS // 2,
+                                   "worker_connections": THREADS // 2},
+                         "a process per CPU, each with threads; --worker-connections = threads "
+                         "so that every thread is sustained (benoitc/gunicorn#3433)"))
+    add(Candidate.of(families.get("gunicorn-gevent"), {"workers": cores, "worker_connections": 1000},
+                     "greenlets: every request waiting on patched sockets at once"))
     if eventlet:
-        add(Candidate(f"eventlet-{cores}", "gunicorn eventlet",
-                      gunicorn(cores, "--worker-class", "eventlet", "--worker-connections", "1000"),
-                      "eventlet's green threads (the app asked for them)", servers="servers-eventlet"))
-    add(Candidate(f"uwsgi-{cores}x{THREADS // 2}", "uWSGI processes x threads",
-                  ("uwsgi", "--http-socket", ":8000", "--master", "--processes", str(cores),
-                   "--threads", str(THREADS // 2), "--enable-threads", "--listen", "100",
-                   "--module", "labinstrument.launchers.uwsgi:app", *UWSGI_COMMON),
-                  "uWSGI's threads accept only when free"))
-    add(Candidate(f"waitress-{THREADS}", "waitress threads",
-                  ("python3", "-m", "labinstrument.launchers.waitress", "--threads", str(THREADS),
-                   "--connection-limit", "100", "--backlog", "1024", "--listen", "0.0.0.0:8000",
-                   "labinstrument.wsgi:app"),
-                  "one process of threads behind waitress's own event loop"))
-    add(Candidate(f"granian-{cores}x{THREADS}", "granian WSGI",
-                  ("python3", "-m", "labinstrument.launchers.granian", "--interface", "wsgi",
-                   "--host", "0.0.0.0", "--port", "8000", "--workers", str(cores),
-                   "--blocking-threads", str(THREADS), "--backpressure", "1024",
-                   "labinstrument.wsgi:app"),
-                  "granian's Rust I/O, the app on blocking threads"))
+        add(Candidate.of(families.get("gunicorn-eventlet"),
+                         {"workers": cores, "worker_connections": 1000},
+                         "eventlet's green threads (the app asked for them)"))
+    add(Candidate.of(families.get("uwsgi-threads"), {"processes": cores, "threads": THREADS // 2},
+                     "uWSGI's threads accept only when free"))
+    add(Candidate.of(families.get("waitress"), {"threads": THREADS},
+                     "one process of threads behind waitress's own event loop"))
+    add(Candidate.of(families.get("granian"), {"workers": cores, "blocking_threads": THREADS},
+                     "granian's Rust I/O, the app on blocking threads"))
     for rule in sizing.RULES:
         size = rule.size(container)
         fits = size.workers <= most
-        if size.threads > 1:
-            command = gunicorn(size.workers, "--threads", str(size.threads))
-            name = f"gthread-{size.workers}x{size.threads}"
-        else:
-            command, name = gunicorn(size.workers), f"sync-{size.workers}"
-        add(Candidate(name, f"gunicorn {size.worker_class}", command,
-                      f"what {rule.name}'s rule ({rule.formula}) picks in this container"
-                      + ("" if fits else f"; {size.workers} workers need more memory than the "
-                                         f"limit holds ({most} at {worker_mib:.0f} MiB each)"),
-                      rules=(rule.name,), fits=fits))
+        family = gthread if size.threads > 1 else sync
+        knobs = ({"workers": size.workers, "threads": size.threads} if size.threads > 1
+                 else {"workers": size.workers})
+        add(Candidate.of(family, knobs,
+                         f"what {rule.name}'s rule ({rule.formula}) picks in this container"
+                         + ("" if fits else f"; {size.workers} workers need more memory than the "
+                                            f"limit holds ({most} at {worker_mib:.0f} MiB each)"),
+                         rules=(rule.name,), fits=fits))
     return list(found.values())

@@ -36,6 +36,7 @@ import urllib.request
 from dataclasses import replace
 from pathlib import Path
 
+from wsgilab import families
 from wsgilab.lab import compose, images
 from wsgilab.lab.compose import ComposeError
 from wsgilab.lab.engine import DockerEngine
@@ -85,7 +86,8 @@ _EXCEPTION_LINE = re.compile(r"^(?:\S+\s+\|\s)?([A-Za-z_][\w.]*(?:Error|Exceptio
 #: The smoke pass's timeout per request (seconds).
 SMOKE_TIMEOUT_S = 30
 #: The probe: one sync worker, the app as the user would first run it.
-PROBE = Candidate("probe", "gunicorn sync", candidates_mod.gunicorn(1), "the probe: one sync worker")
+PROBE = replace(Candidate.of(families.get("gunicorn-sync"), {"workers": 1}, "the probe: one sync worker"),
+                name="probe")
 #: Per candidate, what the estimate of the run's length allows (seconds): start, closed
 #: level, a full search.
 LAUNCH_ESTIMATE_S = 12

@@ -1,4 +1,5 @@
-"""gunicorn: sync, gthread, gevent and eventlet workers.
+"""gunicorn, shared by its families (``gunicorn_sync``, ``gunicorn_gthread``,
+``gunicorn_gevent``, ``gunicorn_eventlet``): how its settings are read and what they promise.
 
 Reported by: gunicorn itself, through the ``on_starting`` hook of
 ``services/app/gunicorn.conf.py``, which publishes ``server.cfg`` as the master resolved
@@ -25,6 +26,9 @@ Cap and sustained concurrency (gunicorn 27.0.1 source and docs):
 
 from __future__ import annotations
 
+from gunicorn.config import Config
+
+from wsgilab.families import INSTRUMENTED_APP, entry_for
 from wsgilab.model.theory import Capacity, UnknownServer
 
 NAME = "gunicorn"
@@ -38,8 +42,6 @@ def declared(command: list[str]) -> dict | None:
     """The resolved settings of a ``gunicorn ...`` command, else None."""
     if not command or command[0] != "gunicorn":
         return None
-    from gunicorn.config import Config
-
     cfg = Config()
     ns = cfg.parser().parse_args(command[1:])
     for key, value in vars(ns).items():
@@ -81,3 +83,43 @@ def model(settings: dict) -> Capacity:
         return Capacity(workers * conns, f"workers x worker_connections = {workers} x {conns}",
                         parallelism=workers, processes=processes, event_loop=True)
     raise UnknownServer(f"no theory for gunicorn worker class {worker_class!r}")
+
+
+#: gunicorn's default ``worker_connections`` (settings docs): left out of a pasted command.
+DEFAULT_WORKER_CONNECTIONS = 1000
+
+
+def command(workers: int, *extra: str) -> tuple[str, ...]:
+    """``gunicorn --workers N <extra> labinstrument.wsgi:app``."""
+    return ("gunicorn", "--workers", str(workers), *extra, INSTRUMENTED_APP)
+
+
+def paste(words: tuple[str, ...], entry: str) -> str:
+    """A gunicorn container command as the user runs it."""
+    return entry_for(words, entry)
+
+
+def config_file(settings: dict) -> str:
+    """A ``gunicorn.conf.py`` for resolved settings: the worker class and its knobs."""
+    lines = [f"workers = {settings['workers']}", f"worker_class = \"{settings['worker_class']}\""]
+    if settings["worker_class"] == "gthread":
+        lines.append(f"threads = {settings['threads']}")
+    if settings["worker_class"] in ("gthread", "gevent", "eventlet"):
+        lines.append(f"worker_connections = {settings['worker_connections']}")
+    return "\n".join(lines) + "\n"
+
+
+def connections(knobs: dict) -> tuple[str, ...]:
+    """``--worker-connections N`` where ``knobs`` sets it away from gunicorn's default."""
+    value = knobs.get("worker_connections", DEFAULT_WORKER_CONNECTIONS)
+    return () if value == DEFAULT_WORKER_CONNECTIONS else ("--worker-connections", str(value))
+
+
+#: gunicorn's default ``--timeout`` (seconds, settings docs), where a record's settings do not say.
+DEFAULT_TIMEOUT_S = 30
+
+
+def timeout_s(settings: dict) -> float:
+    """How long a request may run before the arbiter aborts its worker (``--timeout``: on a
+    sync worker the request itself; on the others a heartbeat)."""
+    return float(settings.get("timeout", DEFAULT_TIMEOUT_S))

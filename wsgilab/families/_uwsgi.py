@@ -1,4 +1,5 @@
-"""uWSGI (the PyPI wheel ``pyuwsgi`` 2.0.30): processes, threads, or gevent async cores.
+"""uWSGI (the PyPI wheel ``pyuwsgi`` 2.0.30), shared by its families (``uwsgi_threads``,
+``uwsgi_gevent``): processes, threads, or gevent async cores.
 
 Reported by: the running server. uWSGI's option parser is C code with no Python interface;
 its Python plugin exposes what it resolved to the app it loads (``uwsgi.numproc``,
@@ -52,3 +53,24 @@ def model(settings: dict) -> Capacity:
     threads = settings["threads"]
     return Capacity(processes * threads, f"processes x threads = {processes} x {threads}",
                     parallelism=processes, processes=processes + 1)
+
+
+#: The module the instrument gives uWSGI (``labinstrument.launchers.uwsgi``): it publishes
+#: what uWSGI resolved, then serves the instrumented app.
+APP_MODULE = "labinstrument.launchers.uwsgi:app"
+#: uWSGI's options the lab needs for any app (compose/uwsgi-*.yml): big headers, many
+#: variables, quiet, and a clean stop.
+COMMON = ("--need-app", "--strict", "--die-on-term", "--disable-logging",
+          "--buffer-size", "32768", "--max-vars", "512")
+
+
+def command(processes: int, *mode: str) -> tuple[str, ...]:
+    """``uwsgi --http-socket :8000 --master --processes N <mode> ...`` serving the
+    instrumented app."""
+    return ("uwsgi", "--http-socket", ":8000", "--master", "--processes", str(processes), *mode,
+            "--listen", "100", "--module", APP_MODULE, *COMMON)
+
+
+def paste(words: tuple[str, ...], entry: str) -> str:
+    """A uWSGI container command as the user runs it: ``--module <entry>``."""
+    return " ".join(entry if w == APP_MODULE else w for w in words)
