@@ -146,3 +146,100 @@ def test_the_readmes_recommendation_is_what_the_advise_record_renders():
                              "run make findings (it is never edited by hand)")
     picture = re.search(r"!\[[^]]*\]\(([^)]+)\)", block).group(1)
     assert (ROOT / picture).exists(), f"README.md shows {picture}, which make findings did not write"
+
+
+# --- files, endpoints, modules and pictures a page names -----------------------------------
+
+#: The tree's top-level folders and files a page may name by path.
+TREE_ROOTS = ("wsgilab/", "services/", "compose/", "k6/", "scripts/", "tests/", "docs/",
+              "examples/", "records/", "requirements/", ".ci/")
+TREE_FILES = ("Makefile", "docker-compose.yml", "README.md", "pyproject.toml", ".env.example")
+#: Places a page names that are made by a run or a build, not kept in the tree.
+MADE = ("results/", "build/")
+BACKTICKED = re.compile(r"`([^`\n]+)`")
+SOURCE = re.compile(r"\.(py|yml|yaml|js|toml|sh|j2|conf|lock|in|json)$")
+ENDPOINT = re.compile(r"^(?:GET |POST |HEAD )?(/[A-Za-z_][\w/.-]*)")
+#: System paths inside a container or on the host, not the lab's endpoints.
+SYSTEM = ("/dev/", "/etc/", "/opt/", "/tmp", "/sys/", "/proc/", "/usr/", "/var/", "/lab-init")
+
+
+def _named():
+    """(page, backticked text) for every backticked span of every page, words split."""
+    for page in PAGES:
+        for span in BACKTICKED.findall(page.read_text()):
+            for word in span.split():
+                yield page, word.strip(",;:()")
+
+
+def _glob(path: str) -> str:
+    """A page's path with its placeholders (``<name>``) as a glob."""
+    return re.sub(r"<[^>]+>", "*", path).split("::")[0].split(":")[0]
+
+
+def test_every_file_a_page_names_is_in_the_tree():
+    missing = []
+    for page, word in _named():
+        if word.startswith(MADE) or "://" in word:
+            continue
+        if word.startswith(TREE_ROOTS) or word in TREE_FILES:
+            pattern = _glob(word).rstrip("/")
+        elif "/" in word and SOURCE.search(word):  # a file named from inside a package
+            pattern = "**/" + _glob(word)
+        else:
+            continue
+        if not list(ROOT.glob(pattern)):
+            missing.append(f"{page.relative_to(ROOT)}: {word}")
+    assert not missing, "pages name files that are not in the tree:\n" + "\n".join(missing)
+
+
+def _app_routes() -> set[str]:
+    app = (ROOT / "services" / "app" / "labapp" / "app.py").read_text()
+    routes = set(re.findall(r'@app\.(?:get|post|route)\("([^"]+)"', app))
+    health = (ROOT / "services" / "instrument" / "labinstrument" / "health.py").read_text()
+    routes |= set(re.findall(r'^[A-Z_]+ = "(/_lab/[^"]*)"', health, re.M))
+    nginx = (ROOT / "services" / "nginx" / "nginx.conf").read_text()
+    routes |= {f"/{name}/" for name in re.findall(r"location /([a-z-]+)/", nginx)}
+    return routes
+
+
+def test_every_endpoint_a_page_names_is_served():
+    routes, missing = _app_routes(), []
+    for page, span in ((p, s) for p in PAGES for s in BACKTICKED.findall(p.read_text())):
+        found = ENDPOINT.match(span)
+        if not found or span.startswith(SYSTEM):
+            continue
+        path = found.group(1).split("?")[0]
+        if path not in routes and not any(path.startswith(r) and r.endswith("/") for r in routes):
+            missing.append(f"{page.relative_to(ROOT)}: {span}")
+    assert not missing, (f"pages name endpoints nothing serves (routes: {sorted(routes)}):\n"
+                         + "\n".join(missing))
+
+
+def test_every_module_a_page_names_exists():
+    missing = []
+    for page, word in _named():
+        name = word.rstrip(".")
+        if not re.fullmatch(r"wsgilab(\.[a-z_]+)+", name):
+            continue
+        parts = name.split(".")
+        for cut in range(len(parts), 1, -1):  # a module, or a name inside one
+            base = ROOT.joinpath(*parts[:cut])
+            if base.with_suffix(".py").exists() or (base / "__init__.py").exists():
+                break
+        else:
+            missing.append(f"{page.relative_to(ROOT)}: {word}")
+    assert not missing, "pages name modules that do not exist:\n" + "\n".join(missing)
+
+
+def test_every_picture_a_page_shows_is_rendered_from_records():
+    """A picture in the README or docs is one ``make findings`` writes (docs/findings/),
+    never a file kept by hand."""
+    shown = []
+    for page in PAGES:
+        for target in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
+            shown.append((page, (page.parent / target).resolve()))
+    rendered = (ROOT / "docs" / "findings").resolve()
+    stray = [f"{p.relative_to(ROOT)}: {t}" for p, t in shown if t.parent != rendered or not t.exists()]
+    assert shown and not stray, "pictures not rendered by make findings:\n" + "\n".join(stray)
+    kept = sorted(p.name for p in (ROOT / "docs").glob("*.png"))
+    assert not kept, f"pictures kept by hand in docs/ (make findings writes docs/findings/): {kept}"

@@ -113,6 +113,7 @@ class Family:
         process: its process model.
         knobs: its concurrency knobs, in the order ``command`` takes them.
         requirements: the server lock its image installs (services/servers/requirements).
+        package: the server's distribution on the package index, as the lock pins it.
         launcher: the lab's launcher module (``labinstrument.launchers.<x>``), or None
             where the server reports by itself (gunicorn's hook, uWSGI's module).
         matches: ``(settings) -> bool``: these settings are this family's.
@@ -137,6 +138,7 @@ class Family:
     process: ProcessModel
     knobs: tuple[Knob, ...]
     requirements: str
+    package: str
     launcher: str | None
     matches: Callable[[dict], bool]
     declared: Callable[[list[str]], dict | None]

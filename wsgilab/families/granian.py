@@ -61,7 +61,7 @@ def paste(knobs: dict, entry: str) -> str:
 
 FAMILY = Family(
     name="granian", title="granian WSGI", server=NAME, reported_by=REPORTED_BY,
-    process=ProcessModel(threads=True), knobs=(WORKERS, THREADS), requirements="servers",
+    process=ProcessModel(threads=True), knobs=(WORKERS, THREADS), requirements="servers", package="granian",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste,
 )

@@ -25,7 +25,7 @@ def _command(knobs: dict) -> tuple[str, ...]:
 FAMILY = Family(
     name="gunicorn-gthread", title="gunicorn gthread", server=_gunicorn.NAME,
     reported_by=_gunicorn.REPORTED_BY, process=ProcessModel(threads=True),
-    knobs=(WORKERS, THREADS, CONNECTIONS), requirements="servers", launcher=None,
+    knobs=(WORKERS, THREADS, CONNECTIONS), requirements="servers", package="gunicorn", launcher=None,
     matches=lambda s: s.get("worker_class") == "gthread",
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),

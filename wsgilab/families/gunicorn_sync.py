@@ -19,7 +19,7 @@ def _command(knobs: dict) -> tuple[str, ...]:
 FAMILY = Family(
     name="gunicorn-sync", title="gunicorn sync", server=_gunicorn.NAME,
     reported_by=_gunicorn.REPORTED_BY, process=ProcessModel(), knobs=(WORKERS,),
-    requirements="servers", launcher=None,
+    requirements="servers", package="gunicorn", launcher=None,
     matches=lambda s: s.get("worker_class") == "sync",
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),

@@ -54,7 +54,7 @@ def paste(knobs: dict, entry: str) -> str:
 
 FAMILY = Family(
     name="waitress", title="waitress threads", server=NAME, reported_by=REPORTED_BY,
-    process=ProcessModel(threads=True), knobs=(THREADS,), requirements="servers",
+    process=ProcessModel(threads=True), knobs=(THREADS,), requirements="servers", package="waitress",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste,
 )
