@@ -19,7 +19,8 @@ def _command(knobs: dict) -> tuple[str, ...]:
 FAMILY = Family(
     name="uwsgi-gevent", title="uWSGI gevent", server=_uwsgi.NAME,
     reported_by=_uwsgi.REPORTED_BY, process=ProcessModel(greenlets=True),
-    knobs=(PROCESSES, CORES), requirements="servers", package="pyuwsgi", launcher="labinstrument.launchers.uwsgi",
+    knobs=(PROCESSES, CORES), requirements="servers", package="pyuwsgi",
+    launcher="labinstrument.launchers.uwsgi",
     matches=lambda s: bool(s.get("gevent")),
     declared=_uwsgi.declared, model=_uwsgi.model, command=_command,
     paste=lambda knobs, entry: _uwsgi.paste(_command(knobs), entry),

@@ -21,7 +21,8 @@ def _command(knobs: dict) -> tuple[str, ...]:
 FAMILY = Family(
     name="uwsgi-threads", title="uWSGI processes x threads", server=_uwsgi.NAME,
     reported_by=_uwsgi.REPORTED_BY, process=ProcessModel(threads=True),
-    knobs=(PROCESSES, THREADS), requirements="servers", package="pyuwsgi", launcher="labinstrument.launchers.uwsgi",
+    knobs=(PROCESSES, THREADS), requirements="servers", package="pyuwsgi",
+    launcher="labinstrument.launchers.uwsgi",
     matches=lambda s: not s.get("gevent"),
     declared=_uwsgi.declared, model=_uwsgi.model, command=_command,
     paste=lambda knobs, entry: _uwsgi.paste(_command(knobs), entry),

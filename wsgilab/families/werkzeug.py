@@ -63,7 +63,8 @@ def paste(knobs: dict, entry: str) -> str:
 
 FAMILY = Family(
     name="werkzeug", title="Flask's development server", server=NAME, reported_by=REPORTED_BY,
-    process=ProcessModel(threads=True, forks=True), knobs=(PROCESSES,), requirements="servers", package="werkzeug",
+    process=ProcessModel(threads=True, forks=True), knobs=(PROCESSES,), requirements="servers",
+    package="werkzeug",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste, candidate=False,
 )
