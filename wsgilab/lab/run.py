@@ -199,11 +199,14 @@ class Run:
                 cfg = self.session.serving(service, variant, launch=launch)
             except NotServing as exc:
                 self.out(f"{service} ({variant.describe()}): cannot be measured: {exc}")
+                # Its container no longer runs what an earlier reading says: read it back
+                # under any other variant, as after a change that succeeded.
+                self.forget(service)
                 self._serving[key] = exc
             else:
                 self.out(f"{service}: {' '.join(cfg.command)}  |  {cfg.limits.describe()}  |  "
                          f"cap {cfg.capacity.formula}")
-                self._serving = {k: v for k, v in self._serving.items() if k[0] != service}
+                self.forget(service)
                 self._serving[key] = cfg
         return self._serving[key]
 

@@ -32,9 +32,9 @@ def grouped(plan: tuple[Level, ...]) -> list[Level]:
 
 def open_run(opts: BenchOptions, kind: str = "bench", **run_args) -> Run:
     """The run a bench plan runs in: its folder, options, pace, front end and roles."""
-    return Run(opts.results_dir, kind, opts.to_dict(), opts.pace, probe=Probe(opts.base_url),
-               latest="latest", roles=compose.roles(), edge_cpuset=front_end_cpuset(),
-               **run_args)
+    run_args.setdefault("probe", Probe(opts.base_url))
+    return Run(opts.results_dir, kind, opts.to_dict(), opts.pace, latest="latest",
+               roles=compose.roles(), edge_cpuset=front_end_cpuset(), **run_args)
 
 
 def run(opts: BenchOptions, out=lambda line: print(line, flush=True), kind: str = "bench",

@@ -146,8 +146,9 @@ def run(opts: BenchOptions, out=lambda line: print(line, flush=True), **run_args
     """
     rng = random.Random(opts.seed)
     total = estimate_s(opts)
-    with Run(opts.results_dir, "capacity", opts.to_dict(), opts.pace, probe=Probe(opts.base_url),
-             out=out, roles=compose.roles(), edge_cpuset=front_end_cpuset(), **run_args) as lab:
+    run_args.setdefault("probe", Probe(opts.base_url))
+    with Run(opts.results_dir, "capacity", opts.to_dict(), opts.pace, out=out,
+             roles=compose.roles(), edge_cpuset=front_end_cpuset(), **run_args) as lab:
         lab.describe_environment(base_image())
         lab.prepare_pythons({opts.limits.python})
         out(f"capacity: {len(opts.services)} configurations x {', '.join(opts.workloads)}, "

@@ -216,9 +216,9 @@ class Advise:
                    "load_cpus": sorted(load_cpus), "objective": spec.objective.to_dict(),
                    "results_dir": relative(self.results_dir)}
         run_args.setdefault("engine", DockerEngine(self.project))
-        self.run = Run(self.results_dir, "advise", options, pace,
-                       probe=Probe(project.base_url()), out=out, edge_cpuset=front_end_cpuset(),
-                       **run_args)
+        run_args.setdefault("probe", Probe(project.base_url()))
+        self.run = Run(self.results_dir, "advise", options, pace, out=out,
+                       edge_cpuset=front_end_cpuset(), **run_args)
         self.record = self.run.record
         self.record.advice = {"app": spec.to_dict(), "candidates": [], "results": []}
         self.results_dir.mkdir(parents=True, exist_ok=True)
