@@ -5,16 +5,19 @@ per branch of its rule): a rule whose verdicts were swapped, or that ignored the
 names, fails here. The stored run is a real `make bench` (records/default).
 """
 
+import ast
 import copy
 import re
+from pathlib import Path
 
 import pytest
 
-from support import DEFAULT_RUN
+from support import DEFAULT_RUN, FAULTS_RUN
 from wsgilab import families as servers
 from wsgilab.model.levels import Variant
 from wsgilab.model.objective import Objective
 from wsgilab.model.record import BenchRecord
+from wsgilab.model.roles import ROLES, player
 from wsgilab.verdicts import claims
 from wsgilab.verdicts.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED
 
@@ -35,7 +38,7 @@ def record(stored):
 
 
 def entries(record, role, workload, **variant):
-    configuration = record.roles[role]
+    configuration = player(record.roles, role)
     return [e for e in record.levels if e.level.configuration == configuration
             and e.level.workload == workload and e.level.variant == Variant(**variant)]
 
@@ -192,6 +195,88 @@ def test_every_claim_names_its_seeds_and_an_existing_rule():
         assert claim.rule in claims.RULES and claim.measurement
 
 
+def _claims_yaml(tmp_path, old, new):
+    text = claims.CLAIMS_FILE.read_text()
+    assert text.count(old) >= 1, old
+    path = tmp_path / "claims.yaml"
+    path.write_text(text.replace(old, new, 1))
+    return path
+
+
+def test_a_claim_naming_an_unknown_role_is_refused(tmp_path):
+    path = _claims_yaml(tmp_path, "single: dev-server-single", "single: dev-server-solo")
+    with pytest.raises(ValueError, match="claim 1 in claims.yaml names dev-server-solo"):
+        claims.load(path)
+
+
+def test_a_claim_without_its_roles_is_refused(tmp_path):
+    path = _claims_yaml(tmp_path, "  roles: {threaded: dev-server}\n", "")
+    with pytest.raises(ValueError, match="claim 2 in claims.yaml has no roles"):
+        claims.load(path)
+
+
+def _module():
+    return ast.parse(Path(claims.__file__).read_text())
+
+
+def test_the_claims_module_names_no_role():
+    """Every role a rule reads is its claim's declaration in claims.yaml, not a literal."""
+    found = [f"claims.py:{node.lineno} {node.value!r}" for node in ast.walk(_module())
+             if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in ROLES]
+    assert not found, "role names written in claims.py (declare them in claims.yaml):\n" + "\n".join(found)
+
+
+def _purposes_read() -> dict[str, set[str]]:
+    """The purposes (``roles["..."]``) each rule reads, itself or through a function of
+    claims.py it hands its ``roles`` to."""
+    functions = {n.name: n for n in _module().body if isinstance(n, ast.FunctionDef)}
+
+    def read(function: ast.FunctionDef, seen: set[str]) -> set[str]:
+        found = set()
+        for node in ast.walk(function):
+            if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) \
+                    and node.value.id == "roles":
+                assert isinstance(node.slice, ast.Constant), \
+                    f"{function.name} reads roles[...] by a computed purpose: name it"
+                found.add(node.slice.value)
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in functions and node.func.id not in seen \
+                    and any(isinstance(a, ast.Name) and a.id == "roles" for a in node.args):
+                found |= read(functions[node.func.id], seen | {node.func.id})
+        return found
+
+    return {name: read(functions[name], {name}) for name in claims.RULES}
+
+
+def test_each_claim_declares_exactly_the_roles_its_rule_reads():
+    read = _purposes_read()
+    wrong = {c.id: (sorted(c.roles), sorted(read[c.rule])) for c in claims.load()
+             if set(c.roles) != read[c.rule]}
+    assert not wrong, f"claims whose roles: differ from what the rule reads (declared, read): {wrong}"
+
+
+@pytest.mark.parametrize("run", [DEFAULT_RUN, FAULTS_RUN], ids=["default", "faults"])
+def test_a_role_with_several_players_is_judged_on_the_player_with_levels(run):
+    """What "not measured" sentences say they need names the first player; every other
+    verdict must not move."""
+    record = BenchRecord.load(run)
+
+    def read():
+        return [(v.status, v.status == NOT_MEASURED or v.text()) for _, v in claims.verdicts(record)]
+
+    before = read()
+    record.roles = {role: [f"unmeasured-{role}", *names] for role, names in record.roles.items()}
+    assert read() == before, "a player without levels before the measured one changed a verdict"
+
+
+def test_among_measured_players_the_first_is_judged(record):
+    assert verdict(record, 2).status == HOLDS
+    single = player(record.roles, "dev-server-single")
+    record.roles["dev-server"] = [single, *record.roles["dev-server"]]
+    after = verdict(record, 2)
+    assert after.status == DOES_NOT_HOLD and after.detail.startswith("1 of"), after.text()
+
+
 def test_a_full_run_answers_every_claim(record):
     results = claims.verdicts(record)
     assert all(v.status in STATUSES for _, v in results)
@@ -234,7 +319,7 @@ def redeclare(record, role, **settings):
     from dataclasses import replace
 
     for entry in record.levels:
-        if entry.level.configuration != record.roles[role] or set(settings) & set(
+        if entry.level.configuration != player(record.roles, role) or set(settings) & set(
                 dict(entry.level.variant.knobs)):
             continue  # another configuration, or a level that sets these itself
         new = {**entry.configuration.settings, **settings}
@@ -263,7 +348,7 @@ def with_capacity(role, rate, service_ms=250.0):
     from wsgilab.model.capacity import Search, Step
 
     def change(record):
-        found = Search(record.roles[role], "io", Objective("p99", 500.0),
+        found = Search(player(record.roles, role), "io", Objective("p99", 500.0),
                        service_ms, None, "", "", 2000.0, [Step(rate, True), Step(rate * 1.1, False)])
         record.capacities.append(found.to_dict())
     return change

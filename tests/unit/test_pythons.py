@@ -150,7 +150,7 @@ def test_the_python_plan_compares_every_interpreter_and_checks_concurrency_witho
         "io and db run on the free-threaded build only"
     light = python_bench.plan(roles, (), light=True)
     assert [(lv.configuration, lv.variant.python) for lv in light] == [
-        (roles[python_bench.LIGHT_ROLE], python_bench.LIGHT_PYTHON)]
+        (roles[python_bench.LIGHT_ROLE][0], python_bench.LIGHT_PYTHON)]
 
 
 def test_any_run_can_be_on_another_python():

@@ -148,14 +148,17 @@ def configurations() -> list[str]:
 ROLES_LABEL = "lab.roles"
 
 
-def roles(env: dict[str, str] | None = None) -> dict[str, str]:
-    """``{role: configuration}`` from the configurations' ``lab.roles`` labels.
+def roles(env: dict[str, str] | None = None) -> dict[str, list[str]]:
+    """``{role: [configuration, ...]}`` from the configurations' ``lab.roles`` labels: each
+    role with every configuration that plays it, sorted by name (the first is the one code
+    that needs a single configuration takes: ``wsgilab.model.roles.player``). A role no
+    label names is absent.
 
     Raises:
-        ValueError: two configurations claim the same role, or a label names a role that
-            ``wsgilab.model.roles.ROLES`` does not describe.
+        ValueError: a label names a role that ``wsgilab.model.roles.ROLES`` does not
+            describe.
     """
-    found: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for name, svc in sorted(config(env)["services"].items()):
         labels = svc.get("labels") or {}
         if labels.get(ROLE_LABEL) != CONFIGURATION_ROLE:
@@ -163,12 +166,9 @@ def roles(env: dict[str, str] | None = None) -> dict[str, str]:
         for role in filter(None, (r.strip() for r in labels.get(ROLES_LABEL, "").split(","))):
             if role not in ROLES:
                 raise ValueError(f"{name}'s {ROLES_LABEL} label names {role!r}, which is no "
-                                 f"role of the lab's (wsgilab/roles.py: {', '.join(ROLES)})")
-            if role in found:
-                raise ValueError(f"role {role!r} is claimed by both {found[role]} and {name} "
-                                 f"({ROLES_LABEL} labels in compose/)")
-            found[role] = name
-    return found
+                                 f"role of the lab's (wsgilab/model/roles.py: {', '.join(ROLES)})")
+            found.setdefault(role, []).append(name)
+    return {role: sorted(set(names)) for role, names in found.items()}
 
 
 #: nginx's allow-list of configurations, generated from the compose model into its image.

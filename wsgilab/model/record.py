@@ -13,6 +13,7 @@ from pathlib import Path
 from wsgilab.model.facts import Configuration
 from wsgilab.model.levels import Level
 from wsgilab.model.results import LevelResult
+from wsgilab.model.roles import normalised
 from wsgilab.model.theory import Check
 
 #: A level's status: it met every check, missed one, or could not be measured; or the load
@@ -97,8 +98,10 @@ class BenchRecord:
         options: the options it ran with; environment: engine, k6, base image, host.
         levels: every level run so far, in order.
         scenarios: fault scenarios run (``wsgilab.studies.faults``), by name: their outcomes.
-        roles: ``{role: configuration}`` as the compose model declared them for this run
-            (``compose.roles``): what the claims read to find the configurations they judge.
+        roles: ``{role: [configuration, ...]}`` as the compose model declared them for this
+            run (``compose.roles``): what the claims read to find the configurations they
+            judge. Records written when a role had one player hold ``{role: configuration}``;
+            ``from_dict`` reads them as one-player lists.
         capacities: capacity searches (``capacity.Search.to_dict``), in the order run.
         overheads: server overhead per configuration (``studies.capacity``): CPU ms per
             request on a near-zero-work request, and the req/s one CPU could serve.
@@ -155,11 +158,19 @@ class BenchRecord:
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
+        """A record from its JSON form (``to_dict``); ``path`` is where it was read from.
+        Its roles come out as ``{role: [configuration, ...]}``, also from records written
+        as ``{role: configuration}`` before a role could have several players.
+
+        Raises:
+            KeyError: ``data`` has no ``started``, or a level lacks a field it needs.
+        """
         return cls(started=data["started"], finished=data.get("finished"),
                    status=data.get("status", "unknown"), options=data.get("options", {}),
                    environment=data.get("environment", {}),
                    levels=[LevelRecord.from_dict(lv) for lv in data.get("levels", [])],
-                   scenarios=data.get("scenarios", {}), roles=data.get("roles", {}),
+                   scenarios=data.get("scenarios", {}),
+                   roles=normalised(data.get("roles", {})),
                    capacities=data.get("capacities", []), overheads=data.get("overheads", []),
                    instrument=data.get("instrument", {}), advice=data.get("advice", {}),
                    pythons=data.get("pythons", {}), path=path)

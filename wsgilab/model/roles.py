@@ -6,9 +6,15 @@ workers" asks for the role ``sync-workers``; which configuration plays it is dat
 (``BenchRecord.roles``). Renaming a configuration, or giving a role to another one, changes
 a label, not the engine; every count a verdict quotes is read from the settings of the
 configuration that played the role.
+
+A role can have several players (two configurations labelled with it): code that runs or
+names one configuration takes the first (``player``); the claims take the first player
+that has the levels they read.
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 #: Every role, with what a configuration must be to play it.
 ROLES = {
@@ -30,3 +36,27 @@ ROLES = {
     "granian-blocking-threads": "granian's WSGI interface, backpressure read from a variable",
     "waitress-threads": "waitress, its thread count read from a variable",
 }
+
+
+def players(roles: Mapping[str, Sequence[str] | str], role: str) -> list[str]:
+    """The configurations that play ``role``, in the order recorded; [] when none does.
+
+    Args:
+        roles: ``{role: [configuration, ...]}`` (``compose.roles``, ``BenchRecord.roles``).
+            A bare ``{role: "configuration"}`` is read as one player: records written
+            before a role could have several hold that shape.
+    """
+    found = roles.get(role) or []
+    return [found] if isinstance(found, str) else list(found)
+
+
+def player(roles: Mapping[str, Sequence[str] | str], role: str) -> str | None:
+    """The first configuration that plays ``role`` (``players``), or None when none does:
+    what code that runs or names one configuration for a role takes."""
+    return next(iter(players(roles, role)), None)
+
+
+def normalised(roles: Mapping[str, Sequence[str] | str]) -> dict[str, list[str]]:
+    """``roles`` as ``{role: [configuration, ...]}``, whichever of the two shapes
+    ``players`` reads it was written in; the order of roles and of players is kept."""
+    return {role: players(roles, role) for role in roles}

@@ -21,6 +21,7 @@ from tabulate import tabulate
 
 from wsgilab.model.paths import ROOT
 from wsgilab.model.record import BenchRecord
+from wsgilab.model.roles import players
 from wsgilab.report import advice as advice_report
 from wsgilab.report import gallery, open_charts
 from wsgilab.report import pythons as python_report
@@ -93,7 +94,7 @@ def configurations_table(record: BenchRecord) -> str:
         if cfg is None or entry.level.variant or cfg.service in seen:
             continue
         seen.add(cfg.service)
-        roles = ", ".join(r for r, c in record.roles.items() if c == cfg.service)
+        roles = ", ".join(r for r in record.roles if cfg.service in players(record.roles, r))
         body.append([f"`{cfg.service}`", f"`{' '.join(cfg.command)}`", cfg.capacity.formula,
                      "none" if cfg.capacity.limit is None else str(cfg.capacity.limit),
                      cfg.limits.describe(), roles])

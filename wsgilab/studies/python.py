@@ -35,6 +35,7 @@ from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.paths import ROOT
 from wsgilab.model.record import BenchRecord
+from wsgilab.model.roles import player
 from wsgilab.studies import bench, options
 
 #: Interpreters compared by default: the base image's, and a free-threaded build with its
@@ -61,32 +62,39 @@ LIGHT_PYTHON = "3.13t"
 LIGHT_ROLE = "gthread-one-process"
 
 
-def plan(roles: dict[str, str], names: tuple[str, ...], light: bool = False) -> list[Level]:
-    """The levels of the module docstring for interpreters ``names``.
+def plan(roles: dict[str, list[str]], names: tuple[str, ...], light: bool = False) -> list[Level]:
+    """The levels of the module docstring for interpreters ``names``, each role's on its
+    first player.
 
     Args:
-        roles: ``{role: configuration}`` (``compose.roles``).
+        roles: ``{role: [configuration, ...]}`` (``compose.roles``).
 
     Raises:
         interpreters.UnknownPython: a name not declared.
         KeyError: a role no configuration plays.
     """
+    def configuration(role: str) -> str:
+        found = player(roles, role)
+        if found is None:
+            raise KeyError(f"no configuration plays the role {role!r} (lab.roles labels in compose/)")
+        return found
+
     cpu, io, db = workloads.get("cpu"), workloads.get("io"), workloads.get("db")
     if light:
-        return [cpu.level(roles[LIGHT_ROLE], CPU_LOAD, {}, replace(CPU_VARIANT, python=LIGHT_PYTHON))]
+        return [cpu.level(configuration(LIGHT_ROLE), CPU_LOAD, {}, replace(CPU_VARIANT, python=LIGHT_PYTHON))]
     levels = []
     for name in names:
         python = None if interpreters.get(name).system else name
         for role in CPU_ROLES:
             knobs = (("threads", WAITRESS_THREADS),) if role == "waitress-threads" else ()
             variant = replace(CPU_VARIANT, python=python, knobs=knobs)
-            levels.append(cpu.level(roles[role], CPU_LOAD, {}, variant))
+            levels.append(cpu.level(configuration(role), CPU_LOAD, {}, variant))
     for name in names:
         if not interpreters.get(name).free_threaded:
             continue
         for role in CONCURRENCY_ROLES:
-            levels.append(io.level(roles[role], IO_LOAD, {}, Variant(python=name)))
-            levels.append(db.level(roles[role], DB_LOAD, {}, Variant(python=name)))
+            levels.append(io.level(configuration(role), IO_LOAD, {}, Variant(python=name)))
+            levels.append(db.level(configuration(role), DB_LOAD, {}, Variant(python=name)))
     return levels
 
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from wsgilab.model import sizing
 from wsgilab.model.record import BenchRecord, LevelRecord
+from wsgilab.model.roles import players
 from wsgilab.workloads.cpu import SIZING_QUOTA, SWEEP_MEMORY
 
 #: The sweep's "best" count: the fewest workers whose throughput is within this fraction of
@@ -21,6 +22,8 @@ from wsgilab.workloads.cpu import SIZING_QUOTA, SWEEP_MEMORY
 BEST_WITHIN = 0.10
 #: Host sizes the sizing rules are projected onto.
 PROJECTED_HOST_CPUS = 64
+#: The role whose configuration the cpu workload sweeps (``workloads/cpu.py``, point 5).
+SWEEP_ROLE = "sync-workers"
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,18 @@ def _workers(entry: LevelRecord) -> int:
     return int(entry.configuration.settings["workers"])
 
 
-def sweep(record: BenchRecord) -> Sweep | None:
-    """The sweep of the sync-workers configuration's cpu levels at 1 CPU with a workers
-    knob, or None."""
-    entries = [e for e in record.find(configuration=record.roles.get("sync-workers"), workload="cpu")
+def sweep(record: BenchRecord, role: str = SWEEP_ROLE) -> Sweep | None:
+    """The sweep of the cpu levels at 1 CPU with a workers knob of the first configuration
+    playing ``role`` that has one, or None when none has."""
+    for configuration in players(record.roles, role):
+        found = _sweep(record, configuration)
+        if found:
+            return found
+    return None
+
+
+def _sweep(record: BenchRecord, configuration: str) -> Sweep | None:
+    entries = [e for e in record.find(configuration=configuration, workload="cpu")
                if e.result and e.level.variant.cpus == 1.0 and e.level.variant.memory == SWEEP_MEMORY
                and dict(e.level.variant.knobs).get("workers")]
     by_count: dict[int, list[LevelRecord]] = {}
@@ -103,14 +114,16 @@ class RuleResult:
     projected_memory_bytes: float | None
 
 
-def sizing_rules(record: BenchRecord, swept: Sweep | None = None) -> list[RuleResult]:
+def sizing_rules(record: BenchRecord, swept: Sweep | None = None,
+                 role: str = SWEEP_ROLE) -> list[RuleResult]:
     """Each rule of ``wsgilab.model.sizing`` with its measured configuration, or [] when the run
-    has no sizing levels."""
+    has no sizing levels. The memory it projects comes from ``swept``, else from the sweep
+    of ``role`` (``sweep``)."""
     entries = [e for e in record.levels if e.result and e.level.variant.cpus == SIZING_QUOTA
                and e.level.variant.cpuset is None and e.level.variant.knobs]
     if not entries:
         return []
-    swept = swept or sweep(record)
+    swept = swept or sweep(record, role)
     results = []
     for rule in sizing.RULES:
         facts = entries[0].configuration.container

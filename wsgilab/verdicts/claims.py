@@ -7,16 +7,20 @@ of its rule here. A rule reads the run's levels (``BenchRecord``), aggregated ov
 hold``, or ``not measured in this run`` when the levels it needs are not in the record.
 
 A rule names the configurations it judges by role (``lab.roles`` labels in compose/,
-recorded per run in ``BenchRecord.roles``), never by name, and every count in its
-sentence (workers, threads, processes, the cap) is read from the settings that
+recorded per run in ``BenchRecord.roles``), never by name, and the roles it reads are
+its claim's declaration in claims.yaml (``roles``: ``{purpose: role}``), never written
+here. Among a role's players it judges the first with the levels it reads. Every count in
+its sentence (workers, threads, processes, the cap) is read from the settings that
 configuration's server reported for the run. Every verdict is decided by measured figures:
 tests/unit/test_claims.py changes a measurement and sees each rule's verdict change.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 
@@ -24,6 +28,7 @@ from wsgilab.model import interpreters
 from wsgilab.model.capacity import Search, spread
 from wsgilab.model.levels import Variant
 from wsgilab.model.record import BenchRecord
+from wsgilab.model.roles import ROLES, player, players
 from wsgilab.model.theory import CPU_BOUND_TOLERANCE
 from wsgilab.verdicts import analyses
 from wsgilab.verdicts.cases import Case, all_cases, cases, top
@@ -76,23 +81,36 @@ class Verdict:
         return f"{head}: {self.detail}" if self.detail else head
 
 
+T = TypeVar("T")
+
+#: The roles a claim's rule reads: ``{purpose: role}``, the purpose the rule's own word
+#: for it (``threaded``, ``single``), the role a key of ``wsgilab.model.roles.ROLES``.
+Roles = Mapping[str, str]
+
+
 @dataclass(frozen=True)
 class Claim:
-    """One claim of the seeds (``claims.yaml``)."""
+    """One claim of the seeds (``claims.yaml``).
+
+    Attributes:
+        roles: the roles its rule reads, ``{purpose: role}`` (``Roles``).
+    """
 
     id: int
     claim: str
     seeds: tuple[str, ...]
     measurement: str
     rule: str
+    roles: Roles = field(hash=False)
 
     def verdict(self, record: BenchRecord) -> Verdict:
-        """This claim's verdict on ``record``.
+        """This claim's verdict on ``record``: its rule, given the claim's roles.
 
         Raises:
-            KeyError: the rule named in claims.yaml does not exist.
+            KeyError: the rule named in claims.yaml does not exist, or reads a purpose the
+                claim's ``roles`` do not declare.
         """
-        return RULES[self.rule](record)
+        return RULES[self.rule](record, self.roles)
 
 
 def load(path: Path = CLAIMS_FILE) -> list[Claim]:
@@ -100,9 +118,21 @@ def load(path: Path = CLAIMS_FILE) -> list[Claim]:
 
     Raises:
         KeyError: a claim names a rule that does not exist.
+        ValueError: a claim has no ``roles`` mapping, or names a role that
+            ``wsgilab.model.roles.ROLES`` does not describe.
     """
-    claims = [Claim(c["id"], c["claim"], tuple(c["seeds"]), c["measurement"], c["rule"])
-              for c in yaml.safe_load(path.read_text())]
+    claims = []
+    for c in yaml.safe_load(path.read_text()):
+        roles = c.get("roles")
+        if not isinstance(roles, dict):
+            raise ValueError(f"claim {c['id']} in {path.name} has no roles: mapping "
+                             "({purpose: role}) naming the roles its rule reads")
+        unknown = sorted(str(r) for r in roles.values() if not isinstance(r, str) or r not in ROLES)
+        if unknown:
+            raise ValueError(f"claim {c['id']} in {path.name} names {', '.join(unknown)}, no role "
+                             f"of the lab's (wsgilab/model/roles.py: {', '.join(ROLES)})")
+        claims.append(Claim(c["id"], c["claim"], tuple(c["seeds"]), c["measurement"], c["rule"],
+                            dict(roles)))
     for claim in claims:
         if claim.rule not in RULES:
             raise KeyError(f"claim {claim.id} names rule {claim.rule!r}, which does not exist")
@@ -117,21 +147,29 @@ def verdicts(record: BenchRecord) -> list[tuple[Claim, Verdict]]:
 # --- reading the record ----------------------------------------------------------------
 
 def named(record: BenchRecord, role: str) -> str:
-    """The configuration that played ``role`` in the run, or the role's own name when no
-    configuration did (for the "needs ..." sentences)."""
-    return record.roles.get(role, role)
+    """The (first) configuration that played ``role`` in the run, or the role's own name
+    when no configuration did (for the "needs ..." sentences)."""
+    return player(record.roles, role) or role
+
+
+def first_played(record: BenchRecord, role: str, find: Callable[[str], T | None]) -> T | None:
+    """What ``find(configuration)`` returns for the first player of ``role`` (in the order
+    ``BenchRecord.roles`` lists them) for which it finds anything (a truthy value), or None
+    when it finds nothing for any, or no configuration played ``role``."""
+    return next((found for configuration in players(record.roles, role)
+                 if (found := find(configuration))), None)
 
 
 def played(record: BenchRecord, role: str, workload: str = "io", **match) -> Case | None:
-    """The measured case of the configuration that played ``role``, with the most VUs."""
-    configuration = record.roles.get(role)
-    return top(record, configuration, workload, **match) if configuration else None
+    """The measured case with the most VUs (``top``) of the first configuration that played
+    ``role`` and has one, or None."""
+    return first_played(record, role, lambda c: top(record, c, workload, **match))
 
 
 def played_cases(record: BenchRecord, role: str, **match) -> list[Case]:
-    """Every measured case (declared variant unless ``variant`` is given) of ``role``."""
-    configuration = record.roles.get(role)
-    return cases(record, configuration=configuration, **match) if configuration else []
+    """Every measured case (declared variant unless ``variant`` is given) of the first
+    configuration that played ``role`` and has any, or []."""
+    return first_played(record, role, lambda c: cases(record, configuration=c, **match)) or []
 
 
 def settings(case: Case) -> dict:
@@ -159,11 +197,15 @@ def _workers(case: Case, word: str = "worker") -> str:
 
 
 def capacity_of(record: BenchRecord, role: str, workload: str = "io"):
-    """``(capacity req/s, in flight at it, the search)`` of the configuration that played
-    ``role``, the median over repeated searches, or None without a search that found one.
-    In flight at the capacity is Little's law, the rate times the service time."""
+    """``(capacity req/s, in flight at it, the search)`` of the first configuration that
+    played ``role`` with a search that found one, the median over its repeated searches,
+    or None. In flight at the capacity is Little's law, the rate times the service time."""
+    return first_played(record, role, lambda c: _capacity(record, c, workload))
+
+
+def _capacity(record: BenchRecord, configuration: str, workload: str):
     found = [Search.from_dict(c) for c in record.capacities if "error" not in c
-             and c["configuration"] == record.roles.get(role) and c["workload"] == workload]
+             and c["configuration"] == configuration and c["workload"] == workload]
     median = spread(found)[0]
     if median is None:
         return None
@@ -179,13 +221,18 @@ def scenario_outcome(record: BenchRecord, scenario: str, configuration: str | No
                  if o["configuration"].split(" (")[0] == configuration), None)
 
 
+def played_outcome(record: BenchRecord, scenario: str, role: str) -> dict | None:
+    """``scenario_outcome`` of the first configuration that played ``role`` with one."""
+    return first_played(record, role, lambda c: scenario_outcome(record, scenario, c))
+
+
 # --- the rules ---------------------------------------------------------------------
 
-def dev_server_one_at_a_time(record: BenchRecord) -> Verdict:
-    default, single = played(record, "dev-server"), played(record, "dev-server-single")
+def dev_server_one_at_a_time(record: BenchRecord, roles: Roles) -> Verdict:
+    default, single = played(record, roles["threaded"]), played(record, roles["single"])
     if not default or not single:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')} and "
-                                     f"{named(record, 'dev-server-single')}")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['threaded'])} and "
+                                     f"{named(record, roles['single'])}")
     how = ("threaded, Flask's default since 1.0" if settings(default).get("threaded")
            else "not threaded")
     detail = (f"app.run() ({how}) held {_peak(default)} "
@@ -199,10 +246,10 @@ def dev_server_one_at_a_time(record: BenchRecord) -> Verdict:
     return Verdict(DOES_NOT_HOLD, detail, disagreements=found)
 
 
-def threaded_dev_server(record: BenchRecord) -> Verdict:
-    case = played(record, "dev-server")
+def threaded_dev_server(record: BenchRecord, roles: Roles) -> Verdict:
+    case = played(record, roles["threaded"])
     if not case:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')}")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['threaded'])}")
     vus = case.level.vus
     detail = (f"{_peak(case)} of {vus} VUs in flight at once, {case.span('throughput_rps')} "
               f"req/s: a thread per connection")
@@ -210,11 +257,11 @@ def threaded_dev_server(record: BenchRecord) -> Verdict:
     return Verdict(status, detail, disagreements=_disagreements(case))
 
 
-def forking_dev_server(record: BenchRecord) -> Verdict:
-    case = played(record, "dev-server-forking")
+def forking_dev_server(record: BenchRecord, roles: Roles) -> Verdict:
+    case = played(record, roles["forking"])
     processes = settings(case).get("processes") if case else None
     if not case or not processes or case.level.vus <= processes:
-        return Verdict(NOT_MEASURED, f"needs an io level of {named(record, 'dev-server-forking')} "
+        return Verdict(NOT_MEASURED, f"needs an io level of {named(record, roles['forking'])} "
                                      "above its processes")
     detail = (f"peak {_peak(case)} at {case.level.vus} VUs; it sustained "
               f"{case.span('little_inflight', '{:.2f}')} of {processes} (a fork per request)")
@@ -222,13 +269,15 @@ def forking_dev_server(record: BenchRecord) -> Verdict:
                    disagreements=_disagreements(case))
 
 
-def sync_workers(record: BenchRecord) -> Verdict:
-    found = [c for c in all_cases(record, configuration=record.roles.get("sync-workers"),
-                                  measured_only=True)
-             if c.level.closed and settings(c).get("worker_class") == "sync"
-             and c.level.vus > settings(c)["workers"]]
+def sync_workers(record: BenchRecord, roles: Roles) -> Verdict:
+    def above_workers(configuration: str) -> list[Case]:
+        return [c for c in all_cases(record, configuration=configuration, measured_only=True)
+                if c.level.closed and settings(c).get("worker_class") == "sync"
+                and c.level.vus > settings(c)["workers"]]
+
+    found = first_played(record, roles["sync"], above_workers) or []
     if not found:
-        return Verdict(NOT_MEASURED, f"needs {named(record, 'sync-workers')} levels with more "
+        return Verdict(NOT_MEASURED, f"needs {named(record, roles['sync'])} levels with more "
                                      "VUs than workers")
     pairs = sorted({(settings(c)["workers"], _peak(c)) for c in found})
     wrong = [(w, p) for w, p in pairs if w != p]
@@ -237,10 +286,10 @@ def sync_workers(record: BenchRecord) -> Verdict:
                    disagreements=_disagreements(*found))
 
 
-def sync_workers_start_threads(record: BenchRecord) -> Verdict:
-    case = played(record, "sync-workers")
+def sync_workers_start_threads(record: BenchRecord, roles: Roles) -> Verdict:
+    case = played(record, roles["sync"])
     if not case or case.level.vus <= settings(case)["workers"]:
-        return Verdict(NOT_MEASURED, f"needs an io level of {named(record, 'sync-workers')} "
+        return Verdict(NOT_MEASURED, f"needs an io level of {named(record, roles['sync'])} "
                                      "above its workers")
     workers = settings(case)["workers"]
     detail = (f"{_workers(case, 'sync worker')} held {_peak(case)} at {case.level.vus} VUs, "
@@ -249,18 +298,18 @@ def sync_workers_start_threads(record: BenchRecord) -> Verdict:
                    disagreements=_disagreements(case))
 
 
-def two_by_four(record: BenchRecord) -> Verdict:
-    case = played(record, "gthread-workers")
+def two_by_four(record: BenchRecord, roles: Roles) -> Verdict:
+    case = played(record, roles["gthread"])
     if not case:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gthread-workers')}")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gthread'])}")
     limit = cap(case)
     sustained = case.median("little_inflight")
     others = []
-    bounded = played(record, "gthread-accept-bounded")
+    bounded = played(record, roles["bounded"])
     if bounded:
         others.append(f"with --worker-connections {settings(bounded)['worker_connections']}: "
                       f"{bounded.span('little_inflight', '{:.2f}')}")
-    uwsgi = played(record, "uwsgi-threaded")
+    uwsgi = played(record, roles["uwsgi"])
     if uwsgi:
         others.append(f"uWSGI's {settings(uwsgi)['processes']} x {settings(uwsgi)['threads']}: "
                       f"{uwsgi.span('little_inflight', '{:.2f}')}")
@@ -298,14 +347,14 @@ def _blocked_by_c(record: BenchRecord, role: str) -> list[str]:
     return found
 
 
-def async_while_waiting(record: BenchRecord) -> Verdict:
-    io = [c for c in (played(record, "gevent-workers"), played(record, "eventlet-workers")) if c]
+def async_while_waiting(record: BenchRecord, roles: Roles) -> Verdict:
+    io = [c for c in (played(record, roles["gevent"]), played(record, roles["eventlet"])) if c]
     if not io:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gevent-workers')} or "
-                                     f"{named(record, 'eventlet-workers')}")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gevent'])} or "
+                                     f"{named(record, roles['eventlet'])}")
     parts = [f"{c.level.configuration}: {_peak(c)} of {c.level.vus} in flight on io" for c in io]
     held = all(_peak(c) >= EVERY_VU * c.level.vus for c in io)
-    blocked = _blocked_by_c(record, "gevent-workers")
+    blocked = _blocked_by_c(record, roles["gevent"])
     if not held:
         return Verdict(DOES_NOT_HOLD, "; ".join(parts), disagreements=_disagreements(*io))
     if blocked:
@@ -326,12 +375,12 @@ def _balance(case: Case) -> tuple[float, float, int] | None:
     return share, 1 / workers, int(case.usage("served_by_master") or 0)
 
 
-def master_load_balances(record: BenchRecord) -> Verdict:
-    found = [(c, b) for c in (played(record, "gthread-workers"), played(record, "sync-workers"))
+def master_load_balances(record: BenchRecord, roles: Roles) -> Verdict:
+    found = [(c, b) for c in (played(record, roles["gthread"]), played(record, roles["sync"]))
              if c and (b := _balance(c))]
     if not found:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gthread-workers')} "
-                                     f"or {named(record, 'sync-workers')} with per-worker counts")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gthread'])} "
+                                     f"or {named(record, roles['sync'])} with per-worker counts")
     master = sum(b[2] for _, b in found)
     parts = [f"{c.first.configuration.capacity.formula} ({c.level.configuration}): busiest "
              f"worker {b[0]:.0%} of the requests, fair share {b[1]:.0%}" for c, b in found]
@@ -348,9 +397,9 @@ def master_load_balances(record: BenchRecord) -> Verdict:
     return Verdict(DOES_NOT_HOLD, detail, disagreements=cases_)
 
 
-def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
-    one = played(record, "gevent-workers", variant=Variant(knobs=(("workers", "1"),)))
-    ceiling = scenario_outcome(record, "ceiling", record.roles.get("gevent-workers"))
+def async_dozens_or_hundreds(record: BenchRecord, roles: Roles) -> Verdict:
+    one = played(record, roles["gevent"], variant=Variant(knobs=(("workers", "1"),)))
+    ceiling = played_outcome(record, "ceiling", roles["gevent"])
     held = ceiling["figures"]["held"] if ceiling else 0
     parts = []
     if one:
@@ -359,7 +408,7 @@ def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
     if ceiling:
         parts.append(f"the ceiling scenario: {ceiling['configuration']} held {held} in flight "
                      f"(what stopped it: {ceiling['figures']['stopped_by']})")
-    measured = capacity_of(record, "gevent-workers")
+    measured = capacity_of(record, roles["gevent"])
     if measured:
         rate, inflight, found = measured
         parts.append(f"{found.configuration}'s capacity under {found.objective.percentile} <= "
@@ -374,11 +423,11 @@ def async_dozens_or_hundreds(record: BenchRecord) -> Verdict:
                    disagreements=_disagreements(one))
 
 
-def cpu_bound_gil(record: BenchRecord) -> Verdict:
+def cpu_bound_gil(record: BenchRecord, roles: Roles) -> Verdict:
     two = Variant(cpus=max(QUOTAS), cpuset=TWO_CORES)
-    sync = played(record, "sync-workers", "cpu", variant=two)
-    threads = [c for c in (played(record, "gthread-one-process", "cpu", variant=two),
-                           played(record, "dev-server", "cpu", variant=two)) if c]
+    sync = played(record, roles["sync"], "cpu", variant=two)
+    threads = [c for c in (played(record, roles["one_process"], "cpu", variant=two),
+                           played(record, roles["threaded"], "cpu", variant=two)) if c]
     if not sync or not threads:
         return Verdict(NOT_MEASURED, "needs cpu levels of sync and threaded configurations "
                                      f"at {max(QUOTAS):g} CPUs")
@@ -397,7 +446,7 @@ def cpu_bound_gil(record: BenchRecord) -> Verdict:
     detail = f"under a {max(QUOTAS):g}-CPU quota: " + "; ".join(parts)
     if not (limited and suits):
         return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(sync, *threads))
-    free = without_the_gil(record, two)
+    free = without_the_gil(record, two, roles)
     if free is None:
         return Verdict(HOLDS, detail, disagreements=_disagreements(sync, *threads))
     python, ft_sync, ft_threads = free
@@ -415,27 +464,33 @@ def cpu_bound_gil(record: BenchRecord) -> Verdict:
                    _disagreements(sync, *threads, ft_sync, *ft_threads))
 
 
-def without_the_gil(record: BenchRecord, two: Variant) -> tuple[str, Case | None, list[Case]] | None:
+def without_the_gil(record: BenchRecord, two: Variant,
+                    roles: Roles) -> tuple[str, Case | None, list[Case]] | None:
     """The free-threaded cpu cases at ``two``'s limits (``make bench-python``'s record,
     merged into the findings' record): (interpreter, sync workers, the threaded
-    configurations), or None when there are none."""
+    configurations), or None when there are none. ``roles`` is claim 10's: the roles
+    ``sync``, ``one_process`` and ``threaded``.
+
+    Raises:
+        KeyError: ``roles`` lacks one of those purposes.
+    """
     for name in sorted(record.pythons):
         if not interpreters.get(name).free_threaded:
             continue
         variant = replace(two, python=name)
-        threads = [c for role in ("gthread-one-process", "dev-server")
-                   if (c := played(record, role, "cpu", variant=variant))]
+        threads = [c for c in (played(record, roles["one_process"], "cpu", variant=variant),
+                               played(record, roles["threaded"], "cpu", variant=variant)) if c]
         if threads:
-            return name, played(record, "sync-workers", "cpu", variant=variant), threads
+            return name, played(record, roles["sync"], "cpu", variant=variant), threads
     return None
 
 
-def io_async_throughput_memory(record: BenchRecord) -> Verdict:
-    gevent, sync, threaded = (played(record, "gevent-workers"), played(record, "sync-workers"),
-                              played(record, "dev-server"))
+def io_async_throughput_memory(record: BenchRecord, roles: Roles) -> Verdict:
+    gevent, sync, threaded = (played(record, roles["gevent"]), played(record, roles["sync"]),
+                              played(record, roles["threaded"]))
     if not gevent or not sync:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'gevent-workers')} and "
-                                     f"{named(record, 'sync-workers')}")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gevent'])} and "
+                                     f"{named(record, roles['sync'])}")
 
     def mib(case: Case) -> float:
         return (case.usage("app_memory_bytes") or 0) / 2**20
@@ -446,8 +501,9 @@ def io_async_throughput_memory(record: BenchRecord) -> Verdict:
               f"{mib(sync):.0f} MiB")
     throughput = {"gevent": gevent.median("throughput_rps"), "sync": sync.median("throughput_rps"),
                   "threads": threaded.median("throughput_rps") if threaded else None}
-    capacities = {name: capacity_of(record, role) for name, role in
-                  (("gevent", "gevent-workers"), ("sync", "sync-workers"), ("threads", "dev-server"))}
+    capacities = {"gevent": capacity_of(record, roles["gevent"]),
+                  "sync": capacity_of(record, roles["sync"]),
+                  "threads": capacity_of(record, roles["threaded"])}
     if capacities["gevent"] and capacities["sync"]:  # what each serves under the objective
         throughput = {name: c[0] if c else None for name, c in capacities.items()}
         detail += "; capacity under the objective: " + ", ".join(
@@ -465,8 +521,8 @@ def io_async_throughput_memory(record: BenchRecord) -> Verdict:
     return Verdict(HOLDS, detail, disagreements=_disagreements(gevent, sync))
 
 
-def workers_vs_cores(record: BenchRecord) -> Verdict:
-    swept = analyses.sweep(record)
+def workers_vs_cores(record: BenchRecord, roles: Roles) -> Verdict:
+    swept = analyses.sweep(record, roles["sync"])
     if not swept:
         return Verdict(NOT_MEASURED, "needs the cpu sweep of sync workers on 1 CPU")
     best = max(p.throughput_rps for p in swept.points)
@@ -483,8 +539,8 @@ def workers_vs_cores(record: BenchRecord) -> Verdict:
     return Verdict(HOLDS, detail)
 
 
-def sizing_rules(record: BenchRecord) -> Verdict:
-    results = analyses.sizing_rules(record)
+def sizing_rules(record: BenchRecord, roles: Roles) -> Verdict:
+    results = analyses.sizing_rules(record, role=roles["sync"])
     if not results:
         return Verdict(NOT_MEASURED, "needs the cpu workload's sizing levels")
     facts = results[0].container
@@ -511,11 +567,11 @@ def sizing_rules(record: BenchRecord) -> Verdict:
     return Verdict(HOLDS, detail)
 
 
-def worker_memory(record: BenchRecord) -> Verdict:
-    swept = analyses.sweep(record)
+def worker_memory(record: BenchRecord, roles: Roles) -> Verdict:
+    swept = analyses.sweep(record, roles["sync"])
     if not swept:
         return Verdict(NOT_MEASURED, "needs the cpu sweep of sync workers")
-    sync = played(record, "sync-workers")
+    sync = played(record, roles["sync"])
     declared = sync.first.configuration.limits.memory_bytes if sync else None
     most = swept.points[-1]
     per_worker = swept.memory_per_worker_bytes / 2**20
@@ -524,16 +580,16 @@ def worker_memory(record: BenchRecord) -> Verdict:
     if declared and per_worker > 0:
         fits = int((declared - swept.base_memory_bytes) // swept.memory_per_worker_bytes)
         detail += f"; the declared {declared // 2**20} MiB fits about {fits}"
-    oom = scenario_outcome(record, "memory", record.roles.get("sync-workers"))
+    oom = played_outcome(record, "memory", roles["sync"])
     if oom:
         detail += f"; past a limit: {oom['summary']}"
     return Verdict(HOLDS if per_worker >= MEMORY_PER_WORKER_MIN_MIB else DOES_NOT_HOLD, detail)
 
 
-def async_library_compatibility(record: BenchRecord) -> Verdict:
+def async_library_compatibility(record: BenchRecord, roles: Roles) -> Verdict:
     def db_case(driver: str) -> Case | None:
         # Only a load above the workers can tell a blocking driver from a cooperative one.
-        found = [c for c in played_cases(record, "gevent-workers", workload="db")
+        found = [c for c in played_cases(record, roles["gevent"], workload="db")
                  if c.level.param("driver") == driver and c.level.param("connections") == "per-request"
                  and c.level.vus > c.first.configuration.capacity.parallelism]
         return min(found, key=lambda c: c.level.vus) if found else None
@@ -546,7 +602,7 @@ def async_library_compatibility(record: BenchRecord) -> Verdict:
               f"{blocking.median('db_active_peak'):.0f} queries at once "
               f"({blocking.span('throughput_rps')} req/s); the same driver made cooperative by "
               f"psycogreen {green.median('db_active_peak'):.0f} ({green.span('throughput_rps')} req/s)")
-    pycurl = [c for c in played_cases(record, "gevent-workers", workload="upstream")
+    pycurl = [c for c in played_cases(record, roles["gevent"], workload="upstream")
               if c.level.param("client") == "pycurl"]
     if pycurl:
         detail += f"; pycurl {pycurl[0].median('upstream_peak'):.0f} calls at once"
@@ -562,7 +618,7 @@ def _expects_gevent(configuration) -> bool:
     return str(s.get("worker_class", "")).startswith("gevent") or bool(s.get("gevent"))
 
 
-def monkey_patching(record: BenchRecord) -> Verdict:
+def monkey_patching(record: BenchRecord, roles: Roles) -> Verdict:
     has = record.environment.get("gevent_has_monkey_patch")
     gevent_levels = [e for e in record.levels if e.configuration and _expects_gevent(e.configuration)]
     if has is None and not gevent_levels:
@@ -570,9 +626,9 @@ def monkey_patching(record: BenchRecord) -> Verdict:
     patched = sorted({e.level.configuration for e in gevent_levels
                       if e.configuration.runtime.get("patched_by") == "gevent"})
     unpatched = sorted({e.level.configuration for e in gevent_levels} - set(patched))
-    preload = [c for c in played_cases(record, "gevent-preload", workload="db")
+    preload = [c for c in played_cases(record, roles["preload"], workload="db")
                if c.level.param("driver") == "psycopg"]
-    plain = [c for c in played_cases(record, "gevent-workers", workload="db")
+    plain = [c for c in played_cases(record, roles["gevent"], workload="db")
              if c.level.param("driver") == "psycopg" and c.level.param("connections") == "per-request"
              and c.level.vus == (preload[0].level.vus if preload else 0)]
     parts = []
@@ -598,13 +654,13 @@ def monkey_patching(record: BenchRecord) -> Verdict:
                    "are imported (gunicorn's worker does, unless --preload imports them first)")
 
 
-def two_tabs(record: BenchRecord) -> Verdict:
-    blog, single, gevent = (played(record, "dev-server"), played(record, "dev-server-single"),
-                            played(record, "gevent-workers"))
+def two_tabs(record: BenchRecord, roles: Roles) -> Verdict:
+    blog, single, gevent = (played(record, roles["threaded"]), played(record, roles["single"]),
+                            played(record, roles["gevent"]))
     if not blog or not single or not gevent:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')}, "
-                                     f"{named(record, 'dev-server-single')} and "
-                                     f"{named(record, 'gevent-workers')}")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['threaded'])}, "
+                                     f"{named(record, roles['single'])} and "
+                                     f"{named(record, roles['gevent'])}")
     detail = (f"the blog's app.run(debug=False) held {_peak(blog)} at once; "
               f"app.run(threaded=False) held {_peak(single)}; gevent {_peak(gevent)}")
     found = _disagreements(blog, single, gevent)
@@ -615,17 +671,17 @@ def two_tabs(record: BenchRecord) -> Verdict:
     return Verdict(HOLDS, detail, disagreements=found)
 
 
-def builtin_server_production(record: BenchRecord) -> Verdict:
-    threaded, gevent = played(record, "dev-server"), played(record, "gevent-workers")
-    exhaustion = scenario_outcome(record, "threads", record.roles.get("dev-server"))
+def builtin_server_production(record: BenchRecord, roles: Roles) -> Verdict:
+    threaded, gevent = played(record, roles["threaded"]), played(record, roles["gevent"])
+    exhaustion = played_outcome(record, "threads", roles["threaded"])
     if not (threaded and gevent) and not exhaustion:
-        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, 'dev-server')} and "
-                                     f"{named(record, 'gevent-workers')}, or the threads scenario")
+        return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['threaded'])} and "
+                                     f"{named(record, roles['gevent'])}, or the threads scenario")
     parts, scales, uncapped = [], None, False
     if threaded and gevent:
         scales = threaded.median("throughput_rps") >= (1 - SAME_THROUGHPUT) * gevent.median(
             "throughput_rps")
-        mine, theirs = capacity_of(record, "dev-server"), capacity_of(record, "gevent-workers")
+        mine, theirs = capacity_of(record, roles["threaded"]), capacity_of(record, roles["gevent"])
         if mine and theirs:  # under the objective, not at one closed load
             scales = mine[0] >= (1 - SAME_THROUGHPUT) * theirs[0]
             parts.append(f"capacity under the objective: {mine[0]:.1f} req/s against gevent's "

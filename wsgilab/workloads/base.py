@@ -11,6 +11,7 @@ from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import CONSTANT, OPEN_VUS_HEADROOM, Closed, Load, Open, open_vus
 from wsgilab.model.objective import Objective
 from wsgilab.model.results import LevelResult
+from wsgilab.model.roles import players
 from wsgilab.model.theory import Check, open_figures
 
 _WHOLE = re.compile(r"^-?[0-9]+$")
@@ -82,7 +83,7 @@ class PlanRequest:
             user's limits), for the rules that read it.
         matrix: run every value of the workload's axes (``Param.in_name``) for every
             selected configuration, not its default cases.
-        roles: ``{role: configuration}`` (``compose.roles``): a plan names the
+        roles: ``{role: [configuration, ...]}`` (``compose.roles``): a plan names the
             configurations it needs by role.
     """
 
@@ -111,9 +112,10 @@ class PlanRequest:
                    for r in self.rates or ()])
 
     def selected(self, role: str) -> str | None:
-        """The configuration that plays ``role``, if the user selected it; else None."""
-        configuration = self.roles.get(role)
-        return configuration if configuration in self.services else None
+        """The first configuration that plays ``role`` among those the user selected, or
+        None when the user selected none of its players."""
+        # Among the selected ones: selecting only the second player of a role still runs it.
+        return next((c for c in players(self.roles, role) if c in self.services), None)
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,7 @@ from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.results import LevelResult
+from wsgilab.model.roles import player
 from wsgilab.model.theory import (
     CPU_BOUND_OVERSHOOT,
     CPU_BOUND_TOLERANCE,
@@ -180,10 +181,10 @@ def sizing_levels(request: PlanRequest) -> list[Level]:
     for rule in sizing.RULES:
         size = rule.size(facts)
         if size.threads > 1:
-            service = request.roles.get("gthread-workers")
+            service = player(request.roles, "gthread-workers")
             knobs = (("threads", str(size.threads)), ("workers", str(size.workers)))
         else:
-            service, knobs = request.roles.get("sync-workers"), (("workers", str(size.workers)),)
+            service, knobs = player(request.roles, "sync-workers"), (("workers", str(size.workers)),)
         if service is None:
             continue
         variant = Variant(cpus=SIZING_QUOTA, knobs=knobs)
@@ -197,10 +198,10 @@ def plan(request: PlanRequest) -> list[Level]:
     def lv(service, load, variant):
         return WORKLOAD.level(service, load, request.params, variant)
 
-    sync = request.roles.get("sync-workers")
+    sync = player(request.roles, "sync-workers")
     levels = [lv(sync, CPU_LOAD, Variant(cpus=q, cpuset=TWO_CORES)) for q in QUOTAS]
     two = Variant(cpus=max(QUOTAS), cpuset=TWO_CORES)
-    levels += [lv(request.roles.get(role), CPU_LOAD, two) for role in THREADS_AND_FORKS]
+    levels += [lv(player(request.roles, role), CPU_LOAD, two) for role in THREADS_AND_FORKS]
     levels += [lv(sync, SWEEP_LOAD,
                   Variant(cpus=1.0, memory=SWEEP_MEMORY, knobs=(("workers", str(w)),)))
                for w in SWEEP_WORKERS]

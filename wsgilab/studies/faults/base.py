@@ -24,6 +24,7 @@ from wsgilab.model.facts import Configuration
 from wsgilab.model.levels import Variant
 from wsgilab.model.load import Load
 from wsgilab.model.record import LevelRecord
+from wsgilab.model.roles import player
 from wsgilab.model.theory import Check
 
 #: The container the lab's own client scripts run in (on the internal backend network).
@@ -98,8 +99,8 @@ class Context:
             container and puts each back (``restore``, and the session's end); its engine
             reads inside containers; its probe asks each configuration's instrument.
         name: the scenario's name: its levels' files go in that subfolder of the run's.
-        roles: ``{role: configuration}``: scenarios name the configurations they need by
-            role (``configuration``).
+        roles: ``{role: [configuration, ...]}``: scenarios name the configurations they
+            need by role (``configuration``).
         light: the short form for the tests (fewer configurations, smaller loads).
     """
 
@@ -125,16 +126,17 @@ class Context:
 
     # --- configurations ------------------------------------------------------------
     def configuration(self, role: str) -> str:
-        """The configuration that plays ``role`` (``compose.roles``).
+        """The configuration that plays ``role`` (``compose.roles``), the first when several
+        do.
 
         Raises:
             LookupError: no configuration plays it (a ``lab.roles`` label is missing).
         """
-        try:
-            return self.roles[role]
-        except KeyError:
+        found = player(self.roles, role)
+        if found is None:
             raise LookupError(f"no configuration plays the role {role!r}: add it to one "
-                              f"configuration's lab.roles label in compose/") from None
+                              f"configuration's lab.roles label in compose/")
+        return found
 
     def apply(self, service: str, variant: Variant = Variant()) -> Configuration:
         """``service`` running with ``variant`` (recreated if it differs), idle, its facts.
