@@ -40,7 +40,7 @@ def open_record(lab):
 
 
 def test_open_levels_meet_their_checks_below_and_past_the_bound(open_record):
-    assert open_record.instrument.get("max_rps"), "the bench did not calibrate its load side"
+    assert open_record.load_side.get("max_rps"), "the bench did not calibrate its load side"
     for entry in open_record.levels:
         assert entry.passed, f"{entry.level.describe()}: {entry.problems}"
     below, past = sorted(open_record.levels, key=lambda e: e.level.load.rate_rps)
@@ -71,7 +71,7 @@ def test_a_capacity_search_finds_c_over_s_and_the_servers_overhead(lab, tmp_path
         f"{found.capacity_rps} ({found.ratio}): steps {[(s.rate_rps, s.why) for s in found.steps]}")
     (overhead,) = record.overheads
     assert 0 < overhead["cpu_ms_per_request"] < 50, overhead
-    assert record.instrument["max_rps"] > found.capacity_rps
+    assert record.load_side["max_rps"] > found.capacity_rps
     from wsgilab import report
 
     report.write(record)

@@ -220,7 +220,7 @@ def test_capacity_calibrates_once_and_records_an_overhead_and_a_search_per_confi
     record = capacity.run(opts, lab.out, **lab.run_args())
 
     assert len(lab.calibrations) == 1, f"expected one calibration, ran {len(lab.calibrations)}"
-    assert record.instrument == CALIBRATION.to_dict()
+    assert record.load_side == CALIBRATION.to_dict()
     assert loadside.last_calibration() == CALIBRATION, "expected the calibration kept for the options"
     saved = BenchRecord.load(tmp_path / "run")
     assert saved.status == "complete", f"expected status complete, saved {saved.status!r}"

@@ -166,7 +166,7 @@ def calibrate(results_dir: Path, base_url: str, load_cpus: frozenset[int],
         LoadSideError: k6 failed, or no answer came back.
     """
 
-    directory = results_dir / "instrument"
+    directory = results_dir / "load-side"
     directory.mkdir(parents=True, exist_ok=True)
     summary = directory / "calibration.summary.json"
     out(f"instrument: {CALIBRATION_VUS} VUs against nginx's zero-work answer for "

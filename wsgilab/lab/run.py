@@ -183,7 +183,7 @@ class Run:
         calibration = loadside.calibrate(self.directory, self.probe.base_url,
                                          self.pace.load_cpus, self.out)
         loadside.keep(calibration)
-        self.record.instrument = calibration.to_dict()
+        self.record.load_side = calibration.to_dict()
         self.record.save()
         return calibration
 

@@ -105,9 +105,12 @@ class Interpreter:
     @classmethod
     def from_dict(cls, data: dict) -> Interpreter:
         """An interpreter as a record kept it (``to_dict``)."""
+        configure = tuple(data.get("configure", ()))
+        if data.get("free_threaded") and "--disable-gil" not in configure:
+            configure += ("--disable-gil",)  # a record that kept the flag, not the flags
         return cls(name=data["name"], binary=data.get("binary", ""),
                    system=bool(data.get("system", False)), source=data.get("source", ""),
-                   suite=data.get("suite", ""), configure=tuple(data.get("configure", ())),
+                   suite=data.get("suite", ""), configure=configure,
                    summary=data.get("summary", ""))
 
 
@@ -155,3 +158,19 @@ def get(name: str) -> Interpreter:
         raise UnknownPython(f"unknown Python {name!r}; declared in "
                             f"{DECLARATION.relative_to(ROOT)}: {', '.join(known)}")
     return known[name]
+
+
+def of_record(kept: dict[str, dict]) -> dict[str, Interpreter]:
+    """The interpreters a record kept (``BenchRecord.pythons``: ``{name: {"interpreter":
+    ...}}``), as they were when it ran, in the declaration's order where they are still
+    declared; a name the record kept no interpreter for is read from the declaration, and
+    left out if it is gone from there too."""
+    known = declared()
+    found = {}
+    for name, facts in kept.items():
+        if (facts or {}).get("interpreter"):
+            found[name] = Interpreter.from_dict(facts["interpreter"])
+        elif name in known:
+            found[name] = known[name]
+    order = list(known)
+    return dict(sorted(found.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order)))

@@ -105,7 +105,8 @@ class BenchRecord:
         capacities: capacity searches (``capacity.Search.to_dict``), in the order run.
         overheads: server overhead per configuration (``studies.capacity``): CPU ms per
             request on a near-zero-work request, and the req/s one CPU could serve.
-        instrument: the run's calibration of its load side (``loadside.Calibration``).
+        load_side: the run's calibration of its load side (``loadside.Calibration``);
+            records before 2026-12-06 call it ``instrument``.
         advice: an advise run's app, smoke pass, candidates, their results, diagnoses and
             recommendation (``wsgilab.studies.advise.runner``); {} for other runs.
         pythons: the interpreters other than the base image's that levels ran on, by name:
@@ -124,7 +125,7 @@ class BenchRecord:
     roles: dict = field(default_factory=dict)
     capacities: list = field(default_factory=list)
     overheads: list = field(default_factory=list)
-    instrument: dict = field(default_factory=dict)
+    load_side: dict = field(default_factory=dict)
     advice: dict = field(default_factory=dict)
     pythons: dict = field(default_factory=dict)
     path: Path | None = None
@@ -154,7 +155,7 @@ class BenchRecord:
                 "options": self.options, "environment": self.environment,
                 "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios,
                 "roles": self.roles, "capacities": self.capacities, "overheads": self.overheads,
-                "instrument": self.instrument, "advice": self.advice, "pythons": self.pythons}
+                "load_side": self.load_side, "advice": self.advice, "pythons": self.pythons}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
@@ -172,7 +173,8 @@ class BenchRecord:
                    scenarios=data.get("scenarios", {}),
                    roles=normalised(data.get("roles", {})),
                    capacities=data.get("capacities", []), overheads=data.get("overheads", []),
-                   instrument=data.get("instrument", {}), advice=data.get("advice", {}),
+                   load_side=data.get("load_side", data.get("instrument", {})),
+                   advice=data.get("advice", {}),
                    pythons=data.get("pythons", {}), path=path)
 
     def save(self, path: Path | None = None) -> None:

@@ -135,7 +135,7 @@ def combine(sources: dict[str, Source]) -> BenchRecord | None:
         found = sources["capacity"].record
         combined.levels += found.levels
         combined.capacities, combined.overheads = found.capacities, found.overheads
-        combined.instrument = found.instrument
+        combined.load_side = found.load_side
     if "python" in sources:  # the levels on other Pythons (a level on the base one is not
         # a repeat of the default run's: another run, another day)
         found = sources["python"].record

@@ -81,7 +81,7 @@ def render(record: BenchRecord, charts: list[Chart]) -> str:
         scenario_descriptions={n: e.get("description", "") for n, e in record.scenarios.items()},
         capacity_table=(capacity_table(record, "html") if record.capacities else ""),
         overhead_table=(overhead_table(record, "html") if record.overheads else ""),
-        instrument=record.instrument,
+        load_side=record.load_side,
         problems=[(e.level.describe(), p) for e in record.levels for p in e.problems],
         facts=facts(record),
     )

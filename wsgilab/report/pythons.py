@@ -69,7 +69,8 @@ def pairs(record: BenchRecord) -> list[tuple[str, str, str]]:
     """(configuration, free-threaded interpreter, its twin) for each configuration measured
     on both: twins are declared interpreters built from the same source with the same flags
     but ``--disable-gil``."""
-    declared = interpreters.declared()
+    declared = {**interpreters.of_record(record.pythons)}
+    declared.setdefault(interpreters.DEFAULT, interpreters.get(interpreters.DEFAULT))
     order = [(c.level.configuration, python_of(c)) for c in cpu_cases(record)]  # as run
     measured = set(order)
     found = []
@@ -114,7 +115,7 @@ def ratio_table(record: BenchRecord) -> str:
 
 def single_thread_rows(record: BenchRecord) -> list[list[str]]:
     """Per interpreter: one slice of the cpu endpoint's work, in us of one thread's CPU."""
-    order = list(interpreters.declared())
+    order = list(interpreters.of_record(record.pythons))
     found = sorted(((n, p["single_thread"]) for n, p in record.pythons.items() if "single_thread" in p),
                    key=lambda item: order.index(item[0]) if item[0] in order else len(order))
     if not found:

@@ -27,6 +27,7 @@ from wsgilab.model import interpreters, objective
 from wsgilab.model.levels import Level, Variant, cpuset_size, knob_variable, memory_bytes
 from wsgilab.model.load import ARRIVALS, CONSTANT, OPEN_VUS_HEADROOM
 from wsgilab.model.objective import Objective
+from wsgilab.model.paths import relative
 from wsgilab.model.theory import UnknownServer
 from wsgilab.workloads.base import PlanRequest
 
@@ -129,7 +130,7 @@ class BenchOptions:
                 "objective": self.objective.to_dict(), "params": self.params,
                 "limits": self.limits.to_dict(), "duration_s": self.duration_s,
                 "warmup_s": self.warmup_s, "base_url": self.base_url,
-                "results_dir": str(self.results_dir), "load_cpus": sorted(self.load_cpus),
+                "results_dir": relative(self.results_dir), "load_cpus": sorted(self.load_cpus),
                 "raw": self.raw, "repeat": self.repeat, "seed": self.seed,
                 "matrix": self.matrix,
                 "levels": len(self.plan)}

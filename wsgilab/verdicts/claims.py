@@ -474,8 +474,8 @@ def without_the_gil(record: BenchRecord, two: Variant,
     Raises:
         KeyError: ``roles`` lacks one of those purposes.
     """
-    for name in sorted(record.pythons):
-        if not interpreters.get(name).free_threaded:
+    for name, interp in sorted(interpreters.of_record(record.pythons).items()):
+        if not interp.free_threaded:
             continue
         variant = replace(two, python=name)
         threads = [c for c in (played(record, roles["one_process"], "cpu", variant=variant),
