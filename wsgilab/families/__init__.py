@@ -129,6 +129,11 @@ class Family:
             server aborts its worker (gunicorn's ``--timeout``), None where none does.
         candidate: a production server ``make advise`` may recommend (the dev server is
             not one).
+        menu: ``(cores, most_processes) -> [(knobs, why)]``: the knob values ``make
+            advise`` measures for an app under ``cores`` CPUs whose memory holds
+            ``most_processes`` worker processes, each with the reason it is there.
+        light: the family's first menu entry is in the light run (CI's).
+        order: its place among the candidates (lower first).
     """
 
     name: str
@@ -149,6 +154,9 @@ class Family:
     environment: dict = field(default_factory=dict)
     timeout_s: Callable[[dict], float | None] = lambda settings: None
     candidate: bool = True
+    menu: Callable[[int, int], list[tuple[dict, str]]] = lambda cores, most: []
+    light: bool = False
+    order: int = 50
 
     def knobs_of(self, settings: dict) -> dict[str, int]:
         """The knob values ``settings`` (as the server reports them) hold."""
@@ -187,13 +195,11 @@ def entry_for(words: tuple[str, ...] | list[str], entry: str) -> str:
 def registry() -> dict[str, Family]:
     """Every family, by name: each module of this package (but ``_helpers``) declares one
     ``FAMILY``."""
-    found = {}
+    found = []
     for info in pkgutil.iter_modules(__path__):
-        if info.name.startswith("_"):
-            continue
-        family = importlib.import_module(f"{__name__}.{info.name}").FAMILY
-        found[family.name] = family
-    return found
+        if not info.name.startswith("_"):
+            found.append(importlib.import_module(f"{__name__}.{info.name}").FAMILY)
+    return {f.name: f for f in sorted(found, key=lambda f: (f.order, f.name))}
 
 
 def get(name: str) -> Family:

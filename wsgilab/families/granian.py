@@ -64,4 +64,7 @@ FAMILY = Family(
     process=ProcessModel(threads=True), knobs=(WORKERS, THREADS), requirements="servers", package="granian",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste,
+    menu=lambda cores, most: [({"workers": cores, "blocking_threads": 8},
+                               "granian's Rust I/O, the app on blocking threads")],
+    order=70
 )

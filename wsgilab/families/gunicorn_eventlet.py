@@ -26,4 +26,7 @@ FAMILY = Family(
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),
     config_file=_gunicorn.config_file, timeout_s=_gunicorn.timeout_s,
+    menu=lambda cores, most: [({"workers": cores, "worker_connections": 1000},
+                               "eventlet's green threads (the app asked for them)")],
+    order=40
 )

@@ -30,4 +30,7 @@ FAMILY = Family(
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),
     config_file=_gunicorn.config_file, timeout_s=_gunicorn.timeout_s, environment=dict(GEVENT_MONITOR),
+    menu=lambda cores, most: [({"workers": cores, "worker_connections": 1000},
+                               "greenlets: every request waiting on patched sockets at once")],
+    order=30
 )

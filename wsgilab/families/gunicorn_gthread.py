@@ -12,6 +12,9 @@ from wsgilab.families import Family, Knob, ProcessModel, _gunicorn
 
 WORKERS = Knob("workers", 1, 16, "a process with its own GIL and its own pool of threads")
 THREADS = Knob("threads", 1, 128, "a thread of the worker's pool: one request more in flight")
+#: Threads per process of the advisor's candidates: Cloud Run's and granian's own
+#: examples' count.
+MENU_THREADS = 8
 CONNECTIONS = Knob("worker_connections", 1, 10_000,
                    "connections a worker accepts: at its threads, every thread is sustained",
                    default=_gunicorn.DEFAULT_WORKER_CONNECTIONS, tag="wc")
@@ -30,4 +33,11 @@ FAMILY = Family(
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),
     config_file=_gunicorn.config_file, timeout_s=_gunicorn.timeout_s,
+    menu=lambda cores, most: [
+        ({"workers": 1, "threads": MENU_THREADS}, f"one process of {MENU_THREADS} threads: "
+                                                  "waiting requests share one GIL")] + ([
+        ({"workers": cores, "threads": MENU_THREADS // 2, "worker_connections": MENU_THREADS // 2},
+         "a process per CPU, each with threads; --worker-connections = threads so that every "
+         "thread is sustained (benoitc/gunicorn#3433)")] if cores > 1 else []),
+    light=True, order=20
 )

@@ -24,4 +24,9 @@ FAMILY = Family(
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),
     config_file=_gunicorn.config_file, timeout_s=_gunicorn.timeout_s,
+    menu=lambda cores, most: [
+        ({"workers": n}, f"{n} sync worker{'s' if n > 1 else ''}: one request each (memory holds "
+                         f"{most} workers)")
+        for n in sorted({max(1, min(most, count)) for count in (2 * cores + 1, most)})],
+    light=True, order=10
 )

@@ -24,4 +24,5 @@ FAMILY = Family(
     matches=lambda s: bool(s.get("gevent")),
     declared=_uwsgi.declared, model=_uwsgi.model, command=_command,
     paste=lambda knobs, entry: _uwsgi.paste(_command(knobs), entry),
+    order=55
 )

@@ -26,4 +26,7 @@ FAMILY = Family(
     matches=lambda s: not s.get("gevent"),
     declared=_uwsgi.declared, model=_uwsgi.model, command=_command,
     paste=lambda knobs, entry: _uwsgi.paste(_command(knobs), entry),
+    menu=lambda cores, most: [({"processes": cores, "threads": 4},
+                               "uWSGI's threads accept only when free")],
+    order=50
 )

@@ -57,4 +57,7 @@ FAMILY = Family(
     process=ProcessModel(threads=True), knobs=(THREADS,), requirements="servers", package="waitress",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste,
+    menu=lambda cores, most: [({"threads": 8}, "one process of threads behind waitress's own "
+                                                "event loop")],
+    order=60
 )

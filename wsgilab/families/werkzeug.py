@@ -67,4 +67,5 @@ FAMILY = Family(
     package="werkzeug",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste, candidate=False,
+    order=90
 )

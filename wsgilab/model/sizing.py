@@ -44,6 +44,17 @@ class Sizing:
     def worker_class(self) -> str:
         return "gthread" if self.threads > 1 else "sync"
 
+    @property
+    def family(self) -> str:
+        """The server family that runs it (``wsgilab.families``): the rules are gunicorn's."""
+        return f"gunicorn-{self.worker_class}"
+
+    @property
+    def knobs(self) -> dict[str, int]:
+        """Its family's knob values."""
+        return ({"workers": self.workers, "threads": self.threads} if self.threads > 1
+                else {"workers": self.workers})
+
     def describe(self) -> str:
         if self.threads > 1:
             return f"{self.workers} x {self.threads} threads"

@@ -1,11 +1,10 @@
 """The configurations worth measuring for an app under its limits: bounded, each with the
 reason it is there.
 
-Per server family, from the limits (CPUs, memory) and what the smoke pass measured (the
-app's memory per worker process): sync workers up to what memory allows, gthread workers
-x threads, gevent, uWSGI processes x threads, waitress threads, granian workers x blocking
-threads. Beside them, the popular sizing rules, computed on what the user's own container
-reported (``os.cpu_count()``, its cpuset, quota and memory: ``sizing.RULES``) and measured
+Per server family, what its module offers (``Family.menu``) for the limits (CPUs, memory)
+and what the smoke pass measured (the app's memory per worker process). Beside them, the
+popular sizing rules, computed on what the user's own container reported
+(``os.cpu_count()``, its cpuset, quota and memory: ``sizing.RULES``) and measured
 like any candidate; one the memory cannot hold is kept, marked, and measured on a closed
 level only, to show what would happen.
 """
@@ -22,9 +21,6 @@ from wsgilab.model import sizing
 #: The most sync workers a candidate gets, whatever the memory (past this, a CPU-bound
 #: worker count only adds memory: the lab's own sweep, claim 12).
 MOST_SYNC_WORKERS = 16
-#: Threads per gthread worker, and blocking threads per granian worker: Cloud Run's and
-#: granian's own examples' count.
-THREADS = 8
 
 
 @dataclass(frozen=True)
@@ -80,15 +76,11 @@ class Candidate:
 
 
 def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
-             light: bool = False, eventlet: bool = False) -> list[Candidate]:
-    """The candidates for an app under ``cpus`` (quota) and ``memory_bytes``.
-
-    Sync workers: 2 x cores + 1 (gunicorn's rule on the quota's cores) and the most the
-    memory holds (up to MOST_SYNC_WORKERS), where they differ; one gthread process of
-    THREADS threads, and one process of THREADS / 2 per core where there are more cores;
-    a gevent worker per core; uWSGI processes x threads; waitress; granian; and the
-    sizing rules' picks (``sizing.RULES``), each on what the container reported. The same
-    command reached by several roads is one candidate with every reason.
+             light: bool = False, locks: tuple[str, ...] = ("servers",)) -> list[Candidate]:
+    """The candidates for an app under ``cpus`` (quota) and ``memory_bytes``: each server
+    family's own (``Family.menu``), for the families whose server lock the app's image
+    has, and the sizing rules' picks (``sizing.RULES``), each on what the container
+    reported. The same command reached by several roads is one candidate with every reason.
 
     Args:
         cpus: the CPU quota (CPUs); cores = its ceiling.
@@ -96,8 +88,9 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
         worker_mib: one worker process's memory with the app loaded, measured (MiB).
         container: what the user's container reported (``labinstrument.container``):
             the sizing rules read it.
-        light: the light form (CI): one sync and one gthread candidate.
-        eventlet: add gunicorn's eventlet worker (its own image).
+        light: the light form (CI): the first candidate of each family marked ``light``.
+        locks: the server locks the app was staged with (``servers-eventlet`` where it
+            asked for eventlet).
 
     Returns:
         the candidates, in the order they are measured.
@@ -105,7 +98,6 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
     cores = max(1, math.ceil(cpus))
     most = min(MOST_SYNC_WORKERS, sizing.most_workers(memory_bytes, worker_mib))
     found: dict[tuple, Candidate] = {}
-    sync, gthread = families.get("gunicorn-sync"), families.get("gunicorn-gthread")
 
     def add(candidate: Candidate) -> None:
         key = candidate.command
@@ -117,41 +109,18 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
         else:
             found[key] = candidate
 
-    sync_counts = sorted({max(1, min(most, n)) for n in (2 * cores + 1, most)})
-    if light:
-        sync_counts = sync_counts[:1]
-    for n in sync_counts:
-        add(Candidate.of(sync, {"workers": n},
-                         f"{n} sync worker{'s' if n > 1 else ''}: one request each "
-                         f"(memory holds {most} at {worker_mib:.0f} MiB each)"))
-    add(Candidate.of(gthread, {"workers": 1, "threads": THREADS},
-                     f"one process of {THREADS} threads: waiting requests share one GIL"))
+    for family in families.registry().values():
+        if not family.candidate or family.requirements not in locks or (light and not family.light):
+            continue
+        menu = family.menu(cores, most)
+        for knobs, why in menu[:1] if light else menu:
+            add(Candidate.of(family, knobs, why))
     if light:
         return list(found.values())
-    if cores > 1:
-        add(Candidate.of(gthread, {"workers": cores, "threads": THREADS // 2,
-                                   "worker_connections": THREADS // 2},
-                         "a process per CPU, each with threads; --worker-connections = threads "
-                         "so that every thread is sustained (benoitc/gunicorn#3433)"))
-    add(Candidate.of(families.get("gunicorn-gevent"), {"workers": cores, "worker_connections": 1000},
-                     "greenlets: every request waiting on patched sockets at once"))
-    if eventlet:
-        add(Candidate.of(families.get("gunicorn-eventlet"),
-                         {"workers": cores, "worker_connections": 1000},
-                         "eventlet's green threads (the app asked for them)"))
-    add(Candidate.of(families.get("uwsgi-threads"), {"processes": cores, "threads": THREADS // 2},
-                     "uWSGI's threads accept only when free"))
-    add(Candidate.of(families.get("waitress"), {"threads": THREADS},
-                     "one process of threads behind waitress's own event loop"))
-    add(Candidate.of(families.get("granian"), {"workers": cores, "blocking_threads": THREADS},
-                     "granian's Rust I/O, the app on blocking threads"))
     for rule in sizing.RULES:
         size = rule.size(container)
         fits = size.workers <= most
-        family = gthread if size.threads > 1 else sync
-        knobs = ({"workers": size.workers, "threads": size.threads} if size.threads > 1
-                 else {"workers": size.workers})
-        add(Candidate.of(family, knobs,
+        add(Candidate.of(families.get(size.family), size.knobs,
                          f"what {rule.name}'s rule ({rule.formula}) picks in this container"
                          + ("" if fits else f"; {size.workers} workers need more memory than the "
                                             f"limit holds ({most} at {worker_mib:.0f} MiB each)"),

@@ -223,6 +223,8 @@ class Advise:
         self.record.advice = {"app": spec.to_dict(), "candidates": [], "results": []}
         self.results_dir.mkdir(parents=True, exist_ok=True)
         self.record.save(self.results_dir / "bench.json")
+        #: The server locks the app's images are built with (eventlet's where it asks).
+        self.locks = ("servers", "servers-eventlet") if spec.eventlet else ("servers",)
         #: The app's backends, whose CPU each level records beside the app's.
         self.backends = (("postgres",) if spec.postgres is not None else ()) + (
             ("upstream",) if spec.upstream else ())
@@ -238,7 +240,7 @@ class Advise:
         """
         spec = self.spec
         self.base_image = base = base_image()
-        servers = ("servers", "servers-eventlet") if spec.eventlet else ("servers",)
+        servers = self.locks
         self.out(f"advise: {spec.name} ({spec.entry}) under {spec.cpus:g} CPU"
                  f"{f' on cores {spec.cpuset}' if spec.cpuset else ' (a quota only)'}, "
                  f"{spec.memory}, objective {spec.objective.describe()}; results: {self.results_dir}")
@@ -347,7 +349,7 @@ class Advise:
             rules_see = project.quota_only_facts(rules_see, os.cpu_count() or 1)
         advice["rules_see"] = rules_see
         found = candidates_mod.generate(spec.cpus, spec.memory_bytes, mib, rules_see,
-                                        light=self.light, eventlet=spec.eventlet)
+                                        light=self.light, locks=self.locks)
         if self.ns.only:
             wanted = {n.strip() for n in self.ns.only.split(",") if n.strip()}
             unknown = wanted - {c.name for c in found}
