@@ -266,7 +266,7 @@ class Run:
         level that needs it."""
         self.out(f"         {service}: restarted, dropping what the level left in its processes")
         try:
-            self.engine.restart(service)
+            self.session.restart(service)
             self.probe.wait_reachable(service, timeout_s=compose.RECREATE_TIMEOUT_S)
             self.engine.wait_idle(service)
         except (RuntimeError, ConnectionError, TimeoutError):

@@ -345,6 +345,11 @@ class LabSession:
         self.stopped.add(service)
         self.engine.stop(service)
 
+    def restart(self, service: str) -> None:
+        """Restart ``service``'s container as it runs (a deploy's restart: its limits and
+        settings unchanged, the state its processes held dropped): nothing to put back."""
+        self.engine.restart(service)
+
     def start(self, service: str) -> None:
         """Start ``service``'s container again."""
         self.engine.start(service)
