@@ -12,10 +12,10 @@ def test_server_runs_its_declared_command(lab, service):
     command = compose.config()["services"][service]["command"]
     declared = servers.declared(command)
     reported = health(service)["server"]
-    adapter = servers.adapter(reported)
+    family = servers.of(reported)
     assert {k: reported.get(k) for k in declared} == declared, (
         f"{service}: compose declares {command} -> {declared}; the server reports {reported} "
-        f"({adapter.REPORTED_BY})")
+        f"({family.reported_by})")
 
 
 def test_container_facts_match_its_limits(lab, service):
