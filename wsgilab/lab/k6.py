@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from wsgilab.model.paths import ROOT
+from wsgilab.model.segments import Part
 
 SCRIPTS = ROOT / "k6"
 
@@ -58,8 +59,32 @@ def env_flags(params: dict[str, str]) -> list[str]:
     return [flag for name, value in params.items() for flag in ("--env", f"{name}={value}")]
 
 
+def segment_flags(part: Part | None) -> list[str]:
+    """k6's flags for running one instance's part of a split level (``segments.parts``):
+    ``--execution-segment`` and ``--execution-segment-sequence``; none for the whole level.
+
+    A ``Part`` is checked as it is made (its segment is one of its sequence's), so that k6
+    never starts on a segment that would leave part of the load to nobody.
+    """
+    if part is None:
+        return []
+    return ["--execution-segment", part.segment, "--execution-segment-sequence", part.sequence]
+
+
+def command(script: str, params: dict[str, str], raw_path: Path | None = None,
+            segment: Part | None = None) -> list[str]:
+    """The ``k6 run`` command line ``run`` starts (its arguments are ``run``'s)."""
+    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", "--no-color"]
+    if raw_path is not None:
+        cmd += ["--out", f"json={raw_path}"]
+    cmd += segment_flags(segment)
+    cmd += env_flags(params)
+    cmd.append(str(SCRIPTS / script))
+    return cmd
+
+
 def run(script: str, params: dict[str, str], log_path: Path, raw_path: Path | None = None,
-        cpus: set[int] | None = None, timeout_s: float = 600.0) -> K6Run:
+        cpus: set[int] | None = None, timeout_s: float = 600.0, segment: Part | None = None) -> K6Run:
     """Run ``k6 run k6/<script>`` with ``env`` added to the environment.
 
     Args:
@@ -70,15 +95,14 @@ def run(script: str, params: dict[str, str], log_path: Path, raw_path: Path | No
         cpus: cores to pin k6 to (sched_setaffinity), away from the servers measured.
         timeout_s: k6 is killed after this many seconds; the scripts stop by themselves
             long before (duration + gracefulStop).
+        segment: run only this instance's part of a level split across k6 processes
+            (``segments.parts``); None, the default, runs the whole level. The figures of a
+            split level come from the union of the instances' raw samples (``merge.merge``).
 
     Raises:
         K6Error: k6 exited non-zero or ran past ``timeout_s``.
     """
-    cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", "--no-color"]
-    if raw_path is not None:
-        cmd += ["--out", f"json={raw_path}"]
-    cmd += env_flags(params)
-    cmd.append(str(SCRIPTS / script))
+    cmd = command(script, params, raw_path, segment)
     # No anonymous usage report, whatever the flags: the lab sends nothing off this host.
     full_env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
     preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
