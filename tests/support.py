@@ -27,8 +27,15 @@ _UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}
 class FakeCompose:
     """``docker compose config`` for unit tests, which run without Docker: the
     configurations of docker-compose.yml's ``include:`` list with their commands as written in
-    ``compose/<service>.yml`` and the limits of ``compose/app.yml``, ``${VAR:-default}``
-    interpolated from ``env`` as compose does."""
+    ``compose/<service>.yml`` and the image, environment, hardening, healthcheck and limits
+    of ``compose/app.yml``, ``${VAR:-default}`` interpolated from ``env`` as compose does.
+    ``config(backends=True)`` adds the services the configurations call (PostgreSQL, the
+    upstream service) and the front end, as their own files declare them."""
+
+    #: What compose copies from a service's declaration into its resolved model, beside the
+    #: command, labels and limits (``docker compose config`` has more; the lab reads these).
+    CARRIED = ("image", "user", "read_only", "tmpfs", "cap_drop", "security_opt", "healthcheck",
+               "stop_signal", "ulimits")
 
     def __init__(self) -> None:
         top = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
@@ -39,15 +46,20 @@ class FakeCompose:
                     "labels": {**base.get("labels", {}), **app.get("labels", {})},
                     "environment": {**base.get("environment", {}), **app.get("environment", {})}}
         self.services = {}
+        self.backends = {}
         for include in top["include"]:
             for name, svc in yaml.safe_load((ROOT / include).read_text())["services"].items():
                 if "extends" in svc:  # the configurations; not the backends they call
                     self.services[name] = svc
+                else:
+                    self.backends[name] = svc
+        nginx = yaml.safe_load((ROOT / "compose" / "nginx.yml").read_text())["services"]["nginx"]
+        self.backends["nginx"] = nginx
 
     def configurations(self) -> list[str]:
         return sorted(self.services)
 
-    def config(self, env: dict | None = None) -> dict:
+    def config(self, env: dict | None = None, backends: bool = False) -> dict:
         env = env or {}
 
         def sub(value):
@@ -57,18 +69,37 @@ class FakeCompose:
             text = sub(value)
             return str(int(text[:-1]) * _UNITS[text[-1]]) if text[-1] in _UNITS else text
 
-        limits = self.app["deploy"]["resources"]["limits"]
-        services = {}
-        for name, svc in self.services.items():
-            services[name] = {
-                "command": [sub(part) for part in svc["command"]],
-                "labels": {**self.app.get("labels", {}), **svc.get("labels", {})},
-                "cpuset": sub(self.app["cpuset"]),
-                "memswap_limit": size(self.app["memswap_limit"]),
+        def deep(value):
+            if isinstance(value, dict):
+                return {k: deep(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [deep(v) for v in value]
+            return sub(value) if isinstance(value, str) else value
+
+        def resolved(svc: dict, extra: dict) -> dict:
+            limits = svc["deploy"]["resources"]["limits"]
+            found = {k: deep(svc[k]) for k in self.CARRIED if k in svc}
+            return {
+                **found, **extra,
+                "labels": {**svc.get("labels", {}), **extra.get("labels", {})},
+                "cpuset": sub(svc["cpuset"]),
+                "memswap_limit": size(svc["memswap_limit"]),
                 "deploy": {"resources": {"limits": {
                     "cpus": float(sub(limits["cpus"])), "memory": size(limits["memory"]),
                     "pids": int(sub(limits["pids"]))}}},
             }
+
+        services = {}
+        for name, svc in self.services.items():
+            services[name] = resolved({**self.app, **{k: v for k, v in svc.items() if k != "extends"}}, {
+                "command": [sub(part) for part in svc["command"]],
+                "labels": {**self.app.get("labels", {}), **svc.get("labels", {})},
+                "environment": deep({**self.app["environment"], **svc.get("environment", {})}),
+            })
+        if backends:
+            for name, svc in self.backends.items():
+                services[name] = resolved(svc, {"command": deep(svc.get("command")),
+                                                "environment": deep(svc.get("environment", {}))})
         return {"name": "wsgi-lab", "services": services}
 
 

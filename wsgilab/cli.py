@@ -1,5 +1,5 @@
 """Command line: ``python -m wsgilab <command>``: up, down, bench, capacity, faults, advise,
-python, pythons, report, compare, findings, stage.
+python, pythons, report, compare, findings, stage, k8s.
 
 The top of the lab: each command parses its options, runs its study (``wsgilab.studies``),
 which writes a record (``bench.json``), and renders that record (``wsgilab.report``); only
@@ -7,7 +7,8 @@ this module renders. ``report`` renders a record again, and needs no Docker engi
 
 Exit status: 0 done, 1 levels or outcomes missed their expectation, 2 a usage error
 (nothing was sent), 128 + N stopped by signal N; ``advise``: 2 the app's input cannot be
-measured, 3 the app failed before any load.
+measured, 3 the app failed before any load; ``k8s``: 2 a model or record that cannot be
+rendered.
 """
 
 from __future__ import annotations
@@ -22,12 +23,12 @@ from pathlib import Path
 from tabulate import tabulate
 
 from wsgilab import report
-from wsgilab.lab import compose, images, loadside, pythons
+from wsgilab.lab import compose, images, kubernetes, loadside, pythons
 from wsgilab.lab.compose import ComposeError
 from wsgilab.lab.run import estimate_s, fmt_duration
 from wsgilab.lab.session import Interrupted, LabSession
 from wsgilab.model import interpreters
-from wsgilab.model.paths import ROOT
+from wsgilab.model.paths import ROOT, relative
 from wsgilab.model.record import BenchRecord
 from wsgilab.report import advice as advice_report
 from wsgilab.report import compare as compare_report
@@ -39,7 +40,7 @@ from wsgilab.studies import python as python_study
 from wsgilab.studies.advise import runner as advise_study
 
 USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,advise,python,pythons,report,"
-         "compare,findings,stage} [options]\n"
+         "compare,findings,stage,k8s} [options]\n"
          "       python -m wsgilab <command> --help")
 #: Where progress lines go: printed as they come, even into a file.
 Out = Callable[[str], None]
@@ -340,9 +341,77 @@ def _pythons(argv: list[str]) -> int:
     return 0
 
 
+def _k8s(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m wsgilab k8s",
+        description="Kubernetes manifests (docs/clusters.md) of the lab's configurations, read "
+                    "from the compose model (`docker compose config`: the docker CLI and its "
+                    "compose plugin, no engine), and of advise recommendations, read from their "
+                    "records (no Docker at all): a Guaranteed Deployment, Service and ConfigMap "
+                    "each, and the load as an Indexed Job split into k6 execution segments.")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "k8s",
+                        help="where to write them (default: results/k8s): lab/ and advise-<app>/")
+    parser.add_argument("--advise", type=Path, action="append", default=[], metavar="RECORD_DIR",
+                        help="an advise run's folder (its bench.json), e.g. records/advise-shop; "
+                             "may be given again")
+    parser.add_argument("--no-lab", action="store_true",
+                        help="only the advise recommendations (needs no Docker CLI)")
+    parser.add_argument("--load-instances", type=int, default=kubernetes.DEFAULT_LOAD_INSTANCES,
+                        metavar="N", help="pods the load is split into, one k6 execution segment "
+                                          f"each (default {kubernetes.DEFAULT_LOAD_INSTANCES})")
+    parser.add_argument("--registry", metavar="PREFIX",
+                        help="pull the lab's images from PREFIX/<image> (e.g. registry.example/team)")
+    parser.add_argument("--k6-image", default=kubernetes.K6_IMAGE,
+                        help=f"k6's image for the load pods (default {kubernetes.K6_IMAGE})")
+    args = parser.parse_args(argv)
+    if args.load_instances < 1:
+        parser.error(f"--load-instances must be at least 1, got {args.load_instances}")
+    if args.no_lab and not args.advise:
+        parser.error("--no-lab renders nothing without --advise RECORD_DIR")
+    options = {"registry": args.registry, "instances": args.load_instances, "k6_image": args.k6_image}
+    rendered: list[tuple[Path, kubernetes.Bundle]] = []
+    if not args.no_lab:
+        try:
+            bundle = kubernetes.lab(compose.config(), **options)
+        except (ComposeError, OSError) as exc:
+            print(f"k8s: the lab's compose model cannot be read ({exc}); `--no-lab --advise "
+                  "RECORD_DIR` renders a recommendation without Docker", file=sys.stderr)
+            return 2
+        except ValueError as exc:
+            print(f"k8s: {exc}", file=sys.stderr)
+            return 2
+        where = args.out / "lab"
+        kubernetes.write(bundle, where, "the lab's compose model (docker-compose.yml)")
+        rendered.append((where, bundle))
+    for folder in args.advise:
+        try:
+            record = BenchRecord.load(folder)
+            bundle = kubernetes.advise(record, **options)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"k8s: {folder}: {exc}", file=sys.stderr)
+            return 2
+        where = args.out / f"advise-{record.advice['app']['name']}"
+        kubernetes.write(bundle, where, relative(record.path))
+        rendered.append((where, bundle))
+    for where, bundle in rendered:
+        shown = relative(where)
+        deployments = [d["metadata"]["name"] for docs in bundle.values() for d in docs
+                       if d.get("kind") == "Deployment"]
+        jobs = sorted(f for f in bundle if f.startswith("load/"))
+        print(f"{shown}: {len(deployments)} Deployment(s) ({', '.join(deployments)}), "
+              f"{len(jobs)} load Job(s) of {args.load_instances} pod(s) in {shown}/load/")
+        print(f"  kubectl apply -k {shown}"
+              + (f"    then, once rolled out: kubectl apply -f {shown}/{jobs[0]}" if jobs else ""))
+    print(f"manifests of this shape are validated offline against Kubernetes "
+          f"{kubernetes.KUBERNETES_VERSION} (tests/unit/test_kubernetes.py); docs/clusters.md "
+          "says how to apply them and what differs on a cluster")
+    return 0
+
+
 COMMANDS = {"up": _up, "down": _down, "bench": _bench, "capacity": _capacity, "faults": _faults,
             "advise": advise, "python": _python, "pythons": _pythons,
-            "report": _report, "compare": _compare, "findings": _findings, "stage": _stage}
+            "report": _report, "compare": _compare, "findings": _findings, "stage": _stage,
+            "k8s": _k8s}
 
 
 def main(argv: list[str] | None = None) -> int:

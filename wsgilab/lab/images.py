@@ -36,6 +36,13 @@ IGNORED = ("__pycache__", "*.pyc", ".git", ".venv", "venv", ".tox", "wheels", "n
 UPSTREAM_BASE = "python:3.11-slim-bookworm"
 
 
+def app_image(app: str, servers: str) -> str:
+    """An app's image for a server lock: ``wsgi-lab/app-shop:servers`` (``servers`` names
+    the lock under ``services/servers/requirements``). The advise project builds it, and
+    the Kubernetes manifests of its recommendation (``wsgilab.lab.kubernetes``) run it."""
+    return f"wsgi-lab/app-{app}:{servers}"
+
+
 class RequirementConflict(RuntimeError):
     """The app's requirements cannot be installed over the servers' pins; the message
     carries pip's account of the conflict."""

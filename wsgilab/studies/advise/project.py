@@ -19,6 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
+from wsgilab.lab import images
 from wsgilab.lab.compose import Project
 from wsgilab.model.app import AppSpec
 from wsgilab.model.paths import ROOT
@@ -54,7 +55,7 @@ def base_url() -> str:
 
 def image(spec: AppSpec, servers: str) -> str:
     """The app's image for a server lock: ``wsgi-lab/app-shop:servers``."""
-    return f"wsgi-lab/app-{spec.name}:{servers}"
+    return images.app_image(spec.name, servers)
 
 
 def cpuset(spec: AppSpec, host_cpus: int, load_cpus: frozenset[int] = frozenset({0})) -> str:
