@@ -19,6 +19,8 @@ SMALL_RUN = DATA / "run-small"
 RECORDS = ROOT / "records"
 DEFAULT_RUN = RECORDS / "default"
 FAULTS_RUN = RECORDS / "faults"
+#: gthread 2 x 4 and its neighbours at 10 and 40 VUs, five repeats each (records/README.md).
+REPEATS_RUN = RECORDS / "gthread-repeats"
 
 _VARIABLE = re.compile(r"\$\{([A-Z0-9_]+):-([^}]*)\}")
 _UNITS = {"K": 2**10, "M": 2**20, "G": 2**30}

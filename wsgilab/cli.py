@@ -257,7 +257,8 @@ def _report(argv: list[str]) -> int:
 def _compare(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m wsgilab compare",
-        description="Two runs side by side, changes flagged against their own noise.")
+        description="Two runs side by side, changes flagged against their own noise: the "
+                    "figures of every case, and the verdicts of the claims.")
     parser.add_argument("a", type=Path, help="the first run's directory")
     parser.add_argument("b", type=Path, help="the second run's directory (the page goes there)")
     args = parser.parse_args(argv)
@@ -265,10 +266,16 @@ def _compare(argv: list[str]) -> int:
     changes = compare_report.compare(a, b)
     print(tabulate(compare_report.rows(changes), headers=compare_report.HEADERS,
                    disable_numparse=True))
+    verdicts = compare_report.verdict_changes(a, b)
+    if verdicts:
+        print("\n" + tabulate(compare_report.verdict_rows(verdicts),
+                              headers=compare_report.VERDICT_HEADERS, disable_numparse=True))
     out = b.directory / f"compare-{a.directory.name}.html"
-    out.write_text(compare_report.page(a, b, changes))
+    out.write_text(compare_report.page(a, b, changes, verdicts))
+    real = sum(v.kind == compare_report.REAL for v in verdicts)
     print(f"\n{sum(bool(c.flagged) for c in changes)} of {len(changes)} figures changed "
-          f"beyond the runs' noise; page: {out}")
+          f"beyond the runs' noise; {len(verdicts)} verdicts changed, {real} outside the "
+          f"spread; page: {out}")
     return 0
 
 

@@ -2,7 +2,10 @@
 
 For every claim there is a changed measurement that changes its verdict (and for most, one
 per branch of its rule): a rule whose verdicts were swapped, or that ignored the figure it
-names, fails here. The stored run is a real `make bench` (records/default).
+names, fails here. For every claim decided by a measured figure, a second repeat of that
+figure across the rule's threshold makes it undecided. The stored run is a real `make
+bench` (records/default); records/gthread-repeats holds five repeats of claims 6 and 8's
+levels.
 """
 
 import ast
@@ -12,16 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from support import DEFAULT_RUN, FAULTS_RUN
+from support import DEFAULT_RUN, FAULTS_RUN, REPEATS_RUN
 from wsgilab import families as servers
 from wsgilab.model.levels import Variant
 from wsgilab.model.objective import Objective
 from wsgilab.model.record import BenchRecord
 from wsgilab.model.roles import ROLES, player
 from wsgilab.verdicts import claims
-from wsgilab.verdicts.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED
+from wsgilab.verdicts.cases import all_cases
+from wsgilab.verdicts.claims import DOES_NOT_HOLD, HOLDS, HOLDS_ONLY_WHEN, NOT_MEASURED, UNDECIDED
 
-STATUSES = {HOLDS, HOLDS_ONLY_WHEN, DOES_NOT_HOLD, NOT_MEASURED}
+STATUSES = {HOLDS, HOLDS_ONLY_WHEN, DOES_NOT_HOLD, NOT_MEASURED, UNDECIDED}
 TWO_CPUS = {"cpus": 2.0, "cpuset": "0-1"}
 ONE_GEVENT_WORKER = {"knobs": (("workers", "1"),)}
 
@@ -381,3 +385,195 @@ def test_free_threaded_threads_held_to_one_cpu_keep_the_gil_claim(record):
     found = verdict(record, 10)
     assert found.status == HOLDS, found.text()
     assert "on free-threaded 3.13t" in found.detail and "1.02 CPUs" in found.detail, found.detail
+
+
+# --- repeats: undecided where they straddle the threshold -------------------------------
+
+def again(role, workload, name, *values, where=lambda e: True, usage=False, **variant):
+    """A change: ``role``'s levels measured again, one repeat per value, each with ``name``
+    (a result figure, or with ``usage`` an instrument one) at that value; the stored run
+    is the first repeat."""
+    from dataclasses import replace
+
+    def change(record):
+        found = [e for e in entries(record, role, workload, **variant) if where(e)]
+        assert found, f"no {role} {workload} level in the stored run"
+        for entry in found:
+            for n, value in enumerate(values, start=2):
+                copied = copy.deepcopy(entry)
+                copied.level = replace(entry.level, repeat=n)
+                (copied.usage if usage else copied.figures)[name] = value
+                record.levels.append(copied)
+    return change
+
+
+def sweep_again(throughput=None, memory=None):
+    """A change: the whole worker sweep run a second time, its most workers' throughput
+    at ``throughput``, or every count's memory at ``memory`` (a worker costing nothing)."""
+    from dataclasses import replace
+
+    def change(record):
+        sweep = [e for e in record.levels if e.level.workload == "cpu" and e.level.variant.memory
+                 and dict(e.level.variant.knobs).get("workers")]
+        most = max(int(dict(e.level.variant.knobs)["workers"]) for e in sweep)
+        for entry in sweep:
+            copied = copy.deepcopy(entry)
+            copied.level = replace(entry.level, repeat=2)
+            if throughput is not None and dict(entry.level.variant.knobs)["workers"] == str(most):
+                copied.figures["throughput_rps"] = throughput
+            if memory is not None:
+                copied.usage["app_memory_bytes"] = memory
+            record.levels.append(copied)
+    return change
+
+
+UNDECIDED_CHANGES = [
+    (1, again("dev-server", "io", "server_peak", 1)),
+    (2, again("dev-server", "io", "server_peak", 10)),
+    (3, again("dev-server-forking", "io", "server_peak", 2)),
+    (4, again("sync-workers", "io", "server_peak", 5)),
+    (5, again("sync-workers", "io", "server_peak", 9)),
+    # The issue's case: one run's 6.37 below EVERY_VU x 8 = 7.2, another repeat above.
+    (6, again("gthread-workers", "io", "little_inflight", 7.9)),
+    (7, again("gevent-workers", "io", "server_peak", 10)),
+    (8, again("gthread-workers", "io", "served_top_share", 0.5, usage=True)),
+    (9, again("gevent-workers", "io", "server_peak", 10, **ONE_GEVENT_WORKER)),
+    (10, again("gthread-one-process", "cpu", "app_cpu_fraction", 1.9, usage=True, **TWO_CPUS)),
+    (11, again("gevent-workers", "io", "throughput_rps", 10.0)),
+    (12, sweep_again(throughput=9.0)),
+    (14, sweep_again(memory=200 * 2**20)),
+    (15, again("gevent-workers", "db", "db_active_peak", 16, where=param("driver", "psycopg2"))),
+    (16, both(environment(gevent_has_monkey_patch=True),
+              again("gevent-preload", "db", "db_active_peak", 16))),
+    (17, again("dev-server-single", "io", "server_peak", 2)),
+    (18, again("dev-server", "io", "throughput_rps", 20.0)),
+]
+
+
+def test_every_claim_decided_by_a_measured_figure_can_be_undecided():
+    """Claim 13 is decided by counts the container reported (its CPUs, os.cpu_count()), no
+    figure with a spread."""
+    covered = {claim_id for claim_id, _ in UNDECIDED_CHANGES}
+    assert covered == set(range(1, 19)) - {13}, sorted(set(range(1, 19)) - {13} - covered)
+
+
+@pytest.mark.parametrize("claim_id, change", UNDECIDED_CHANGES,
+                         ids=[f"claim{c}" for c, _ in UNDECIDED_CHANGES])
+def test_a_repeat_across_the_threshold_leaves_the_verdict_undecided(record, claim_id, change):
+    before = verdict(record, claim_id)
+    change(record)
+    after = verdict(record, claim_id)
+    assert before.status != UNDECIDED, before.text()
+    assert after.status == UNDECIDED, f"claim {claim_id}: expected undecided, got {after.text()}"
+    assert "over 2 repeats straddles" in after.detail and \
+        "more repeats, or a quieter machine, would decide it" in after.detail, after.detail
+    assert before.status in after.detail, "an undecided verdict names the verdicts it lies between"
+
+
+@pytest.mark.parametrize("claim_id, change", [
+    (6, again("gthread-workers", "io", "little_inflight", 6.6, 6.8)),  # the issue's two runs
+    (2, again("dev-server", "io", "server_peak", 40, 39)),
+    (11, again("gevent-workers", "io", "throughput_rps", 150.0)),
+], ids=["claim6", "claim2", "claim11"])
+def test_repeats_on_the_same_side_keep_the_verdict(record, claim_id, change):
+    before = verdict(record, claim_id)
+    change(record)
+    assert verdict(record, claim_id).status == before.status
+
+
+def test_the_same_run_twice_gives_the_same_verdicts(record):
+    before = [(c.id, v.status, v.condition) for c, v in claims.verdicts(record)]
+    for entry in list(record.levels):
+        copied = copy.deepcopy(entry)
+        copied.level = type(entry.level)(**{**entry.level.__dict__, "repeat": entry.level.repeat + 1})
+        record.levels.append(copied)
+    assert [(c.id, v.status, v.condition) for c, v in claims.verdicts(record)] == before
+
+
+def test_a_straddle_the_verdict_does_not_turn_on_leaves_it_decided(record):
+    """One gevent worker's peak straddles DOZENS, but a capacity of 100 in flight decides
+    claim 9 either way."""
+    both(again("gevent-workers", "io", "server_peak", 10, **ONE_GEVENT_WORKER),
+         with_capacity("gevent-workers", 400.0))(record)
+    found = verdict(record, 9)
+    assert found.status == HOLDS and any(r.side is None for r in found.readings), found.text()
+
+
+@pytest.fixture(scope="module")
+def findings_record():
+    """The record the findings' verdicts read: records/default with the other records
+    merged in (``findings.combine``)."""
+    from wsgilab.report import findings
+
+    return findings.combine(findings.load_sources())
+
+
+def test_claims_6_and_8_read_the_repeats_record_as_its_five_repeats_say(findings_record):
+    repeats = BenchRecord.load(REPEATS_RUN)
+    gthread = player(repeats.roles, "gthread-workers")
+    case = max((c for c in all_cases(repeats, configuration=gthread) if c.level.closed),
+               key=lambda c: c.level.vus)
+    little, shares = case.values("little_inflight"), case.usage_values("served_top_share")
+    # the issue's figures
+    assert sorted(round(v, 2) for v in little) == [6.42, 7.05, 7.83, 7.93, 7.96]
+    assert [round(v, 2) for v in shares] == [0.68, 0.60, 0.56, 0.59, 0.64]
+    settings = case.first.configuration.settings
+    line6 = claims.EVERY_VU * case.first.configuration.capacity.limit
+    line8 = (1 + claims.BALANCED_WITHIN) / settings["workers"]
+
+    def expected(values, holds_when_above, above, below):
+        if min(values) < holds_when_above <= max(values):
+            return UNDECIDED
+        return above if min(values) >= holds_when_above else below
+
+    six = expected(little, line6, HOLDS, HOLDS_ONLY_WHEN)
+    eight = UNDECIDED if min(shares) <= line8 < max(shares) else (
+        HOLDS_ONLY_WHEN if max(shares) <= line8 else DOES_NOT_HOLD)  # the master served none
+    assert (six, eight) == (UNDECIDED, UNDECIDED), "the record's repeats straddle both lines"
+    for record in (repeats, findings_record):
+        assert verdict(record, 6).status == six, verdict(record, 6).text()
+        assert verdict(record, 8).status == eight, verdict(record, 8).text()
+    six_text, eight_text = verdict(findings_record, 6).detail, verdict(findings_record, 8).detail
+    assert "7.83 (6.42-7.96) over 5 repeats straddles >= 7.20 (EVERY_VU x 8)" in six_text, six_text
+    assert "60% (56%-68%) over 5 repeats straddles <= 60%" in eight_text, eight_text
+    assert all("read from records/gthread-repeats" in t for t in (six_text, eight_text))
+
+
+def test_the_findings_read_a_repeated_case_from_its_repeats_only(findings_record):
+    gthread = player(findings_record.roles, "gthread-workers")
+    (case,) = [c for c in all_cases(findings_record, configuration=gthread, workload="io")
+               if c.level.vus == 40 and not c.level.variant]
+    assert len(case.entries) == 5 and case.run.startswith("records/gthread-repeats, started ")
+
+
+def test_a_verdict_that_reads_another_run_names_it(findings_record, record):
+    text = {c.id: v.detail for c, v in claims.verdicts(findings_record)}
+    assert "on free-threaded 3.13t (read from records/python, started 2026-12-02" in text[10], text[10]
+    for claim_id in (9, 11, 18):
+        assert "(read from records/capacity, started " in text[claim_id], text[claim_id]
+    for claim_id in (9, 14, 18):
+        assert "(read from records/faults, started " in text[claim_id], text[claim_id]
+    own = [c.id for c, v in claims.verdicts(record) if "read from" in v.detail]
+    assert own == [], f"verdicts on one run's own record name another run: {own}"
+
+
+def test_claim_11_says_it_compares_memory_per_request_in_flight(record):
+    text = verdict(record, 11).detail
+    assert re.search(r"memory per request in flight: gevent [\d.]+ MiB \(\d+ MiB in total for 40 "
+                     r"in flight\) against sync [\d.]+ MiB \(\d+ MiB for 4\)", text), text
+
+
+def test_merged_runs_are_kept_through_the_records_json(findings_record):
+    again_ = BenchRecord.from_dict(findings_record.to_dict())
+    assert again_.runs == findings_record.runs and set(again_.runs) == {"capacities", "scenarios"}
+    assert [e.run for e in again_.levels] == [e.run for e in findings_record.levels]
+    assert "run" not in BenchRecord.load(DEFAULT_RUN).to_dict()["levels"][0]
+
+
+def test_too_many_straddles_read_undecided_without_trying_every_side():
+    from wsgilab.verdicts.noise import Figure, compare, threshold
+
+    unsure = compare(Figure("x", (1.0, 3.0)), ">=", threshold(2.0, "two"))
+    many = [unsure] * (claims.MOST_STRADDLES_TRIED + 1)
+    found = claims.judge("d", lambda sides: (HOLDS, ""), many)
+    assert found.status == UNDECIDED and "more repeats, or a quieter machine" in found.detail

@@ -40,6 +40,10 @@ class LevelRecord:
             the steady window), the load cores' busy time, the arrivals an open load sent,
             and the backend's own counts (``Workload.observer``).
         backend: what the workload read of its backend before the level (``Facts.backend``).
+        run: the other recorded run this level was read from, where records are merged
+            into one (``wsgilab.report.findings.combine``: ``"records/python, started
+            2026-12-02 12:47"``); "" for the record's own levels. A verdict that reads it
+            says so.
     """
 
     level: Level
@@ -52,6 +56,7 @@ class LevelRecord:
     figures: dict = field(default_factory=dict)
     usage: dict | None = None
     backend: dict = field(default_factory=dict)
+    run: str = ""
 
     @property
     def passed(self) -> bool:
@@ -69,6 +74,7 @@ class LevelRecord:
             "figures": self.figures,
             "usage": self.usage,
             "backend": self.backend,
+            **({"run": self.run} if self.run else {}),
         }
 
     @classmethod
@@ -85,6 +91,7 @@ class LevelRecord:
             figures=data.get("figures") or {},
             usage=data.get("usage", data.get("load")),  # "load" before 2026-12-02
             backend=data.get("backend") or {},
+            run=data.get("run", ""),
         )
 
 
@@ -112,6 +119,10 @@ class BenchRecord:
         pythons: the interpreters other than the base image's that levels ran on, by name:
             the interpreter and what of the servers' and the app's pins installed there,
             substituted or was left out, with pip's reason (``wsgilab.lab.pythons.stage``).
+        runs: where records are merged into one (``wsgilab.report.findings.combine``), the
+            other recorded run each merged part was read from, ``{part: run}`` for the
+            parts ``capacities`` and ``scenarios`` (a merged level says it itself:
+            ``LevelRecord.run``); {} for a run's own record.
         path: where the record lives (its directory holds the level files); not saved.
     """
 
@@ -128,6 +139,7 @@ class BenchRecord:
     load_side: dict = field(default_factory=dict)
     advice: dict = field(default_factory=dict)
     pythons: dict = field(default_factory=dict)
+    runs: dict = field(default_factory=dict)
     path: Path | None = None
 
     @property
@@ -155,7 +167,8 @@ class BenchRecord:
                 "options": self.options, "environment": self.environment,
                 "levels": [lv.to_dict() for lv in self.levels], "scenarios": self.scenarios,
                 "roles": self.roles, "capacities": self.capacities, "overheads": self.overheads,
-                "load_side": self.load_side, "advice": self.advice, "pythons": self.pythons}
+                "load_side": self.load_side, "advice": self.advice, "pythons": self.pythons,
+                **({"runs": self.runs} if self.runs else {})}
 
     @classmethod
     def from_dict(cls, data: dict, path: Path | None = None) -> BenchRecord:
@@ -175,7 +188,7 @@ class BenchRecord:
                    capacities=data.get("capacities", []), overheads=data.get("overheads", []),
                    load_side=data.get("load_side", data.get("instrument", {})),
                    advice=data.get("advice", {}),
-                   pythons=data.get("pythons", {}), path=path)
+                   pythons=data.get("pythons", {}), runs=data.get("runs", {}), path=path)
 
     def save(self, path: Path | None = None) -> None:
         """Write the record as JSON, atomically (a reader never sees half a file)."""

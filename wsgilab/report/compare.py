@@ -5,6 +5,12 @@ A case (configuration, workload with its parameters, variant, VUs) is matched ac
 runs. Its noise band is the larger of the two runs' spreads over their repeats, (max -
 min) / median; a change beyond it is flagged. A run of single repeats measured no band:
 its changes are listed unflagged and the page says so (run both with ``--repeat``).
+
+The runs' verdicts are compared too (``verdict_changes``): a claim whose verdict differs
+is a real change only where both runs decided it (neither undecided) and the figures that
+flipped it were measured with a spread the change lies outside of; where either run is
+undecided, or a flipped figure of one run lies within the other's spread, it is noise; where
+the flipped figures were measured once in both runs, no spread tells (``NO_SPREAD``).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import jinja2
 from tabulate import tabulate
 
 from wsgilab.model.record import BenchRecord
+from wsgilab.verdicts import claims
 from wsgilab.verdicts.cases import Case, all_cases
+from wsgilab.verdicts.noise import Comparison
 
 #: The figures compared, with their units.
 FIGURES = {"throughput_rps": "req/s", "latency_p50_ms": "ms", "latency_p95_ms": "ms",
@@ -69,6 +77,82 @@ def compare(a: BenchRecord, b: BenchRecord) -> list[Change]:
     return changes
 
 
+#: How a changed verdict reads (``VerdictChange.kind``).
+REAL = "a real change: outside the spread"
+NOISE = "noise: within the spread"
+NO_SPREAD = "no spread: measured once in both runs"
+ONE_RUN = "measured in one run only"
+
+
+@dataclass(frozen=True)
+class VerdictChange:
+    """One claim whose verdict differs between two runs.
+
+    Attributes:
+        claim: its id; a, b: its verdicts in run A and run B.
+        kind: REAL, NOISE, NO_SPREAD or ONE_RUN; why: the figures that say so.
+    """
+
+    claim: int
+    a: claims.Verdict
+    b: claims.Verdict
+    kind: str
+    why: str
+
+
+def _head(verdict: claims.Verdict) -> str:
+    return f"{verdict.status} {verdict.condition}".strip()
+
+
+def _flipped(a: claims.Verdict, b: claims.Verdict) -> list[tuple[Comparison, Comparison]]:
+    """The comparisons both verdicts made (matched by the figure's words) on whose side
+    the runs differ."""
+    in_a = {c.figure.words: c for c in a.readings}
+    return [(in_a[c.figure.words], c) for c in b.readings
+            if c.figure.words in in_a and in_a[c.figure.words].side != c.side]
+
+
+def _within(one: Comparison, other: Comparison) -> bool:
+    """``other``'s median lies within ``one``'s spread (min-max over two repeats or more)."""
+    values = one.figure.values
+    return len(values) > 1 and min(values) <= other.figure.median <= max(values)
+
+
+def _kind(a: claims.Verdict, b: claims.Verdict) -> tuple[str, str]:
+    if claims.NOT_MEASURED in (a.status, b.status):
+        return ONE_RUN, ""
+    undecided = [name for name, v in (("A", a), ("B", b)) if v.status == claims.UNDECIDED]
+    if undecided:
+        return NOISE, f"undecided in {' and '.join(undecided)}"
+    flipped = _flipped(a, b)
+    if not flipped:  # decided by what the runs reported, not by a figure with a spread
+        return REAL, "no measured figure changed sides: the facts the rule reads differ"
+    said = "; ".join(f"A: {x.describe()}; B: {y.describe()}" for x, y in flipped)
+    if any(_within(x, y) or _within(y, x) for x, y in flipped):
+        return NOISE, said
+    if not any(x.repeated or y.repeated for x, y in flipped):
+        return NO_SPREAD, said
+    return REAL, said
+
+
+def verdict_changes(a: BenchRecord, b: BenchRecord) -> list[VerdictChange]:
+    """Every claim whose verdict (status and condition) differs from run A to run B, with
+    whether the change is outside the runs' spread (``VerdictChange.kind``)."""
+    changes = []
+    for (claim, va), (_, vb) in zip(claims.verdicts(a), claims.verdicts(b), strict=True):
+        if _head(va) != _head(vb):
+            changes.append(VerdictChange(claim.id, va, vb, *_kind(va, vb)))
+    return changes
+
+
+def verdict_rows(changes: list[VerdictChange]) -> list[list]:
+    """The changed verdicts as table rows (VERDICT_HEADERS)."""
+    return [[c.claim, _head(c.a), _head(c.b), c.kind, c.why] for c in changes]
+
+
+VERDICT_HEADERS = ["claim", "A", "B", "change", "figures"]
+
+
 def rows(changes: list[Change]) -> list[list]:
     return [[c.case, f"{c.figure} ({FIGURES[c.figure]})", f"{c.a:.2f}", f"{c.b:.2f}",
              f"{c.change:+.1%}", "-" if c.band is None else f"{c.band:.1%}",
@@ -85,13 +169,23 @@ th{background:#f4f4f4}</style></head><body>
 <h1>{{ a }} against {{ b }}</h1>
 <p>{{ flagged }} of {{ total }} figures changed beyond the noise the runs measured;
 {{ unbanded }} have no noise band (single repeats: run both with --repeat).</p>
-{{ table|safe }}</body></html>""", autoescape=True)
+{{ table|safe }}
+<h2>Verdicts</h2>
+<p>{{ verdicts_changed }} of the claims' verdicts differ, {{ real }} of them outside the
+spread (both runs decided, by figures whose repeats do not overlap).</p>
+{{ verdict_table|safe }}</body></html>""", autoescape=True)
 
 
-def page(a: BenchRecord, b: BenchRecord, changes: list[Change]) -> str:
-    """The comparison as a self-contained HTML page."""
+def page(a: BenchRecord, b: BenchRecord, changes: list[Change],
+         verdicts: list[VerdictChange] | None = None) -> str:
+    """The comparison as a self-contained HTML page: the figures' changes, then the
+    verdicts' (``verdict_changes``, computed here when not given)."""
+    verdicts = verdict_changes(a, b) if verdicts is None else verdicts
     return PAGE.render(a=a.started, b=b.started, total=len(changes),
                        flagged=sum(bool(c.flagged) for c in changes),
                        unbanded=sum(c.flagged is None for c in changes),
                        table=tabulate(rows(changes), headers=HEADERS, tablefmt="html",
-                                      disable_numparse=True))
+                                      disable_numparse=True),
+                       verdicts_changed=len(verdicts), real=sum(v.kind == REAL for v in verdicts),
+                       verdict_table=tabulate(verdict_rows(verdicts), headers=VERDICT_HEADERS,
+                                              tablefmt="html", disable_numparse=True))

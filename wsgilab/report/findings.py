@@ -20,7 +20,7 @@ import matplotlib.pyplot as plt
 from tabulate import tabulate
 
 from wsgilab.model.paths import ROOT
-from wsgilab.model.record import BenchRecord
+from wsgilab.model.record import BenchRecord, LevelRecord
 from wsgilab.model.roles import players
 from wsgilab.report import advice as advice_report
 from wsgilab.report import gallery, open_charts
@@ -59,6 +59,16 @@ class Source:
 
     name: str
     record: BenchRecord
+
+    @property
+    def run(self) -> str:
+        """How a verdict names this run: ``records/python, started 2026-12-02 12:47``."""
+        return f"records/{self.name}, started {self.record.started[:16].replace('T', ' ')}"
+
+    def levels(self, keep=lambda entry: True) -> list[LevelRecord]:
+        """Copies of the record's levels that ``keep`` accepts, each saying it is this run's
+        (``LevelRecord.run``): what ``combine`` merges into the default run's record."""
+        return [replace(e, run=self.run) for e in self.record.levels if keep(e)]
 
     def facts(self) -> str:
         """One line: when, on what, with what, how it ended."""
@@ -123,24 +133,35 @@ def _spread(case: Case, figure: str) -> str:
 def combine(sources: dict[str, Source]) -> BenchRecord | None:
     """One record of the runs the verdicts read together: the default run's levels and
     roles, the fault scenarios' outcomes, the capacity run's levels and searches (so that
-    a closed level and an open one at the same throughput can sit side by side), and the
-    Python run's levels on other interpreters."""
+    a closed level and an open one at the same throughput can sit side by side), the
+    repeats run's cases in place of the default run's single runs of the same cases, and
+    the Python run's levels on other interpreters. Every part read from another run than
+    the default one says which (``LevelRecord.run``, ``BenchRecord.runs``: ``Source.run``),
+    and a verdict that reads it names it; None without the default run."""
     default = sources.get("default")
     if not default:
         return None
     combined = BenchRecord.from_dict(default.record.to_dict())
     if "faults" in sources:
         combined.scenarios = sources["faults"].record.scenarios
+        combined.runs["scenarios"] = sources["faults"].run
     if "capacity" in sources:
-        found = sources["capacity"].record
-        combined.levels += found.levels
-        combined.capacities, combined.overheads = found.capacities, found.overheads
-        combined.load_side = found.load_side
+        found = sources["capacity"]
+        combined.levels += found.levels()
+        combined.capacities, combined.overheads = found.record.capacities, found.record.overheads
+        combined.load_side = found.record.load_side
+        combined.runs["capacities"] = found.run
+    if "gthread-repeats" in sources:  # a case measured there is read from its repeats, not
+        # from the default run's one: the repeats are what tells a verdict from the noise
+        found = sources["gthread-repeats"]
+        repeated = {e.level.case() for e in found.record.levels}
+        combined.levels = [e for e in combined.levels if e.level.case() not in repeated]
+        combined.levels += found.levels()
     if "python" in sources:  # the levels on other Pythons (a level on the base one is not
         # a repeat of the default run's: another run, another day)
-        found = sources["python"].record
-        combined.levels += [e for e in found.levels if e.level.variant.python is not None]
-        combined.pythons = found.pythons
+        found = sources["python"]
+        combined.levels += found.levels(lambda e: e.level.variant.python is not None)
+        combined.pythons = found.record.pythons
     return combined
 
 
@@ -198,8 +219,10 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         _save(gallery.all_charts(default.record), pictures, charts)
     if capacity:
         _save(open_charts.all_charts(capacity.record), pictures, charts)
-    if combined:
-        _save([c for c in [open_charts.closed_open_chart(combined)] if c], pictures, charts)
+    if combined:  # the default run's closed levels beside the capacity run's open ones
+        # (the repeats run's cases are for the verdicts, not this picture)
+        pairs = combine({k: v for k, v in sources.items() if k != "gthread-repeats"})
+        _save([c for c in [open_charts.closed_open_chart(pairs)] if c], pictures, charts)
     python = sources.get("python")
     if python:
         _save([c for c in [python_report.cpu_chart(python.record)] if c], pictures, charts)

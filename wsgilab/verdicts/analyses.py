@@ -17,8 +17,11 @@ from wsgilab.model.roles import players
 from wsgilab.workloads.cpu import SIZING_QUOTA, SWEEP_MEMORY
 
 #: The sweep's "best" count: the fewest workers whose throughput is within this fraction of
-#: the sweep's highest. Counts closer than this are the same within the noise: the same
-#: sweep level gave 17.5 to 19.2 req/s over three runs (8%).
+#: the sweep's highest: counts closer than this are taken as the same. No record measures
+#: the spread it stands for, and the "17.5 to 19.2 req/s over three runs" once cited here
+#: is in none: records/default's sweep spans 0.6% (19.5-19.6 req/s, one run of each
+#: count), records/gthread-repeats' levels whose cap binds at most 1.6% over five repeats.
+#: 0.10 is a judgement, the same as claims.SAME_THROUGHPUT.
 BEST_WITHIN = 0.10
 #: Host sizes the sizing rules are projected onto.
 PROJECTED_HOST_CPUS = 64
@@ -28,12 +31,14 @@ SWEEP_ROLE = "sync-workers"
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One worker count of the sweep: throughput (req/s), p95 (ms), container memory (bytes)."""
+    """One worker count of the sweep: throughput (req/s), p95 (ms), container memory
+    (bytes), medians over its repeats; ``throughputs`` every repeat's throughput."""
 
     workers: int
     throughput_rps: float
     latency_p95_ms: float
     memory_bytes: int
+    throughputs: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,12 +50,16 @@ class Sweep:
         memory_per_worker_bytes: the slope of a least-squares line through (workers,
             memory); base_memory_bytes its intercept (the arbiter and the container).
         best_workers: the fewest workers within BEST_WITHIN of the highest throughput.
+        memory_per_worker_repeats: the slope of each repeat's own sweep (the levels of one
+            ``repeat`` index, where it has two worker counts or more), in repeat order:
+            what the slope's spread is read from.
     """
 
     points: tuple[SweepPoint, ...]
     memory_per_worker_bytes: float
     base_memory_bytes: float
     best_workers: int
+    memory_per_worker_repeats: tuple[float, ...] = ()
 
 
 def _workers(entry: LevelRecord) -> int:
@@ -81,11 +90,19 @@ def _sweep(record: BenchRecord, configuration: str) -> Sweep | None:
         throughput_rps=statistics.median(e.figures["throughput_rps"] for e in group),
         latency_p95_ms=statistics.median(e.figures["latency_p95_ms"] for e in group),
         memory_bytes=int(statistics.median(e.usage.get("app_memory_bytes", 0) for e in group)),
+        throughputs=tuple(e.figures["throughput_rps"] for e in group),
     ) for count, group in sorted(by_count.items()))
     slope, intercept = np.polyfit([p.workers for p in points], [p.memory_bytes for p in points], 1)
     top = max(p.throughput_rps for p in points)
     best = min(p.workers for p in points if p.throughput_rps >= (1 - BEST_WITHIN) * top)
-    return Sweep(points, float(slope), float(intercept), best)
+    by_repeat: dict[int, list[LevelRecord]] = {}
+    for entry in entries:
+        by_repeat.setdefault(entry.level.repeat, []).append(entry)
+    slopes = tuple(float(np.polyfit([_workers(e) for e in group],
+                                    [e.usage.get("app_memory_bytes", 0) for e in group], 1)[0])
+                   for _, group in sorted(by_repeat.items())
+                   if len({_workers(e) for e in group}) > 1)
+    return Sweep(points, float(slope), float(intercept), best, slopes)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 With ``--repeat N`` each level runs N times; everything that reports a figure (tables,
 charts, claims, comparisons) reads it here as the median over the repeats, with min-max,
-and a level passes only if every repeat passed (``Case.status``).
+and a level passes only if every repeat passed (``Case.status``). A claim compares a
+figure with its threshold over every repeat (``Case.figure``, decided by ``noise``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.record import BenchRecord, LevelRecord
+from wsgilab.verdicts.noise import Figure
 
 
 @dataclass
@@ -53,10 +55,31 @@ class Case:
             return median
         return f"{median} ({fmt.format(min(values))}-{fmt.format(max(values))})"
 
+    def usage_values(self, key: str) -> list[float]:
+        """An instrument figure (``LevelRecord.usage``) of every repeat that measured it."""
+        return [e.usage[key] for e in self.measured if e.usage and e.usage.get(key) is not None]
+
     def usage(self, key: str) -> float | None:
         """The median over repeats of an instrument figure (``LevelRecord.usage``)."""
-        values = [e.usage[key] for e in self.measured if e.usage and e.usage.get(key) is not None]
+        values = self.usage_values(key)
         return statistics.median(values) if values else None
+
+    def figure(self, name: str, words: str, fmt: str = "{:.2f}", usage: bool = False) -> Figure:
+        """``name`` of every repeat as a ``noise.Figure`` called ``words``: a result
+        figure (``LevelRecord.figures``), or with ``usage`` an instrument one.
+
+        Raises:
+            ValueError: no repeat measured it.
+        """
+        values = self.usage_values(name) if usage else self.values(name)
+        return Figure(words, tuple(values), fmt)
+
+    @property
+    def run(self) -> str:
+        """The other recorded run its repeats were read from (``LevelRecord.run``: set
+        where records are merged, ``wsgilab.report.findings.combine``), or "" for the
+        record's own."""
+        return next((e.run for e in self.entries if e.run), "")
 
     @property
     def passed(self) -> bool:

@@ -4,20 +4,32 @@
 of its rule here. A rule reads the run's levels (``BenchRecord``), aggregated over repeats
 (``cases.Case``: median, min-max, and whether the repeats agree on pass or fail), and returns a
 ``Verdict``: ``holds``, ``holds only when`` (with the condition it measured), ``does not
-hold``, or ``not measured in this run`` when the levels it needs are not in the record.
+hold``, ``not measured in this run`` when the levels it needs are not in the record, or
+``undecided within the noise on this machine``.
+
+Every comparison of a figure with a threshold is decided over the figure's repeats
+(``noise``): a rule states its comparisons and a function from their sides to a verdict
+(``judge``), and a comparison whose repeats straddle its threshold leaves the verdict
+undecided where its side would change it, with the figures and what would decide it in
+the sentence. A figure measured once is one repeat, and decides as a single number does.
 
 A rule names the configurations it judges by role (``lab.roles`` labels in compose/,
 recorded per run in ``BenchRecord.roles``), never by name, and the roles it reads are
 its claim's declaration in claims.yaml (``roles``: ``{purpose: role}``), never written
 here. Among a role's players it judges the first with the levels it reads. Every count in
 its sentence (workers, threads, processes, the cap) is read from the settings that
-configuration's server reported for the run. Every verdict is decided by measured figures:
-tests/unit/test_claims.py changes a measurement and sees each rule's verdict change.
+configuration's server reported for the run. A verdict that reads another recorded run
+than the one it is rendered from (records merged by ``wsgilab.report.findings.combine``:
+``LevelRecord.run``, ``BenchRecord.runs``) names that run in its sentence. Every verdict
+is decided by measured figures: tests/unit/test_claims.py changes a measurement and sees
+each rule's verdict change.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+import statistics
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
@@ -25,13 +37,14 @@ from typing import TypeVar
 import yaml
 
 from wsgilab.model import interpreters
-from wsgilab.model.capacity import Search, spread
+from wsgilab.model.capacity import Search
 from wsgilab.model.levels import Variant
 from wsgilab.model.record import BenchRecord
 from wsgilab.model.roles import ROLES, player, players
-from wsgilab.model.theory import CPU_BOUND_TOLERANCE
-from wsgilab.verdicts import analyses
+from wsgilab.model.theory import CPU_BOUND_TOLERANCE, OBSERVER_SAMPLING_TOLERANCE
+from wsgilab.verdicts import analyses, noise
 from wsgilab.verdicts.cases import Case, all_cases, cases, top
+from wsgilab.verdicts.noise import Comparison, Figure, compare, threshold
 from wsgilab.workloads.cpu import QUOTAS, TWO_CORES
 
 CLAIMS_FILE = Path(__file__).with_name("claims.yaml")
@@ -39,24 +52,66 @@ HOLDS = "holds"
 HOLDS_ONLY_WHEN = "holds only when"
 DOES_NOT_HOLD = "does not hold"
 NOT_MEASURED = "not measured in this run"
-#: A client-bound level "serves every VU" when its peak reaches this fraction of them
-#: (theory.CLIENT_BOUND_MIN_FRACTION, the bench's own rule).
+#: The repeats of a figure the verdict turns on straddle the rule's threshold (``noise``).
+UNDECIDED = "undecided within the noise on this machine"
+
+# Every threshold below says what it was derived from: a record under records/ (which
+# figures), or the theory's tolerance, or that no record supports it.
+
+#: A level "serves every VU" (its peak against its VUs; claim 6: its Little's L against
+#: its cap) when it reaches this fraction of them: the theory's tolerance for a
+#: client-bound level (theory.CLIENT_BOUND_MIN_FRACTION), not a spread measured here.
+#: records/gthread-repeats: the configurations that keep their 8 threads busy at 40 VUs
+#: (gthread --worker-connections 4, 1 x 8, uWSGI's 2 x 4) sustained 7.92-7.99 of 8 over
+#: five repeats each, 0.99 of it; gthread 2 x 4's own 6.42-7.96 straddles 0.90 x 8.
 EVERY_VU = 0.90
-#: Throughput within this fraction of another's is "the same" in a claim: the spread of
-#: one level's throughput over repeats here (the sweep: 8%).
+#: Throughput within this fraction of another's is "the same" in a claim (claims 11, 12,
+#: 18). No record measures the spread it stands for, and the sweep's "8%" once cited here
+#: is in none (records/default's sweep spans 0.6%). records/gthread-repeats: at most 1.6%
+#: ((max - min) / median over five repeats) for every configuration whose cap binds, at 10
+#: and 40 VUs, and 19-26% for gthread 2 x 4, whose scheduling is the noise;
+#: records/default and records/python: the same 3.11 sync level at 37.0 and 33.1 req/s, two
+#: runs of one day (12%). 0.10 is a judgement between those, not a measurement.
 SAME_THROUGHPUT = 0.10
-#: "Dozens": the fewest requests in flight the word names, two dozen.
+#: "Dozens": the fewest requests in flight the word names, two dozen. The claim's word,
+#: read; no record bears on it.
 DOZENS = 24
 #: A process whose threads share one GIL keeps at most its processes' CPUs busy, plus
 #: what its threads spend outside the GIL (C code that releases it, the kernel's share of
-#: its network I/O): measured 0.94-0.98 CPU for one process under a 2-CPU quota.
+#: its network I/O). Calibrated on the run it judges: records/default's one-process-of-
+#: threads levels under a 2-CPU quota used 0.95 and 0.98 CPU. Beside it, and judged by no
+#: verdict: records/python's GIL builds (3.11, 3.13) used 0.93-0.97 CPU for one process
+#: of threads, its free-threaded 3.13t 1.75-1.81. 0.10 is a judgement above the GIL
+#: figures, not a measured spread: no record repeats these levels.
 GIL_CPU_SLACK = 0.10
 #: Workers are "balanced" when the busiest one served at most this fraction more than its
-#: fair share (1 / workers): 4 sync workers' busiest served 25-27% here.
+#: fair share (1 / workers). Calibrated in part on the run it judges: records/default's 4
+#: sync workers' busiest served 25-27% (fair 25%) on io, mixed and cpu. records/gthread-
+#: repeats: where a worker accepts only when a thread is free (gthread --worker-connections
+#: 4, uWSGI 2 x 4) the busiest of two served 50.0-50.6% over five repeats at 10 and 40 VUs
+#: (1.2% above fair); gthread 2 x 4 at 40 VUs 56-68%, which straddles fair x 1.20 = 60%.
+#: 0.20 is a judgement well above the balanced configurations' 1.2%, not a measurement.
 BALANCED_WITHIN = 0.20
-#: A sweep's memory per worker below this is no cost at all: container memory read at two
-#: levels of the same configuration differs by up to 2 MiB (page cache, allocator).
+#: A sweep's memory per worker below this is no cost at all. records/gthread-repeats: the
+#: container memory of one level differs by up to 1.0 MiB over five repeats (gthread 1 x 8
+#: at 40 VUs, 53.2-54.2 MiB); 4.0 is four times that, a judgement. records/default's sweep
+#: gives 36.4 MiB per worker, far above it.
 MEMORY_PER_WORKER_MIN_MIB = 4.0
+#: Claim 11: gevent's throughput is "better" than sync workers' only beyond SAME_THROUGHPUT
+#: of it, since within it the two are the same. No record repeats these levels: records/
+#: default has 156.0 against 16.0 req/s at 40 VUs, records/capacity 987 against 16 req/s,
+#: both far beyond it.
+ASYNC_BETTER_BY = SAME_THROUGHPUT
+#: Claim 15: a blocking driver runs "fewer queries at once" than its cooperative twin only
+#: below the twin's count less this fraction. PostgreSQL's count is sampled, and may fall
+#: short of what ran by the theory's OBSERVER_SAMPLING_TOLERANCE: a shortfall the sampling
+#: alone can make tells no driver from another. The theory's tolerance, not a measured
+#: spread: no record repeats the db levels (records/default: 4 against 16 at 16 VUs).
+BLOCKING_FEWER_BY = OBSERVER_SAMPLING_TOLERANCE
+#: Claim 16: psycopg 3 under --preload runs "fewer queries at once" than without only below
+#: that count less this fraction, for the same reason as BLOCKING_FEWER_BY (the sampled
+#: count). No record repeats these levels (records/default: 4 against 16 at 16 VUs).
+PRELOAD_FEWER_BY = OBSERVER_SAMPLING_TOLERANCE
 
 
 @dataclass(frozen=True)
@@ -64,21 +119,82 @@ class Verdict:
     """A claim's verdict: its status, what was measured, and the condition it holds under.
 
     Attributes:
-        status: HOLDS, HOLDS_ONLY_WHEN, DOES_NOT_HOLD or NOT_MEASURED.
-        detail: the figures the verdict rests on, in words.
+        status: HOLDS, HOLDS_ONLY_WHEN, DOES_NOT_HOLD, NOT_MEASURED or UNDECIDED.
+        detail: the figures the verdict rests on, in words; when UNDECIDED, also the
+            comparisons whose repeats straddle their thresholds and what would decide them.
         condition: for HOLDS_ONLY_WHEN, the measured condition.
         disagreements: levels whose repeats disagreed (some passed, some not).
+        readings: the comparisons the rule decided it by (``noise.Comparison``), in order.
     """
 
     status: str
     detail: str
     condition: str = ""
     disagreements: tuple[str, ...] = ()
+    readings: tuple[Comparison, ...] = ()
 
     def text(self) -> str:
         """``holds only when app.run(threaded=False): ...``."""
         head = f"{self.status} {self.condition}".strip()
         return f"{head}: {self.detail}" if self.detail else head
+
+
+#: What a rule decides from its comparisons' sides: (status, condition).
+Outcome = tuple[str, str]
+#: ``judge`` tries every combination of sides of at most this many straddling
+#: comparisons (2 ** 12 calls of a rule's ``decide``); past it, the verdict is undecided
+#: without asking which of them it turns on.
+MOST_STRADDLES_TRIED = 12
+#: A rule's reading: one comparison, or a list of them (its side is then a list of sides).
+Reading = Comparison | Sequence[Comparison]
+
+
+def judge(detail: str, decide: Callable[..., Outcome], *readings: Reading,
+          found: tuple[str, ...] = ()) -> Verdict:
+    """The verdict ``decide`` gives on the sides of ``readings``, or UNDECIDED.
+
+    ``decide`` takes one argument per reading, a bool for a comparison and a list of
+    bools for a list, and returns (status, condition); it must read nothing else that
+    varies. A comparison whose repeats straddle its threshold (``Comparison.side`` None)
+    is tried on both sides: where every combination gives the same outcome, that is the
+    verdict (the straddle does not matter); otherwise the verdict is UNDECIDED, and
+    ``detail`` is followed by the verdicts it lies between, the straddling comparisons
+    that would change it (figures and thresholds), and what would decide it.
+
+    Args:
+        detail: the figures in words; found: ``Verdict.disagreements``.
+    """
+    flat = [c for r in readings for c in (r if isinstance(r, Sequence) else [r])]
+    unsure = [i for i, c in enumerate(flat) if c.side is None]
+    if len(unsure) > MOST_STRADDLES_TRIED:
+        return Verdict(UNDECIDED, f"{detail}; " + "; ".join(flat[i].describe() for i in unsure)
+                       + f": {noise.WHAT_WOULD_DECIDE}", "", found, tuple(flat))
+
+    def outcome(guess: dict[int, bool]) -> Outcome:
+        sides = iter([guess[i] if i in guess else c.side for i, c in enumerate(flat)])
+        return decide(*[[next(sides) for _ in r] if isinstance(r, Sequence) else next(sides)
+                        for r in readings])
+
+    tried = {guess: outcome(dict(zip(unsure, guess, strict=True)))
+             for guess in itertools.product((True, False), repeat=len(unsure))}
+    outcomes = list(dict.fromkeys(tried.values()))
+    if len(outcomes) == 1:
+        status, condition = outcomes[0]
+        return Verdict(status, detail, condition, found, tuple(flat))
+    # The straddles that matter: flipping one alone changes the outcome somewhere.
+    matter = [flat[i] for n, i in enumerate(unsure)
+              if any(tried[g] != tried[g[:n] + (not g[n],) + g[n + 1:]] for g in tried)]
+    statuses = list(dict.fromkeys(status for status, _ in outcomes))
+    between = (statuses if len(statuses) > 1
+               else [f"{status} {condition}".strip() for status, condition in outcomes])
+    return Verdict(UNDECIDED, f"{detail}; between {', '.join(between[:-1])} and {between[-1]}: "
+                   + "; ".join(c.describe() for c in matter) + f": {noise.WHAT_WOULD_DECIDE}",
+                   "", found, tuple(flat))
+
+
+def _holds_if(side: bool) -> Outcome:
+    """The outcome of a rule with one comparison: it holds where the comparison does."""
+    return (HOLDS if side else DOES_NOT_HOLD), ""
 
 
 T = TypeVar("T")
@@ -190,26 +306,86 @@ def _peak(case: Case) -> int:
     return int(case.median("server_peak"))
 
 
+def _peaks(case: Case) -> Figure:
+    """The case's peak in flight over its repeats."""
+    return case.figure("server_peak", f"{case.level.configuration}'s peak at {case.level.vus} VUs",
+                       "{:.0f}")
+
+
+def _count(value: float, words: str) -> Figure:
+    """A count (workers, processes, a cap) as a threshold."""
+    return threshold(value, words, "{:.0f}")
+
+
+def _read_from(*runs: str) -> str:
+    """``" (read from records/capacity, started 2026-12-02 08:01)"``: the other recorded
+    runs (``Case.run``, ``BenchRecord.runs``) a sentence's figures came from, or ""."""
+    found = list(dict.fromkeys(r for r in runs if r))
+    return f" (read from {' and '.join(found)})" if found else ""
+
+
+def _runs_said(parts: Sequence[tuple[str, str]]) -> tuple[list[str], str]:
+    """Sentences of (words, the run their figures came from): where every part came from
+    the same run, (the words, that run said once at the end), else (each part with its own
+    run said, "")."""
+    runs = {run for _, run in parts}
+    if len(runs) == 1:
+        return [words for words, _ in parts], _read_from(*runs)
+    return [words + _read_from(run) for words, run in parts], ""
+
+
 def _workers(case: Case, word: str = "worker") -> str:
     """``"4 sync workers"``-style words from the case's own settings."""
     count = settings(case).get("workers", 1)
     return f"{count} {word}{'s' if count != 1 else ''}"
 
 
-def capacity_of(record: BenchRecord, role: str, workload: str = "io"):
-    """``(capacity req/s, in flight at it, the search)`` of the first configuration that
-    played ``role`` with a search that found one, the median over its repeated searches,
-    or None. In flight at the capacity is Little's law, the rate times the service time."""
+@dataclass(frozen=True)
+class Capacity:
+    """A configuration's capacity under the objective, over its repeated searches.
+
+    Attributes:
+        rates: each search's capacity (req/s), in the order searched.
+        search: the first search (its configuration, objective, service time).
+        run: the other recorded run the searches were read from (``BenchRecord.runs``),
+            or "" for the record's own.
+    """
+
+    rates: tuple[float, ...]
+    search: Search
+    run: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.rates)
+
+    @property
+    def inflight(self) -> float:
+        """In flight at the capacity: Little's law, the rate times the service time."""
+        return self.median * self.search.service_ms / 1000.0
+
+    def figure(self, words: str) -> Figure:
+        """The capacity (req/s) of every search."""
+        return Figure(words, self.rates, "{:.1f}")
+
+    def inflight_figure(self, words: str) -> Figure:
+        """In flight at the capacity, for every search."""
+        return Figure(words, tuple(r * self.search.service_ms / 1000.0 for r in self.rates), "{:.0f}")
+
+
+def capacity_of(record: BenchRecord, role: str, workload: str = "io") -> Capacity | None:
+    """The ``Capacity`` of the first configuration that played ``role`` with a search that
+    found one, or None."""
     return first_played(record, role, lambda c: _capacity(record, c, workload))
 
 
-def _capacity(record: BenchRecord, configuration: str, workload: str):
+def _capacity(record: BenchRecord, configuration: str, workload: str) -> Capacity | None:
     found = [Search.from_dict(c) for c in record.capacities if "error" not in c
              and c["configuration"] == configuration and c["workload"] == workload]
-    median = spread(found)[0]
-    if median is None:
+    rates = tuple(s.capacity_rps for s in found if s.capacity_rps is not None)
+    if not rates:
         return None
-    return median, median * found[0].service_ms / 1000.0, found[0]
+    return Capacity(rates, found[0], record.runs.get("capacities", ""))
 
 
 def scenario_outcome(record: BenchRecord, scenario: str, configuration: str | None) -> dict | None:
@@ -238,12 +414,17 @@ def dev_server_one_at_a_time(record: BenchRecord, roles: Roles) -> Verdict:
     detail = (f"app.run() ({how}) held {_peak(default)} "
               f"of {default.level.vus} VUs at once; app.run(threaded=False) held "
               f"{_peak(single)} of {single.level.vus}")
-    found = _disagreements(default, single)
-    if _peak(default) == 1:
-        return Verdict(HOLDS, detail, disagreements=found)
-    if _peak(single) == 1:
-        return Verdict(HOLDS_ONLY_WHEN, detail, "app.run(threaded=False)", found)
-    return Verdict(DOES_NOT_HOLD, detail, disagreements=found)
+
+    def decide(default_alone: bool, single_alone: bool) -> Outcome:
+        if default_alone:
+            return HOLDS, ""
+        if single_alone:
+            return HOLDS_ONLY_WHEN, "app.run(threaded=False)"
+        return DOES_NOT_HOLD, ""
+
+    one = _count(1, "one at a time")
+    return judge(detail, decide, compare(_peaks(default), "==", one),
+                 compare(_peaks(single), "==", one), found=_disagreements(default, single))
 
 
 def threaded_dev_server(record: BenchRecord, roles: Roles) -> Verdict:
@@ -253,8 +434,9 @@ def threaded_dev_server(record: BenchRecord, roles: Roles) -> Verdict:
     vus = case.level.vus
     detail = (f"{_peak(case)} of {vus} VUs in flight at once, {case.span('throughput_rps')} "
               f"req/s: a thread per connection")
-    status = HOLDS if _peak(case) >= EVERY_VU * vus else DOES_NOT_HOLD
-    return Verdict(status, detail, disagreements=_disagreements(case))
+    every_vu = threshold(EVERY_VU * vus, f"EVERY_VU x {vus} VUs", "{:.1f}")
+    return judge(detail, _holds_if, compare(_peaks(case), ">=", every_vu),
+                 found=_disagreements(case))
 
 
 def forking_dev_server(record: BenchRecord, roles: Roles) -> Verdict:
@@ -265,8 +447,8 @@ def forking_dev_server(record: BenchRecord, roles: Roles) -> Verdict:
                                      "above its processes")
     detail = (f"peak {_peak(case)} at {case.level.vus} VUs; it sustained "
               f"{case.span('little_inflight', '{:.2f}')} of {processes} (a fork per request)")
-    return Verdict(HOLDS if _peak(case) == processes else DOES_NOT_HOLD, detail,
-                   disagreements=_disagreements(case))
+    return judge(detail, _holds_if, compare(_peaks(case), "==", _count(processes, "its processes")),
+                 found=_disagreements(case))
 
 
 def sync_workers(record: BenchRecord, roles: Roles) -> Verdict:
@@ -280,10 +462,9 @@ def sync_workers(record: BenchRecord, roles: Roles) -> Verdict:
         return Verdict(NOT_MEASURED, f"needs {named(record, roles['sync'])} levels with more "
                                      "VUs than workers")
     pairs = sorted({(settings(c)["workers"], _peak(c)) for c in found})
-    wrong = [(w, p) for w, p in pairs if w != p]
     detail = "; ".join(f"{w} worker{'s' if w > 1 else ''}: {p} at once" for w, p in pairs)
-    return Verdict(DOES_NOT_HOLD if wrong else HOLDS, detail,
-                   disagreements=_disagreements(*found))
+    each = [compare(_peaks(c), "==", _count(settings(c)["workers"], "its workers")) for c in found]
+    return judge(detail, lambda sides: _holds_if(all(sides)), each, found=_disagreements(*found))
 
 
 def sync_workers_start_threads(record: BenchRecord, roles: Roles) -> Verdict:
@@ -294,8 +475,8 @@ def sync_workers_start_threads(record: BenchRecord, roles: Roles) -> Verdict:
     workers = settings(case)["workers"]
     detail = (f"{_workers(case, 'sync worker')} held {_peak(case)} at {case.level.vus} VUs, "
               f"{case.span('throughput_rps')} req/s; a sync worker runs one request at a time")
-    return Verdict(HOLDS if _peak(case) > workers else DOES_NOT_HOLD, detail,
-                   disagreements=_disagreements(case))
+    return judge(detail, _holds_if, compare(_peaks(case), ">", _count(workers, "its workers")),
+                 found=_disagreements(case))
 
 
 def two_by_four(record: BenchRecord, roles: Roles) -> Verdict:
@@ -303,27 +484,36 @@ def two_by_four(record: BenchRecord, roles: Roles) -> Verdict:
     if not case:
         return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gthread'])}")
     limit = cap(case)
-    sustained = case.median("little_inflight")
-    others = []
+    parts = [(f"{case.first.configuration.capacity.formula}: peak {_peak(case)} at "
+              f"{case.level.vus} VUs, sustained {case.span('little_inflight', '{:.2f}')} of "
+              f"{limit}", case.run)]
     bounded = played(record, roles["bounded"])
     if bounded:
-        others.append(f"with --worker-connections {settings(bounded)['worker_connections']}: "
-                      f"{bounded.span('little_inflight', '{:.2f}')}")
+        parts.append((f"with --worker-connections {settings(bounded)['worker_connections']}: "
+                      f"{bounded.span('little_inflight', '{:.2f}')}", bounded.run))
     uwsgi = played(record, roles["uwsgi"])
     if uwsgi:
-        others.append(f"uWSGI's {settings(uwsgi)['processes']} x {settings(uwsgi)['threads']}: "
-                      f"{uwsgi.span('little_inflight', '{:.2f}')}")
-    detail = (f"{case.first.configuration.capacity.formula}: peak {_peak(case)} at "
-              f"{case.level.vus} VUs, sustained {case.span('little_inflight', '{:.2f}')} of "
-              f"{limit}" + (f" ({'; '.join(others)})" if others else ""))
-    if _peak(case) != limit:
+        parts.append((f"uWSGI's {settings(uwsgi)['processes']} x {settings(uwsgi)['threads']}: "
+                      f"{uwsgi.span('little_inflight', '{:.2f}')}", uwsgi.run))
+    said, tail = _runs_said(parts)
+    detail = said[0] + (f" ({'; '.join(said[1:])})" if said[1:] else "") + tail
+    if limit is None:  # no cap to reach: nothing to count at the peak
         return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(case))
-    if sustained >= EVERY_VU * limit:
-        return Verdict(HOLDS, detail, disagreements=_disagreements(case))
-    return Verdict(HOLDS_ONLY_WHEN, detail,
-                   "counted at the peak: gunicorn's workers take connections they have no "
-                   "free thread for (benoitc/gunicorn#3433), unless --worker-connections = "
-                   "threads", _disagreements(case))
+
+    def decide(at_cap: bool, sustains: bool) -> Outcome:
+        if not at_cap:
+            return DOES_NOT_HOLD, ""
+        if sustains:
+            return HOLDS, ""
+        return (HOLDS_ONLY_WHEN, "counted at the peak: gunicorn's workers take connections they "
+                "have no free thread for (benoitc/gunicorn#3433), unless --worker-connections = "
+                "threads")
+
+    sustained = case.figure("little_inflight", f"{case.level.configuration}'s Little's L at "
+                            f"{case.level.vus} VUs")
+    return judge(detail, decide, compare(_peaks(case), "==", _count(limit, "its cap")),
+                 compare(sustained, ">=", threshold(EVERY_VU * limit, f"EVERY_VU x {limit}")),
+                 found=_disagreements(case))
 
 
 #: The real-I/O cases whose waiting is C code a loop's monkey-patching cannot reach:
@@ -332,18 +522,20 @@ C_WAITS = (("db", "driver", "psycopg2", "db_active_peak"),
            ("upstream", "client", "pycurl", "upstream_peak"))
 
 
-def _blocked_by_c(record: BenchRecord, role: str) -> list[str]:
-    """Sentences for the C-waiting cases of ``role`` above its workers that did not hold
-    every VU in flight (the waits blocked the loop)."""
+def _blocked_by_c(record: BenchRecord, role: str) -> list[tuple[str, Comparison]]:
+    """The C-waiting cases of ``role`` above its workers, each as (its sentence, whether
+    it held fewer than EVERY_VU of its VUs in flight: the waits blocked the loop)."""
     found = []
     for workload, axis, value, figure in C_WAITS:
         for c in played_cases(record, role, workload=workload):
             if c.level.vus <= c.first.configuration.capacity.parallelism:
                 continue  # no more VUs than workers: blocking and cooperative look alike
-            if (c.level.param(axis) == value and _peak(c) < EVERY_VU * c.level.vus
+            if (c.level.param(axis) == value
                     and dict(c.level.params).get("connections", "per-request") == "per-request"):
-                found.append(f"{value}: {_peak(c)} of {c.level.vus} "
-                             f"({c.median(figure):.0f} at the {workload})")
+                every_vu = threshold(EVERY_VU * c.level.vus, f"EVERY_VU x {c.level.vus} VUs", "{:.1f}")
+                found.append((f"{value}: {_peak(c)} of {c.level.vus} "
+                              f"({c.median(figure):.0f} at the {workload})",
+                              compare(_peaks(c), "<", every_vu)))
     return found
 
 
@@ -353,26 +545,34 @@ def async_while_waiting(record: BenchRecord, roles: Roles) -> Verdict:
         return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gevent'])} or "
                                      f"{named(record, roles['eventlet'])}")
     parts = [f"{c.level.configuration}: {_peak(c)} of {c.level.vus} in flight on io" for c in io]
-    held = all(_peak(c) >= EVERY_VU * c.level.vus for c in io)
-    blocked = _blocked_by_c(record, roles["gevent"])
-    if not held:
-        return Verdict(DOES_NOT_HOLD, "; ".join(parts), disagreements=_disagreements(*io))
-    if blocked:
-        return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts) + "; with C code that waits: "
-                       + "; ".join(blocked),
-                       "the waiting goes through Python's patched sockets",
-                       _disagreements(*io))
-    return Verdict(HOLDS, "; ".join(parts), disagreements=_disagreements(*io))
+    held = [compare(_peaks(c), ">=", threshold(EVERY_VU * c.level.vus,
+                                               f"EVERY_VU x {c.level.vus} VUs", "{:.1f}"))
+            for c in io]
+    waits = _blocked_by_c(record, roles["gevent"])
+    blocked = [sentence for sentence, c in waits if c.side is not False]
+    detail = "; ".join(parts) + ("; with C code that waits: " + "; ".join(blocked) if blocked else "")
+
+    def decide(held: list[bool], blocked: list[bool]) -> Outcome:
+        if not all(held):
+            return DOES_NOT_HOLD, ""
+        if any(blocked):
+            return HOLDS_ONLY_WHEN, "the waiting goes through Python's patched sockets"
+        return HOLDS, ""
+
+    return judge(detail, decide, held, [c for _, c in waits], found=_disagreements(*io))
 
 
-def _balance(case: Case) -> tuple[float, float, int] | None:
-    """(busiest worker's share, fair share, requests the master served) of a case, or None
-    without per-worker counts or with a single worker."""
-    share = case.usage("served_top_share")
+def _balance(case: Case) -> tuple[Figure, float, Figure] | None:
+    """(busiest worker's share, fair share, requests the master served) of a case over its
+    repeats, or None without per-worker counts or with a single worker."""
     workers = settings(case).get("workers", 1)
-    if not share or workers < 2:
+    if not case.usage("served_top_share") or workers < 2:
         return None
-    return share, 1 / workers, int(case.usage("served_by_master") or 0)
+    name = case.level.configuration
+    share = case.figure("served_top_share", f"{name}'s busiest worker's share", "{:.0%}", usage=True)
+    master = Figure(f"requests {name}'s master served",
+                    tuple(case.usage_values("served_by_master")) or (0,), "{:.0f}")
+    return share, 1 / workers, master
 
 
 def master_load_balances(record: BenchRecord, roles: Roles) -> Verdict:
@@ -381,46 +581,57 @@ def master_load_balances(record: BenchRecord, roles: Roles) -> Verdict:
     if not found:
         return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gthread'])} "
                                      f"or {named(record, roles['sync'])} with per-worker counts")
-    master = sum(b[2] for _, b in found)
-    parts = [f"{c.first.configuration.capacity.formula} ({c.level.configuration}): busiest "
-             f"worker {b[0]:.0%} of the requests, fair share {b[1]:.0%}" for c, b in found]
+    master = sum(int(b[2].median) for _, b in found)
+    parts, tail = _runs_said([(f"{c.first.configuration.capacity.formula} ({c.level.configuration}): "
+                               f"the busiest worker's share of the requests {b[0].describe()}, "
+                               f"fair share {b[1]:.0%}", c.run) for c, b in found])
     detail = (f"the master served {master} requests; the workers accept from the shared "
-              f"socket: " + "; ".join(parts))
-    balanced = all(share <= fair * (1 + BALANCED_WITHIN) for _, (share, fair, _) in found)
-    cases_ = _disagreements(*(c for c, _ in found))
-    if master > 0 and balanced:
-        return Verdict(HOLDS, detail, disagreements=cases_)
-    if balanced:
-        return Verdict(HOLDS_ONLY_WHEN, detail,
-                       "'balancing' means the kernel's: each worker accepts from the shared "
-                       "socket, and one that accepts only when free takes its share", cases_)
-    return Verdict(DOES_NOT_HOLD, detail, disagreements=cases_)
+              f"socket: " + "; ".join(parts) + tail)
+    served = [compare(b[2], ">", _count(0, "none")) for _, b in found]
+    balanced = [compare(share, "<=", threshold(fair * (1 + BALANCED_WITHIN),
+                                               "fair share x (1 + BALANCED_WITHIN)", "{:.0%}"))
+                for _, (share, fair, _) in found]
+
+    def decide(served: list[bool], balanced: list[bool]) -> Outcome:
+        if any(served) and all(balanced):
+            return HOLDS, ""
+        if all(balanced):
+            return (HOLDS_ONLY_WHEN, "'balancing' means the kernel's: each worker accepts from "
+                    "the shared socket, and one that accepts only when free takes its share")
+        return DOES_NOT_HOLD, ""
+
+    return judge(detail, decide, served, balanced, found=_disagreements(*(c for c, _ in found)))
 
 
 def async_dozens_or_hundreds(record: BenchRecord, roles: Roles) -> Verdict:
     one = played(record, roles["gevent"], variant=Variant(knobs=(("workers", "1"),)))
     ceiling = played_outcome(record, "ceiling", roles["gevent"])
     held = ceiling["figures"]["held"] if ceiling else 0
-    parts = []
+    parts, reach = [], []
+    dozens = _count(DOZENS, "DOZENS")
     if one:
         parts.append(f"{_workers(one, 'gevent worker')} held {_peak(one)} at once "
-                     f"({one.level.vus} VUs)")
+                     f"({one.level.vus} VUs){_read_from(one.run)}")
+        reach.append(compare(_peaks(one), ">=", dozens))
     if ceiling:
         parts.append(f"the ceiling scenario: {ceiling['configuration']} held {held} in flight "
-                     f"(what stopped it: {ceiling['figures']['stopped_by']})")
+                     f"(what stopped it: {ceiling['figures']['stopped_by']})"
+                     + _read_from(record.runs.get("scenarios", "")))
+        reach.append(compare(_count(held, "the ceiling scenario's held"), ">=", dozens))
     measured = capacity_of(record, roles["gevent"])
     if measured:
-        rate, inflight, found = measured
+        found = measured.search
         parts.append(f"{found.configuration}'s capacity under {found.objective.percentile} <= "
-                     f"{found.objective.bound_ms:g} ms: {rate:.0f} req/s, {inflight:.0f} in "
-                     f"flight at once (Little's law)")
+                     f"{found.objective.bound_ms:g} ms: {measured.median:.0f} req/s, "
+                     f"{measured.inflight:.0f} in flight at once (Little's law)"
+                     + _read_from(measured.run))
+        reach.append(compare(measured.inflight_figure(f"in flight at {found.configuration}'s "
+                                                      "capacity"), ">=", dozens))
     if not parts:
         return Verdict(NOT_MEASURED, "needs an io level of one gevent worker, the ceiling "
                                      "scenario, or a capacity search")
-    most = max(([_peak(one)] if one else []) + ([held] if ceiling else [])
-               + ([measured[1]] if measured else []))
-    return Verdict(HOLDS if most >= DOZENS else DOES_NOT_HOLD, "; ".join(parts),
-                   disagreements=_disagreements(one))
+    return judge("; ".join(parts), lambda reach: _holds_if(any(reach)), reach,
+                 found=_disagreements(one))
 
 
 def cpu_bound_gil(record: BenchRecord, roles: Roles) -> Verdict:
@@ -435,33 +646,52 @@ def cpu_bound_gil(record: BenchRecord, roles: Roles) -> Verdict:
     def processes(case: Case) -> int:
         return case.first.configuration.capacity.parallelism
 
+    def cpus(case: Case) -> Figure:
+        return case.figure("app_cpu_fraction", f"{case.level.configuration}'s CPUs"
+                           + (f" on {case.level.variant.python}" if case.level.variant.python else ""),
+                           usage=True)
+
     parts = [f"{_workers(sync, 'sync worker')} used {sync.usage('app_cpu_fraction'):.2f} CPUs, "
              f"{sync.span('throughput_rps')} req/s"]
     parts += [f"{c.level.configuration} ({processes(c)} process of threads) "
               f"{c.usage('app_cpu_fraction'):.2f} CPUs, {c.span('throughput_rps')} req/s"
               for c in threads]
-    limited = all(c.usage("app_cpu_fraction") <= processes(c) * (1 + GIL_CPU_SLACK) for c in threads)
+    limited = [compare(cpus(c), "<=", threshold(processes(c) * (1 + GIL_CPU_SLACK),
+                                                "its processes x (1 + GIL_CPU_SLACK)"))
+               for c in threads]
     usable = min(processes(sync), max(QUOTAS))
-    suits = sync.usage("app_cpu_fraction") >= usable * (1 - CPU_BOUND_TOLERANCE)
+    suits = compare(cpus(sync), ">=", threshold(usable * (1 - CPU_BOUND_TOLERANCE),
+                                                "usable CPUs x (1 - CPU_BOUND_TOLERANCE)"))
     detail = f"under a {max(QUOTAS):g}-CPU quota: " + "; ".join(parts)
-    if not (limited and suits):
-        return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(sync, *threads))
     free = without_the_gil(record, two, roles)
-    if free is None:
-        return Verdict(HOLDS, detail, disagreements=_disagreements(sync, *threads))
-    python, ft_sync, ft_threads = free
-    detail += (f"; on free-threaded {python} (`make bench-python`): "
-               + "; ".join(f"{c.level.configuration} {c.usage('app_cpu_fraction'):.2f} CPUs, "
-                           f"{c.span('throughput_rps')} req/s" for c in [ft_sync, *ft_threads] if c))
-    escaped = [c for c in ft_threads  # more CPUs than its processes could use with a GIL
-               if c.usage("app_cpu_fraction") > settings(c).get("workers", 1) * (1 + GIL_CPU_SLACK)]
-    if not escaped:
-        return Verdict(HOLDS, detail, disagreements=_disagreements(sync, *threads))
-    return Verdict(HOLDS_ONLY_WHEN, detail, "the interpreter has a GIL: on the free-threaded "
-                   "build, " + ", ".join(c.level.configuration for c in escaped)
-                   + f" used more CPUs than {'it has' if len(escaped) == 1 else 'they have'} "
-                   f"processes (GIL_CPU_SLACK {GIL_CPU_SLACK:.0%})",
-                   _disagreements(sync, *threads, ft_sync, *ft_threads))
+    escaped: list[Comparison] = []
+    ft_threads: list[Case] = []
+    found = _disagreements(sync, *threads)
+    if free is not None:
+        python, ft_sync, ft_threads = free
+        detail += (f"; on free-threaded {python}"
+                   + (_read_from(*(c.run for c in [ft_sync, *ft_threads] if c))
+                      or " (`make bench-python`)") + ": "
+                   + "; ".join(f"{c.level.configuration} {c.usage('app_cpu_fraction'):.2f} CPUs, "
+                               f"{c.span('throughput_rps')} req/s" for c in [ft_sync, *ft_threads] if c))
+        # more CPUs than its processes could use with a GIL
+        escaped = [compare(cpus(c), ">", threshold(settings(c).get("workers", 1) * (1 + GIL_CPU_SLACK),
+                                                   "its processes x (1 + GIL_CPU_SLACK)"))
+                   for c in ft_threads]
+
+    def decide(limited: list[bool], suits: bool, escaped: list[bool]) -> Outcome:
+        if not (all(limited) and suits):
+            return DOES_NOT_HOLD, ""
+        names = [c.level.configuration for c, e in zip(ft_threads, escaped, strict=True) if e]
+        if not names:
+            return HOLDS, ""
+        return (HOLDS_ONLY_WHEN, "the interpreter has a GIL: on the free-threaded build, "
+                + ", ".join(names) + f" used more CPUs than {'it has' if len(names) == 1 else 'they have'}"
+                f" processes (GIL_CPU_SLACK {GIL_CPU_SLACK:.0%})")
+
+    if any(c.side is not False for c in escaped):  # the free-threaded levels may decide it
+        found = _disagreements(sync, *threads, *(free[1:2] if free else ()), *ft_threads)
+    return judge(detail, decide, limited, suits, escaped, found=found)
 
 
 def without_the_gil(record: BenchRecord, two: Variant,
@@ -485,40 +715,72 @@ def without_the_gil(record: BenchRecord, two: Variant,
     return None
 
 
+def _per_request_mib(case: Case) -> Figure:
+    """The app's memory over its peak in flight, for every repeat that measured both: what
+    one request in flight costs."""
+    values = tuple(e.usage["app_memory_bytes"] / 2**20 / e.figures["server_peak"]
+                   for e in case.measured if e.usage and e.usage.get("app_memory_bytes")
+                   and e.figures.get("server_peak"))
+    return Figure(f"{case.level.configuration}'s MiB per request in flight", values or (0.0,), "{:.1f}")
+
+
+def _mib(case: Case) -> float:
+    return (case.usage("app_memory_bytes") or 0) / 2**20
+
+
+def _memory(case: Case) -> Figure:
+    """The app's memory (MiB) of every repeat."""
+    values = tuple(v / 2**20 for v in case.usage_values("app_memory_bytes"))
+    return Figure(f"{case.level.configuration}'s memory (MiB)", values or (0.0,), "{:.0f}")
+
+
 def io_async_throughput_memory(record: BenchRecord, roles: Roles) -> Verdict:
     gevent, sync, threaded = (played(record, roles["gevent"]), played(record, roles["sync"]),
                               played(record, roles["threaded"]))
     if not gevent or not sync:
         return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['gevent'])} and "
                                      f"{named(record, roles['sync'])}")
-
-    def mib(case: Case) -> float:
-        return (case.usage("app_memory_bytes") or 0) / 2**20
-
+    gevent_mib, sync_mib = _per_request_mib(gevent), _per_request_mib(sync)
     detail = (f"at {gevent.level.vus} VUs, gevent ({_workers(gevent)}) "
-              f"{gevent.span('throughput_rps')} req/s in {mib(gevent):.0f} MiB against "
+              f"{gevent.span('throughput_rps')} req/s in {_mib(gevent):.0f} MiB against "
               f"{_workers(sync, 'sync worker')}' {sync.span('throughput_rps')} req/s in "
-              f"{mib(sync):.0f} MiB")
-    throughput = {"gevent": gevent.median("throughput_rps"), "sync": sync.median("throughput_rps"),
-                  "threads": threaded.median("throughput_rps") if threaded else None}
+              f"{_mib(sync):.0f} MiB; memory per request in flight: gevent "
+              f"{gevent_mib.describe()} MiB ({_mib(gevent):.0f} MiB in total for {_peak(gevent)} "
+              f"in flight) against sync {sync_mib.describe()} MiB ({_mib(sync):.0f} MiB for "
+              f"{_peak(sync)})")
+
+    def rate(case: Case, name: str) -> Figure:
+        return case.figure("throughput_rps", f"{name}'s throughput at {case.level.vus} VUs", "{:.1f}")
+
+    throughput = {"gevent": rate(gevent, "gevent"), "sync": rate(sync, "sync"),
+                  "threads": rate(threaded, "threads") if threaded else None}
     capacities = {"gevent": capacity_of(record, roles["gevent"]),
                   "sync": capacity_of(record, roles["sync"]),
                   "threads": capacity_of(record, roles["threaded"])}
     if capacities["gevent"] and capacities["sync"]:  # what each serves under the objective
-        throughput = {name: c[0] if c else None for name, c in capacities.items()}
-        detail += "; capacity under the objective: " + ", ".join(
-            f"{name} {c[0]:.1f} req/s" for name, c in capacities.items() if c)
-    better = (throughput["gevent"] > throughput["sync"]
-              and mib(gevent) / _peak(gevent) < mib(sync) / _peak(sync))
-    if not better:
-        return Verdict(DOES_NOT_HOLD, detail, disagreements=_disagreements(gevent, sync))
-    if threaded and throughput["threads"] and throughput["threads"] >= (
-            1 - SAME_THROUGHPUT) * throughput["gevent"] and mib(threaded) <= mib(gevent):
-        return Verdict(HOLDS_ONLY_WHEN, detail + f"; one process of threads (app.run()) "
-                       f"{threaded.span('throughput_rps')} req/s in {mib(threaded):.0f} MiB",
-                       "compared with sync workers: threads do as well",
-                       _disagreements(gevent, sync, threaded))
-    return Verdict(HOLDS, detail, disagreements=_disagreements(gevent, sync))
+        throughput = {name: c.figure(f"{name}'s capacity") if c else None
+                      for name, c in capacities.items()}
+        detail += ("; capacity under the objective" + _read_from(capacities["gevent"].run) + ": "
+                   + ", ".join(f"{name} {c.figure(name).describe()} req/s"
+                               for name, c in capacities.items() if c))
+    readings = [compare(throughput["gevent"], ">", throughput["sync"].times(
+                    1 + ASYNC_BETTER_BY, "sync's x (1 + ASYNC_BETTER_BY)")),
+                compare(gevent_mib, "<", sync_mib)]
+    if threaded and throughput["threads"]:
+        detail += (f"; one process of threads (app.run()) {threaded.span('throughput_rps')} req/s "
+                   f"in {_mib(threaded):.0f} MiB")
+        readings.append([compare(throughput["threads"], ">=", throughput["gevent"].times(
+                             1 - SAME_THROUGHPUT, "gevent's x (1 - SAME_THROUGHPUT)")),
+                         compare(_memory(threaded), "<=", _memory(gevent))])
+
+    def decide(better: bool, lighter: bool, threads: list[bool] = ()) -> Outcome:
+        if not (better and lighter):
+            return DOES_NOT_HOLD, ""
+        if threads and all(threads):
+            return HOLDS_ONLY_WHEN, "compared with sync workers: threads do as well"
+        return HOLDS, ""
+
+    return judge(detail, decide, *readings, found=_disagreements(gevent, sync, threaded))
 
 
 def workers_vs_cores(record: BenchRecord, roles: Roles) -> Verdict:
@@ -533,10 +795,16 @@ def workers_vs_cores(record: BenchRecord, roles: Roles) -> Verdict:
               f"({most.workers} workers kept {kept:.0%} of the best); memory "
               f"{swept.points[0].memory_bytes / 2**20:.0f} to {most.memory_bytes / 2**20:.0f} MiB "
               f"({swept.memory_per_worker_bytes / 2**20:.1f} MiB per worker)")
-    if kept >= 1 - SAME_THROUGHPUT:
-        return Verdict(HOLDS_ONLY_WHEN, detail,
-                       "memory is what runs out: context switching cost no measurable throughput")
-    return Verdict(HOLDS, detail)
+    share = Figure(f"{most.workers} workers' throughput over the best",
+                   tuple(v / best for v in most.throughputs or (most.throughput_rps,)), "{:.0%}")
+
+    def decide(same: bool) -> Outcome:
+        if same:
+            return HOLDS_ONLY_WHEN, "memory is what runs out: context switching cost no measurable throughput"
+        return HOLDS, ""
+
+    return judge(detail, decide, compare(share, ">=", threshold(1 - SAME_THROUGHPUT,
+                                                                "1 - SAME_THROUGHPUT", "{:.0%}")))
 
 
 def sizing_rules(record: BenchRecord, roles: Roles) -> Verdict:
@@ -582,8 +850,11 @@ def worker_memory(record: BenchRecord, roles: Roles) -> Verdict:
         detail += f"; the declared {declared // 2**20} MiB fits about {fits}"
     oom = played_outcome(record, "memory", roles["sync"])
     if oom:
-        detail += f"; past a limit: {oom['summary']}"
-    return Verdict(HOLDS if per_worker >= MEMORY_PER_WORKER_MIN_MIB else DOES_NOT_HOLD, detail)
+        detail += f"; past a limit{_read_from(record.runs.get('scenarios', ''))}: {oom['summary']}"
+    slopes = Figure("memory per sync worker (MiB), each repeat's sweep",
+                    tuple(v / 2**20 for v in swept.memory_per_worker_repeats) or (per_worker,), "{:.1f}")
+    return judge(detail, _holds_if, compare(slopes, ">=", threshold(
+        MEMORY_PER_WORKER_MIN_MIB, "MEMORY_PER_WORKER_MIN_MIB", "{:.1f}")))
 
 
 def async_library_compatibility(record: BenchRecord, roles: Roles) -> Verdict:
@@ -606,9 +877,10 @@ def async_library_compatibility(record: BenchRecord, roles: Roles) -> Verdict:
               if c.level.param("client") == "pycurl"]
     if pycurl:
         detail += f"; pycurl {pycurl[0].median('upstream_peak'):.0f} calls at once"
-    holds = blocking.median("db_active_peak") < green.median("db_active_peak")
-    return Verdict(HOLDS if holds else DOES_NOT_HOLD, detail,
-                   disagreements=_disagreements(blocking, green))
+    fewer = compare(blocking.figure("db_active_peak", "psycopg2's queries at once", "{:.0f}"), "<",
+                    green.figure("db_active_peak", "psycogreen's", "{:.0f}").times(
+                        1 - BLOCKING_FEWER_BY, "psycogreen's x (1 - BLOCKING_FEWER_BY)", "{:.1f}"))
+    return judge(detail, _holds_if, fewer, found=_disagreements(blocking, green))
 
 
 def _expects_gevent(configuration) -> bool:
@@ -639,19 +911,25 @@ def monkey_patching(record: BenchRecord, roles: Roles) -> Verdict:
                      f"every worker: {', '.join(patched)} report patched_by=gevent")
     if unpatched:
         parts.append(f"{', '.join(unpatched)} ran a gevent loop unpatched")
-    preload_broke = False
+    broke = []
     if preload and plain:
         late, early = preload[0].median("db_active_peak"), plain[0].median("db_active_peak")
-        preload_broke = late < early
+        broke.append(compare(
+            preload[0].figure("db_active_peak", "psycopg 3's queries at once with --preload", "{:.0f}"),
+            "<", plain[0].figure("db_active_peak", "without", "{:.0f}").times(
+                1 - PRELOAD_FEWER_BY, "without, x (1 - PRELOAD_FEWER_BY)", "{:.1f}")))
         parts.append(f"with --preload the drivers were imported before the patch and psycopg 3 "
                      f"ran {late:.0f} queries at once against {early:.0f} without")
-    if unpatched:
-        return Verdict(DOES_NOT_HOLD, "; ".join(parts))
-    if has and not preload_broke:
-        return Verdict(HOLDS, "; ".join(parts))
-    return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts),
-                   "called as gevent.monkey.patch_all(), before the app and its libraries "
-                   "are imported (gunicorn's worker does, unless --preload imports them first)")
+
+    def decide(broke: list[bool]) -> Outcome:
+        if unpatched:
+            return DOES_NOT_HOLD, ""
+        if has and not any(broke):
+            return HOLDS, ""
+        return (HOLDS_ONLY_WHEN, "called as gevent.monkey.patch_all(), before the app and its "
+                "libraries are imported (gunicorn's worker does, unless --preload imports them first)")
+
+    return judge("; ".join(parts), decide, broke)
 
 
 def two_tabs(record: BenchRecord, roles: Roles) -> Verdict:
@@ -663,12 +941,18 @@ def two_tabs(record: BenchRecord, roles: Roles) -> Verdict:
                                      f"{named(record, roles['gevent'])}")
     detail = (f"the blog's app.run(debug=False) held {_peak(blog)} at once; "
               f"app.run(threaded=False) held {_peak(single)}; gevent {_peak(gevent)}")
-    found = _disagreements(blog, single, gevent)
-    if _peak(gevent) < 2 or _peak(single) > 1:
-        return Verdict(DOES_NOT_HOLD, detail, disagreements=found)
-    if _peak(blog) > 1:
-        return Verdict(HOLDS_ONLY_WHEN, detail, "the dev server runs with threaded=False", found)
-    return Verdict(HOLDS, detail, disagreements=found)
+    one = _count(1, "one at a time")
+
+    def decide(gevent_waits: bool, single_overlaps: bool, blog_overlaps: bool) -> Outcome:
+        if gevent_waits or single_overlaps:
+            return DOES_NOT_HOLD, ""
+        if blog_overlaps:
+            return HOLDS_ONLY_WHEN, "the dev server runs with threaded=False"
+        return HOLDS, ""
+
+    return judge(detail, decide, compare(_peaks(gevent), "<", _count(2, "two tabs at once")),
+                 compare(_peaks(single), ">", one), compare(_peaks(blog), ">", one),
+                 found=_disagreements(blog, single, gevent))
 
 
 def builtin_server_production(record: BenchRecord, roles: Roles) -> Verdict:
@@ -677,15 +961,19 @@ def builtin_server_production(record: BenchRecord, roles: Roles) -> Verdict:
     if not (threaded and gevent) and not exhaustion:
         return Verdict(NOT_MEASURED, f"needs io levels of {named(record, roles['threaded'])} and "
                                      f"{named(record, roles['gevent'])}, or the threads scenario")
-    parts, scales, uncapped = [], None, False
+    parts, scales, uncapped = [], [], False
     if threaded and gevent:
-        scales = threaded.median("throughput_rps") >= (1 - SAME_THROUGHPUT) * gevent.median(
-            "throughput_rps")
-        mine, theirs = capacity_of(record, roles["threaded"]), capacity_of(record, roles["gevent"])
-        if mine and theirs:  # under the objective, not at one closed load
-            scales = mine[0] >= (1 - SAME_THROUGHPUT) * theirs[0]
-            parts.append(f"capacity under the objective: {mine[0]:.1f} req/s against gevent's "
-                         f"{theirs[0]:.1f}")
+        mine = threaded.figure("throughput_rps", f"{threaded.level.configuration}'s throughput", "{:.1f}")
+        theirs = gevent.figure("throughput_rps", "gevent's", "{:.1f}")
+        found_mine = capacity_of(record, roles["threaded"])
+        found_theirs = capacity_of(record, roles["gevent"])
+        if found_mine and found_theirs:  # under the objective, not at one closed load
+            mine = found_mine.figure(f"{threaded.level.configuration}'s capacity")
+            theirs = found_theirs.figure("gevent's")
+            parts.append(f"capacity under the objective{_read_from(found_mine.run, found_theirs.run)}: "
+                         f"{mine.describe()} req/s against gevent's {theirs.describe()}")
+        scales.append(compare(mine, ">=", theirs.times(1 - SAME_THROUGHPUT,
+                                                       "gevent's x (1 - SAME_THROUGHPUT)")))
         uncapped = cap(threaded) is None
         parts.append(f"for I/O: {_peak(threaded)} at once, {threaded.span('throughput_rps')} "
                      f"req/s against gevent's {gevent.span('throughput_rps')}"
@@ -693,14 +981,17 @@ def builtin_server_production(record: BenchRecord, roles: Roles) -> Verdict:
                         "pids limit) and no worker supervision" if uncapped else ""))
     failed = (exhaustion["figures"].get("failures") or 0) if exhaustion else 0
     if exhaustion:
-        parts.append(f"past the pids limit: {exhaustion['summary']}")
-    found = _disagreements(threaded, gevent)
-    if scales is False:
-        return Verdict(HOLDS, "; ".join(parts), disagreements=found)
-    if uncapped or failed:
-        return Verdict(HOLDS_ONLY_WHEN, "; ".join(parts),
-                       "for reasons other than scaling: no cap on threads, no supervision", found)
-    return Verdict(DOES_NOT_HOLD, "; ".join(parts), disagreements=found)
+        parts.append(f"past the pids limit{_read_from(record.runs.get('scenarios', ''))}: "
+                     f"{exhaustion['summary']}")
+
+    def decide(scales: list[bool]) -> Outcome:
+        if scales and not all(scales):
+            return HOLDS, ""
+        if uncapped or failed:
+            return HOLDS_ONLY_WHEN, "for reasons other than scaling: no cap on threads, no supervision"
+        return DOES_NOT_HOLD, ""
+
+    return judge("; ".join(parts), decide, scales, found=_disagreements(threaded, gevent))
 
 
 RULES = {fn.__name__: fn for fn in (
