@@ -46,7 +46,7 @@ def test_the_light_run_on_the_shop_recommends_a_measured_candidate_or_names_the_
     assert record.status == "complete", record.status
     assert [s["status"] // 100 for s in advice["smoke"]] == [2] * len(advice["smoke"])
     measured = advice["results"]
-    assert [r["candidate"]["family"] for r in measured] == ["gunicorn sync", "gunicorn gthread"]
+    assert [r["candidate"]["family"] for r in measured] == ["gunicorn-sync", "gunicorn-gthread"]
     for r in measured:
         assert "error" not in r, f"{r['candidate']['name']}: {r.get('error')}\n{r.get('log')}"
         assert r["closed"]["failures"] == 0, f"{r['candidate']['name']} failed requests"
