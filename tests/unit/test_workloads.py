@@ -131,3 +131,18 @@ def test_sizing_levels_follow_the_rules_on_what_the_container_will_see(fake_comp
                if lv.configuration == "gunicorn-sync"}
     assert workers == {str(2 * os.cpu_count() + 1), "1"}  # gunicorn's rule; Heroku's at 256 MiB
     assert {lv.workload for lv in sizing} == {"cpu", "io"}
+
+
+def test_a_path_parameter_kept_relative_reaches_k6_absolute():
+    """A record keeps the mix file relative to the repository; k6 reads a relative path
+    from its script's folder, so it must be given the file's absolute path."""
+    from support import ROOT
+    from wsgilab.model.load import Closed as ClosedLoad
+    from wsgilab.workloads import get as get_workload
+
+    mix = get_workload("mix")
+    level = mix.level("x", ClosedLoad(2), {"mix_file": "tests/unit/data/mix.json",
+                                           "mix_service_ms": 5})
+    env = mix.k6_env(level)
+    assert env["MIX_FILE"] == str(ROOT / "tests" / "unit" / "data" / "mix.json"), env
+    assert dict(level.params)["mix_file"] == "tests/unit/data/mix.json", "the record keeps it relative"

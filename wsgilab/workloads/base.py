@@ -10,6 +10,7 @@ from wsgilab.model.facts import Facts
 from wsgilab.model.levels import Level, Variant
 from wsgilab.model.load import CONSTANT, OPEN_VUS_HEADROOM, Closed, Load, Open, open_vus
 from wsgilab.model.objective import Objective
+from wsgilab.model.paths import absolute
 from wsgilab.model.results import LevelResult
 from wsgilab.model.roles import players
 from wsgilab.model.theory import Check, open_figures
@@ -27,6 +28,9 @@ class Param:
         low, high: bounds of a whole-number parameter; choices: the values of a named one.
         unit: for messages (``milliseconds``); help: one line for ``--help``.
         in_name: part of the level's name and file names (an axis of the workload).
+        path: a file's path, kept relative to the repository in records so that they
+            travel; k6 is given it absolute (k6's ``open()`` reads a relative path from
+            the script's own folder, not from where k6 runs).
     """
 
     name: str
@@ -38,6 +42,7 @@ class Param:
     unit: str = ""
     help: str = ""
     in_name: bool = False
+    path: bool = False
 
     def parse(self, text: str) -> int | str:
         """Read a value given on the command line.
@@ -218,7 +223,8 @@ class Workload:
     def k6_env(self, level: Level) -> dict[str, str]:
         """The script's parameters for ``level``, as k6 environment variables."""
         values = dict(level.params)
-        return {p.env: str(values[p.name]) for p in self.params}
+        return {p.env: str(absolute(values[p.name]) if p.path and values[p.name] else values[p.name])
+                for p in self.params}
 
 
 class ObserverError(RuntimeError):

@@ -16,7 +16,8 @@ from wsgilab.model.results import LevelResult
 from wsgilab.model.theory import Check
 from wsgilab.workloads.base import Param, PlanRequest, Workload, common_figures
 
-MIX_FILE = Param("mix_file", "MIX_FILE", "", help="the mix's JSON file (make advise writes it)")
+MIX_FILE = Param("mix_file", "MIX_FILE", "", help="the mix's JSON file (make advise writes it)",
+                 path=True)
 SERVICE_MS = Param("mix_service_ms", "MIX_SERVICE_MS", 0, low=0, high=600_000,
                    unit="milliseconds", help="the mix's mean service time, measured alone")
 
