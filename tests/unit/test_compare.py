@@ -53,6 +53,16 @@ def gthread_sustained(record, shift):
     return out
 
 
+def gthread_set(record, value):
+    """``record`` with gthread 2 x 4's Little's L at 40 VUs set to ``value`` in every repeat."""
+    out = copy.deepcopy(record)
+    gthread = player(out.roles, "gthread-workers")
+    for entry in out.find(configuration=gthread, workload="io"):
+        if entry.level.vus == 40:
+            entry.figures["little_inflight"] = value
+    return out
+
+
 def claim(changes, claim_id):
     return next((c for c in changes if c.claim == claim_id), None)
 
@@ -86,7 +96,8 @@ def test_a_change_to_or_from_undecided_is_noise():
 
 def test_a_change_between_single_runs_has_no_spread_to_judge_it():
     run = BenchRecord.load(DEFAULT_RUN)
-    found = claim(compare.verdict_changes(run, gthread_sustained(run, +1.6)), 6)
+    below = gthread_set(run, 6.0)  # below EVERY_VU x 8 = 7.2, then above it
+    found = claim(compare.verdict_changes(below, gthread_set(run, 8.0)), 6)
     assert found and found.b.status == claims.HOLDS and found.kind == compare.NO_SPREAD, found
 
 
