@@ -25,7 +25,7 @@ from tabulate import tabulate
 from wsgilab import report
 from wsgilab.lab import compose, images, kubernetes, loadside, pythons
 from wsgilab.lab.compose import ComposeError
-from wsgilab.lab.run import estimate_s, fmt_duration
+from wsgilab.lab.run import estimate_s, fmt_duration, link
 from wsgilab.lab.session import Interrupted, LabSession
 from wsgilab.model import interpreters
 from wsgilab.model.paths import ROOT, relative
@@ -156,9 +156,7 @@ def _faults(argv: list[str]) -> int:
     except (KeyboardInterrupt, Interrupted) as exc:
         return stopped(exc, directory)
     if args.results is None:
-        latest = ROOT / "results" / "faults-latest"
-        latest.unlink(missing_ok=True)
-        latest.symlink_to(directory.name)
+        link(directory, "faults-latest")
     render(directory)
     failed = [(name, o["configuration"]) for name, entry in record.scenarios.items()
               for o in entry.get("outcomes", []) if not o["passed"]]
