@@ -18,7 +18,16 @@ from wsgilab.lab.k6 import SCRIPTS, env_flags, k6_binary
 from wsgilab.model import capacity, objective
 from wsgilab.model.capacity import CAPACITY_TOLERANCE, MAX_STEPS, RESOLUTION, Search, Step
 from wsgilab.model.levels import Level
-from wsgilab.model.load import CONSTANT, POISSON, Closed, Open, from_dict, open_vus
+from wsgilab.model.load import (
+    CONSTANT,
+    LOAD_SIDE_STALL_S,
+    POISSON,
+    Closed,
+    Open,
+    from_dict,
+    open_vus,
+    tick_rate,
+)
 from wsgilab.model.objective import Objective
 from wsgilab.model.theory import Capacity, open_bound_rps, open_checks, open_figures
 
@@ -58,6 +67,14 @@ def test_poisson_arrivals_thin_a_faster_tick():
 def test_open_vus_follow_the_rate_and_the_objective():
     assert open_vus(16, 0.5, 2.0) == 17  # 16 req/s x 0.5 s x 2 + 1
     assert open_vus(200, 0.0, 1.0) == 21  # a zero-work request: OPEN_MIN_LATENCY_S
+
+
+def test_poisson_vus_also_cover_the_empty_ticks_over_a_load_side_stall():
+    # 100 req/s ticks 2000 times a second: 1900 empty ticks a second, each on a VU while
+    # k6 catches up after a stall of LOAD_SIDE_STALL_S.
+    extra = math.ceil((tick_rate(100, POISSON) - 100) * LOAD_SIDE_STALL_S)
+    assert open_vus(100, 0.5, 2.0, POISSON) == open_vus(100, 0.5, 2.0) + extra
+    assert extra > open_vus(100, 0.5, 2.0)  # the ticks, not the requests, wanted the VUs
 
 
 def test_k6_reads_an_open_load_as_an_arrival_rate_with_its_vus():

@@ -123,7 +123,7 @@ def find_capacity(run: Run, service: str, cfg: Configuration | NotServing, workl
                    ceiling_rps, repeat=repeat, floor_rps=floor[0], floor_rule=floor[1])
 
     def measure(rate: float) -> Step:
-        vus = min(MAX_VUS, open_vus(rate, bound_ms / 1000.0, OPEN_VUS_HEADROOM))
+        vus = min(MAX_VUS, open_vus(rate, bound_ms / 1000.0, OPEN_VUS_HEADROOM, arrivals))
         level = replace(spec.level(service, Open(rate, vus, arrivals), params, variant),
                         repeat=repeat)
         entry = run.measure(level, cfg, containers)

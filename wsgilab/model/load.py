@@ -38,6 +38,13 @@ POISSON_TICKS_PER_REQUEST = 20
 #: core); above 100 req/s the ticks per request fall, p rises and the coefficient of
 #: variation with it (0.87 at 500 req/s), and the measured one is recorded.
 MAX_TICKS_PER_S = 2000
+#: A stall of the load side (k6 descheduled on its shared core) that an open load's VUs
+#: ride over, seconds. After one, k6 starts every iteration it missed at once, each on a
+#: free VU, and drops those it has none for (k6 #2837). Thinning makes it acute: at
+#: 100 req/s k6 ticks 2000 times a second, so a 50 ms stall wants 100 VUs for empty ticks
+#: alone, and CI once dropped 46 ticks at 100 req/s on 101 VUs with the server idle. The
+#: thinning's ticks get VUs for a stall this long on top of those for the requests.
+LOAD_SIDE_STALL_S = 0.25
 #: An open level's VUs: rate x the objective's latency bound (Little's law on the client
 #: side) times this, so that k6 runs out of VUs (and drops iterations, a failure) only
 #: once latency is twice the objective: such a level fails its objective anyway.
@@ -111,9 +118,7 @@ class Open:
     @property
     def tick_rate(self) -> float:
         """Iterations k6 starts per second: the rate itself, or the thinning's ticks."""
-        if self.arrivals == CONSTANT:
-            return self.rate_rps
-        return max(self.rate_rps, min(self.rate_rps * POISSON_TICKS_PER_REQUEST, MAX_TICKS_PER_S))
+        return tick_rate(self.rate_rps, self.arrivals)
 
     @property
     def send_probability(self) -> float:
@@ -161,12 +166,28 @@ def from_dict(data: dict) -> Load:
 OPEN_MIN_LATENCY_S = 0.1
 
 
-def open_vus(rate_rps: float, latency_s: float, headroom: float) -> int:
+def tick_rate(rate_rps: float, arrivals: str = CONSTANT) -> float:
+    """Iterations per second k6 starts for ``rate_rps`` requests per second: the rate
+    itself for constant arrivals, POISSON_TICKS_PER_REQUEST times it (at most
+    MAX_TICKS_PER_S, never below the rate) for Poisson arrivals by thinning."""
+    if arrivals == CONSTANT:
+        return rate_rps
+    return max(rate_rps, min(rate_rps * POISSON_TICKS_PER_REQUEST, MAX_TICKS_PER_S))
+
+
+def open_vus(rate_rps: float, latency_s: float, headroom: float,
+             arrivals: str = CONSTANT) -> int:
     """VUs an open load needs: Little's law on the client side, rate x latency (at least
-    OPEN_MIN_LATENCY_S), times ``headroom`` for latency above the expected, and one more.
+    OPEN_MIN_LATENCY_S), times ``headroom`` for latency above the expected, and one more;
+    for Poisson arrivals also the thinning's empty ticks over a load-side stall
+    (tick rate x LOAD_SIDE_STALL_S), since each tick holds a VU while k6 catches up.
 
     Args:
         rate_rps: the arrival rate (req/s); latency_s: the latency each request is
-            expected to take at most (seconds: the objective's bound); headroom: >= 1.
+            expected to take at most (seconds: the objective's bound); headroom: >= 1;
+            arrivals: CONSTANT or POISSON.
     """
-    return math.ceil(rate_rps * max(latency_s, OPEN_MIN_LATENCY_S) * headroom) + 1
+    requests = math.ceil(rate_rps * max(latency_s, OPEN_MIN_LATENCY_S) * headroom) + 1
+    if arrivals == CONSTANT:
+        return requests
+    return requests + math.ceil((tick_rate(rate_rps, arrivals) - rate_rps) * LOAD_SIDE_STALL_S)

@@ -113,7 +113,7 @@ class PlanRequest:
             return None
         bound_s = self.objective.bound_for(service_ms) / 1000.0
         return ([Closed(v) for v in self.vus or ()]
-                + [Open(r, open_vus(r, bound_s, OPEN_VUS_HEADROOM), self.arrivals)
+                + [Open(r, open_vus(r, bound_s, OPEN_VUS_HEADROOM, self.arrivals), self.arrivals)
                    for r in self.rates or ()])
 
     def selected(self, role: str) -> str | None:
