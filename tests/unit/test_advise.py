@@ -5,6 +5,7 @@ and diagnoses follow from the measured results alone."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 
 import pytest
@@ -102,10 +103,53 @@ def test_a_har_file_becomes_the_mix_identical_requests_weighted(shop):
     assert found[0].headers == {"Accept": "text/html"}, "Host is the load side's to set"
 
 
+def _demand(cpus=1.0, service_ms=200.0, cpu_ms=10.0, memory=512 * MIB, worker=51.0):
+    return sizing.Demand.of(cpus, service_ms, cpu_ms, sizing.most_workers(memory, worker))
+
+
+def test_littles_law_sizes_the_requests_in_flight_from_the_measured_times():
+    # Issue 24's app: requests wait 200 ms and burn 10 ms of CPU, in 1 CPU: 100 req/s at
+    # full use, each 0.2 s in the app: L = 100 x 0.2 = 20 in flight.
+    demand = _demand()
+    assert demand.in_flight == 20 and demand.cpu_bound_rps == pytest.approx(100.0)
+    assert _demand(cpus=2.0, service_ms=5.0, cpu_ms=5.0).in_flight == 2, \
+        "an app that only computes needs one request in flight per core"
+    assert _demand(service_ms=10_000.0, cpu_ms=1.0).in_flight == sizing.MOST_IN_FLIGHT
+    assert _demand(service_ms=1.0, cpu_ms=0.0).in_flight == math.ceil(1.0 / sizing.LEAST_CPU_MS)
+    with pytest.raises(ValueError):
+        sizing.Demand.of(0, 10.0, 1.0, 4)
+
+
+def test_each_family_is_sized_to_the_apps_demand_not_to_a_constant():
+    demand = _demand()
+    found = {c.name: c for c in candidates.generate(demand, 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB))}
+    most = sizing.most_workers(512 * MIB, 51.0)
+    for name in ("gthread-1x20", "waitress-20", "granian-1x20", "uwsgi-threads-1x20",
+                 f"sync-{min(20, most)}"):
+        assert name in found, f"expected {name} among {sorted(found)}"
+        assert "Little's law" in found[name].why
+    assert "gevent-1x1000" in found, "greenlets: one hub per CPU whatever the count"
+    # A CPU-bound app in 2 CPUs: a process per core, one request each.
+    cpu_bound = {c.name for c in candidates.generate(_demand(cpus=2.0, service_ms=5.0, cpu_ms=5.0),
+                                                     51.0, sizing.facts_for(2, 2, 2.0, 512 * MIB))}
+    assert {"sync-2", "gthread-2x1-wc1", "granian-2x1"} <= cpu_bound, sorted(cpu_bound)
+
+
+def test_the_search_around_the_law_scales_a_family_and_skips_what_does_not_move():
+    demand = _demand()
+    (gthread,) = [c for c in candidates.generate(demand, 51.0, {}, light=True)
+                  if c.family == "gunicorn-gthread"]
+    assert candidates.resized(gthread, demand, 2.0).name == "gthread-1x40"
+    assert candidates.resized(gthread, demand, 0.5).name == "gthread-1x10"
+    gevent = candidates.Candidate.of(families.get("gunicorn-gevent"),
+                                     {"workers": 1, "worker_connections": 1000}, "")
+    assert candidates.resized(gevent, demand, 2.0) is None, "a hub's greenlets do not follow the count"
+
+
 def test_the_shops_candidates_are_bounded_explained_and_carry_the_rules():
     spec = declaration.load(EXAMPLES / "shop")
     container = sizing.facts_for(2, 2, spec.cpus, spec.memory_bytes)
-    found = candidates.generate(spec.cpus, spec.memory_bytes, 51.0, container)
+    found = candidates.generate(_demand(spec.cpus, 20.0, 4.0, spec.memory_bytes), 51.0, container)
     names = [c.name for c in found]
     assert len(names) == len(set(names)), f"a candidate twice: {names}"
     assert len(found) <= 10, f"{len(found)} candidates: more than the 15-minute budget holds"
@@ -125,15 +169,14 @@ def test_the_shops_candidates_are_bounded_explained_and_carry_the_rules():
 
 def test_a_rule_that_the_memory_cannot_hold_is_kept_and_marked():
     container = sizing.facts_for(16, 16, 1.0, 512 * MIB)  # a 16-core node, a 1-CPU pod
-    found = candidates.generate(1.0, 512 * MIB, 120.0, container)
+    found = candidates.generate(_demand(worker=120.0), 120.0, container)
     gunicorn = next(c for c in found if "gunicorn" in c.rules)
     assert gunicorn.name == "sync-33" and not gunicorn.fits
     assert "need more memory" in gunicorn.why
 
 
 def test_the_light_form_has_one_sync_and_one_gthread_candidate():
-    found = candidates.generate(1.0, 512 * MIB, 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB),
-                                light=True)
+    found = candidates.generate(_demand(), 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB), light=True)
     assert [c.family for c in found] == ["gunicorn-sync", "gunicorn-gthread"]
 
 
@@ -141,7 +184,8 @@ def test_the_apps_project_is_hardened_published_on_loopback_and_starts_no_candid
                                                                                       monkeypatch):
     monkeypatch.setattr(project, "PROJECTS", tmp_path)
     spec = declaration.load(EXAMPLES / "shop")
-    found = candidates.generate(1.0, spec.memory_bytes, 51.0, sizing.facts_for(2, 2, 1.0, spec.memory_bytes))
+    found = candidates.generate(_demand(memory=spec.memory_bytes), 51.0,
+                                sizing.facts_for(2, 2, 1.0, spec.memory_bytes))
     path = project.write(spec, found, "base:test", host_cpus=2)
     doc = json.loads(path.read_text())
     services = doc["services"]
@@ -170,6 +214,7 @@ def test_a_quota_only_app_runs_off_the_load_cores_and_the_rules_see_every_core()
 
 
 def _result(name, family, capacity, memory_mib, rules=(), fits=True, failures=0, **extra):
+    extra.setdefault("search", {"verdict": "within", "first_fail_rps": (capacity or 0) * 1.1})
     return {"candidate": {"name": name, "family": family, "command": ["gunicorn"], "why": "",
                           "rules": list(rules), "servers": "servers", "environment": {},
                           "fits": fits},
@@ -196,12 +241,40 @@ def test_capacities_within_the_noise_go_to_the_smaller_memory():
     assert "in less memory" in rec["reason"]
 
 
-def test_a_capacity_the_load_side_ended_is_called_a_lower_bound():
+def test_a_lower_bound_is_never_ranked_and_one_as_high_is_named():
     results = [_result("sync-3", "gunicorn sync", 230.0, 180, search={"verdict": "instrument-bound"}),
-               _result("gthread-1x8", "gunicorn gthread", 150.0, 70, search={"verdict": "within"})]
+               _result("gthread-1x8", "gunicorn gthread", 150.0, 70, search={"verdict": "within"}),
+               _result("waitress-8", "waitress", 120.0, 60, search={"verdict": "within"})]
     rec = recommend.choose(results, cpus=1.0)
-    assert rec["best"] == "sync-3" and rec["instrument_bound"] == ["sync-3"]
-    assert "at least the figures" in rec["reason"]
+    assert rec["best"] == "gthread-1x8" and rec["runner_up"] == "waitress-8", rec
+    assert rec["lower_bounds"] == ["sync-3"] and "at least 230.0" in rec["reason"]
+    assert "might hold more" in rec["reason"], "a lower bound above the best is named"
+    assert "1.25 x the runner-up" in rec["reason"], "ranked against a measured runner-up only"
+
+
+def test_a_search_whose_steps_ran_out_still_passing_is_a_lower_bound():
+    ran_out = {"steps": [{"rate_rps": 10, "passed": True}], "first_fail_rps": None, "verdict": "unbounded"}
+    results = [_result("sync-3", "gunicorn sync", 100.0, 180, search=ran_out)]
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["verdict"] == "unranked" and rec["best"] is None, rec
+    assert "at least 100.0" in rec["reason"]
+
+
+def test_a_tie_is_decided_by_repeats_or_called_undecided():
+    def pair(a, b):
+        return [_result("sync-3", "gunicorn sync", a[0], 180, repeats=a),
+                _result("gthread-1x8", "gunicorn gthread", b[0], 70, repeats=b)]
+    # Every repeat of sync-3 above every repeat of gthread: sync-3, although heavier.
+    rec = recommend.choose(pair([100.0, 101.0, 102.0], [97.0, 98.0, 99.0]), 1.0)
+    assert rec["best"] == "sync-3" and rec["undecided"] == [], rec
+    assert "in every repeat" in rec["reason"]
+    # Straddling repeats: undecided, the lighter one named, and why.
+    rec = recommend.choose(pair([100.0, 96.0, 102.0], [97.0, 101.0, 99.0]), 1.0)
+    assert rec["best"] == "gthread-1x8" and rec["undecided"] == ["sync-3"], rec
+    assert "undecided" in rec["reason"] and "100.0 (96.0-102.0) over 3 repeats" in rec["reason"]
+    # Close, not repeated: asks for the repeats.
+    assert recommend.tied(pair([100.0], [98.0]))[0]["candidate"]["name"] == "sync-3"
+    assert recommend.tied(pair([100.0], [80.0])) == []
 
 
 def test_a_candidate_that_does_not_fit_the_memory_is_never_recommended():
@@ -318,7 +391,8 @@ def test_a_candidate_the_host_refused_everywhere_is_named_never_a_failure():
     results = [_result("sync-3", "gunicorn sync", 117.0, 140, search={"verdict": "instrument-bound"}),
                _result("gthread-1x8", "gunicorn gthread", None, 64, search=refused)]
     rec = recommend.choose(results, 1.0)
-    assert rec["verdict"] == "recommended" and rec["best"] == "sync-3"
+    assert rec["verdict"] == "unranked" and rec["best"] is None, "sync-3's is a lower bound"
+    assert "at least 117.0" in rec["reason"]
     assert "gthread-1x8" in rec["reason"] and "host was full" in rec["reason"]
     alone = recommend.choose([results[1]], 1.0)
     assert alone["verdict"] == "host-bound" and "no candidate met" not in alone["reason"]

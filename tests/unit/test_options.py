@@ -1,6 +1,7 @@
 """Bad bench options stop with a clear message before any load starts; good ones give the
 plan the issue asks for."""
 
+import math
 import re
 
 import pytest
@@ -156,13 +157,16 @@ def test_graceful_stop_is_bounded_by_what_k6_accepts(tmp_path):
 
 
 def test_rates_give_open_levels_sized_from_the_objective(tmp_path):
-    from wsgilab.model.load import Open
+    from wsgilab.model.load import LOAD_SIDE_STALL_S, POISSON, Open, tick_rate
 
     opts = parse(["--services", "gunicorn-sync", "--workloads", "io", "--vus", "40",
                   "--rates", "8,16.5", "--slo", "p99=1s", "--arrivals", "poisson"], tmp_path)
     loads = [lv.load for lv in opts.plan]
-    # 1 s objective x 2 (OPEN_VUS_HEADROOM) x the rate, and one more
-    assert loads == [Closed(40), Open(8.0, 17, "poisson"), Open(16.5, 34, "poisson")]
+    # 1 s objective x 2 (OPEN_VUS_HEADROOM) x the rate, and one more; and, for Poisson
+    # arrivals, the thinning's empty ticks over LOAD_SIDE_STALL_S.
+    ticks = [math.ceil((tick_rate(r, POISSON) - r) * LOAD_SIDE_STALL_S) for r in (8.0, 16.5)]
+    assert loads == [Closed(40), Open(8.0, 17 + ticks[0], "poisson"),
+                     Open(16.5, 34 + ticks[1], "poisson")]
     assert opts.to_dict()["objective"]["bound_ms"] == 1000.0
 
 

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 from wsgilab.model.paths import ROOT
+from wsgilab.model.sizing import Demand
 from wsgilab.model.theory import Capacity, UnknownServer
 
 #: The launchers' own parsers live in the instrument's package, which the host imports too.
@@ -66,6 +67,10 @@ class Knob:
     meaning: str
     default: int | None = None
     tag: str = ""
+
+    def clamp(self, value: int) -> int:
+        """``value`` brought within [low, high]."""
+        return min(self.high, max(self.low, value))
 
     def check(self, value: int) -> int:
         """``value`` if within bounds.
@@ -129,10 +134,12 @@ class Family:
             server aborts its worker (gunicorn's ``--timeout``), None where none does.
         candidate: a production server ``make advise`` may recommend (the dev server is
             not one).
-        menu: ``(cores, most_processes) -> [(knobs, why)]``: the knob values ``make
-            advise`` measures for an app under ``cores`` CPUs whose memory holds
-            ``most_processes`` worker processes, each with the reason it is there.
-        light: the family's first menu entry is in the light run (CI's).
+        sized: ``(demand) -> [(knobs, why)]``: the knob values ``make advise`` measures
+            for an app's ``sizing.Demand`` (the requests in flight its CPUs need, by
+            Little's law; its cores; the processes its memory holds), each with the reason
+            it is there, the family's preferred form first. Empty where the family does not
+            run the app (none offered).
+        light: the family's first sized entry is in the light run (CI's).
         order: its place among the candidates (lower first).
     """
 
@@ -154,7 +161,7 @@ class Family:
     environment: dict = field(default_factory=dict)
     timeout_s: Callable[[dict], float | None] = lambda settings: None
     candidate: bool = True
-    menu: Callable[[int, int], list[tuple[dict, str]]] = lambda cores, most: []
+    sized: Callable[[Demand], list[tuple[dict, str]]] = lambda demand: []
     light: bool = False
     order: int = 50
 

@@ -64,7 +64,9 @@ FAMILY = Family(
     process=ProcessModel(threads=True), knobs=(WORKERS, THREADS), requirements="servers", package="granian",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste,
-    menu=lambda cores, most: [({"workers": cores, "blocking_threads": 8},
-                               "granian's Rust I/O, the app on blocking threads")],
+    sized=lambda demand: [({"workers": demand.processes,
+                            "blocking_threads": THREADS.clamp(demand.per_process(demand.processes))},
+                           f"granian's Rust I/O, the app on blocking threads, a worker per CPU: "
+                           f"{demand.describe()}")],
     order=70
 )

@@ -30,7 +30,9 @@ FAMILY = Family(
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),
     config_file=_gunicorn.config_file, timeout_s=_gunicorn.timeout_s, environment=dict(GEVENT_MONITOR),
-    menu=lambda cores, most: [({"workers": cores, "worker_connections": 1000},
-                               "greenlets: every request waiting on patched sockets at once")],
+    sized=lambda demand: [({"workers": demand.processes,
+                            "worker_connections": CONNECTIONS.clamp(max(1000, demand.in_flight))},
+                           f"greenlets: every request waiting on patched sockets at once; "
+                           f"a hub per CPU: {demand.describe()}")],
     order=30
 )

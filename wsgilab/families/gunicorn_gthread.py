@@ -9,12 +9,10 @@ thread sustained. Settings, the model and their sources: ``_gunicorn``.
 from __future__ import annotations
 
 from wsgilab.families import Family, Knob, ProcessModel, _gunicorn
+from wsgilab.model.sizing import Demand
 
 WORKERS = Knob("workers", 1, 16, "a process with its own GIL and its own pool of threads")
 THREADS = Knob("threads", 1, 128, "a thread of the worker's pool: one request more in flight")
-#: Threads per process of the advisor's candidates: Cloud Run's and granian's own
-#: examples' count.
-MENU_THREADS = 8
 CONNECTIONS = Knob("worker_connections", 1, 10_000,
                    "connections a worker accepts: at its threads, every thread is sustained",
                    default=_gunicorn.DEFAULT_WORKER_CONNECTIONS, tag="wc")
@@ -25,6 +23,21 @@ def _command(knobs: dict) -> tuple[str, ...]:
                              str(THREADS.check(knobs["threads"])), *_gunicorn.connections(knobs))
 
 
+def _sized(demand: Demand) -> list[tuple[dict, str]]:
+    one = THREADS.clamp(demand.in_flight)
+    found = [({"workers": 1, "threads": one},
+              f"one process of {one} threads, waiting requests sharing one GIL: "
+              f"{demand.describe()}")]
+    if demand.processes > 1:
+        threads = THREADS.clamp(demand.per_process(demand.processes))
+        found.append(({"workers": demand.processes, "threads": threads,
+                       "worker_connections": threads},
+                      f"a process per CPU, {threads} threads each: {demand.describe()}; "
+                      "--worker-connections = threads so that every thread is sustained "
+                      "(benoitc/gunicorn#3433)"))
+    return found
+
+
 FAMILY = Family(
     name="gunicorn-gthread", title="gunicorn gthread", server=_gunicorn.NAME,
     reported_by=_gunicorn.REPORTED_BY, process=ProcessModel(threads=True),
@@ -33,11 +46,6 @@ FAMILY = Family(
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),
     config_file=_gunicorn.config_file, timeout_s=_gunicorn.timeout_s,
-    menu=lambda cores, most: [
-        ({"workers": 1, "threads": MENU_THREADS}, f"one process of {MENU_THREADS} threads: "
-                                                  "waiting requests share one GIL")] + ([
-        ({"workers": cores, "threads": MENU_THREADS // 2, "worker_connections": MENU_THREADS // 2},
-         "a process per CPU, each with threads; --worker-connections = threads so that every "
-         "thread is sustained (benoitc/gunicorn#3433)")] if cores > 1 else []),
+    sized=lambda demand: _sized(demand),
     light=True, order=20
 )

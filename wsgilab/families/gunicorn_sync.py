@@ -8,12 +8,22 @@ sources: ``_gunicorn``.
 from __future__ import annotations
 
 from wsgilab.families import Family, Knob, ProcessModel, _gunicorn
+from wsgilab.model.sizing import Demand
 
 WORKERS = Knob("workers", 1, 64, "a process, one request at a time")
 
 
 def _command(knobs: dict) -> tuple[str, ...]:
     return _gunicorn.command(WORKERS.check(knobs["workers"]))
+
+
+def _sized(demand: Demand) -> tuple[dict, str]:
+    # One request per process: the law's count, as far as the memory holds processes.
+    workers = WORKERS.clamp(min(demand.in_flight, max(1, demand.most_processes)))
+    why = f"a worker per request in flight: {demand.describe()}"
+    if workers < demand.in_flight:
+        why += f"; the memory holds {workers}"
+    return {"workers": workers}, why
 
 
 FAMILY = Family(
@@ -24,9 +34,6 @@ FAMILY = Family(
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),
     config_file=_gunicorn.config_file, timeout_s=_gunicorn.timeout_s,
-    menu=lambda cores, most: [
-        ({"workers": n}, f"{n} sync worker{'s' if n > 1 else ''}: one request each (memory holds "
-                         f"{most} workers)")
-        for n in sorted({max(1, min(most, count)) for count in (2 * cores + 1, most)})],
+    sized=lambda demand: [_sized(demand)],
     light=True, order=10
 )

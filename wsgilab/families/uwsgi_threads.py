@@ -26,7 +26,9 @@ FAMILY = Family(
     matches=lambda s: not s.get("gevent"),
     declared=_uwsgi.declared, model=_uwsgi.model, command=_command,
     paste=lambda knobs, entry: _uwsgi.paste(_command(knobs), entry),
-    menu=lambda cores, most: [({"processes": cores, "threads": 4},
-                               "uWSGI's threads accept only when free")],
+    sized=lambda demand: [({"processes": demand.processes,
+                            "threads": THREADS.clamp(demand.per_process(demand.processes))},
+                           f"uWSGI's threads accept only when free; a process per CPU: "
+                           f"{demand.describe()}")],
     order=50
 )

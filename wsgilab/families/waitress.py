@@ -57,7 +57,8 @@ FAMILY = Family(
     process=ProcessModel(threads=True), knobs=(THREADS,), requirements="servers", package="waitress",
     launcher=LAUNCHER, matches=lambda s: True, declared=declared, model=model,
     command=command, paste=paste,
-    menu=lambda cores, most: [({"threads": 8}, "one process of threads behind waitress's own "
-                                                "event loop")],
+    sized=lambda demand: [({"threads": THREADS.clamp(demand.in_flight)},
+                           f"one process of threads behind waitress's own event loop: "
+                           f"{demand.describe()}")],
     order=60
 )

@@ -180,6 +180,13 @@ class Search:
         return bool(above) and min(above, key=lambda s: s.rate_rps).refused
 
     @property
+    def lower_bound(self) -> bool:
+        """The capacity is at least the figure, not the figure: the load side or the host
+        ended the search (``instrument_bound``), or its steps ran out before any missed
+        the objective."""
+        return bool(self.capacity_rps) and (self.instrument_bound or self.first_fail_rps is None)
+
+    @property
     def ratio(self) -> float | None:
         """Capacity over the theoretical maximum."""
         if self.capacity_rps is None or not self.maximum_rps:
@@ -227,14 +234,15 @@ class Search:
         data["objective"] = self.objective.to_dict()
         data.update(capacity_rps=self.capacity_rps, passed_rps=self.passed_rps,
                     first_fail_rps=self.first_fail_rps, ratio=self.ratio,
-                    verdict=self.verdict(), explanation=self.explain())
+                    lower_bound=self.lower_bound, verdict=self.verdict(),
+                    explanation=self.explain())
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Search:
         data = {k: v for k, v in data.items()
                 if k not in ("capacity_rps", "passed_rps", "first_fail_rps", "ratio", "verdict",
-                             "explanation")}
+                             "explanation", "lower_bound")}
         data["steps"] = [Step(**s) for s in data.get("steps", [])]
         data["objective"] = Objective.from_dict(data.get("objective"))
         return cls(**data)

@@ -15,13 +15,17 @@ start, and the bench records both):
   ``gunicorn --workers 1 --threads 8``, whatever the container.
 - **Functions Framework** (GoogleCloudPlatform/functions-framework-python,
   ``_http/gunicorn.py``): ``workers 1``, ``threads = os.cpu_count() x 4``.
+
+Beside the rules, what the app itself asks for (``Demand``): by Little's law, the requests
+it must have in flight to keep its CPUs busy, from its measured service time and CPU per
+request. The advisor sizes each server family to it (``Family.sized``).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 #: Room kept free of the memory limit when sizing worker counts: what a request
 #: allocates while it runs, beyond a worker's memory at rest.
@@ -59,6 +63,99 @@ class Sizing:
         if self.threads > 1:
             return f"{self.workers} x {self.threads} threads"
         return f"{self.workers} sync worker{'s' if self.workers > 1 else ''}"
+
+
+#: The most requests in flight the advisor sizes a family for: every thread is a stack and
+#: a pid (the candidates' pids limit is 256), and past this the convoy of threads waiting
+#: for one GIL, not the count, sets the latency (issue 24's app: a wall at 58 req/s with
+#: 16, 24 or 32 threads alike).
+MOST_IN_FLIGHT = 128
+#: The least CPU per request (ms) Little's law divides by: a request that measures less
+#: is at the resolution of the cgroup's CPU counter over a short level.
+LEAST_CPU_MS = 0.2
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What an app asks of a server: requests in flight enough to keep its CPUs busy.
+
+    By Little's law (L = lambda x W; J. D. C. Little, Operations Research 9(3), 1961): at
+    full use of ``cpus`` CPUs the app serves ``cpus / C`` requests a second (C: CPU per
+    request, seconds), each in the app for ``S`` (its service time), so
+    ``cpus x S / C`` requests are in flight. An app whose requests wait 200 ms and burn
+    10 ms of CPU needs 20 in flight in 1 CPU; one that only computes (S = C) needs one
+    per CPU.
+
+    Attributes:
+        cpus: the CPU quota (CPUs).
+        service_ms: S, one request's time in the app alone (ms), measured.
+        cpu_ms: C, one request's CPU (ms), measured.
+        most_processes: the worker processes the memory limit holds (``most_workers``).
+        in_flight: the requests in flight to size for (``of`` computes it by the law;
+            the advisor's search scales it).
+    """
+
+    cpus: float
+    service_ms: float
+    cpu_ms: float
+    most_processes: int
+    in_flight: int
+
+    @classmethod
+    def of(cls, cpus: float, service_ms: float, cpu_ms: float, most_processes: int) -> Demand:
+        """The demand by Little's law: ``ceil(cpus x S / C)`` in flight, at least one per
+        core, at most MOST_IN_FLIGHT; C at least LEAST_CPU_MS.
+
+        Raises:
+            ValueError: a service time or CPU quota that is not positive.
+        """
+        if not (cpus > 0 and service_ms > 0):
+            raise ValueError(f"a demand needs CPUs and a service time above 0, got {cpus}, "
+                             f"{service_ms} ms")
+        law = math.ceil(cpus * service_ms / max(cpu_ms, LEAST_CPU_MS))
+        cores = max(1, math.ceil(cpus))
+        return cls(cpus, service_ms, cpu_ms, most_processes,
+                   min(MOST_IN_FLIGHT, max(cores, law)))
+
+    @property
+    def cores(self) -> int:
+        """The cores the quota spans: a process each keeps them busy."""
+        return max(1, math.ceil(self.cpus))
+
+    @property
+    def processes(self) -> int:
+        """Worker processes for a family that runs several requests in each: one per core,
+        as many as the memory holds (at least one)."""
+        return max(1, min(self.cores, self.most_processes))
+
+    @property
+    def cpu_bound_rps(self) -> float:
+        """What the CPUs serve at most (req/s): ``cpus / C``."""
+        return self.cpus * 1000.0 / max(self.cpu_ms, LEAST_CPU_MS)
+
+    def per_process(self, processes: int) -> int:
+        """Requests in flight each of ``processes`` runs to hold ``in_flight`` in all."""
+        return math.ceil(self.in_flight / processes)
+
+    def scaled(self, factor: float) -> Demand:
+        """The same app sized for ``factor`` times the requests in flight (the advisor's
+        search around the law), at least one per core, at most MOST_IN_FLIGHT."""
+        return replace(self, in_flight=min(MOST_IN_FLIGHT,
+                                           max(self.cores, round(self.in_flight * factor))))
+
+    def describe(self) -> str:
+        return (f"{self.in_flight} in flight = {self.cpus:g} CPU x {self.service_ms:.1f} ms in "
+                f"the app / {self.cpu_ms:.1f} ms of CPU a request (Little's law)")
+
+    def to_dict(self) -> dict:
+        return {"cpus": self.cpus, "service_ms": self.service_ms, "cpu_ms": self.cpu_ms,
+                "most_processes": self.most_processes, "in_flight": self.in_flight,
+                "cpu_bound_rps": self.cpu_bound_rps}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Demand:
+        return cls(data["cpus"], data["service_ms"], data["cpu_ms"], data["most_processes"],
+                   data["in_flight"])
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from wsgilab import families
 from wsgilab.model.record import BenchRecord
 from wsgilab.report.charts import WIDTH_IN, Chart
 from wsgilab.report.html import _png, facts
+from wsgilab.verdicts import recommend
 from wsgilab.verdicts.conclude import conclude
 
 TEMPLATE = Path(__file__).with_name("advice.html.j2")
@@ -38,9 +39,34 @@ def _advice(record: BenchRecord) -> dict:
     return advice
 
 
+def held(result: dict) -> str:
+    """A candidate's capacity as a reader should take it (req/s): ``"at least 180.5"`` for
+    a lower bound, ``"120.3 (118.0-125.1) over 3 repeats"`` for a repeated one, "–" for
+    none."""
+    if not result.get("capacity_rps"):
+        return "–"
+    if recommend.lower_bound(result):
+        return f"at least {result['capacity_rps']:.1f}"
+    return recommend.figure(result).describe()
+
+
+def in_flight(result: dict) -> int | None:
+    """The requests in flight a candidate runs at once, from its settings read back (its
+    family's model's cap), or None where unbounded or not read."""
+    settings = result.get("settings")
+    if not settings:
+        return None
+    try:
+        return families.model(settings).limit
+    except (KeyError, ValueError):
+        return None
+
+
 def candidate_rows(record: BenchRecord) -> list[list[str]]:
-    """One row per candidate: name, family, the rules that pick it, capacity (req/s),
-    the closed level's throughput, p99 and failures, CPU per request, memory peak, why."""
+    """One row per candidate: name, family, the rules that pick it, how it was sized,
+    requests in flight, capacity (req/s: "at least" for a lower bound, the median and
+    spread over repeats), the closed level's throughput, p99 and failures, CPU per
+    request, memory peak, why."""
     advice = _advice(record)
     rec = advice.get("recommendation") or {}
     found = []
@@ -52,7 +78,9 @@ def candidate_rows(record: BenchRecord) -> list[list[str]]:
             " (runner-up)" if c["name"] == rec.get("runner_up") else "")
         found.append([
             c["name"] + mark, families.get(c["family"]).title, ", ".join(c["rules"]) or "–",
-            _num(r.get("capacity_rps")) if "error" not in r else "error",
+            {"law": "Little's law", "search": "search around it"}.get(r.get("sized_by"), "–"),
+            str(in_flight(r) or "–"),
+            held(r) if "error" not in r else "error",
             _num(closed.get("throughput_rps")), _num(closed.get("latency_p99_ms"), "{:.0f}"),
             str(closed.get("failures", "–")), _num(r.get("cpu_ms_per_request"), "{:.2f}"),
             _mib(r.get("memory_peak_bytes")),
@@ -61,7 +89,8 @@ def candidate_rows(record: BenchRecord) -> list[list[str]]:
     return found
 
 
-CANDIDATE_HEADERS = ["candidate", "family", "sizing rule", "capacity req/s", "closed req/s",
+CANDIDATE_HEADERS = ["candidate", "family", "sizing rule", "sized by", "in flight",
+                     "capacity req/s", "closed req/s",
                      "closed p99 ms", "failed", "CPU ms/req", "memory peak MiB", "why"]
 
 
@@ -98,9 +127,15 @@ def capacity_chart(record: BenchRecord) -> Chart:
     values = [r.get("capacity_rps") or 0 for r in results]
     colours = ["tab:green" if r["candidate"]["name"] == best else
                ("tab:grey" if not r["candidate"]["fits"] else "tab:blue") for r in results]
-    ax.barh(names, values, color=colours)
-    for y, v in enumerate(values):
-        ax.text(v, y, f" {v:.1f}" if v else " none", va="center", fontsize=8)
+    bounds = [recommend.lower_bound(r) for r in results]
+    bars = ax.barh(names, values, color=colours)
+    for bar, bound in zip(bars, bounds, strict=True):
+        if bound:  # a lower bound: hatched, open to the right
+            bar.set_hatch("//")
+            bar.set_alpha(0.55)
+    for y, (v, bound) in enumerate(zip(values, bounds, strict=True)):
+        ax.text(v, y, (f" ≥ {v:.1f} (lower bound)" if bound else f" {v:.1f}") if v else " none",
+                va="center", fontsize=8)
     target = advice["app"].get("target_rps")
     if target:
         ax.axvline(target, color="tab:red", linestyle="--", linewidth=1)
@@ -117,7 +152,51 @@ def capacity_chart(record: BenchRecord) -> Chart:
     return Chart("advice-capacity.png", "Each candidate's capacity under the objective",
                  "Bars: the highest arrival rate (req/s, open model) each candidate served with "
                  "the objective met, nothing failed or dropped; green: the recommendation; grey: "
-                 "more workers than the memory holds; [rule]: a sizing rule's pick.", fig)
+                 "more workers than the memory holds; hatched, \"≥\": a lower bound (the load "
+                 "side or the search ended first), never ranked; [rule]: a sizing rule's pick.",
+                 fig)
+
+
+def concurrency_chart(record: BenchRecord) -> Chart | None:
+    """Per server family, capacity against the requests in flight its candidates ran
+    (the law's count and the search around it); Little's law's count as a line. None
+    where the record has no demand (records before the advisor sized families)."""
+    advice = _advice(record)
+    demand = advice.get("demand")
+    if not demand:
+        return None
+    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.0))
+    by_family: dict[str, list[tuple[int, float, bool]]] = {}
+    for r in advice.get("results", []):
+        n = in_flight(r)
+        if n and r.get("capacity_rps") and not r["candidate"].get("rules"):
+            by_family.setdefault(r["candidate"]["family"], []).append(
+                (n, recommend.capacity(r), recommend.lower_bound(r)))
+    for name, points in sorted(by_family.items()):
+        points.sort()
+        line, = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
+                        label=families.get(name).title)
+        bound = [p for p in points if p[2]]
+        ax.scatter([p[0] for p in bound], [p[1] for p in bound], marker="^", s=60,
+                   color=line.get_color())
+    ax.axvline(demand["in_flight"], color="tab:red", linestyle="--", linewidth=1)
+    ax.text(demand["in_flight"], ax.get_ylim()[1] * 0.95,
+            f" Little's law: {demand['in_flight']}", color="tab:red", fontsize=8, va="top")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("requests in flight the candidate runs at once (its cap)")
+    ax.set_ylabel("capacity under the objective, req/s")
+    ax.set_title("Capacity against concurrency, per family: sized by Little's law, then "
+                 "measured around it", fontsize=9)
+    ax.legend(fontsize=7, ncol=2)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return Chart("advice-concurrency.png", "Capacity against requests in flight",
+                 f"Each point: one candidate of a family (the rules' picks left out), the "
+                 f"requests it runs at once (log scale) and its capacity under the objective "
+                 f"(req/s, the median over repeats); a triangle: a lower bound. The dashed line "
+                 f"is Little's law's count: {demand['cpus']:g} CPU x "
+                 f"{demand['service_ms']:.1f} ms in the app / {demand['cpu_ms']:.1f} ms of CPU a "
+                 f"request.", fig)
 
 
 def latency_chart(record: BenchRecord) -> Chart:
@@ -163,19 +242,26 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
     app = advice["app"]
     lines = ["", f"== {app['name']}: the recommendation =="]
     by_name = {r["candidate"]["name"]: r for r in advice["results"]}
+    if advice.get("demand"):
+        d = advice["demand"]
+        lines.append(f"the app asks for {d['in_flight']} requests in flight: {d['cpus']:g} CPU x "
+                     f"{d['service_ms']:.1f} ms in the app / {d['cpu_ms']:.1f} ms of CPU a request "
+                     "(Little's law); each family sized to it, then measured around it")
     if rec["verdict"] == "recommended":
         best = by_name[rec["best"]]
         command = families.paste_command(best["candidate"]["command"], app["entry"])
         lines.append(f"deploy {rec['best']}: {command}")
-        held = (f"  held {best['capacity_rps']:.1f} req/s with {app['objective']['percentile']} "
+        line = (f"  held {held(best)} req/s with {app['objective']['percentile']} "
                 f"<= {advice['objective_bound_ms']:g} ms")
         if best.get("memory_peak_bytes"):
-            held += f", memory peak {best['memory_peak_bytes'] / 2**20:.0f} MiB"
+            line += f", memory peak {best['memory_peak_bytes'] / 2**20:.0f} MiB"
         if best.get("cpu_ms_per_request"):
-            held += f", {best['cpu_ms_per_request']:.1f} ms of CPU a request"
-        lines += [held, f"  why: {rec['reason']}"]
+            line += f", {best['cpu_ms_per_request']:.1f} ms of CPU a request"
+        lines += [line, f"  why: {rec['reason']}"]
     elif rec["verdict"] == "host-bound":
         lines.append(f"not measured on this machine: {rec['reason']}")
+    elif rec["verdict"] == "unranked":
+        lines.append(f"not ranked: {rec['reason']}")
     else:
         lines.append(f"no candidate met the objective: {rec['reason']}")
     if rec.get("needs"):
@@ -195,7 +281,8 @@ def write(record: BenchRecord) -> list[str]:
     """
     directory = record.directory
     advice = _advice(record)
-    charts = [capacity_chart(record), latency_chart(record)] if advice.get("results") else []
+    charts = ([c for c in (capacity_chart(record), concurrency_chart(record), latency_chart(record))
+               if c is not None] if advice.get("results") else [])
     rec = advice.get("recommendation") or {}
     best = next((r for r in advice.get("results", []) if r["candidate"]["name"] == rec.get("best")),
                 None)
@@ -210,6 +297,7 @@ def write(record: BenchRecord) -> list[str]:
         environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined)
         page = environment.from_string(TEMPLATE.read_text()).render(
             record=record, advice=advice, rec=rec, best=best, command=command, conf=conf,
+            best_held=held(best) if best else "",
             summary=text(record), smoke_tries=advice.get("smoke_tries", "a few"),
             charts=charts, images={c.name: _png(c) for c in charts},
             candidates=tabulate(candidate_rows(record), headers=CANDIDATE_HEADERS, tablefmt="html",

@@ -1,26 +1,88 @@
 """The recommendation: one configuration to deploy, ready to paste, what it held, and the
 measured reason it beat the runner-up; the sizing rules' picks measured beside it; and,
 where nothing met the objective (or the rate the app must serve), what limits would.
+
+Only capacities measured to their top are ranked. A capacity that is a lower bound (the
+load side or the host ended its search, or its steps ran out still passing) is written
+"at least" and never ranked: where one is as high as the best measured, the
+recommendation says that it might hold more. Two capacities within SAME_CAPACITY of each
+other are decided by their repeats (``noise``): the one whose every repeat held more, or
+*undecided* where the repeats straddle, and then the one that holds less memory.
 """
 
 from __future__ import annotations
 
 import math
 
+from wsgilab.verdicts import noise
+
 #: Capacities within this fraction of the best are the same within the noise (a
-#: search's resolution is 4%, repeats here spread a few per cent more): among them the one
-#: that holds least memory wins.
+#: search's resolution is 4%, repeats here spread a few per cent more): their repeats
+#: decide, else the one that holds least memory.
 SAME_CAPACITY = 0.05
 #: The share of a CPU a deployment should plan to use at its rate: past it, queueing
 #: grows fast (the capacity search measures where, under the objective).
 PLANNED_UTILISATION = 0.7
 
 
+def _search(result: dict) -> dict:
+    return result.get("search") or {}
+
+
+def lower_bound(result: dict) -> bool:
+    """Whether a result's capacity is at least its figure, not its figure: its search's
+    ``lower_bound`` (records before it: an instrument-bound verdict, or no step that
+    missed the objective)."""
+    search = _search(result)
+    if "lower_bound" in search:
+        return bool(search["lower_bound"])
+    return bool(result.get("capacity_rps")) and (
+        search.get("verdict") == "instrument-bound"
+        or ("first_fail_rps" in search and search["first_fail_rps"] is None))
+
+
+def exact(result: dict) -> bool:
+    """A result that may be ranked: a capacity measured to its top, in workers the memory
+    holds."""
+    return (bool(result.get("capacity_rps")) and result["candidate"].get("fits", True)
+            and not lower_bound(result))
+
+
+def figure(result: dict) -> noise.Figure:
+    """A result's capacity as its repeats measured it (req/s): the first search and any
+    repeat (``repeats``; a repeat that held nothing counts as 0)."""
+    values = result.get("repeats") or [result["capacity_rps"]]
+    return noise.Figure(f"{result['candidate']['name']}'s capacity",
+                        tuple(float(v or 0.0) for v in values), "{:.1f}")
+
+
+def capacity(result: dict) -> float:
+    """The capacity a result is ranked by: the median over its repeats (req/s)."""
+    return figure(result).median
+
+
+def tied(results: list[dict]) -> list[dict]:
+    """The best and the runner-up among the rankable results where they are within
+    SAME_CAPACITY of each other and not yet repeated; else []."""
+    ranked = sorted((r for r in results if exact(r)), key=lambda r: -capacity(r))
+    if len(ranked) < 2 or any(len(r.get("repeats") or ()) > 1 for r in ranked[:2]):
+        return []
+    best, runner = ranked[:2]
+    return [best, runner] if capacity(runner) >= capacity(best) * (1 - SAME_CAPACITY) else []
+
+
+def _mib(result: dict) -> str:
+    return f"{(result.get('memory_peak_bytes') or 0) / 2**20:.0f} MiB"
+
+
 def _line(result: dict) -> str:
     cap = result.get("capacity_rps")
     memory = result.get("memory_peak_bytes")
-    return (f"{result['candidate']['name']} ({result.get('formula', 'not measured')}): "
-            + (f"{cap:.1f} req/s under the objective" if cap else "met the objective at no rate tried")
+    held = "met the objective at no rate tried"
+    if cap:
+        held = (f"at least {cap:.1f} req/s under the objective (a lower bound)"
+                if lower_bound(result) else f"{figure(result).describe()} req/s under the objective")
+    return (f"{result['candidate']['name']} ({result.get('formula', 'not measured')}): " + held
             + (f", {memory / 2**20:.0f} MiB at most" if memory else ""))
 
 
@@ -29,77 +91,105 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
 
     Args:
         results: per candidate: ``candidate`` (dict), ``formula``, ``capacity_rps``,
-            ``memory_peak_bytes``, ``cpu_ms_per_request``, ``settings``, ``app_cpus``.
+            ``repeats`` (capacities of repeated searches, the first included),
+            ``search`` (``capacity.Search.to_dict``), ``memory_peak_bytes``,
+            ``cpu_ms_per_request``.
         cpus: the CPUs the app is limited to.
         target_rps: the rate the app must serve, if its declaration gives one.
 
     Returns:
-        ``{"verdict": "recommended" | "none" | "host-bound", "best", "runner_up", "reason", "rules",
-        "needs", "instrument_bound"}``: names, sentences, the limits that would serve the
-        target, and the candidates whose search the load side ended (their capacity is
-        a lower bound).
+        ``{"verdict": "recommended" | "unranked" | "none" | "host-bound", "best",
+        "runner_up", "reason", "rules", "needs", "instrument_bound", "lower_bounds",
+        "undecided"}``: names, sentences, the limits that would serve the target, the
+        candidates whose capacity is a lower bound (never ranked), and the candidates the
+        recommendation could not tell from the best within the noise (empty where the
+        repeats decided).
     """
-    measured = [r for r in results if r.get("capacity_rps") and r["candidate"]["fits"]]
+    fitting = [r for r in results if r.get("capacity_rps") and r["candidate"].get("fits", True)]
+    measured = [r for r in fitting if exact(r)]
+    bounds = sorted((r for r in fitting if lower_bound(r)), key=lambda r: -r["capacity_rps"])
     # Searches the host refused at every rate: not measured here, never a failure.
     refused = [r["candidate"]["name"] for r in results
-               if not r.get("capacity_rps") and _refused_only(r.get("search"))]
+               if not r.get("capacity_rps") and _search(r).get("steps")
+               and all(s.get("refused") for s in _search(r)["steps"])]
     rules = [f"{', '.join(r['candidate']['rules'])}: {_line(r)}"
-             + ("" if r["candidate"]["fits"] else " (more workers than the memory holds)")
-             for r in results if r["candidate"]["rules"]]
-    if not measured and refused:
-        return {"verdict": "host-bound", "best": None, "runner_up": None, "rules": rules,
+             + ("" if r["candidate"].get("fits", True) else " (more workers than the memory holds)")
+             for r in results if r["candidate"].get("rules")]
+    base = {"best": None, "runner_up": None, "rules": rules, "needs": "",
+            "instrument_bound": [r["candidate"]["name"] for r in bounds] + refused,
+            "lower_bounds": [r["candidate"]["name"] for r in bounds], "undecided": []}
+    not_here = (f". Not measured here: {', '.join(refused)} (the host was full at every "
+                "rate tried)") if refused else ""
+    if not fitting and refused:
+        return {**base, "verdict": "host-bound",
                 "reason": f"this machine's host was full at every rate tried for "
                           f"{', '.join(refused)} (k6, nginx and the backends share the load "
                           "cores): the app was not measured here; a load side and backends on "
-                          "cores or machines of their own would measure it",
-                "needs": "", "instrument_bound": refused}
-    if not measured:
+                          "cores or machines of their own would measure it"}
+    if not fitting:
         cpu = [r["cpu_ms_per_request"] for r in results if r.get("cpu_ms_per_request")]
         needs = ""
         if target_rps and cpu:
             needs = (f"serving {target_rps:g} req/s at {min(cpu):.1f} ms of CPU a request needs "
                      f"{math.ceil(target_rps * min(cpu) / 1000 / PLANNED_UTILISATION * 10) / 10:g} CPUs")
-        return {"verdict": "none", "best": None, "runner_up": None, "rules": rules,
+        return {**base, "verdict": "none", "needs": needs,
                 "reason": "no candidate met the objective at any rate tried: the objective is "
-                          "below what one request takes here, or every configuration failed",
-                "needs": needs}
-    top = max(r["capacity_rps"] for r in measured)
-    close = [r for r in measured if r["capacity_rps"] >= top * (1 - SAME_CAPACITY)]
-    best = min(close, key=lambda r: (r.get("memory_peak_bytes") or math.inf, -r["capacity_rps"]))
-    others = sorted((r for r in measured if r is not best), key=lambda r: -r["capacity_rps"])
-    runner = others[0] if others else None
+                          "below what one request takes here, or every configuration failed"}
+    at_least = "; ".join(_line(r) for r in bounds)
+    if not measured:
+        return {**base, "verdict": "unranked",
+                "reason": "every capacity measured here is a lower bound (this machine's load "
+                          "side, k6, nginx and the backends on shared cores, was full, or the "
+                          "search's steps ran out, before a candidate missed the objective), "
+                          f"so none is ranked: {at_least}{not_here}"}
+    ranked = sorted(measured, key=lambda r: -capacity(r))
+    top = capacity(ranked[0])
+    close = [r for r in ranked if capacity(r) >= top * (1 - SAME_CAPACITY)]
+    best, undecided = ranked[0], []
+    if len(close) > 1:
+        # The repeats decide: the best must hold more than each close one in every pair of
+        # repeats; where they straddle, the one in least memory, and say so.
+        # One search each decides nothing within the noise.
+        beaten = [r for r in close[1:]
+                  if figure(ranked[0]).repeats > 1 and figure(r).repeats > 1
+                  and noise.Comparison(figure(ranked[0]), ">", figure(r)).side is True]
+        undecided = [r for r in close if r is not ranked[0] and r not in beaten]
+        if undecided:
+            best = min([ranked[0], *undecided],
+                       key=lambda r: (r.get("memory_peak_bytes") or math.inf, -capacity(r)))
+    runner = next((r for r in ranked if r is not best), None)
     if runner is None:
-        reason = f"the only candidate that met the objective: {_line(best)}"
-    elif runner["capacity_rps"] >= top * (1 - SAME_CAPACITY):
-        reason = (f"as much as {runner['candidate']['name']} within {SAME_CAPACITY:.0%} "
-                  f"({best['capacity_rps']:.1f} against {runner['capacity_rps']:.1f} req/s), "
-                  f"in less memory ({(best.get('memory_peak_bytes') or 0) / 2**20:.0f} against "
-                  f"{(runner.get('memory_peak_bytes') or 0) / 2**20:.0f} MiB)")
+        reason = f"the only candidate measured to its top: {_line(best)}"
+    elif undecided:
+        others = [r for r in [ranked[0], *undecided] if r is not best]
+        repeated = any(r.get("repeats") for r in [best, *others])
+        reason = (f"as much as {', '.join(r['candidate']['name'] for r in others)} within the "
+                  f"noise ({_line(best)}; " + "; ".join(_line(r) for r in others) + "): "
+                  + ("undecided: their repeats straddle each other, "
+                     f"{noise.WHAT_WOULD_DECIDE}" if repeated else
+                     f"within {SAME_CAPACITY:.0%} in one search each, not repeated")
+                  + f"; it runs in less memory ({_mib(best)})")
+    elif capacity(runner) >= top * (1 - SAME_CAPACITY):
+        reason = (f"more than {runner['candidate']['name']} in every repeat ({_line(best)}; "
+                  f"{_line(runner)})")
     else:
-        reason = (f"{best['capacity_rps'] / runner['capacity_rps']:.2f} x the runner-up's "
+        reason = (f"{capacity(best) / capacity(runner):.2f} x the runner-up's "
                   f"capacity under the objective: {_line(best)}; {_line(runner)}")
-    bounded = [r["candidate"]["name"] for r in measured
-               if (r.get("search") or {}).get("verdict") == "instrument-bound"]
-    if refused:
-        reason += (f". Not measured here: {', '.join(refused)} (the host was full at every "
-                   "rate tried)")
-    if best["candidate"]["name"] in bounded:
-        reason += (f". {', '.join(bounded)}: this machine's load side (k6, nginx and the "
-                   "backends share its cores) was full before the candidate missed the "
-                   "objective, so these capacities are at least the figures, and the order "
-                   "among them is not this machine's to decide")
+    if bounds:
+        higher = [r for r in bounds if r["capacity_rps"] >= capacity(best) * (1 - SAME_CAPACITY)]
+        reason += f". Not ranked, lower bounds: {at_least}"
+        if higher:
+            reason += (f"; {', '.join(r['candidate']['name'] for r in higher)} held at least as "
+                       "much and might hold more: a load side with cores of its own would tell")
+    reason += not_here
     needs = ""
-    if target_rps and best["capacity_rps"] < target_rps and best.get("cpu_ms_per_request"):
+    if target_rps and capacity(best) < target_rps and best.get("cpu_ms_per_request"):
         cpus_needed = target_rps * best["cpu_ms_per_request"] / 1000 / PLANNED_UTILISATION
-        needs = (f"{target_rps:g} req/s is more than it held ({best['capacity_rps']:.1f}): at "
+        needs = (f"{target_rps:g} req/s is more than it held ({capacity(best):.1f}): at "
                  f"{best['cpu_ms_per_request']:.1f} ms of CPU a request, about "
                  f"{math.ceil(cpus_needed * 10) / 10:g} CPUs (now {cpus:g})")
-    return {"verdict": "recommended", "best": best["candidate"]["name"],
+    return {**base, "verdict": "recommended", "best": best["candidate"]["name"],
             "runner_up": runner["candidate"]["name"] if runner else None,
-            "reason": reason, "rules": rules, "needs": needs, "instrument_bound": bounded + refused}
-
-
-def _refused_only(search: dict | None) -> bool:
-    """Whether a recorded search (``capacity.Search.to_dict``) had every step refused."""
-    steps = (search or {}).get("steps") or []
-    return bool(steps) and all(s.get("refused") for s in steps)
+            "reason": reason, "needs": needs,
+            "undecided": [r["candidate"]["name"] for r in undecided if r is not best]
+            + ([ranked[0]["candidate"]["name"]] if undecided and best is not ranked[0] else [])}

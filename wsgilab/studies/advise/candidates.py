@@ -1,8 +1,9 @@
 """The configurations worth measuring for an app under its limits: bounded, each with the
 reason it is there.
 
-Per server family, what its module offers (``Family.menu``) for the limits (CPUs, memory)
-and what the smoke pass measured (the app's memory per worker process). Beside them, the
+Per server family, its module's sizing (``Family.sized``) for what the app asks
+(``sizing.Demand``: by Little's law, the requests in flight its CPUs need, from its measured
+service time and CPU per request; the worker processes its memory holds). Beside them, the
 popular sizing rules, computed on what the user's own container reported
 (``os.cpu_count()``, its cpuset, quota and memory: ``sizing.RULES``) and measured
 like any candidate; one the memory cannot hold is kept, marked, and measured on a closed
@@ -11,8 +12,7 @@ level only, to show what would happen.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from wsgilab import families
 from wsgilab.families import Family
@@ -75,17 +75,18 @@ class Candidate:
                    knobs=knobs)
 
 
-def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
-             light: bool = False, locks: tuple[str, ...] = ("servers",)) -> list[Candidate]:
-    """The candidates for an app under ``cpus`` (quota) and ``memory_bytes``: each server
-    family's own (``Family.menu``), for the families whose server lock the app's image
-    has, and the sizing rules' picks (``sizing.RULES``), each on what the container
-    reported. The same command reached by several roads is one candidate with every reason.
+def generate(demand: sizing.Demand, worker_mib: float, container: dict, light: bool = False,
+             locks: tuple[str, ...] = ("servers",)) -> list[Candidate]:
+    """The candidates for an app's ``demand``: each server family sized to it
+    (``Family.sized``), for the families whose server lock the app's image has, and the
+    sizing rules' picks (``sizing.RULES``), each on what the container reported. The same
+    command reached by several roads is one candidate with every reason.
 
     Args:
-        cpus: the CPU quota (CPUs); cores = its ceiling.
-        memory_bytes: the memory limit.
-        worker_mib: one worker process's memory with the app loaded, measured (MiB).
+        demand: the requests in flight the app's CPUs need (Little's law), its cores and
+            the processes its memory holds (at most MOST_SYNC_WORKERS).
+        worker_mib: one worker process's memory with the app loaded, measured (MiB): the
+            reason a rule's pick does not fit says it.
         container: what the user's container reported (``labinstrument.container``):
             the sizing rules read it.
         light: the light form (CI): the first candidate of each family marked ``light``.
@@ -95,8 +96,8 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
     Returns:
         the candidates, in the order they are measured.
     """
-    cores = max(1, math.ceil(cpus))
-    most = min(MOST_SYNC_WORKERS, sizing.most_workers(memory_bytes, worker_mib))
+    most = min(MOST_SYNC_WORKERS, demand.most_processes)
+    demand = replace(demand, most_processes=most)
     found: dict[tuple, Candidate] = {}
 
     def add(candidate: Candidate) -> None:
@@ -109,11 +110,9 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
         else:
             found[key] = candidate
 
-    for family in families.registry().values():
-        if not family.candidate or family.requirements not in locks or (light and not family.light):
-            continue
-        menu = family.menu(cores, most)
-        for knobs, why in menu[:1] if light else menu:
+    for family in offered(locks, light):
+        sized = family.sized(demand)
+        for knobs, why in sized[:1] if light else sized:
             add(Candidate.of(family, knobs, why))
     if light:
         return list(found.values())
@@ -126,3 +125,31 @@ def generate(cpus: float, memory_bytes: int, worker_mib: float, container: dict,
                                             f"limit holds ({most} at {worker_mib:.0f} MiB each)"),
                          rules=(rule.name,), fits=fits))
     return list(found.values())
+
+
+def offered(locks: tuple[str, ...], light: bool = False) -> list[Family]:
+    """The families the advisor sizes for an app staged with ``locks``: production servers
+    (``Family.candidate``) whose server lock it has; in the light form only those marked
+    ``light``."""
+    return [f for f in families.registry().values()
+            if f.candidate and f.requirements in locks and (f.light or not light)]
+
+
+def resized(candidate: Candidate, demand: sizing.Demand, factor: float) -> Candidate | None:
+    """``candidate``'s family sized for ``factor`` times the demand's requests in flight
+    (its preferred form: the first ``sized`` entry with the same process count where there
+    is one), or None where that is the same command (a family whose knobs do not follow
+    the count: gevent's hub, sync workers the memory caps)."""
+    family = families.get(candidate.family)
+    scaled = demand.scaled(factor)
+    options = family.sized(scaled)
+    if not options:
+        return None
+    same_shape = [o for o in options if _processes(o[0]) == _processes(candidate.knobs)]
+    knobs, why = (same_shape or options)[0]
+    found = Candidate.of(family, knobs, f"{factor:g} x the law's count, measured: {why}")
+    return None if found.command == candidate.command else found
+
+
+def _processes(knobs: dict) -> int | None:
+    return knobs.get("workers", knobs.get("processes"))

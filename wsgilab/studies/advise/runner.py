@@ -10,13 +10,22 @@ configuration to deploy.
 3. **Probe**: one sync worker of the app. It must become healthy (else its log, with the
    import's traceback, is shown), and every request of the mix must answer 2xx in a smoke
    pass (else each path's status and the answer's start). From the probe: each request's
-   service time alone, the mix's weighted mean, one worker's memory, and what the
-   container reports to the sizing rules (exit status ``APP_FAILED`` where it fails).
-4. **Candidates** (``candidates.generate``), one at a time: a closed level (per-path
-   latency, CPU per request, memory, errors under concurrency) and a capacity search
-   under the objective (``capacity.search``).
-5. **Diagnose** and **recommend** (``diagnose``, ``recommend``); the record
+   service time alone, one worker's memory, what the container reports to the sizing
+   rules (exit status ``APP_FAILED`` where it fails), and, from a closed level of one VU,
+   the mix's time in the app and CPU per request: by Little's law, the requests in flight
+   its CPUs need (``sizing.Demand``).
+4. **Candidates** (``candidates.generate``): each server family sized to that demand, and
+   the popular rules' picks, one at a time: a closed level (per-path latency, CPU per
+   request, memory, errors under concurrency) and a capacity search under the objective
+   (``lab.search.find_capacity``).
+5. **Search** around the law: for the REFINE_FAMILIES families that held most (measured,
+   not lower bounds), twice then half the law's count, on while each step holds more by
+   more than the noise (``recommend.SAME_CAPACITY``), at most REFINE_MOST_STEPS a family.
+6. **Ties**: where the best and the runner-up are within the noise, each is searched
+   TIE_REPEATS more times, and the recommendation reads their repeats (``recommend``).
+7. **Diagnose** and **recommend** (``diagnose``, ``recommend``); the record
    (``bench.json``, its ``advice``) holds it all, and a short text ends the command.
+   Steps 5 and 6 are left out, and said so, once the run has used ADVISE_BUDGET_S.
    ``python -m wsgilab report`` renders the page (the Makefile target runs both).
 
 A run that fails or is interrupted midway keeps what it measured, and both the app's
@@ -46,6 +55,7 @@ from wsgilab.lab.run import Run, base_image, fmt_duration, front_end_cpuset, lin
 from wsgilab.lab.search import MAX_VUS, find_capacity
 from wsgilab.lab.session import LabSession, NotServing
 from wsgilab.model import app as declaration
+from wsgilab.model import sizing
 from wsgilab.model.capacity import Search, maximum
 from wsgilab.model.load import Closed
 from wsgilab.model.paths import ROOT, relative
@@ -53,7 +63,9 @@ from wsgilab.model.record import BenchRecord, LevelRecord
 from wsgilab.studies.advise import candidates as candidates_mod
 from wsgilab.studies.advise import project
 from wsgilab.studies.advise.candidates import Candidate
+from wsgilab.verdicts import recommend
 from wsgilab.verdicts.conclude import conclude
+from wsgilab.verdicts.recommend import SAME_CAPACITY, exact
 from wsgilab.workloads import get as workload
 
 #: Exit statuses: the input cannot be measured (declaration, requirements, build), or the
@@ -76,6 +88,20 @@ SMOKE_TRIES = 3
 #: The closed level's VUs: twice the candidate's cap, at most CLOSED_MOST_VUS (a cap that
 #: binds shows its queue; an unbounded one at this many requests in flight).
 CLOSED_MOST_VUS = 32
+#: The families searched around the law's count, the best first.
+REFINE_FAMILIES = 2
+#: The law's count times these, in order: up while it holds more, else down.
+REFINE_UP = 2.0
+REFINE_DOWN = 0.5
+#: The most candidates the search around the law adds per family.
+REFINE_MOST_STEPS = 2
+#: More searches of each of two candidates within the noise of each other: with the
+#: first, three repeats, the fewest whose spread says something.
+TIE_REPEATS = 2
+#: The run's budget (seconds): past it, the search around the law and the ties' repeats
+#: are left out and the record says so (``make advise``'s budget is 15 minutes, building
+#: included).
+ADVISE_BUDGET_S = 780
 #: Lines of a candidate's log read after it is measured (warnings, errors).
 LOG_LINES = 400
 #: The most distinct error lines kept from a candidate's log.
@@ -126,10 +152,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def estimate_s(count: int, light: bool) -> float:
-    """Seconds the measuring part should take at most for ``count`` candidates."""
+    """Seconds the measuring part should take at most for ``count`` candidates (and, in
+    the full form, the search around the law and the ties' repeats)."""
     duration = LIGHT_DURATION_S if light else DURATION_S
     steps = LIGHT_MAX_STEPS if light else ADVISE_MAX_STEPS
-    return count * (LAUNCH_ESTIMATE_S + (1 + steps) * (duration + LEVEL_OVERHEAD_S))
+    one = LAUNCH_ESTIMATE_S + (1 + steps) * (duration + LEVEL_OVERHEAD_S)
+    if light:
+        return count * one
+    extra = (REFINE_FAMILIES * REFINE_MOST_STEPS + 2 * TIE_REPEATS) * one
+    return count * one + min(extra, max(0.0, ADVISE_BUDGET_S - count * one))
 
 
 def _request(base_url: str, service: str, req: declaration.Request) -> tuple[int, float, str]:
@@ -337,19 +368,25 @@ class Advise:
                       objective_bound_ms=spec.objective.bound_for(service_ms))
         self.out(f"advise: the mix takes {service_ms:.1f} ms alone (weighted); a worker holds "
                  f"{mib:.0f} MiB; objective {spec.objective.describe(service_ms)}")
-        app.retire(PROBE.name)
-        self.record.save()
         if self.ns.smoke:
+            app.retire(PROBE.name)
             self.record.status = "smoke pass only"
+            self.record.save()
             return
         calibration = self.run.calibrate()
+        # k6 runs in the repository's root: a path relative to it reads on any machine.
+        params = {"mix_file": relative(self.mix_file), "mix_service_ms": int(round(service_ms))}
+        demand = self._demand(params, service_ms, mib)
+        self._retire(PROBE.name)
+        advice["demand"] = demand.to_dict()
+        self.out(f"advise: the app asks for {demand.describe()}; its CPU serves at most "
+                 f"{demand.cpu_bound_rps:.0f} req/s")
         # The candidates, and the sizing rules on what the user's container reports.
         rules_see = health["container"]
         if spec.cpuset is None:
             rules_see = project.quota_only_facts(rules_see, os.cpu_count() or 1)
         advice["rules_see"] = rules_see
-        found = candidates_mod.generate(spec.cpus, spec.memory_bytes, mib, rules_see,
-                                        light=self.light, locks=self.locks)
+        found = candidates_mod.generate(demand, mib, rules_see, light=self.light, locks=self.locks)
         if self.ns.only:
             wanted = {n.strip() for n in self.ns.only.split(",") if n.strip()}
             unknown = wanted - {c.name for c in found}
@@ -357,23 +394,133 @@ class Advise:
                 raise AdviseError(f"--only names no candidate: {', '.join(sorted(unknown))} "
                                   f"(candidates: {', '.join(c.name for c in found)})", BAD_INPUT)
             found = [c for c in found if c.name in wanted]
-        advice["candidates"] = [c.to_dict() for c in found]
-        project.write(spec, found, self.base_image, os.cpu_count() or 1, self.run.pace.load_cpus)
-        compose.forget()
-        self.run.engine.exec(FRONT_END, ["nginx", "-s", "reload"])
-        total = estimate_s(len(found), self.light)
+        self._offer(found)
+        total = estimate_s(len(found), self.light or bool(self.ns.only))
         self.out(f"advise: {len(found)} candidates: {', '.join(c.name for c in found)}; about "
                  f"{fmt_duration(total)} at most")
-        # k6 runs in the repository's root: a path relative to it reads on any machine.
-        params = {"mix_file": relative(self.mix_file), "mix_service_ms": int(round(service_ms))}
         for i, candidate in enumerate(found, 1):
             self.out(f"[{i}/{len(found)}] {candidate.name}: {candidate.why} (about "
                      f"{fmt_duration(max(0.0, total - self.run.elapsed_s))} left at most)")
-            result = self._candidate(candidate, params, calibration.max_rps)
-            advice["results"].append(result)
-            self.record.save()
+            self._measured(candidate, params, calibration.max_rps, "law")
+        if not (self.light or self.ns.only):
+            self._search_around_the_law(demand, params, calibration.max_rps)
+            self._repeat_ties(params, calibration.max_rps)
         advice.update(conclude(advice))
         self.record.save()
+
+    def _demand(self, params: dict, smoke_ms: float, mib: float) -> sizing.Demand:
+        """The probe under one VU: the mix's time in the app (Little's law on the level,
+        L / X) and CPU per request; the demand they give (``sizing.Demand.of``). Where the
+        level failed, the smoke pass's time and a CPU per request equal to it (as if the
+        app only computed: one request in flight per core), said so."""
+        spec, advice = self.spec, self.record.advice
+        cfg = self.run.serving(PROBE.name)
+        self.out("advise: the probe under one VU: the app's time and CPU per request")
+        entry = self.run.measure(workload("mix").level(PROBE.name, Closed(1), params), cfg,
+                                 self.backends)
+        f = entry.figures or {}
+        service_ms, cpu_ms = smoke_ms, None
+        if entry.result is not None and f.get("throughput_rps") and f.get("little_inflight"):
+            service_ms = f["little_inflight"] / f["throughput_rps"] * 1000.0
+            cpu_ms = f.get("cpu_ms_per_request")
+        advice["probe_level"] = {"slug": entry.level.slug, "service_ms": service_ms,
+                                 "cpu_ms_per_request": cpu_ms, "line": _line(entry)}
+        if not cpu_ms:
+            self.out("advise: the probe's level measured no CPU per request; sizing as if the "
+                     "app only computed (one request in flight per core)")
+            cpu_ms = service_ms
+        return sizing.Demand.of(spec.cpus, service_ms, cpu_ms,
+                                sizing.most_workers(spec.memory_bytes, mib))
+
+    def _offer(self, found: list[Candidate]) -> None:
+        """Add ``found`` to the record's candidates and to the app's project (its compose
+        file and the front end's map of configurations, reloaded)."""
+        advice = self.record.advice
+        advice["candidates"] = advice["candidates"] + [c.to_dict() for c in found]
+        every = [Candidate.from_dict(c) for c in advice["candidates"]]
+        project.write(self.spec, every, self.base_image, os.cpu_count() or 1,
+                      self.run.pace.load_cpus)
+        compose.forget()
+        self.run.engine.exec(FRONT_END, ["nginx", "-s", "reload"])
+
+    def _measured(self, candidate: Candidate, params: dict, ceiling_rps: float,
+                  sized_by: str) -> dict:
+        """Measure ``candidate`` (``_candidate``), keep its result with how it was sized
+        (``law``: the law's count; ``search``: around it; a rule's pick is ``law`` too, its
+        reasons say which), and save."""
+        result = self._candidate(candidate, params, ceiling_rps)
+        result["sized_by"] = sized_by
+        self.record.advice["results"].append(result)
+        self.record.save()
+        return result
+
+    def _over_budget(self, what: str) -> bool:
+        if self.run.elapsed_s < ADVISE_BUDGET_S:
+            return False
+        self.out(f"advise: {what} left out: the run has used {fmt_duration(self.run.elapsed_s)} "
+                 f"of its {fmt_duration(ADVISE_BUDGET_S)}")
+        self.record.advice.setdefault("left_out", []).append(what)
+        return True
+
+    def _search_around_the_law(self, demand: sizing.Demand, params: dict,
+                               ceiling_rps: float) -> None:
+        """For the REFINE_FAMILIES families that held most, measured to their top (a lower
+        bound says nothing about a neighbour), the law's count times REFINE_UP while that
+        holds more by more than the noise, else times REFINE_DOWN likewise; at most
+        REFINE_MOST_STEPS candidates a family. Each step's capacity is recorded with the
+        requests in flight it was sized for: the family's curve."""
+        results = self.record.advice["results"]
+        best: dict[str, dict] = {}
+        for r in results:
+            fam = r["candidate"]["family"]
+            if exact(r) and (fam not in best or r["capacity_rps"] > best[fam]["capacity_rps"]):
+                best[fam] = r
+        ranked = sorted(best.values(), key=lambda r: -r["capacity_rps"])[:REFINE_FAMILIES]
+        if ranked:
+            self.out(f"advise: searching around the law's count for "
+                     f"{', '.join(r['candidate']['family'] for r in ranked)}")
+        for start in ranked:
+            here, steps = start, 0
+            for factor in (REFINE_UP, REFINE_DOWN):
+                scale = factor
+                while steps < REFINE_MOST_STEPS:
+                    if self._over_budget("the search around the law"):
+                        return
+                    nxt = candidates_mod.resized(Candidate.from_dict(here["candidate"]), demand, scale)
+                    if nxt is None or any(r["candidate"]["name"] == nxt.name for r in results):
+                        break
+                    self._offer([nxt])
+                    self.out(f"[search] {nxt.name}: {nxt.why}")
+                    result = self._measured(nxt, params, ceiling_rps, "search")
+                    steps += 1
+                    if not (exact(result) and result["capacity_rps"]
+                            > here["capacity_rps"] * (1 + SAME_CAPACITY)):
+                        break
+                    here, scale = result, scale * factor
+                if here is not start:  # it went up: no need to look down
+                    break
+
+    def _repeat_ties(self, params: dict, ceiling_rps: float) -> None:
+        """Where the best and the runner-up are within SAME_CAPACITY (both measured to
+        their top), search each TIE_REPEATS more times: the recommendation reads their
+        repeats (median and spread), and says *undecided* where they straddle."""
+        results = self.record.advice["results"]
+        tied = recommend.tied(results)
+        if not tied:
+            return
+        self.out(f"advise: {' and '.join(r['candidate']['name'] for r in tied)} within "
+                 f"{SAME_CAPACITY:.0%} of each other: {TIE_REPEATS} more searches of each")
+        for r in tied:
+            candidate = Candidate.from_dict(r["candidate"])
+            for _ in range(TIE_REPEATS):
+                if self._over_budget("the ties' repeats"):
+                    return
+                # The same procedure as the first: a fresh container, its closed level, a search.
+                again = self._candidate(candidate, params, ceiling_rps)
+                r.setdefault("repeats", [r["capacity_rps"]])
+                r["repeats"].append(again.get("capacity_rps"))
+                r.setdefault("repeat_searches", []).append(again.get("search"))
+                self.record.save()
 
     def _candidate(self, candidate: Candidate, params: dict, ceiling_rps: float) -> dict:
         """Launch, measure (closed level, capacity search) and retire one candidate."""
