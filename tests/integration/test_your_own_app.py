@@ -16,6 +16,7 @@ from wsgilab.lab.engine import DockerEngine
 from wsgilab.lab.session import LabSession
 from wsgilab.model.record import BenchRecord
 from wsgilab.studies.advise import runner
+from wsgilab.verdicts import recommend
 
 EXAMPLES = ROOT / "examples"
 
@@ -60,9 +61,21 @@ def test_the_light_run_on_the_shop_recommends_a_measured_candidate_or_names_the_
         assert sorted(refused) == sorted(r["candidate"]["name"] for r in measured), rec
         assert "host was full" in rec["reason"] and "not measured on this machine" in printed
         return
+    # Little's law sized both from the probe's own level.
+    demand = advice["demand"]
+    assert demand["in_flight"] >= 1 and demand["cpu_ms"] > 0, demand
+    assert all("Little's law" in r["candidate"]["why"] for r in measured)
+    bounds = [r for r in measured if recommend.lower_bound(r)]
+    assert sorted(rec["lower_bounds"]) == sorted(r["candidate"]["name"] for r in bounds), rec
+    assert all(f"at least {r['capacity_rps']:.1f}" in printed for r in bounds), printed
+    if rec["verdict"] == "unranked":  # every capacity a lower bound: none ranked
+        assert len(bounds) == len([r for r in measured if r.get("capacity_rps")]), rec
+        return
     assert rec["verdict"] == "recommended", rec
     best = next(r for r in measured if r["candidate"]["name"] == rec["best"])
-    assert best["capacity_rps"] == max(r["capacity_rps"] or 0 for r in measured) or \
+    assert best not in bounds, "a lower bound is never ranked"
+    ranked = [r for r in measured if recommend.exact(r)]
+    assert best["capacity_rps"] == max(r["capacity_rps"] for r in ranked) or \
         "in less memory" in rec["reason"], rec
     assert all(name in rec["reason"] for name in refused), (refused, rec["reason"])
     assert f"deploy {rec['best']}: gunicorn" in printed and "shop.wsgi:app" in printed
