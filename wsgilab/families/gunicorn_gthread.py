@@ -26,7 +26,8 @@ def _command(knobs: dict) -> tuple[str, ...]:
 def _sized(demand: Demand) -> list[tuple[dict, str]]:
     one = THREADS.clamp(demand.in_flight)
     found = [({"workers": 1, "threads": one},
-              f"one process of {one} threads, waiting requests sharing one GIL: "
+              f"one process of {one} thread{'s' if one != 1 else ''}, waiting requests "
+              f"sharing one GIL: "
               f"{demand.describe()}")]
     if demand.processes > 1:
         threads = THREADS.clamp(demand.per_process(demand.processes))

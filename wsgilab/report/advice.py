@@ -169,7 +169,9 @@ def concurrency_chart(record: BenchRecord) -> Chart | None:
     by_family: dict[str, list[tuple[int, float, bool]]] = {}
     for r in advice.get("results", []):
         n = in_flight(r)
-        if n and r.get("capacity_rps") and not r["candidate"].get("rules"):
+        # A rule's pick that no family's sizing also reached says "what <rule>'s rule".
+        sized = not r["candidate"]["why"].startswith("what ")
+        if n and r.get("capacity_rps") and sized:
             by_family.setdefault(r["candidate"]["family"], []).append(
                 (n, recommend.capacity(r), recommend.lower_bound(r)))
     for name, points in sorted(by_family.items()):
@@ -191,7 +193,7 @@ def concurrency_chart(record: BenchRecord) -> Chart | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return Chart("advice-concurrency.png", "Capacity against requests in flight",
-                 f"Each point: one candidate of a family (the rules' picks left out), the "
+                 f"Each point: one candidate of a family (the rules' own picks left out), the "
                  f"requests it runs at once (log scale) and its capacity under the objective "
                  f"(req/s, the median over repeats); a triangle: a lower bound. The dashed line "
                  f"is Little's law's count: {demand['cpus']:g} CPU x "
@@ -244,7 +246,8 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
     by_name = {r["candidate"]["name"]: r for r in advice["results"]}
     if advice.get("demand"):
         d = advice["demand"]
-        lines.append(f"the app asks for {d['in_flight']} requests in flight: {d['cpus']:g} CPU x "
+        lines.append(f"the app asks for {d['in_flight']} request{'s' if d['in_flight'] != 1 else ''} "
+                     f"in flight: {d['cpus']:g} CPU x "
                      f"{d['service_ms']:.1f} ms in the app / {d['cpu_ms']:.1f} ms of CPU a request "
                      "(Little's law); each family sized to it, then measured around it")
     if rec["verdict"] == "recommended":

@@ -228,7 +228,9 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         _save([c for c in [python_report.cpu_chart(python.record)] if c], pictures, charts)
     advised = [sources[n] for n in ADVICE_SOURCES if n in sources]
     for source in advised:
-        made = [advice_report.capacity_chart(source.record), advice_report.latency_chart(source.record)]
+        made = [c for c in (advice_report.capacity_chart(source.record),
+                            advice_report.concurrency_chart(source.record),
+                            advice_report.latency_chart(source.record)) if c is not None]
         _save([replace(c, name=f"{source.name}-{c.name.removeprefix('advice-')}") for c in made],
               pictures, charts)
     swept = analyses.sweep(default.record) if default else None

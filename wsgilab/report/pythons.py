@@ -8,6 +8,8 @@ typed by hand.
 
 from __future__ import annotations
 
+import statistics
+
 from tabulate import tabulate
 
 from wsgilab.lab import pythons
@@ -113,24 +115,65 @@ def ratio_table(record: BenchRecord) -> str:
         tablefmt="github", disable_numparse=True)
 
 
-def single_thread_rows(record: BenchRecord) -> list[list[str]]:
-    """Per interpreter: one slice of the cpu endpoint's work, in us of one thread's CPU."""
+def _single_threads(record: BenchRecord) -> list[tuple[str, dict]]:
     order = list(interpreters.of_record(record.pythons))
-    found = sorted(((n, p["single_thread"]) for n, p in record.pythons.items() if "single_thread" in p),
-                   key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+    return sorted(((n, p["single_thread"]) for n, p in record.pythons.items() if "single_thread" in p),
+                  key=lambda item: order.index(item[0]) if item[0] in order else len(order))
+
+
+def twin_cost(record: BenchRecord, name: str) -> str:
+    """A free-threaded interpreter's single-thread cost against its same-flags twin
+    (``interpreters.twin``), both ways the runs allow: least run over least run, median over
+    median, and the spread over every pair of runs (min-max); "" where it has no twin in
+    the record."""
+    found = dict(_single_threads(record))
+    known = interpreters.of_record(record.pythons)
+    if name not in known or name not in found:
+        return ""
+    twin = interpreters.twin(known[name], known)
+    if twin is None or twin.name not in found:
+        return ""
+    mine, theirs = found[name]["runs_us"], found[twin.name]["runs_us"]
+    pairs = [a / b for a in mine for b in theirs]
+    medians = statistics.median(mine) / statistics.median(theirs)
+    return (f"{min(mine) / min(theirs):.2f}x least, {medians:.2f}x median "
+            f"({min(pairs):.2f}-{max(pairs):.2f} over {len(pairs)} pairs of runs) against "
+            f"{twin.name}")
+
+
+def single_thread_rows(record: BenchRecord) -> list[list[str]]:
+    """Per interpreter: one slice of the cpu endpoint's work, in us of one thread's CPU (the
+    least run), against the base interpreter, against its same-flags twin (``twin_cost``),
+    its runs and their spread (max / min)."""
+    found = _single_threads(record)
     if not found:
         return []
     base = dict(found).get(interpreters.DEFAULT, {}).get("slice_us")
     return [[name, f"{cost['slice_us']:.1f}",
              f"{cost['slice_us'] / base:.2f}x" if base else "n/a",
-             ", ".join(f"{r:.1f}" for r in cost["runs_us"])]
+             twin_cost(record, name) or "–",
+             ", ".join(f"{r:.1f}" for r in cost["runs_us"]),
+             f"{max(cost['runs_us']) / min(cost['runs_us']):.2f}x"]
             for name, cost in found]
+
+
+def run_spread(record: BenchRecord) -> str:
+    """How far one interpreter's single-thread runs differ on this machine, from the
+    record: ``"up to 1.78x (max / min: 3.11 1.32x, 3.13 1.74x, 3.13t 1.78x)"``; "" where
+    none was measured."""
+    found = [(n, max(c["runs_us"]) / min(c["runs_us"])) for n, c in _single_threads(record)
+             if c.get("runs_us")]
+    if not found:
+        return ""
+    return (f"up to {max(r for _, r in found):.2f}x (max / min: "
+            + ", ".join(f"{n} {r:.2f}x" for n, r in found) + ")")
 
 
 def single_thread_table(record: BenchRecord) -> str:
     rows = single_thread_rows(record)
     return tabulate(rows, headers=["Python", "us per slice (least run)", f"against {interpreters.DEFAULT}",
-                                   "runs (us)"], tablefmt="github", disable_numparse=True) if rows else ""
+                                   "against its same-flags twin", "runs (us)", "runs max / min"],
+                    tablefmt="github", disable_numparse=True) if rows else ""
 
 
 def install_rows(record: BenchRecord) -> list[list[str]]:

@@ -480,7 +480,7 @@ class Advise:
             self.out(f"advise: searching around the law's count for "
                      f"{', '.join(r['candidate']['family'] for r in ranked)}")
         for start in ranked:
-            here, steps = start, 0
+            here, steps, rose = start, 0, False
             for factor in (REFINE_UP, REFINE_DOWN):
                 scale = factor
                 while steps < REFINE_MOST_STEPS:
@@ -493,11 +493,13 @@ class Advise:
                     self.out(f"[search] {nxt.name}: {nxt.why}")
                     result = self._measured(nxt, params, ceiling_rps, "search")
                     steps += 1
-                    if not (exact(result) and result["capacity_rps"]
-                            > here["capacity_rps"] * (1 + SAME_CAPACITY)):
+                    more = (result.get("capacity_rps") or 0) > here["capacity_rps"] * (1 + SAME_CAPACITY)
+                    rose = rose or more
+                    if not (more and exact(result)):
+                        # Worse, or a lower bound: this machine cannot tell past it.
                         break
                     here, scale = result, scale * factor
-                if here is not start:  # it went up: no need to look down
+                if rose:  # it went up: no need to look down
                     break
 
     def _repeat_ties(self, params: dict, ceiling_rps: float) -> None:
