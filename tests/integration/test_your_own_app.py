@@ -47,7 +47,8 @@ def test_the_light_run_on_the_shop_recommends_a_measured_candidate_or_names_the_
     assert record.status == "complete", record.status
     assert [s["status"] // 100 for s in advice["smoke"]] == [2] * len(advice["smoke"])
     measured = advice["results"]
-    assert [r["candidate"]["family"] for r in measured] == ["gunicorn-sync", "gunicorn-gthread"]
+    assert [r["candidate"]["family"] for r in measured][:2] == ["gunicorn-sync", "gunicorn-gthread"]
+    assert any("cloud-run" in r["candidate"]["rules"] for r in measured), "the reference 1 x 8"
     for r in measured:
         assert "error" not in r, f"{r['candidate']['name']}: {r.get('error')}\n{r.get('log')}"
         assert r["closed"]["failures"] == 0, f"{r['candidate']['name']} failed requests"
@@ -64,7 +65,7 @@ def test_the_light_run_on_the_shop_recommends_a_measured_candidate_or_names_the_
     # Little's law sized both from the probe's own level.
     demand = advice["demand"]
     assert demand["in_flight"] >= 1 and demand["cpu_ms"] > 0, demand
-    assert all("Little's law" in r["candidate"]["why"] for r in measured)
+    assert all("Little's law" in r["candidate"]["why"] for r in measured if not r["candidate"]["rules"])
     bounds = [r for r in measured if recommend.lower_bound(r)]
     assert sorted(rec["lower_bounds"]) == sorted(r["candidate"]["name"] for r in bounds), rec
     assert all(f"at least {r['capacity_rps']:.1f}" in printed for r in bounds), printed
@@ -84,6 +85,53 @@ def test_the_light_run_on_the_shop_recommends_a_measured_candidate_or_names_the_
     # Put back: the lab's configurations on their cores, nothing of the shop's left.
     assert LabSession(DockerEngine(), out=lambda line: None).drift() == {}
     assert _project_containers("shop") == []
+
+
+def test_a_wait_heavy_app_is_sized_past_eight_threads_and_holds_more_than_eight(lab, tmp_path):
+    """The gateway waits on the upstream service through requests for most of each
+    request: Little's law asks for tens in flight, and the law's gthread candidate holds
+    more than Cloud Run's fixed 1 x 8, measured in the same run."""
+    results = tmp_path / "gateway"
+    status, printed = _advise([str(EXAMPLES / "gateway"), "--light", "--results", str(results)])
+    assert status == 0, f"advise exited {status}:\n{printed}"
+    advice = BenchRecord.load(results).advice
+    demand = advice["demand"]
+    assert demand["in_flight"] > 8, (
+        f"expected Little's law to ask for more than 8 in flight for requests that mostly "
+        f"wait, measured {demand}")
+    by_rule = {bool(r["candidate"]["rules"]): r for r in advice["results"]
+               if r["candidate"]["family"] == "gunicorn-gthread"}
+    law, eight = by_rule[False], by_rule[True]
+    for r in (law, eight):
+        assert "error" not in r and r["closed"]["failures"] == 0, r.get("error") or r["closed"]
+    assert law["settings"]["threads"] == demand["in_flight"] and eight["settings"]["threads"] == 8
+    assert recommend.exact(eight), f"1 x 8 measured to its top here: {eight['search']}"
+    assert law["capacity_rps"] > eight["capacity_rps"] * (1 + recommend.SAME_CAPACITY), (
+        f"expected {law['candidate']['name']} above 1 x 8 by more than SAME_CAPACITY, measured "
+        f"{law['capacity_rps']} against {eight['capacity_rps']} req/s")
+    rec = advice["recommendation"]
+    if rec["verdict"] == "recommended":
+        assert rec["best"] != eight["candidate"]["name"], rec
+    assert _project_containers("gateway") == []
+
+
+def test_an_app_in_a_src_layout_is_installed_as_pip_would_and_passes_its_smoke_pass(lab, tmp_path):
+    where = tmp_path / "gateway-src"
+    shutil.copytree(EXAMPLES / "gateway", where)
+    (where / "src").mkdir()
+    shutil.move(where / "gateway", where / "src" / "gateway")
+    (where / "pyproject.toml").write_text(
+        '[project]\nname = "gateway-app"\nversion = "0.1"\ndependencies = ["flask", "requests"]\n'
+        '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n')
+    toml = where / "lab-app.toml"
+    toml.write_text(toml.read_text().replace('name = "gateway"', 'name = "gateway-src"'))
+    status, printed = _advise([str(where), "--smoke", "--results", str(tmp_path / "run")])
+    assert status == 0, f"advise --smoke exited {status}:\n{printed}"
+    advice = BenchRecord.load(tmp_path / "run").advice
+    assert advice["app"]["project"] == "gateway-app"
+    assert all(200 <= s["status"] < 300 for s in advice["smoke"]), advice["smoke"]
+    assert not list(where.glob("**/*.egg-info")), "the user's folder is left as it was"
+    assert _project_containers("gateway-src") == []
 
 
 def test_the_django_example_passes_its_smoke_pass(lab, tmp_path):

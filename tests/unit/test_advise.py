@@ -86,6 +86,37 @@ def test_a_requirements_file_may_not_pull_in_others(shop):
         declaration.load(shop)
 
 
+def _src_layout(tmp_path, pyproject=True):
+    """The gateway example moved into a src layout (its package under src/)."""
+    where = tmp_path / "gateway"
+    shutil.copytree(EXAMPLES / "gateway", where)
+    (where / "src").mkdir()
+    shutil.move(where / "gateway", where / "src" / "gateway")
+    if pyproject:
+        (where / "pyproject.toml").write_text(
+            '[project]\nname = "gateway-app"\nversion = "0.1"\ndependencies = ["flask", "requests"]\n'
+            '[build-system]\nrequires = ["setuptools>=61"]\nbuild-backend = "setuptools.build_meta"\n')
+    return where
+
+
+def test_an_entry_may_live_in_a_src_layout_or_an_installed_requirement(tmp_path):
+    assert declaration.load(EXAMPLES / "gateway").project is None, "a module at the folder's top"
+    assert declaration.load(_src_layout(tmp_path)).project == "gateway-app"
+    toml = tmp_path / "gateway" / "lab-app.toml"
+    toml.write_text(toml.read_text().replace('entry = "gateway.wsgi:app"',
+                                             'entry = "requests.api:request"'))
+    assert declaration.load(tmp_path / "gateway").project is None, "installed from its requirements"
+    toml.write_text(toml.read_text().replace('entry = "requests.api:request"',
+                                             'entry = "nowhere.wsgi:app"'))
+    with pytest.raises(AppError, match="among its requirements"):
+        declaration.load(tmp_path / "gateway")
+
+
+def test_a_src_layout_without_a_project_to_install_is_named(tmp_path):
+    with pytest.raises(AppError, match="no pyproject.toml with a \\[project\\] name"):
+        declaration.load(_src_layout(tmp_path, pyproject=False))
+
+
 def test_a_har_file_becomes_the_mix_identical_requests_weighted(shop):
     har = {"log": {"entries": [
         {"request": {"method": "GET", "url": "http://shop.example/products?page=2",
@@ -137,8 +168,9 @@ def test_each_family_is_sized_to_the_apps_demand_not_to_a_constant():
 
 def test_the_search_around_the_law_scales_a_family_and_skips_what_does_not_move():
     demand = _demand()
-    (gthread,) = [c for c in candidates.generate(demand, 51.0, {}, light=True)
-                  if c.family == "gunicorn-gthread"]
+    (gthread,) = [c for c in candidates.generate(demand, 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB),
+                                                 light=True)
+                  if c.family == "gunicorn-gthread" and not c.rules]
     assert candidates.resized(gthread, demand, 2.0).name == "gthread-1x40"
     assert candidates.resized(gthread, demand, 0.5).name == "gthread-1x10"
     gevent = candidates.Candidate.of(families.get("gunicorn-gevent"),
@@ -175,9 +207,11 @@ def test_a_rule_that_the_memory_cannot_hold_is_kept_and_marked():
     assert "need more memory" in gunicorn.why
 
 
-def test_the_light_form_has_one_sync_and_one_gthread_candidate():
+def test_the_light_form_has_the_laws_sync_and_gthread_and_cloud_runs_eight_threads():
     found = candidates.generate(_demand(), 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB), light=True)
-    assert [c.family for c in found] == ["gunicorn-sync", "gunicorn-gthread"]
+    assert [(c.family, c.rules) for c in found] == [
+        ("gunicorn-sync", ()), ("gunicorn-gthread", ()), ("gunicorn-gthread", ("cloud-run",))]
+    assert found[1].name == "gthread-1x20" and found[2].name == "gthread-1x8"
 
 
 def test_the_apps_project_is_hardened_published_on_loopback_and_starts_no_candidate(tmp_path,
@@ -327,6 +361,47 @@ def test_diagnoses_name_the_blocking_function_the_late_patch_and_thread_only_err
     assert "too many clients already" in errors["summary"]
     assert "POST /orders" in found["requests past the timeout"]["summary"]
     assert found["memory per worker"]["evidence"]["workers_that_fit"] == (512 - 32) // 51
+
+
+def test_the_blocked_hub_is_kept_once_per_distinct_stack_with_a_count():
+    stack = [{"file": "/srv/app/db.py", "line": 12, "function": "slow_query"}]
+    reports = ([{"pid": 7, "function": "slow_query", "frames": stack, "blocking_time_s": t}
+                for t in (0.2, 0.5, 0.3)]
+               + [{"pid": 8, "function": "render", "frames": [], "blocking_time_s": 0.1}])
+    found = diagnose.distinct_blocked(reports)
+    assert [(b["function"], b["count"], b["longest_s"]) for b in found] == [
+        ("slow_query", 3, 0.5), ("render", 1, 0.1)]
+    assert diagnose.distinct_blocked(found) == found, "a kept record reads the same again"
+    result = _result("gevent-1x1000", "gunicorn gevent", 10.0, 60, blocked=found)
+    (hub,) = [d for d in diagnose.diagnose([result], 512 * MIB, 51.0, ["GET /a"])
+              if d["kind"] == "gevent hub blocked"]
+    assert "4 time(s), from 2 distinct stack(s): slow_query (3x), render (1x)" in hub["summary"]
+
+
+def test_a_candidate_with_every_slot_busy_and_cpu_to_spare_is_concurrency_bound():
+    held = _result("gthread-1x8", "gunicorn gthread", 56.5, 40,
+                   at_capacity={"app_cpus": 0.28})
+    held["settings"] = {"server": "gunicorn", "worker_class": "gthread", "workers": 1,
+                        "threads": 8, "worker_connections": 1000}
+    held["closed"]["server_peak"] = 8
+    busy = dict(held, at_capacity={"app_cpus": 0.85})
+    demand = {"in_flight": 33, "service_ms": 140.0, "cpu_ms": 4.25}
+
+    def kinds(rs):
+        return {d["kind"]: d for d in diagnose.diagnose(rs, 256 * MIB, 26.0, ["GET /a"], 1.0, demand)}
+    found = kinds([held])["concurrency-bound"]
+    assert "all 8 slots busy while it used 0.28 of its 1 CPU" in found["summary"]
+    assert "asks for 33 in flight" in found["summary"]
+    assert "concurrency-bound" not in kinds([busy]), "its CPU, not its slots, held it"
+
+
+def test_a_target_rate_gets_its_concurrency_and_cpus_each_from_its_own_measurement():
+    demand = {"in_flight": 33, "service_ms": 140.0, "cpu_ms": 4.0}
+    (need,) = [d for d in diagnose.diagnose([], 256 * MIB, 26.0, [], 1.0, demand, target_rps=300)
+               if d["kind"] == "what the rate it must serve needs"]
+    # 300 req/s x 0.14 s = 42 in flight; 300 x 4 ms = 1.2 CPU busy, at 70%: 1.8 CPUs.
+    assert need["evidence"]["in_flight"] == 42
+    assert "about 42 requests in flight" in need["summary"] and "about 1.8 CPUs" in need["summary"]
 
 
 def test_a_healthy_run_has_only_the_memory_figure():

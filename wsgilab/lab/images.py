@@ -13,16 +13,22 @@ servers' pins, then the instrument and the app's code. ``stage`` lays the app ou
   servers' pins, so that a conflict is found here, before any build. Downloaded again only
   when the requirements or the pins change.
 
+- an app in a src layout (its module under ``src/``, the folder a project with a
+  ``pyproject.toml``) is built into a wheel on the host (``pip wheel --no-deps``) and
+  installed from it as pip would, its path a line of ``requirements.txt``.
+
 Raises ``RequirementConflict`` with pip's own words where the app's requirements and the
-servers' pins cannot be installed together.
+servers' pins cannot be installed together, or its own project does not build.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from wsgilab.model.paths import ROOT
@@ -69,7 +75,7 @@ def conflict_lines(output: str) -> str:
 
 
 def stage(name: str, folder: Path, requirements: Path, base_image: str,
-          servers: tuple[str, ...] = ("servers",)) -> Path:
+          servers: tuple[str, ...] = ("servers",), project: str | None = None) -> Path:
     """Lay the app out under ``build/apps/<name>`` (module docstring) and return it.
 
     Args:
@@ -78,9 +84,13 @@ def stage(name: str, folder: Path, requirements: Path, base_image: str,
         base_image: the images' base: its wheelhouse is downloaded unless it is the
             upstream image.
         servers: the server locks the app will be installed over (each is checked).
+        project: the folder's own distribution where the app is in a src layout
+            (``AppSpec.project``): built into a wheel and installed with the requirements.
 
     Raises:
-        RequirementConflict: the requirements conflict with a server's pins.
+        RequirementConflict: the requirements conflict with a server's pins, or the
+            project does not build (pip's words), or a src layout is asked of the upstream
+            base image (its build reaches the index, not a wheelhouse).
     """
     target = STAGES / name
     code = target / "code"
@@ -89,9 +99,21 @@ def stage(name: str, folder: Path, requirements: Path, base_image: str,
     shutil.copytree(folder, code, ignore=shutil.ignore_patterns(*IGNORED))
     target.mkdir(parents=True, exist_ok=True)
     wanted = _requirements_text(requirements)
-    (target / "requirements.txt").write_text(wanted)
     wheels = target / "wheels"
     wheels.mkdir(exist_ok=True)
+    # What the image installs, and what the host downloads for it: the same lines, but the
+    # project's own wheel is at its path inside the build there and on the host here.
+    installed = downloaded = wanted
+    if project:
+        if base_image == UPSTREAM_BASE:
+            raise RequirementConflict(f"{project}: a src layout is installed from the lab's "
+                                      "wheelhouse, which the upstream base image does not use")
+        wheel = _project_wheel(folder, project, wheels)
+        digest = hashlib.sha256((wheels / wheel).read_bytes()).hexdigest()
+        pin = f" --hash=sha256:{digest}" if "--hash=" in wanted else ""
+        installed = wanted + f"/build/app/wheels/{wheel}{pin}\n"
+        downloaded = wanted + f"{wheels / wheel}{pin}\n"
+    (target / "requirements.txt").write_text(installed)
     # The Dockerfile copies servers/ from every stage; only another Python's fills it
     # (wsgilab/pythons.py).
     (target / "servers").mkdir(exist_ok=True)
@@ -100,9 +122,35 @@ def stage(name: str, folder: Path, requirements: Path, base_image: str,
         for old in wheels.iterdir():
             old.unlink()
         return target
+    (target / "download.txt").write_text(downloaded)
     for group in servers:
-        _download(target, wanted, group, wheels)
+        _download(target, downloaded, group, wheels)
     return target
+
+
+def _project_wheel(folder: Path, project: str, wheels: Path) -> str:
+    """Build the folder's own project into ``wheels`` (``pip wheel --no-deps``, as pip
+    would install it) and return the wheel's file name.
+
+    Raises:
+        RequirementConflict: it does not build, with pip's last lines.
+    """
+    prefix = re.sub(r"[-_.]+", "_", project).lower() + "-"
+    for old in wheels.glob("*.whl"):
+        if old.name.lower().startswith(prefix):
+            old.unlink()
+    # Built from a copy: a build backend writes build/ and *.egg-info into its source.
+    with tempfile.TemporaryDirectory() as scratch:
+        source = Path(scratch) / "project"
+        shutil.copytree(folder, source, ignore=shutil.ignore_patterns(*IGNORED))
+        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                               "--disable-pip-version-check", "--wheel-dir", str(wheels),
+                               str(source)], capture_output=True, text=True)
+    built = [w.name for w in wheels.glob("*.whl") if w.name.lower().startswith(prefix)]
+    if proc.returncode != 0 or not built:
+        raise RequirementConflict(f"the app's own project {project} did not build:\n"
+                                  + conflict_lines(proc.stdout + proc.stderr))
+    return built[0]
 
 
 def _requirements_text(path: Path) -> str:
@@ -125,7 +173,7 @@ def _download(target: Path, wanted: str, group: str, wheels: Path) -> None:
     hashed = "--hash=" in wanted
     cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
            "--dest", str(wheels), "--constraint", str(constraints),
-           "--requirement", str(target / "requirements.txt")]
+           "--requirement", str(target / "download.txt")]
     # A hashed lock lists every package it needs (pip checks them); anything else brings
     # its own dependencies. psycogreen-like sdists build offline with the lock's tools.
     cmd += ["--require-hashes", "--no-deps", "--prefer-binary"] if hashed else ["--prefer-binary"]

@@ -108,6 +108,10 @@ class AppSpec:
         requests: the mix.
         postgres: SQL files to run in the lab's PostgreSQL first (schema, seed), or None
             when the app needs no database; upstream: whether it calls the upstream service.
+        project: the folder's own distribution (its ``pyproject.toml`` ``[project] name``)
+            where the entry's module lies under ``src/`` (a src layout): it is built into a
+            wheel and installed as pip would; None where the module is at the folder's top
+            or an installed requirement.
     """
 
     folder: Path
@@ -126,6 +130,7 @@ class AppSpec:
     upstream: bool = False
     target_rps: float | None = None
     eventlet: bool = False
+    project: str | None = None
 
     @property
     def memory_bytes(self) -> int:
@@ -143,7 +148,7 @@ class AppSpec:
                 "requests": [r.to_dict() for r in self.requests],
                 "postgres": [relative(p) for p in self.postgres] if self.postgres else None,
                 "upstream": self.upstream, "target_rps": self.target_rps,
-                "eventlet": self.eventlet}
+                "eventlet": self.eventlet, "project": self.project}
 
 
 def _need(table: dict, key: str, kind, where: str):
@@ -175,6 +180,42 @@ def _requirements(folder: Path, declared: str) -> tuple[str, ...]:
                            "requirements themselves")
         lines.append(line)
     return tuple(lines)
+
+
+#: A requirement line's distribution name (PEP 508: before any extra, version or marker).
+_DIST = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+def _normal(name: str) -> str:
+    """A distribution or module name normalised as PEP 503 does (lower case, runs of
+    ``-_.`` as ``-``)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _entry_home(folder: Path, module: str, requirements: tuple[str, ...]) -> str | None:
+    """Where the entry's top module comes from: the folder's top (None), its ``src/`` in a
+    src layout (the folder's own project name, to install), or one of its requirements
+    (None: pip installs it).
+
+    Raises:
+        AppError: none of the three, or a src layout without a ``pyproject.toml``
+            ``[project] name``.
+    """
+    if (folder / module).is_dir() or (folder / f"{module}.py").is_file():
+        return None
+    if (folder / "src" / module).is_dir() or (folder / "src" / f"{module}.py").is_file():
+        pyproject = folder / "pyproject.toml"
+        name = (tomllib.loads(pyproject.read_text()).get("project", {}).get("name")
+                if pyproject.is_file() else None)
+        if not isinstance(name, str) or not name:
+            raise AppError(f"[app] entry: {module!r} is in {folder / 'src'}, but the folder has "
+                           "no pyproject.toml with a [project] name to install it as pip would")
+        return name
+    names = {_normal(m.group(1)) for line in requirements if (m := _DIST.match(line))}
+    if _normal(module) in names:
+        return None
+    raise AppError(f"[app] entry: no module {module!r} in {folder}, in its src/ (a src layout "
+                   "with a pyproject.toml), or among its requirements")
 
 
 def _request(data: dict, where: str) -> Request:
@@ -261,10 +302,9 @@ def load(folder: Path | str) -> AppSpec:
     if not _ENTRY.match(entry):
         raise AppError(f"[app] entry must be module:attribute (e.g. shop.wsgi:app), got {entry!r}")
     module = entry.split(":")[0].split(".")[0]
-    if not ((folder / module).is_dir() or (folder / f"{module}.py").is_file()):
-        raise AppError(f"[app] entry: no module {module!r} in {folder}")
     requirements_file = folder / app.get("requirements", "requirements.txt")
     requirements = _requirements(folder, app.get("requirements", "requirements.txt"))
+    project = _entry_home(folder, module, requirements)
     environment = app.get("environment", {})
     if not isinstance(environment, dict) or not all(
             _ENV.match(k) and isinstance(v, str) for k, v in environment.items()):
@@ -334,4 +374,5 @@ def load(folder: Path | str) -> AppSpec:
                    cpuset=str(cpuset) if cpuset is not None else None, memory=memory,
                    pids=pids, objective=slo, requests=requests, postgres=postgres,
                    upstream=bool(backends.get("upstream", False)),
-                   target_rps=float(target) if target is not None else None, eventlet=eventlet)
+                   target_rps=float(target) if target is not None else None, eventlet=eventlet,
+                   project=project)

@@ -167,13 +167,18 @@ def concurrency_chart(record: BenchRecord) -> Chart | None:
         return None
     fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.0))
     by_family: dict[str, list[tuple[int, float, bool]]] = {}
+    picks: list[tuple[int, float, str]] = []
     for r in advice.get("results", []):
         n = in_flight(r)
+        if not (n and r.get("capacity_rps")):
+            continue
         # A rule's pick that no family's sizing also reached says "what <rule>'s rule".
-        sized = not r["candidate"]["why"].startswith("what ")
-        if n and r.get("capacity_rps") and sized:
-            by_family.setdefault(r["candidate"]["family"], []).append(
-                (n, recommend.capacity(r), recommend.lower_bound(r)))
+        if r["candidate"]["why"].startswith("what "):
+            picks.append((n, recommend.capacity(r), f"{r['candidate']['name']} "
+                                                    f"({', '.join(r['candidate']['rules'])})"))
+            continue
+        by_family.setdefault(r["candidate"]["family"], []).append(
+            (n, recommend.capacity(r), recommend.lower_bound(r)))
     for name, points in sorted(by_family.items()):
         points.sort()
         line, = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
@@ -181,6 +186,9 @@ def concurrency_chart(record: BenchRecord) -> Chart | None:
         bound = [p for p in points if p[2]]
         ax.scatter([p[0] for p in bound], [p[1] for p in bound], marker="^", s=60,
                    color=line.get_color())
+    for n, capacity, label in picks:  # the rules' own picks: the references people know
+        ax.scatter([n], [capacity], marker="x", color="black", s=40, zorder=3)
+        ax.annotate(f" {label}", (n, capacity), fontsize=7, va="center")
     ax.axvline(demand["in_flight"], color="tab:red", linestyle="--", linewidth=1)
     ax.text(demand["in_flight"], ax.get_ylim()[1] * 0.95,
             f" Little's law: {demand['in_flight']}", color="tab:red", fontsize=8, va="top")
@@ -193,7 +201,7 @@ def concurrency_chart(record: BenchRecord) -> Chart | None:
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return Chart("advice-concurrency.png", "Capacity against requests in flight",
-                 f"Each point: one candidate of a family (the rules' own picks left out), the "
+                 f"Each point: one candidate of a family (a cross: a sizing rule's own pick), the "
                  f"requests it runs at once (log scale) and its capacity under the objective "
                  f"(req/s, the median over repeats); a triangle: a lower bound. The dashed line "
                  f"is Little's law's count: {demand['cpus']:g} CPU x "

@@ -41,7 +41,7 @@ RECORDS = ROOT / "records"
 README = ROOT / "README.md"
 #: The README's recommendation, between these lines, is rendered from the first advise
 #: record (``readme_block``), never typed.
-README_START = "<!-- the recommendation: rendered by make findings from records/advise-shop -->"
+README_START = "<!-- the recommendation: rendered by make findings from records/advise-gateway -->"
 README_END = "<!-- end of the rendered recommendation -->"
 TEMPLATE = Path(__file__).with_name("findings.md.j2")
 PAGE = ROOT / "docs" / "findings.md"
@@ -50,7 +50,7 @@ PICTURES = "findings"
 #: The records the page reads, by name (a directory under records/ holding bench.json).
 SOURCES = ("default", "faults", "capacity", "gthread-repeats", "python")
 #: The advise runs the page shows (``make advise``), one per example app.
-ADVICE_SOURCES = ("advise-shop", "advise-notes")
+ADVICE_SOURCES = ("advise-gateway", "advise-shop", "advise-notes")
 
 
 @dataclass

@@ -15,5 +15,6 @@ def conclude(advice: dict) -> dict:
     results = advice.get("results", [])
     labels = [f"{r['method']} {r['path']}" for r in app["requests"]]
     return {"diagnoses": diagnose.diagnose(results, memory_bytes(app["memory"]),
-                                           advice.get("worker_mib", 0.0), labels, app["cpus"]),
+                                           advice.get("worker_mib", 0.0), labels, app["cpus"],
+                                           advice.get("demand"), app.get("target_rps")),
             "recommendation": recommend.choose(results, app["cpus"], app.get("target_rps"))}

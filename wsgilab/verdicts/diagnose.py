@@ -13,14 +13,25 @@ Read from the candidates' results (``runner``), never guessed:
 - **memory**: a worker's memory times the workers against the limit, and the count where
   the kernel would kill; an OOM kill counted in a candidate's cgroup;
 - **requests longer than the server's timeout**: a request's latency past gunicorn's
-  ``--timeout`` (a sync worker is aborted there).
+  ``--timeout`` (a sync worker is aborted there);
+- **concurrency-bound**: a candidate whose every slot was busy (its closed level's peak in
+  flight at its cap) while, at its capacity, it used less than CONCURRENCY_CPU_SHARE of its
+  CPUs: more threads or workers would serve more, up to the count Little's law gives
+  (``sizing.Demand``);
+- **what the rate it must serve needs**: with a ``rate`` in the declaration, the requests
+  in flight (rate x the time in the app, Little's law) and the CPUs (rate x the CPU per
+  request, at ``recommend.PLANNED_UTILISATION``), each from its own measurement.
 """
 
 from __future__ import annotations
 
+import json
+import math
+
 from wsgilab import families
 from wsgilab.model.levels import cpuset_cores
 from wsgilab.model.sizing import MEMORY_BASE_MIB, MEMORY_HEADROOM, most_workers
+from wsgilab.verdicts.recommend import PLANNED_UTILISATION
 
 #: A gevent candidate whose peak in flight stayed within this many requests of its worker
 #: count is "pinned at one per worker" (a request is also between the hub and the app).
@@ -34,6 +45,32 @@ APP_CPU_SHARE = 0.9
 #: own cores it would be higher.
 HOST_BUSY_SHARE = 0.8
 OTHERS_MIN_CPUS = 0.25
+#: A candidate whose every slot was busy while it used less than this share of its CPUs
+#: at its capacity was held by its concurrency, not its CPU: the share a CPU-bound
+#: configuration here reaches at its capacity is 0.70-0.89 (records/capacity), so below
+#: 0.6 the CPU had room.
+CONCURRENCY_CPU_SHARE = 0.6
+
+
+def distinct_blocked(reports: list[dict]) -> list[dict]:
+    """gevent's blocked-hub reports, each distinct blocked stack once, most frequent first:
+    ``{"function", "frames", "count", "longest_s", "pids"}`` (``count`` reports showed it;
+    ``longest_s`` the longest block, seconds). Reports already made distinct (with a
+    ``count``) are merged as they are."""
+    found: dict[str, dict] = {}
+    for report in reports or []:
+        key = json.dumps(report.get("frames") or [], sort_keys=True) + str(report.get("function"))
+        entry = found.setdefault(key, {"function": report.get("function"),
+                                       "frames": report.get("frames") or [], "count": 0,
+                                       "longest_s": None, "pids": []})
+        entry["count"] += int(report.get("count", 1))
+        took = report.get("longest_s", report.get("blocking_time_s"))
+        if took is not None:
+            entry["longest_s"] = max(took, entry["longest_s"] or 0.0)
+        for pid in report.get("pids") or [report.get("pid")]:
+            if pid is not None and pid not in entry["pids"]:
+                entry["pids"].append(pid)
+    return sorted(found.values(), key=lambda e: -e["count"])
 
 
 def _family(result: dict) -> families.Family:
@@ -41,7 +78,8 @@ def _family(result: dict) -> families.Family:
 
 
 def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
-             mix_labels: list[str], cpus: float | None = None) -> list[dict]:
+             mix_labels: list[str], cpus: float | None = None, demand: dict | None = None,
+             target_rps: float | None = None) -> list[dict]:
     """Every diagnosis the results support: ``{"kind", "summary", "evidence"}``.
 
     Args:
@@ -53,22 +91,26 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
         memory_limit_bytes: the app's memory limit; worker_mib: one worker's memory.
         mix_labels: the mix's requests, in order (``GET /products``), for per-path names.
         cpus: the app's CPU quota (for the shared-host diagnosis), or None.
+        demand: the record's ``sizing.Demand`` (``to_dict``), or None (older records).
+        target_rps: the rate the app must serve, if its declaration gives one.
     """
     found = []
     for r in results:
         name = r["candidate"]["name"]
-        blocked = r.get("blocked") or []
+        blocked = distinct_blocked(r.get("blocked") or [])
         if blocked:
-            functions = sorted({b.get("function") or "?" for b in blocked})
+            times = sum(b["count"] for b in blocked)
             workers = (r.get("settings") or {}).get("workers", 1)
             peak = (r.get("closed") or {}).get("server_peak")
             pinned = peak is not None and peak <= workers + PINNED_SLACK
             found.append({"kind": "gevent hub blocked",
-                          "summary": f"{name}: gevent's monitor saw the hub blocked {len(blocked)} "
-                                     f"time(s) by {', '.join(functions)}"
+                          "summary": f"{name}: gevent's monitor saw the hub blocked {times} "
+                                     f"time(s), from {len(blocked)} distinct stack(s): "
+                                     + ", ".join(f"{b['function'] or '?'} ({b['count']}x)"
+                                                 for b in blocked)
                                      + (f"; in flight pinned at {peak} with {workers} worker(s)"
                                         if pinned else ""),
-                          "evidence": blocked[-3:]})
+                          "evidence": blocked})
         late = [pid for pid, p in (r.get("processes") or {}).items()
                 if p.get("patched_by") == "gevent" and not p.get("patched_before_app")
                 and pid != str((r.get("settings") or {}).get("master_pid"))]
@@ -111,6 +153,19 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
                                          "greenlet (a database connection each) past its limit"
                                          + said,
                               "evidence": {"failures_by_path": by_path, "log_errors": errors}})
+    if cpus:
+        found += _concurrency_bound(results, cpus, demand)
+    if target_rps and demand:
+        in_flight = math.ceil(target_rps * demand["service_ms"] / 1000.0)
+        cpus_needed = target_rps * demand["cpu_ms"] / 1000.0 / PLANNED_UTILISATION
+        found.append({"kind": "what the rate it must serve needs",
+                      "summary": f"{target_rps:g} req/s needs about {in_flight} requests in "
+                                 f"flight (Little's law: the rate x {demand['service_ms']:.1f} ms "
+                                 f"in the app) and about {math.ceil(cpus_needed * 10) / 10:g} CPUs "
+                                 f"({demand['cpu_ms']:.1f} ms of CPU a request, at "
+                                 f"{PLANNED_UTILISATION:.0%} utilisation); now {cpus:g} CPU",
+                      "evidence": {"in_flight": in_flight, "cpus": cpus_needed,
+                                   "service_ms": demand["service_ms"], "cpu_ms": demand["cpu_ms"]}})
     shared = []
     for r in results:
         at = r.get("at_capacity") or {}
@@ -146,3 +201,31 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
                   "evidence": {"worker_mib": worker_mib, "workers_that_fit": most,
                                "workers_planned": planned}})
     return found
+
+
+def _concurrency_bound(results: list[dict], cpus: float, demand: dict | None) -> list[dict]:
+    """The candidates whose every slot was busy (closed level's peak at the cap) while
+    they used less than CONCURRENCY_CPU_SHARE of ``cpus`` at their capacity."""
+    held = []
+    for r in results:
+        settings, closed = r.get("settings"), r.get("closed") or {}
+        app = (r.get("at_capacity") or {}).get("app_cpus")
+        if not settings or app is None or closed.get("server_peak") is None:
+            continue
+        try:
+            cap = families.model(settings).limit
+        except (KeyError, ValueError):
+            continue
+        if cap and closed["server_peak"] >= cap and app < CONCURRENCY_CPU_SHARE * cpus:
+            held.append((r["candidate"]["name"], cap, app))
+    if not held:
+        return []
+    law = (f"; the app asks for {demand['in_flight']} in flight (Little's law: {cpus:g} CPU x "
+           f"{demand['service_ms']:.1f} ms in the app / {demand['cpu_ms']:.1f} ms of CPU)"
+           if demand else "")
+    return [{"kind": "concurrency-bound",
+             "summary": "; ".join(f"{n}: all {cap} slots busy while it used {app:.2f} of its "
+                                  f"{cpus:g} CPU at its capacity" for n, cap, app in held)
+                        + f": its concurrency, not its CPU, held it; more threads or workers "
+                          f"would serve more{law}",
+             "evidence": [{"candidate": n, "cap": cap, "app_cpus": app} for n, cap, app in held]}]

@@ -21,6 +21,9 @@ from wsgilab.model import sizing
 #: The most sync workers a candidate gets, whatever the memory (past this, a CPU-bound
 #: worker count only adds memory: the lab's own sweep, claim 12).
 MOST_SYNC_WORKERS = 16
+#: The sizing rules whose pick the light form (CI) measures beside the law's: Cloud Run's
+#: fixed 1 x 8 threads, the reference a wait-heavy app's sizing is compared with.
+LIGHT_RULES = ("cloud-run",)
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ def generate(demand: sizing.Demand, worker_mib: float, container: dict, light: b
             reason a rule's pick does not fit says it.
         container: what the user's container reported (``labinstrument.container``):
             the sizing rules read it.
-        light: the light form (CI): the first candidate of each family marked ``light``.
+        light: the light form (CI): the first candidate of each family marked ``light``,
+            and the picks of LIGHT_RULES.
         locks: the server locks the app was staged with (``servers-eventlet`` where it
             asked for eventlet).
 
@@ -114,9 +118,9 @@ def generate(demand: sizing.Demand, worker_mib: float, container: dict, light: b
         sized = family.sized(demand)
         for knobs, why in sized[:1] if light else sized:
             add(Candidate.of(family, knobs, why))
-    if light:
-        return list(found.values())
     for rule in sizing.RULES:
+        if light and rule.name not in LIGHT_RULES:
+            continue
         size = rule.size(container)
         fits = size.workers <= most
         add(Candidate.of(families.get(size.family), size.knobs,

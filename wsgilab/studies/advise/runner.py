@@ -65,6 +65,7 @@ from wsgilab.studies.advise import project
 from wsgilab.studies.advise.candidates import Candidate
 from wsgilab.verdicts import recommend
 from wsgilab.verdicts.conclude import conclude
+from wsgilab.verdicts.diagnose import distinct_blocked
 from wsgilab.verdicts.recommend import SAME_CAPACITY, exact
 from wsgilab.workloads import get as workload
 
@@ -277,7 +278,8 @@ class Advise:
                  f"{spec.memory}, objective {spec.objective.describe()}; results: {self.results_dir}")
         self.out(f"advise: staging {spec.requirements_file.name} over the servers' pins")
         try:
-            images.stage(spec.name, spec.folder, spec.requirements_file, base, servers=servers)
+            images.stage(spec.name, spec.folder, spec.requirements_file, base, servers=servers,
+                         project=spec.project)
         except images.RequirementConflict as exc:
             raise AdviseError(f"the app's requirements conflict with a server's pins: {exc}",
                               BAD_INPUT) from None
@@ -560,7 +562,8 @@ class Advise:
         try:
             after = self.run.probe.health(name)
             result["processes"] = after.get("processes")
-            result["blocked"] = after.get("blocked")
+            # Each distinct blocked stack once, counted: a record need not hold every report.
+            result["blocked"] = distinct_blocked(after.get("blocked") or [])
             events = after["container"].get("memory_events", {})
             result["oom_kills"] = events.get("oom_kill", 0)
             result["memory_peak_bytes"] = events.get("peak_bytes")

@@ -1,0 +1,1 @@
+"""A quote gateway: each request asks a slower service behind it, then shapes the answer."""
