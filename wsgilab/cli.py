@@ -169,7 +169,7 @@ def _faults(argv: list[str]) -> int:
 
 
 def advise(argv: list[str], out: Out = _say, **run_args) -> int:
-    """``advise APP [--light] [--only a,b] [--smoke] [--results DIR] [--keep]``: measure,
+    """``advise APP [--light] [--only a,b] [--smoke] [--python NAME] [--results DIR] [--keep]``: measure,
     record, render the page, print the recommendation.
 
     Args:

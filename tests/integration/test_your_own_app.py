@@ -134,6 +134,29 @@ def test_an_app_in_a_src_layout_is_installed_as_pip_would_and_passes_its_smoke_p
     assert _project_containers("gateway-src") == []
 
 
+def test_the_gateway_on_free_threaded_python_leaves_out_only_what_has_no_wheel(lab, tmp_path):
+    """--python 3.13t: the app staged by that interpreter's pip, gevent's and uWSGI's
+    families left out in pip's words, the rest measured on 3.13t (every level checks the
+    interpreter it ran on)."""
+    results = tmp_path / "gateway-313t"
+    status, printed = _advise([str(EXAMPLES / "gateway"), "--light", "--python", "3.13t",
+                               "--results", str(results)])
+    assert status == 0, f"advise exited {status}:\n{printed}"
+    record = BenchRecord.load(results)
+    out = record.advice["python"]["left_out_families"]
+    assert {"gunicorn-gevent", "uwsgi-threads"} <= set(out), out
+    assert all("has no wheel for Python 3.13t" in why for why in out.values()), out
+    assert "left out gunicorn-gevent" in printed
+    measured = record.advice["results"]
+    assert measured and not [r for r in measured if r["candidate"]["family"] in out]
+    assert all(e.level.variant.python == "3.13t" for e in record.levels), \
+        [e.level.slug for e in record.levels if e.level.variant.python != "3.13t"]
+    runtime = record.advice["runtime"]["python"]
+    assert runtime["version"].startswith("3.13.") and runtime["free_threaded_build"], runtime
+    assert record.advice["recommendation"]["verdict"] in ("recommended", "unranked")
+    assert _project_containers("gateway") == []
+
+
 def test_the_django_example_passes_its_smoke_pass(lab, tmp_path):
     status, printed = _advise([str(EXAMPLES / "notes"), "--smoke", "--results", str(tmp_path)])
     assert status == 0, f"advise --smoke exited {status}:\n{printed}"

@@ -16,7 +16,7 @@ from wsgilab.model import app as declaration
 from wsgilab.model import sizing
 from wsgilab.model.app import AppError
 from wsgilab.model.results import ClassResult, LevelResult
-from wsgilab.studies.advise import candidates, project
+from wsgilab.studies.advise import candidates, project, runner
 from wsgilab.verdicts import diagnose, recommend
 from wsgilab.workloads import get as workload
 
@@ -212,6 +212,29 @@ def test_the_light_form_has_the_laws_sync_and_gthread_and_cloud_runs_eight_threa
     assert [(c.family, c.rules) for c in found] == [
         ("gunicorn-sync", ()), ("gunicorn-gthread", ()), ("gunicorn-gthread", ("cloud-run",))]
     assert found[1].name == "gthread-1x20" and found[2].name == "gthread-1x8"
+
+
+def test_an_unknown_python_stops_before_anything_is_built(tmp_path):
+    from wsgilab import cli
+
+    lines = []
+    status = cli.advise([str(EXAMPLES / "gateway"), "--python", "2.7", "--results",
+                         str(tmp_path / "run")], out=lines.append)
+    assert status == runner.BAD_INPUT, lines
+    assert "unknown Python '2.7'" in "\n".join(lines)
+    assert not (tmp_path / "run").exists(), "nothing was started"
+
+
+def test_a_family_whose_server_or_worker_has_no_wheel_is_left_out_in_pips_words():
+    said = "No matching distribution found for gevent==26.9.0"
+    out = candidates.unavailable({"gevent==26.9.0": said, "zope-interface==8.7": "none"}, "3.13t")
+    assert sorted(out) == ["gunicorn-gevent", "uwsgi-gevent"], out
+    assert out["gunicorn-gevent"] == f"gevent has no wheel for Python 3.13t: {said}"
+    found = candidates.generate(_demand(), 51.0, sizing.facts_for(2, 2, 1.0, 512 * MIB),
+                                exclude=frozenset(out))
+    assert not [c for c in found if c.family in out], [c.name for c in found]
+    assert candidates.unavailable({"Py_UWSGI==2.0": "x"}, "3.13t") == {}, "names normalised"
+    assert "uwsgi-threads" in candidates.unavailable({"pyuwsgi==2.0.30.post1": "x"}, "3.13t")
 
 
 def test_the_apps_project_is_hardened_published_on_loopback_and_starts_no_candidate(tmp_path,

@@ -119,6 +119,8 @@ class Family:
         knobs: its concurrency knobs, in the order ``command`` takes them.
         requirements: the server lock its image installs (services/servers/requirements).
         package: the server's distribution on the package index, as the lock pins it.
+        needs: other distributions its workers import (gevent's worker: gevent): an
+            interpreter with no wheel for one of them cannot run the family.
         launcher: the lab's launcher module (``labinstrument.launchers.<x>``), or None
             where the server reports by itself (gunicorn's hook, uWSGI's module).
         matches: ``(settings) -> bool``: these settings are this family's.
@@ -158,12 +160,18 @@ class Family:
     command: Callable[[dict], tuple[str, ...]]
     paste: Callable[[dict, str], str]
     config_file: Callable[[dict], str] | None = None
+    needs: tuple[str, ...] = ()
     environment: dict = field(default_factory=dict)
     timeout_s: Callable[[dict], float | None] = lambda settings: None
     candidate: bool = True
     sized: Callable[[Demand], list[tuple[dict, str]]] = lambda demand: []
     light: bool = False
     order: int = 50
+
+    @property
+    def distributions(self) -> tuple[str, ...]:
+        """Every distribution it needs: its server's and its workers' (``needs``)."""
+        return (self.package, *self.needs)
 
     def knobs_of(self, settings: dict) -> dict[str, int]:
         """The knob values ``settings`` (as the server reports them) hold."""

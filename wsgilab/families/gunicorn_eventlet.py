@@ -21,7 +21,8 @@ def _command(knobs: dict) -> tuple[str, ...]:
 FAMILY = Family(
     name="gunicorn-eventlet", title="gunicorn eventlet", server=_gunicorn.NAME,
     reported_by=_gunicorn.REPORTED_BY, process=ProcessModel(greenlets=True),
-    knobs=(WORKERS, CONNECTIONS), requirements="servers-eventlet", package="gunicorn", launcher=None,
+    knobs=(WORKERS, CONNECTIONS), requirements="servers-eventlet", package="gunicorn",
+    needs=("eventlet",), launcher=None,
     matches=lambda s: s.get("worker_class") == "eventlet",
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),

@@ -19,7 +19,7 @@ def _command(knobs: dict) -> tuple[str, ...]:
 FAMILY = Family(
     name="uwsgi-gevent", title="uWSGI gevent", server=_uwsgi.NAME,
     reported_by=_uwsgi.REPORTED_BY, process=ProcessModel(greenlets=True),
-    knobs=(PROCESSES, CORES), requirements="servers", package="pyuwsgi",
+    knobs=(PROCESSES, CORES), requirements="servers", package="pyuwsgi", needs=("gevent",),
     launcher="labinstrument.launchers.uwsgi",
     matches=lambda s: bool(s.get("gevent")),
     declared=_uwsgi.declared, model=_uwsgi.model, command=_command,

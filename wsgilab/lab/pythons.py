@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from wsgilab.lab import compose
+from wsgilab.lab import compose, images
 from wsgilab.lab.images import lock_pins
 from wsgilab.model.interpreters import BUILD_SCRIPT, Interpreter, get
 from wsgilab.model.paths import ROOT
@@ -207,6 +207,53 @@ def stage(interp: Interpreter, demo: Path | None = None, out=_say) -> Path:
     for pin, (new, _) in {**servers.substituted, **app.substituted}.items():
         out(f"[python {interp.name}] {pin} has no wheel here: {new} instead")
     return target
+
+
+def stage_app(interp: Interpreter, default_stage: Path, out=_say) -> tuple[Path, Wheelhouse]:
+    """Stage a user's app for ``interp`` (``make advise --python``) from its default stage
+    (``images.stage``: its code, requirements and, in a src layout, its own wheel) under
+    ``build/apps/<app>-<tag>``: the servers' pins as wheels for its ABI (``wheelhouse``:
+    kept, substituted, or left out in pip's words) and the app's requirements downloaded by
+    the interpreter's own pip over what the servers kept. Staged again each time (the
+    app's requirements are the user's, and change).
+
+    Returns:
+        (the stage, the servers' ``Wheelhouse``: the families whose package it left out
+        cannot run the app on this interpreter).
+
+    Raises:
+        PythonNotBuilt: the interpreter's host tree is missing.
+        images.RequirementConflict: the app's requirements have no wheels for its ABI, or
+            conflict with what the servers kept (pip's words).
+    """
+    if not interp.host_binary.exists():
+        raise PythonNotBuilt(f"Python {interp.name} is not built here: make pythons")
+    target = STAGES / f"{default_stage.name}-{interp.tag}"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(default_stage / "code", target / "code")
+    out(f"[python {interp.name}] downloading the servers' wheels for its ABI")
+    servers = wheelhouse(interp.host_binary, lock_pins(SERVERS_LOCK), target / "servers" / "wheels")
+    kept = target / "servers" / "requirements.txt"
+    kept.write_text(servers.requirements())
+    out(f"[python {interp.name}] downloading the app's requirements for its ABI")
+    wheels = target / "wheels"
+    wheels.mkdir(parents=True)
+    proc = subprocess.run(
+        [str(interp.host_binary), "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
+         "--only-binary=:all:", "--dest", str(wheels), "--constraint", str(kept),
+         "--requirement", str(default_stage / "download.txt")],
+        capture_output=True, text=True, timeout=PIP_TIMEOUT_S * 5)
+    if proc.returncode != 0:
+        raise images.RequirementConflict(
+            f"the app's requirements cannot be installed on Python {interp.name}:\n"
+            + images.conflict_lines(proc.stdout + proc.stderr))
+    shutil.copy(default_stage / "requirements.txt", target / "requirements.txt")
+    (target / "python.json").write_text(json.dumps(
+        {"interpreter": interp.to_dict(), "servers": servers.to_dict()}, indent=2, sort_keys=True))
+    for pin, reason in servers.left_out.items():
+        out(f"[python {interp.name}] left out {pin}: {reason}")
+    return target, servers
 
 
 def staged_facts(interp: Interpreter) -> dict:

@@ -252,6 +252,11 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
     app = advice["app"]
     lines = ["", f"== {app['name']}: the recommendation =="]
     by_name = {r["candidate"]["name"]: r for r in advice["results"]}
+    if advice.get("python"):
+        py = advice["python"]
+        lines.append(f"on Python {py['interpreter']['name']}"
+                     + ("".join(f"; left out {name}: {why}" for name, why in
+                                py.get("left_out_families", {}).items())))
     if advice.get("demand"):
         d = advice["demand"]
         lines.append(f"the app asks for {d['in_flight']} request{'s' if d['in_flight'] != 1 else ''} "

@@ -12,6 +12,7 @@ level only, to show what would happen.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 
 from wsgilab import families
@@ -79,7 +80,8 @@ class Candidate:
 
 
 def generate(demand: sizing.Demand, worker_mib: float, container: dict, light: bool = False,
-             locks: tuple[str, ...] = ("servers",)) -> list[Candidate]:
+             locks: tuple[str, ...] = ("servers",),
+             exclude: frozenset[str] = frozenset()) -> list[Candidate]:
     """The candidates for an app's ``demand``: each server family sized to it
     (``Family.sized``), for the families whose server lock the app's image has, and the
     sizing rules' picks (``sizing.RULES``), each on what the container reported. The same
@@ -96,6 +98,8 @@ def generate(demand: sizing.Demand, worker_mib: float, container: dict, light: b
             and the picks of LIGHT_RULES.
         locks: the server locks the app was staged with (``servers-eventlet`` where it
             asked for eventlet).
+        exclude: families that cannot run the app here (their server has no wheel for the
+            interpreter): neither sized nor a rule's pick.
 
     Returns:
         the candidates, in the order they are measured.
@@ -115,6 +119,8 @@ def generate(demand: sizing.Demand, worker_mib: float, container: dict, light: b
             found[key] = candidate
 
     for family in offered(locks, light):
+        if family.name in exclude:
+            continue
         sized = family.sized(demand)
         for knobs, why in sized[:1] if light else sized:
             add(Candidate.of(family, knobs, why))
@@ -122,6 +128,8 @@ def generate(demand: sizing.Demand, worker_mib: float, container: dict, light: b
         if light and rule.name not in LIGHT_RULES:
             continue
         size = rule.size(container)
+        if size.family in exclude:
+            continue
         fits = size.workers <= most
         add(Candidate.of(families.get(size.family), size.knobs,
                          f"what {rule.name}'s rule ({rule.formula}) picks in this container"
@@ -157,3 +165,22 @@ def resized(candidate: Candidate, demand: sizing.Demand, factor: float) -> Candi
 
 def _processes(knobs: dict) -> int | None:
     return knobs.get("workers", knobs.get("processes"))
+
+
+def unavailable(left_out: dict[str, str], python: str) -> dict[str, str]:
+    """The families an interpreter cannot run: those needing a distribution its staging
+    left out (``pythons.Wheelhouse.left_out``: ``{"gevent==26.9.0": pip's words}``), each
+    with pip's words: ``{"gunicorn-gevent": "gevent has no wheel for Python 3.13t: ..."}``."""
+    missing = {_normal(pin.partition("==")[0]): why for pin, why in left_out.items()}
+    found = {}
+    for family in families.registry().values():
+        lacking = [d for d in family.distributions if _normal(d) in missing]
+        if lacking:
+            found[family.name] = (f"{lacking[0]} has no wheel for Python {python}: "
+                                  f"{missing[_normal(lacking[0])]}")
+    return found
+
+
+def _normal(name: str) -> str:
+    """A distribution's name as PEP 503 normalises it."""
+    return re.sub(r"[-_.]+", "-", name).lower()

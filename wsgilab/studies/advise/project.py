@@ -22,6 +22,7 @@ from pathlib import Path
 from wsgilab.lab import images
 from wsgilab.lab.compose import Project
 from wsgilab.model.app import AppSpec
+from wsgilab.model.interpreters import Interpreter
 from wsgilab.model.paths import ROOT
 from wsgilab.studies.advise.candidates import Candidate
 
@@ -53,9 +54,22 @@ def base_url() -> str:
     return f"http://127.0.0.1:{ADVISE_PORT}"
 
 
-def image(spec: AppSpec, servers: str) -> str:
-    """The app's image for a server lock: ``wsgi-lab/app-shop:servers``."""
+def image(spec: AppSpec, servers: str, python: Interpreter | None = None) -> str:
+    """The app's image for a server lock: ``wsgi-lab/app-shop:servers``; on another
+    interpreter (``make advise --python``), its tag: ``wsgi-lab/app-shop:py3.13t``."""
+    if python is not None and not python.system:
+        return images.app_image(spec.name, python.tag)
     return images.app_image(spec.name, servers)
+
+
+def build_args(spec: AppSpec, servers: str, python: Interpreter | None = None) -> dict:
+    """A candidate's image's build arguments (services/instrument/Dockerfile): the server
+    lock and the app's stage; on another interpreter, its image and binary and the app as
+    staged for it (``pythons.stage_app``)."""
+    if python is not None and not python.system:
+        return {"SERVERS": "staged", "APP_STAGE": f"build/apps/{spec.name}-{python.tag}",
+                "PYTHON_IMAGE": python.image, "PYTHON_BIN": python.binary}
+    return {"SERVERS": servers, "APP_STAGE": f"build/apps/{spec.name}"}
 
 
 def cpuset(spec: AppSpec, host_cpus: int, load_cpus: frozenset[int] = frozenset({0})) -> str:
@@ -92,7 +106,7 @@ def write_allow_list(spec: AppSpec, names: list[str]) -> Path:
 
 
 def write(spec: AppSpec, candidates: list[Candidate], base_image: str, host_cpus: int,
-          load_cpus: frozenset[int] = frozenset({0})) -> Path:
+          load_cpus: frozenset[int] = frozenset({0}), python: Interpreter | None = None) -> Path:
     """Write the project's compose file and its allow-list, and return the file's path.
     JSON is YAML: compose reads it as it is.
 
@@ -100,6 +114,7 @@ def write(spec: AppSpec, candidates: list[Candidate], base_image: str, host_cpus
         candidates: every candidate (each a service of the ``candidates`` profile).
         base_image: the lab's BASE_IMAGE (.env), for the app's images.
         host_cpus: the host's CPU count; load_cpus: the load side's cores (``cpuset``).
+        python: the interpreter the candidates run on (None: the base image's).
     """
     where = directory(spec)
     allow_list = write_allow_list(spec, [c.name for c in candidates])
@@ -131,9 +146,8 @@ def write(spec: AppSpec, candidates: list[Candidate], base_image: str, host_cpus
     for candidate in candidates:
         services[candidate.name] = {
             "extends": {"file": str(ROOT / "compose" / "app.yml"), "service": "instrument"},
-            "image": image(spec, candidate.servers),
-            "build": {"args": {"SERVERS": candidate.servers,
-                               "APP_STAGE": f"build/apps/{spec.name}"}},
+            "image": image(spec, candidate.servers, python),
+            "build": {"args": build_args(spec, candidate.servers, python)},
             "command": list(candidate.command),
             "environment": {**environment, **candidate.environment},
             "labels": {"lab.role": "configuration"},

@@ -39,6 +39,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -46,7 +47,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from wsgilab import families
-from wsgilab.lab import compose, images
+from wsgilab.lab import compose, images, pythons
 from wsgilab.lab.compose import ComposeError
 from wsgilab.lab.engine import DockerEngine
 from wsgilab.lab.measure import FRONT_END, Pace
@@ -55,8 +56,9 @@ from wsgilab.lab.run import Run, base_image, fmt_duration, front_end_cpuset, lin
 from wsgilab.lab.search import MAX_VUS, find_capacity
 from wsgilab.lab.session import LabSession, NotServing
 from wsgilab.model import app as declaration
-from wsgilab.model import sizing
+from wsgilab.model import interpreters, sizing
 from wsgilab.model.capacity import Search, maximum
+from wsgilab.model.levels import Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.paths import ROOT, relative
 from wsgilab.model.record import BenchRecord, LevelRecord
@@ -146,6 +148,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="results directory (default: results/advise-<app>-<timestamp>)")
     parser.add_argument("--load-cpus", default="0",
                         help="cores to pin k6 to (default: 0)")
+    parser.add_argument("--python", default=None,
+                        help="the interpreter the app runs on, a name in "
+                             "services/python/interpreters.toml (3.13, 3.13t; default: the base "
+                             "image's); a family whose server has no wheel for it is left out, "
+                             "in pip's words")
     parser.add_argument("--keep", action="store_true",
                         help="leave the app's project up afterwards (its front end on "
                              f"127.0.0.1:{project.ADVISE_PORT})")
@@ -244,6 +251,7 @@ class Advise:
         self.light = ns.light
         pace = Pace(LIGHT_DURATION_S if ns.light else DURATION_S, WARMUP_S, load_cpus, raw=False)
         options = {"app": relative(spec.folder), "light": ns.light, "only": ns.only,
+                   "python": getattr(ns, "python", None),
                    "duration_s": pace.duration_s, "warmup_s": pace.warmup_s,
                    "load_cpus": sorted(load_cpus), "objective": spec.objective.to_dict(),
                    "results_dir": relative(self.results_dir)}
@@ -260,6 +268,14 @@ class Advise:
         #: The app's backends, whose CPU each level records beside the app's.
         self.backends = (("postgres",) if spec.postgres is not None else ()) + (
             ("upstream",) if spec.upstream else ())
+        #: The interpreter the candidates run on (None: the base image's), and the level
+        #: variant that holds them to it (``session.python_mismatch``).
+        self.python = interpreters.get(ns.python) if getattr(ns, "python", None) else None
+        if self.python is not None and self.python.system:
+            self.python = None
+        self.variant = Variant(python=self.python.name) if self.python else Variant()
+        #: Families that cannot run the app on that interpreter: ``{family: pip's words}``.
+        self.left_out: dict[str, str] = {}
         self.mix_file = self.results_dir / "mix.json"
         self.mix_file.write_text(json.dumps([r.to_dict() for r in spec.requests], indent=1))
 
@@ -278,14 +294,17 @@ class Advise:
                  f"{spec.memory}, objective {spec.objective.describe()}; results: {self.results_dir}")
         self.out(f"advise: staging {spec.requirements_file.name} over the servers' pins")
         try:
-            images.stage(spec.name, spec.folder, spec.requirements_file, base, servers=servers,
-                         project=spec.project)
+            stage = images.stage(spec.name, spec.folder, spec.requirements_file, base,
+                                 servers=servers, project=spec.project)
         except images.RequirementConflict as exc:
             raise AdviseError(f"the app's requirements conflict with a server's pins: {exc}",
                               BAD_INPUT) from None
+        if self.python is not None:
+            self._stage_python(stage, base)
         probes = [PROBE] + ([replace(PROBE, name="probe-eventlet", servers="servers-eventlet")]
                             if spec.eventlet else [])
-        project.write(spec, probes, base, os.cpu_count() or 1, self.run.pace.load_cpus)
+        project.write(spec, probes, base, os.cpu_count() or 1, self.run.pace.load_cpus,
+                      python=self.python)
         compose.forget()
         self.out("advise: building the app's image(s)")
         try:
@@ -296,6 +315,33 @@ class Advise:
         except ComposeError as exc:
             raise AdviseError("the app's image did not build (its requirements did not "
                               f"install?):\n{_tail(str(exc), 30)}", BAD_INPUT) from None
+
+    def _stage_python(self, stage: Path, base: str) -> None:
+        """The interpreter's image (built once, cached by its key) and the app staged for
+        it; the families whose server it left out, in pip's words.
+
+        Raises:
+            AdviseError: it did not build, the app's requirements have no wheels for it,
+                or it leaves out the probe's own family (BAD_INPUT).
+        """
+        interp = self.python
+        try:
+            pythons.build(interp, base, self.out)
+            _, servers = pythons.stage_app(interp, stage, self.out)
+        except (pythons.PythonNotBuilt, images.RequirementConflict) as exc:
+            raise AdviseError(str(exc), BAD_INPUT) from None
+        except subprocess.CalledProcessError as exc:
+            raise AdviseError(f"Python {interp.name} did not build: {exc}", BAD_INPUT) from None
+        self.left_out = candidates_mod.unavailable(servers.left_out, interp.name)
+        self.record.advice["python"] = {"interpreter": interp.to_dict(),
+                                        "servers": servers.to_dict(),
+                                        "left_out_families": self.left_out}
+        for name, reason in self.left_out.items():
+            self.out(f"advise: {name} left out on Python {interp.name}: {reason}")
+        if PROBE.family in self.left_out:
+            raise AdviseError(f"the probe's own server cannot run on Python {interp.name}: "
+                              f"{self.left_out[PROBE.family]}", BAD_INPUT)
+        self.record.save()
 
     # --- the run ----------------------------------------------------------------------
     def execute(self) -> BenchRecord:
@@ -388,7 +434,8 @@ class Advise:
         if spec.cpuset is None:
             rules_see = project.quota_only_facts(rules_see, os.cpu_count() or 1)
         advice["rules_see"] = rules_see
-        found = candidates_mod.generate(demand, mib, rules_see, light=self.light, locks=self.locks)
+        found = candidates_mod.generate(demand, mib, rules_see, light=self.light, locks=self.locks,
+                                        exclude=frozenset(self.left_out))
         if self.ns.only:
             wanted = {n.strip() for n in self.ns.only.split(",") if n.strip()}
             unknown = wanted - {c.name for c in found}
@@ -416,10 +463,10 @@ class Advise:
         level failed, the smoke pass's time and a CPU per request equal to it (as if the
         app only computed: one request in flight per core), said so."""
         spec, advice = self.spec, self.record.advice
-        cfg = self.run.serving(PROBE.name)
+        cfg = self.run.serving(PROBE.name, self.variant)
         self.out("advise: the probe under one VU: the app's time and CPU per request")
-        entry = self.run.measure(workload("mix").level(PROBE.name, Closed(1), params), cfg,
-                                 self.backends)
+        entry = self.run.measure(workload("mix").level(PROBE.name, Closed(1), params, self.variant),
+                                 cfg, self.backends)
         f = entry.figures or {}
         service_ms, cpu_ms = smoke_ms, None
         if entry.result is not None and f.get("throughput_rps") and f.get("little_inflight"):
@@ -441,7 +488,7 @@ class Advise:
         advice["candidates"] = advice["candidates"] + [c.to_dict() for c in found]
         every = [Candidate.from_dict(c) for c in advice["candidates"]]
         project.write(self.spec, every, self.base_image, os.cpu_count() or 1,
-                      self.run.pace.load_cpus)
+                      self.run.pace.load_cpus, python=self.python)
         compose.forget()
         self.run.engine.exec(FRONT_END, ["nginx", "-s", "reload"])
 
@@ -530,7 +577,7 @@ class Advise:
         """Launch, measure (closed level, capacity search) and retire one candidate."""
         name, spec = candidate.name, self.spec
         result: dict = {"candidate": candidate.to_dict()}
-        cfg = self.run.serving(name, launch=True)
+        cfg = self.run.serving(name, self.variant, launch=True)
         if isinstance(cfg, NotServing):
             result["error"] = str(cfg)[:300]
             result["log"] = _tail(_plain(self.run.engine.logs(name, 40)), 40)
@@ -541,7 +588,8 @@ class Advise:
         mix = workload("mix")
         service_ms = float(params["mix_service_ms"])
         vus = min(MAX_VUS, 2 * min(cfg.capacity.limit or CLOSED_MOST_VUS, CLOSED_MOST_VUS))
-        closed = self.run.measure(mix.level(name, Closed(vus), params), cfg, self.backends)
+        closed = self.run.measure(mix.level(name, Closed(vus), params, self.variant), cfg,
+                                  self.backends)
         figures = closed.figures or {}
         result["closed"] = {k: v for k, v in figures.items() if k != "by_path"}
         result["closed_level"] = closed.level.slug
@@ -553,6 +601,7 @@ class Advise:
         found = find_capacity(
             self.run, name, cfg if closed.result is not None else NotServing("the closed level failed"),
             "mix", params, spec.objective, maximum=top, ceiling_rps=ceiling_rps,
+            variant=self.variant,
             start_rps=first, max_steps=LIGHT_MAX_STEPS if self.light else ADVISE_MAX_STEPS,
             growth=ADVISE_GROWTH, containers=self.backends)
         self.record.capacities.append(found.to_dict())
@@ -660,7 +709,9 @@ def run(ns: argparse.Namespace, out=lambda line: print(line, flush=True),
     """
     try:
         spec = declaration.load(ns.app)
-    except declaration.AppError as exc:
+        if getattr(ns, "python", None):
+            interpreters.get(ns.python)
+    except (declaration.AppError, interpreters.UnknownPython) as exc:
         raise AdviseError(str(exc), BAD_INPUT) from None
     advise = Advise(spec, ns, out, **run_args)
     on_start(advise.results_dir)
