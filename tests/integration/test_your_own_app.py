@@ -137,10 +137,10 @@ def test_an_app_in_a_src_layout_is_installed_as_pip_would_and_passes_its_smoke_p
 def test_the_gateway_on_free_threaded_python_leaves_out_only_what_has_no_wheel(lab, tmp_path):
     """--python 3.13t: the app staged by that interpreter's pip, gevent's and uWSGI's
     families left out in pip's words, the rest measured on 3.13t (every level checks the
-    interpreter it ran on)."""
+    interpreter it ran on); --pythons 3.11: the winner measured again on the base image's."""
     results = tmp_path / "gateway-313t"
     status, printed = _advise([str(EXAMPLES / "gateway"), "--light", "--python", "3.13t",
-                               "--results", str(results)])
+                               "--pythons", "3.11", "--results", str(results)])
     assert status == 0, f"advise exited {status}:\n{printed}"
     record = BenchRecord.load(results)
     out = record.advice["python"]["left_out_families"]
@@ -149,11 +149,17 @@ def test_the_gateway_on_free_threaded_python_leaves_out_only_what_has_no_wheel(l
     assert "left out gunicorn-gevent" in printed
     measured = record.advice["results"]
     assert measured and not [r for r in measured if r["candidate"]["family"] in out]
-    assert all(e.level.variant.python == "3.13t" for e in record.levels), \
-        [e.level.slug for e in record.levels if e.level.variant.python != "3.13t"]
+    on_313t = [e for e in record.levels if e.level.variant.python == "3.13t"]
+    assert on_313t and all(e.level.variant.python in ("3.13t", None) for e in record.levels)
     runtime = record.advice["runtime"]["python"]
     assert runtime["version"].startswith("3.13.") and runtime["free_threaded_build"], runtime
-    assert record.advice["recommendation"]["verdict"] in ("recommended", "unranked")
+    rec = record.advice["recommendation"]
+    assert rec["verdict"] in ("recommended", "unranked"), rec
+    if rec["verdict"] == "recommended":  # the winner, measured again on the base image's 3.11
+        (again,) = record.advice["pythons"]
+        assert again["python"] == "3.11" and again["result"]["candidate"]["name"] == rec["best"]
+        assert again["result"].get("capacity_rps"), again["result"].get("search")
+        assert "on Python 3.11: the same configuration held" in printed
     assert _project_containers("gateway") == []
 
 

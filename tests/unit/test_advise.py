@@ -330,8 +330,12 @@ def test_a_tie_is_decided_by_repeats_or_called_undecided():
     assert rec["best"] == "gthread-1x8" and rec["undecided"] == ["sync-3"], rec
     assert "undecided" in rec["reason"] and "100.0 (96.0-102.0) over 3 repeats" in rec["reason"]
     # Close, not repeated: asks for the repeats.
-    assert recommend.tied(pair([100.0], [98.0]))[0]["candidate"]["name"] == "sync-3"
-    assert recommend.tied(pair([100.0], [80.0])) == []
+    assert [r["candidate"]["name"] for r in recommend.contenders(pair([100.0], [80.0]))] == \
+        ["sync-3", "gthread-1x8"], "the best two are repeated whatever their first figures"
+    assert recommend.contenders(pair([100.0, 101.0], [80.0, 79.0])) == [], "already repeated"
+    # Repeated, far apart on the medians but straddling: undecided all the same.
+    rec = recommend.choose(pair([120.0, 80.0, 118.0], [100.0, 97.0, 99.0]), 1.0)
+    assert rec["undecided"], rec
 
 
 def test_a_candidate_that_does_not_fit_the_memory_is_never_recommended():

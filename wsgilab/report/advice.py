@@ -280,6 +280,15 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
         lines.append(f"not ranked: {rec['reason']}")
     else:
         lines.append(f"no candidate met the objective: {rec['reason']}")
+    for other in advice.get("pythons") or []:
+        if "result" not in other:
+            lines.append(f"  on Python {other['python']}: not measured: {other['not_measured']}")
+            continue
+        result = other["result"]
+        lines.append(f"  on Python {other['python']}: the same configuration held {held(result)} "
+                     "req/s" + (f", {result['cpu_ms_per_request']:.1f} ms of CPU a request"
+                                if result.get("cpu_ms_per_request") else "")
+                     + (f"; {result['error']}" if result.get("error") else ""))
     if rec.get("needs"):
         lines.append(f"  limits: {rec['needs']}")
     lines += [f"  sizing rule {line}" for line in rec.get("rules", [])]

@@ -21,8 +21,9 @@ configuration to deploy.
 5. **Search** around the law: for the REFINE_FAMILIES families that held most (measured,
    not lower bounds), twice then half the law's count, on while each step holds more by
    more than the noise (``recommend.SAME_CAPACITY``), at most REFINE_MOST_STEPS a family.
-6. **Ties**: where the best and the runner-up are within the noise, each is searched
-   TIE_REPEATS more times, and the recommendation reads their repeats (``recommend``).
+6. **Repeats**: the best and the runner-up are each measured TIE_REPEATS more times (one
+   search here differs from the next by more than the noise), and the recommendation
+   reads their repeats (``recommend``).
 7. **Diagnose** and **recommend** (``diagnose``, ``recommend``); the record
    (``bench.json``, its ``advice``) holds it all, and a short text ends the command.
    Steps 5 and 6 are left out, and said so, once the run has used ADVISE_BUDGET_S.
@@ -98,8 +99,8 @@ REFINE_UP = 2.0
 REFINE_DOWN = 0.5
 #: The most candidates the search around the law adds per family.
 REFINE_MOST_STEPS = 2
-#: More searches of each of two candidates within the noise of each other: with the
-#: first, three repeats, the fewest whose spread says something.
+#: More searches of each of the best two candidates: with the first, three repeats, the
+#: fewest whose spread says something.
 TIE_REPEATS = 2
 #: The run's budget (seconds): past it, the search around the law and the ties' repeats
 #: are left out and the record says so (``make advise``'s budget is 15 minutes, building
@@ -153,6 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
                              "services/python/interpreters.toml (3.13, 3.13t; default: the base "
                              "image's); a family whose server has no wheel for it is left out, "
                              "in pip's words")
+    parser.add_argument("--pythons", default="",
+                        help="comma-separated interpreters (3.11, 3.13, 3.13t) the recommended "
+                             "configuration is measured on afterwards: what an upgrade, or the "
+                             "free-threaded build, does for this app")
     parser.add_argument("--keep", action="store_true",
                         help="leave the app's project up afterwards (its front end on "
                              f"127.0.0.1:{project.ADVISE_PORT})")
@@ -276,6 +281,11 @@ class Advise:
         self.variant = Variant(python=self.python.name) if self.python else Variant()
         #: Families that cannot run the app on that interpreter: ``{family: pip's words}``.
         self.left_out: dict[str, str] = {}
+        #: The interpreters the recommendation is measured on afterwards (``--pythons``),
+        #: each with the families it cannot run, or the reason the app cannot be staged.
+        self.others: dict[str, dict] = {
+            name: {} for name in _names(getattr(ns, "pythons", ""))
+            if name != (self.python.name if self.python else interpreters.DEFAULT)}
         self.mix_file = self.results_dir / "mix.json"
         self.mix_file.write_text(json.dumps([r.to_dict() for r in spec.requests], indent=1))
 
@@ -301,6 +311,18 @@ class Advise:
                               BAD_INPUT) from None
         if self.python is not None:
             self._stage_python(stage, base)
+        for name, other in self.others.items():
+            interp = interpreters.get(name)
+            if interp.system:
+                continue
+            try:
+                pythons.build(interp, base, self.out)
+                other["left_out"] = candidates_mod.unavailable(
+                    pythons.stage_app(interp, stage, self.out)[1].left_out, name)
+            except (pythons.PythonNotBuilt, images.RequirementConflict,
+                    subprocess.CalledProcessError) as exc:
+                other["error"] = str(exc)[:500]
+                self.out(f"advise: the app cannot run on Python {name}: {other['error']}")
         probes = [PROBE] + ([replace(PROBE, name="probe-eventlet", servers="servers-eventlet")]
                             if spec.eventlet else [])
         project.write(spec, probes, base, os.cpu_count() or 1, self.run.pace.load_cpus,
@@ -456,6 +478,46 @@ class Advise:
             self._repeat_ties(params, calibration.max_rps)
         advice.update(conclude(advice))
         self.record.save()
+        if self.others:
+            self._on_other_pythons(params, calibration.max_rps)
+
+    def _on_other_pythons(self, params: dict, ceiling_rps: float) -> None:
+        """The recommended configuration measured again on each of ``--pythons``, the same
+        way (a fresh container, its closed level, a search): ``advice["pythons"]``, one
+        entry per interpreter with its result, or why it was not measured."""
+        advice = self.record.advice
+        best = (advice.get("recommendation") or {}).get("best")
+        advice["pythons"] = found = []
+        if not best:
+            self.out("advise: no recommendation to measure on other Pythons")
+            return
+        chosen = next(Candidate.from_dict(r["candidate"]) for r in advice["results"]
+                      if r["candidate"]["name"] == best)
+        main_python, main_variant = self.python, self.variant
+        try:
+            for name, other in self.others.items():
+                interp = interpreters.get(name)
+                why = other.get("error") or (other.get("left_out") or {}).get(chosen.family)
+                if why:
+                    found.append({"python": name, "not_measured": why})
+                    self.out(f"advise: {best} not measured on Python {name}: {why}")
+                    continue
+                self.python = None if interp.system else interp
+                self.variant = Variant(python=interp.name) if self.python else Variant()
+                self._offer([])
+                self.out(f"[python {name}] {best}: building its image and measuring it again")
+                try:
+                    with compose.using(self.project):
+                        compose.compose("build", chosen.name, capture=True)
+                except ComposeError as exc:
+                    found.append({"python": name, "not_measured": _tail(str(exc), 5)})
+                    continue
+                result = self._candidate(chosen, params, ceiling_rps)
+                found.append({"python": name, "result": result})
+                self.record.save()
+        finally:
+            self.python, self.variant = main_python, main_variant
+            self.record.save()
 
     def _demand(self, params: dict, smoke_ms: float, mib: float) -> sizing.Demand:
         """The probe under one VU: the mix's time in the app (Little's law on the level,
@@ -552,15 +614,15 @@ class Advise:
                     break
 
     def _repeat_ties(self, params: dict, ceiling_rps: float) -> None:
-        """Where the best and the runner-up are within SAME_CAPACITY (both measured to
-        their top), search each TIE_REPEATS more times: the recommendation reads their
-        repeats (median and spread), and says *undecided* where they straddle."""
+        """The best and the runner-up (both measured to their top), each TIE_REPEATS more
+        times (``recommend.contenders``): the recommendation reads their repeats (median
+        and spread), and says *undecided* where they straddle."""
         results = self.record.advice["results"]
-        tied = recommend.tied(results)
+        tied = recommend.contenders(results)
         if not tied:
             return
-        self.out(f"advise: {' and '.join(r['candidate']['name'] for r in tied)} within "
-                 f"{SAME_CAPACITY:.0%} of each other: {TIE_REPEATS} more searches of each")
+        self.out(f"advise: the best two, {' and '.join(r['candidate']['name'] for r in tied)}: "
+                 f"{TIE_REPEATS} more searches of each, for their spread")
         for r in tied:
             candidate = Candidate.from_dict(r["candidate"])
             for _ in range(TIE_REPEATS):
@@ -637,6 +699,10 @@ class Advise:
         self.run.forget(name)
 
 
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in (text or "").split(",") if n.strip()]
+
+
 def at_capacity(record: BenchRecord, name: str, found: Search, backends: tuple[str, ...]) -> dict:
     """What the machine did at a candidate's capacity (its last passing step's level): the
     app's CPUs and throttled periods, each backend's CPUs, the host's cores busy on the
@@ -709,8 +775,9 @@ def run(ns: argparse.Namespace, out=lambda line: print(line, flush=True),
     """
     try:
         spec = declaration.load(ns.app)
-        if getattr(ns, "python", None):
-            interpreters.get(ns.python)
+        for name in [getattr(ns, "python", None), *_names(getattr(ns, "pythons", ""))]:
+            if name:
+                interpreters.get(name)
     except (declaration.AppError, interpreters.UnknownPython) as exc:
         raise AdviseError(str(exc), BAD_INPUT) from None
     advise = Advise(spec, ns, out, **run_args)
