@@ -328,7 +328,7 @@ def test_a_tie_is_decided_by_repeats_or_called_undecided():
     # Straddling repeats: undecided, the lighter one named, and why.
     rec = recommend.choose(pair([100.0, 96.0, 102.0], [97.0, 101.0, 99.0]), 1.0)
     assert rec["best"] == "gthread-1x8" and rec["undecided"] == ["sync-3"], rec
-    assert "undecided" in rec["reason"] and "100.0 (96.0-102.0) over 3 repeats" in rec["reason"]
+    assert "undecided" in rec["reason"] and "100.0 req/s (96.0-102.0 over 3 repeats)" in rec["reason"]
     # Close, not repeated: asks for the repeats.
     assert [r["candidate"]["name"] for r in recommend.contenders(pair([100.0], [80.0]))] == \
         ["sync-3", "gthread-1x8"], "the best two are repeated whatever their first figures"

@@ -40,14 +40,9 @@ def _advice(record: BenchRecord) -> dict:
 
 
 def held(result: dict) -> str:
-    """A candidate's capacity as a reader should take it (req/s): ``"at least 180.5"`` for
-    a lower bound, ``"120.3 (118.0-125.1) over 3 repeats"`` for a repeated one, "–" for
+    """A candidate's capacity as a reader should take it (``recommend.held``), "–" for
     none."""
-    if not result.get("capacity_rps"):
-        return "–"
-    if recommend.lower_bound(result):
-        return f"at least {result['capacity_rps']:.1f}"
-    return recommend.figure(result).describe()
+    return recommend.held(result) if result.get("capacity_rps") else "–"
 
 
 def in_flight(result: dict) -> int | None:
@@ -90,7 +85,7 @@ def candidate_rows(record: BenchRecord) -> list[list[str]]:
 
 
 CANDIDATE_HEADERS = ["candidate", "family", "sizing rule", "sized by", "in flight",
-                     "capacity req/s", "closed req/s",
+                     "capacity", "closed req/s",
                      "closed p99 ms", "failed", "CPU ms/req", "memory peak MiB", "why"]
 
 
@@ -267,7 +262,7 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
         best = by_name[rec["best"]]
         command = families.paste_command(best["candidate"]["command"], app["entry"])
         lines.append(f"deploy {rec['best']}: {command}")
-        line = (f"  held {held(best)} req/s with {app['objective']['percentile']} "
+        line = (f"  held {held(best)} with {app['objective']['percentile']} "
                 f"<= {advice['objective_bound_ms']:g} ms")
         if best.get("memory_peak_bytes"):
             line += f", memory peak {best['memory_peak_bytes'] / 2**20:.0f} MiB"
@@ -285,8 +280,8 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
             lines.append(f"  on Python {other['python']}: not measured: {other['not_measured']}")
             continue
         result = other["result"]
-        lines.append(f"  on Python {other['python']}: the same configuration held {held(result)} "
-                     "req/s" + (f", {result['cpu_ms_per_request']:.1f} ms of CPU a request"
+        lines.append(f"  on Python {other['python']}: the same configuration held {held(result)}"
+                     + (f", {result['cpu_ms_per_request']:.1f} ms of CPU a request"
                                 if result.get("cpu_ms_per_request") else "")
                      + (f"; {result['error']}" if result.get("error") else ""))
     if rec.get("needs"):

@@ -58,6 +58,20 @@ def figure(result: dict) -> noise.Figure:
                         tuple(float(v or 0.0) for v in values), "{:.1f}")
 
 
+def held(result: dict) -> str:
+    """A capacity in words, with its unit: ``"at least 180.5 req/s"`` for a lower bound,
+    ``"367.2 req/s (268.2-413.0 over 3 repeats)"`` for a repeated one (median, min-max),
+    ``"120.3 req/s"``, or "none"."""
+    if not result.get("capacity_rps"):
+        return "none"
+    if lower_bound(result):
+        return f"at least {result['capacity_rps']:.1f} req/s"
+    found = figure(result)
+    spread = (f" ({min(found.values):.1f}-{max(found.values):.1f} over {found.repeats} repeats)"
+              if found.repeats > 1 else "")
+    return f"{found.median:.1f} req/s{spread}"
+
+
 def capacity(result: dict) -> float:
     """The capacity a result is ranked by: the median over its repeats (req/s)."""
     return figure(result).median
@@ -91,11 +105,10 @@ def _mib(result: dict) -> str:
 def _line(result: dict) -> str:
     cap = result.get("capacity_rps")
     memory = result.get("memory_peak_bytes")
-    held = "met the objective at no rate tried"
+    said = "met the objective at no rate tried"
     if cap:
-        held = (f"at least {cap:.1f} req/s under the objective (a lower bound)"
-                if lower_bound(result) else f"{figure(result).describe()} req/s under the objective")
-    return (f"{result['candidate']['name']} ({result.get('formula', 'not measured')}): " + held
+        said = held(result) + " under the objective" + (" (a lower bound)" if lower_bound(result) else "")
+    return (f"{result['candidate']['name']} ({result.get('formula', 'not measured')}): " + said
             + (f", {memory / 2**20:.0f} MiB at most" if memory else ""))
 
 
