@@ -158,7 +158,10 @@ def test_the_gateway_on_free_threaded_python_leaves_out_only_what_has_no_wheel(l
     if rec["verdict"] == "recommended":  # the winner, measured again on the base image's 3.11
         (again,) = record.advice["pythons"]
         assert again["python"] == "3.11" and again["result"]["candidate"]["name"] == rec["best"]
-        assert again["result"].get("capacity_rps"), again["result"].get("search")
+        steps = (again["result"].get("search") or {}).get("steps") or []
+        # A capacity, or a host that was full at every rate tried (named, never a failure).
+        assert again["result"].get("capacity_rps") or (steps and all(s.get("refused") for s in steps)), \
+            again["result"].get("search")
         assert "on Python 3.11: the same configuration held" in printed
     assert _project_containers("gateway") == []
 
