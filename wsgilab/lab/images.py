@@ -24,12 +24,13 @@ servers' pins cannot be installed together, or its own project does not build.
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from wsgilab.model.paths import ROOT
 
@@ -135,10 +136,11 @@ def _project_wheel(folder: Path, project: str, wheels: Path) -> str:
     Raises:
         RequirementConflict: it does not build, with pip's last lines.
     """
-    prefix = re.sub(r"[-_.]+", "_", project).lower() + "-"
-    for old in wheels.glob("*.whl"):
-        if old.name.lower().startswith(prefix):
-            old.unlink()
+    def ours(wheel: Path) -> bool:
+        return parse_wheel_filename(wheel.name)[0] == canonicalize_name(project)
+
+    for old in filter(ours, wheels.glob("*.whl")):
+        old.unlink()
     # Built from a copy: a build backend writes build/ and *.egg-info into its source.
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "project"
@@ -146,7 +148,7 @@ def _project_wheel(folder: Path, project: str, wheels: Path) -> str:
         proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                                "--disable-pip-version-check", "--wheel-dir", str(wheels),
                                str(source)], capture_output=True, text=True)
-    built = [w.name for w in wheels.glob("*.whl") if w.name.lower().startswith(prefix)]
+    built = [w.name for w in filter(ours, wheels.glob("*.whl"))]
     if proc.returncode != 0 or not built:
         raise RequirementConflict(f"the app's own project {project} did not build:\n"
                                   + conflict_lines(proc.stdout + proc.stderr))

@@ -46,6 +46,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
 from wsgilab.model import objective
 from wsgilab.model.levels import cpuset_size, memory_bytes
 from wsgilab.model.objective import Objective
@@ -182,14 +185,13 @@ def _requirements(folder: Path, declared: str) -> tuple[str, ...]:
     return tuple(lines)
 
 
-#: A requirement line's distribution name (PEP 508: before any extra, version or marker).
-_DIST = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-def _normal(name: str) -> str:
-    """A distribution or module name normalised as PEP 503 does (lower case, runs of
-    ``-_.`` as ``-``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+def _distribution(line: str) -> str | None:
+    """A requirement line's distribution, normalised (PEP 503); None for a line that is
+    not a PEP 508 requirement (a wheel's path)."""
+    try:
+        return canonicalize_name(Requirement(line).name)
+    except InvalidRequirement:
+        return None
 
 
 def _entry_home(folder: Path, module: str, requirements: tuple[str, ...]) -> str | None:
@@ -211,8 +213,7 @@ def _entry_home(folder: Path, module: str, requirements: tuple[str, ...]) -> str
             raise AppError(f"[app] entry: {module!r} is in {folder / 'src'}, but the folder has "
                            "no pyproject.toml with a [project] name to install it as pip would")
         return name
-    names = {_normal(m.group(1)) for line in requirements if (m := _DIST.match(line))}
-    if _normal(module) in names:
+    if canonicalize_name(module) in {_distribution(line) for line in requirements}:
         return None
     raise AppError(f"[app] entry: no module {module!r} in {folder}, in its src/ (a src layout "
                    "with a pyproject.toml), or among its requirements")

@@ -12,8 +12,9 @@ level only, to show what would happen.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
+
+from packaging.utils import canonicalize_name
 
 from wsgilab import families
 from wsgilab.families import Family
@@ -171,16 +172,11 @@ def unavailable(left_out: dict[str, str], python: str) -> dict[str, str]:
     """The families an interpreter cannot run: those needing a distribution its staging
     left out (``pythons.Wheelhouse.left_out``: ``{"gevent==26.9.0": pip's words}``), each
     with pip's words: ``{"gunicorn-gevent": "gevent has no wheel for Python 3.13t: ..."}``."""
-    missing = {_normal(pin.partition("==")[0]): why for pin, why in left_out.items()}
+    missing = {canonicalize_name(pin.partition("==")[0]): why for pin, why in left_out.items()}
     found = {}
     for family in families.registry().values():
-        lacking = [d for d in family.distributions if _normal(d) in missing]
+        lacking = [d for d in family.distributions if canonicalize_name(d) in missing]
         if lacking:
             found[family.name] = (f"{lacking[0]} has no wheel for Python {python}: "
-                                  f"{missing[_normal(lacking[0])]}")
+                                  f"{missing[canonicalize_name(lacking[0])]}")
     return found
-
-
-def _normal(name: str) -> str:
-    """A distribution's name as PEP 503 normalises it."""
-    return re.sub(r"[-_.]+", "-", name).lower()
