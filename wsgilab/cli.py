@@ -169,8 +169,8 @@ def _faults(argv: list[str]) -> int:
 
 
 def advise(argv: list[str], out: Out = _say, **run_args) -> int:
-    """``advise APP [--light] [--only a,b] [--smoke] [--python NAME] [--results DIR] [--keep]``: measure,
-    record, render the page, print the recommendation.
+    """``advise APP [--light] [--only a,b] [--smoke] [--python NAME] [--pythons A,B]
+    [--results DIR] [--keep]``: measure, record, render the page, print the recommendation.
 
     Args:
         out: where progress and the summary go.

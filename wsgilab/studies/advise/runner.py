@@ -278,7 +278,7 @@ class Advise:
         self.python = interpreters.get(ns.python) if getattr(ns, "python", None) else None
         if self.python is not None and self.python.system:
             self.python = None
-        self.variant = Variant(python=self.python.name) if self.python else Variant()
+        self.variant = _variant(self.python)
         #: Families that cannot run the app on that interpreter: ``{family: pip's words}``.
         self.left_out: dict[str, str] = {}
         #: The interpreters the recommendation is measured on afterwards (``--pythons``),
@@ -316,9 +316,7 @@ class Advise:
             if interp.system:
                 continue
             try:
-                pythons.build(interp, base, self.out)
-                other["left_out"] = candidates_mod.unavailable(
-                    pythons.stage_app(interp, stage, self.out)[1].left_out, name)
+                other["left_out"] = self._staged_for(interp, stage, base)[0]
             except (pythons.PythonNotBuilt, images.RequirementConflict,
                     subprocess.CalledProcessError) as exc:
                 other["error"] = str(exc)[:500]
@@ -348,13 +346,11 @@ class Advise:
         """
         interp = self.python
         try:
-            pythons.build(interp, base, self.out)
-            _, servers = pythons.stage_app(interp, stage, self.out)
+            self.left_out, servers = self._staged_for(interp, stage, base)
         except (pythons.PythonNotBuilt, images.RequirementConflict) as exc:
             raise AdviseError(str(exc), BAD_INPUT) from None
         except subprocess.CalledProcessError as exc:
             raise AdviseError(f"Python {interp.name} did not build: {exc}", BAD_INPUT) from None
-        self.left_out = candidates_mod.unavailable(servers.left_out, interp.name)
         self.record.advice["python"] = {"interpreter": interp.to_dict(),
                                         "servers": servers.to_dict(),
                                         "left_out_families": self.left_out}
@@ -364,6 +360,19 @@ class Advise:
             raise AdviseError(f"the probe's own server cannot run on Python {interp.name}: "
                               f"{self.left_out[PROBE.family]}", BAD_INPUT)
         self.record.save()
+
+    def _staged_for(self, interp: interpreters.Interpreter, stage: Path,
+                    base: str) -> tuple[dict[str, str], pythons.Wheelhouse]:
+        """``interp`` built (cached by its key) and the app staged for it: the families it
+        cannot run, in pip's words (``candidates.unavailable``), and the servers' wheels.
+
+        Raises:
+            pythons.PythonNotBuilt, images.RequirementConflict,
+            subprocess.CalledProcessError: as ``pythons.build`` and ``stage_app`` say.
+        """
+        pythons.build(interp, base, self.out)
+        _, servers = pythons.stage_app(interp, stage, self.out)
+        return candidates_mod.unavailable(servers.left_out, interp.name), servers
 
     # --- the run ----------------------------------------------------------------------
     def execute(self) -> BenchRecord:
@@ -465,7 +474,7 @@ class Advise:
                 raise AdviseError(f"--only names no candidate: {', '.join(sorted(unknown))} "
                                   f"(candidates: {', '.join(c.name for c in found)})", BAD_INPUT)
             found = [c for c in found if c.name in wanted]
-        self._offer(found)
+        self._offer(found, self.python)
         total = estimate_s(len(found), self.light or bool(self.ns.only))
         self.out(f"advise: {len(found)} candidates: {', '.join(c.name for c in found)}; about "
                  f"{fmt_duration(total)} at most")
@@ -493,31 +502,26 @@ class Advise:
             return
         chosen = next(Candidate.from_dict(r["candidate"]) for r in advice["results"]
                       if r["candidate"]["name"] == best)
-        main_python, main_variant = self.python, self.variant
-        try:
-            for name, other in self.others.items():
-                interp = interpreters.get(name)
-                why = other.get("error") or (other.get("left_out") or {}).get(chosen.family)
-                if why:
-                    found.append({"python": name, "not_measured": why})
-                    self.out(f"advise: {best} not measured on Python {name}: {why}")
-                    continue
-                self.python = None if interp.system else interp
-                self.variant = Variant(python=interp.name) if self.python else Variant()
-                self._offer([])
-                self.out(f"[python {name}] {best}: building its image and measuring it again")
-                try:
-                    with compose.using(self.project):
-                        compose.compose("build", chosen.name, capture=True)
-                except ComposeError as exc:
-                    found.append({"python": name, "not_measured": _tail(str(exc), 5)})
-                    continue
-                result = self._candidate(chosen, params, ceiling_rps)
-                found.append({"python": name, "result": result})
-                self.record.save()
-        finally:
-            self.python, self.variant = main_python, main_variant
+        for name, other in self.others.items():
+            interp = interpreters.get(name)
+            why = other.get("error") or (other.get("left_out") or {}).get(chosen.family)
+            if why:
+                found.append({"python": name, "not_measured": why})
+                self.out(f"advise: {best} not measured on Python {name}: {why}")
+                continue
+            python = None if interp.system else interp
+            self._offer([], python)
+            self.out(f"[python {name}] {best}: building its image and measuring it again")
+            try:
+                with compose.using(self.project):
+                    compose.compose("build", chosen.name, capture=True)
+            except ComposeError as exc:
+                found.append({"python": name, "not_measured": _tail(str(exc), 5)})
+                continue
+            result = self._candidate(chosen, params, ceiling_rps, _variant(python))
+            found.append({"python": name, "result": result})
             self.record.save()
+        self.record.save()
 
     def _demand(self, params: dict, smoke_ms: float, mib: float) -> sizing.Demand:
         """The probe under one VU: the mix's time in the app (Little's law on the level,
@@ -543,14 +547,15 @@ class Advise:
         return sizing.Demand.of(spec.cpus, service_ms, cpu_ms,
                                 sizing.most_workers(spec.memory_bytes, mib))
 
-    def _offer(self, found: list[Candidate]) -> None:
+    def _offer(self, found: list[Candidate], python: interpreters.Interpreter | None) -> None:
         """Add ``found`` to the record's candidates and to the app's project (its compose
-        file and the front end's map of configurations, reloaded)."""
+        file and the front end's map of configurations, reloaded), every candidate on
+        ``python`` (None: the base image's)."""
         advice = self.record.advice
         advice["candidates"] = advice["candidates"] + [c.to_dict() for c in found]
         every = [Candidate.from_dict(c) for c in advice["candidates"]]
         project.write(self.spec, every, self.base_image, os.cpu_count() or 1,
-                      self.run.pace.load_cpus, python=self.python)
+                      self.run.pace.load_cpus, python=python)
         compose.forget()
         self.run.engine.exec(FRONT_END, ["nginx", "-s", "reload"])
 
@@ -600,7 +605,7 @@ class Advise:
                     nxt = candidates_mod.resized(Candidate.from_dict(here["candidate"]), demand, scale)
                     if nxt is None or any(r["candidate"]["name"] == nxt.name for r in results):
                         break
-                    self._offer([nxt])
+                    self._offer([nxt], self.python)
                     self.out(f"[search] {nxt.name}: {nxt.why}")
                     result = self._measured(nxt, params, ceiling_rps, "search")
                     steps += 1
@@ -635,11 +640,14 @@ class Advise:
                 r.setdefault("repeat_searches", []).append(again.get("search"))
                 self.record.save()
 
-    def _candidate(self, candidate: Candidate, params: dict, ceiling_rps: float) -> dict:
-        """Launch, measure (closed level, capacity search) and retire one candidate."""
+    def _candidate(self, candidate: Candidate, params: dict, ceiling_rps: float,
+                   variant: Variant | None = None) -> dict:
+        """Launch, measure (closed level, capacity search) and retire one candidate, on
+        ``variant``'s interpreter (default: the run's own)."""
         name, spec = candidate.name, self.spec
+        variant = self.variant if variant is None else variant
         result: dict = {"candidate": candidate.to_dict()}
-        cfg = self.run.serving(name, self.variant, launch=True)
+        cfg = self.run.serving(name, variant, launch=True)
         if isinstance(cfg, NotServing):
             result["error"] = str(cfg)[:300]
             result["log"] = _tail(_plain(self.run.engine.logs(name, 40)), 40)
@@ -650,7 +658,7 @@ class Advise:
         mix = workload("mix")
         service_ms = float(params["mix_service_ms"])
         vus = min(MAX_VUS, 2 * min(cfg.capacity.limit or CLOSED_MOST_VUS, CLOSED_MOST_VUS))
-        closed = self.run.measure(mix.level(name, Closed(vus), params, self.variant), cfg,
+        closed = self.run.measure(mix.level(name, Closed(vus), params, variant), cfg,
                                   self.backends)
         figures = closed.figures or {}
         result["closed"] = {k: v for k, v in figures.items() if k != "by_path"}
@@ -663,7 +671,7 @@ class Advise:
         found = find_capacity(
             self.run, name, cfg if closed.result is not None else NotServing("the closed level failed"),
             "mix", params, spec.objective, maximum=top, ceiling_rps=ceiling_rps,
-            variant=self.variant,
+            variant=variant,
             start_rps=first, max_steps=LIGHT_MAX_STEPS if self.light else ADVISE_MAX_STEPS,
             growth=ADVISE_GROWTH, containers=self.backends)
         self.record.capacities.append(found.to_dict())
@@ -697,6 +705,11 @@ class Advise:
         except ComposeError as exc:
             self.out(f"    {name}: could not be removed now ({exc}); the session's end removes it")
         self.run.forget(name)
+
+
+def _variant(python: interpreters.Interpreter | None) -> Variant:
+    """The level variant that holds a candidate to ``python`` (None: the base image's)."""
+    return Variant(python=python.name) if python is not None else Variant()
 
 
 def _names(text: str) -> list[str]:
