@@ -56,6 +56,10 @@ advise: setup ## your own app: every candidate configuration under its limits an
 	@test -n "$(APP)" || { echo "make advise needs APP=<the app's folder>, e.g. APP=examples/shop"; exit 2; }
 	$(PY) -m wsgilab advise "$(APP)" $(ADVISE_ARGS)
 
+advise-sweep: setup ## check a recommendation: one family's knobs swept wide (APP=examples/gateway FAMILY=granian; 5-7 configurations, at most 10 min)
+	@test -n "$(APP)" -a -n "$(FAMILY)" || { echo "make advise-sweep needs APP=<the app's folder> FAMILY=<a server family>"; exit 2; }
+	$(PY) -m wsgilab advise "$(APP)" --sweep "$(FAMILY)" $(ADVISE_ARGS)
+
 faults: setup ## when things go wrong: ceiling, worker killed, timeout, OOM, stopped, slow clients, threads, keep-alive (~6 min; ONLY=a,b)
 	$(PY) -m wsgilab faults $(if $(ONLY),--only "$(ONLY)")
 

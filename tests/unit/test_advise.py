@@ -12,10 +12,13 @@ import pytest
 
 from support import ROOT
 from wsgilab import families
+from wsgilab.lab import images
 from wsgilab.model import app as declaration
 from wsgilab.model import sizing
 from wsgilab.model.app import AppError
+from wsgilab.model.record import BenchRecord
 from wsgilab.model.results import ClassResult, LevelResult
+from wsgilab.report import advice as advice_report
 from wsgilab.studies.advise import candidates, project, runner
 from wsgilab.verdicts import diagnose, recommend
 from wsgilab.workloads import get as workload
@@ -237,6 +240,65 @@ def test_a_family_whose_server_or_worker_has_no_wheel_is_left_out_in_pips_words(
     assert "uwsgi-threads" in candidates.unavailable({"pyuwsgi==2.0.30.post1": "x"}, "3.13t")
 
 
+#: pip's account of a conflict, as `pip download` printed it for httpbin 0.10.4 over the
+#: servers' pins (2026-12-06).
+PIP_CONFLICT = """The conflict is caused by:
+    httpbin 0.10.4 depends on greenlet<3.0; python_version < "3.12"
+    The user requested (constraint) greenlet==3.5.6
+ERROR: ResolutionImpossible: for help visit https://pip.pypa.io/en/latest/topics/dependency-resolution/"""
+
+
+def test_a_lock_closure_follows_its_via_annotations():
+    lock = images.SERVERS / "servers.lock"
+    assert images.lock_closure(lock, ["granian"]) == ["click==8.5.1", "granian==2.8.7"], \
+        "granian pulls in click (its '# via granian')"
+    gevent = families.get("gunicorn-gevent").distributions
+    names = {pin.partition("==")[0] for pin in images.lock_closure(lock, gevent)}
+    assert {"gunicorn", "gevent", "greenlet", "zope-event", "zope-interface", "packaging"} <= names
+    assert "waitress" not in names and "granian" not in names, names
+
+
+def test_a_family_whose_pins_conflict_with_the_app_is_left_out_and_the_rest_staged(
+        tmp_path, monkeypatch):
+    app = tmp_path / "app"
+    app.mkdir()
+    (app / "requirements.txt").write_text("httpbin==0.10.4\n")
+    monkeypatch.setattr(images, "STAGES", tmp_path / "stages")
+    asked: list[tuple[str, ...]] = []
+
+    def resolve(target, constraints, wheels):
+        asked.append(constraints)
+        return PIP_CONFLICT if any(p.startswith("greenlet==") for p in constraints) else None
+
+    monkeypatch.setattr(images, "_resolve", resolve)
+    offered = {f.name: (f.requirements, f.distributions) for f in candidates.offered(("servers",))}
+    stage = images.stage("conflicted", app, app / "requirements.txt", "wsgi-lab/base:test",
+                         families=offered)
+    out = images.left_out(stage)
+    assert sorted(out) == ["gunicorn-gevent", "uwsgi-gevent"], f"expected gevent's families, got {out}"
+    assert "httpbin 0.10.4 depends on greenlet<3.0" in out["gunicorn-gevent"], "pip's own words"
+    kept = (stage / "servers" / "requirements.txt").read_text().split()
+    assert {"gunicorn==27.0.1", "waitress==3.0.2", "granian==2.8.7", "pyuwsgi==2.0.30.post1"} <= set(kept)
+    assert not [p for p in kept if p.startswith(("gevent", "greenlet"))], kept
+    assert images.staged_servers(stage)
+    # Every family's pins conflicting: nothing to measure, said in pip's words.
+    monkeypatch.setattr(images, "_resolve", lambda target, constraints, wheels: PIP_CONFLICT)
+    with pytest.raises(images.RequirementConflict, match="greenlet"):
+        images.stage("conflicted", app, app / "requirements.txt", "wsgi-lab/base:test",
+                     families=offered)
+
+
+def test_a_stage_with_its_own_servers_is_built_from_them(tmp_path, monkeypatch):
+    spec = declaration.load(EXAMPLES / "httpbin")
+    monkeypatch.setattr(images, "STAGES", tmp_path)
+    assert project.build_args(spec, "servers")["SERVERS"] == "servers"
+    (tmp_path / spec.name / "servers").mkdir(parents=True)
+    (tmp_path / spec.name / "servers" / "requirements.txt").write_text("gunicorn==27.0.1\n")
+    assert project.build_args(spec, "servers")["SERVERS"] == "staged", \
+        "a stage that left families out installs its own servers' pins"
+    assert project.build_args(spec, "servers-eventlet")["SERVERS"] == "servers-eventlet"
+
+
 def test_the_apps_project_is_hardened_published_on_loopback_and_starts_no_candidate(tmp_path,
                                                                                       monkeypatch):
     monkeypatch.setattr(project, "PROJECTS", tmp_path)
@@ -338,8 +400,25 @@ def test_a_tie_is_decided_by_repeats_or_called_undecided():
     assert rec["undecided"], rec
 
 
+def test_a_repeat_that_was_a_lower_bound_is_kept_out_of_the_median_and_named():
+    exact_search = {"verdict": "within", "first_fail_rps": 120.0}
+    bounded = {"verdict": "host-bound", "lower_bound": True}
+    best = _result("sync-3", "gunicorn sync", 100.0, 180, repeats=[100.0, 60.0, 104.0],
+                   repeat_searches=[bounded, exact_search])
+    assert recommend.figure(best).values == (100.0, 104.0), \
+        "expected the bounded repeat (60.0) left out of the figure"
+    assert recommend.bounded_repeats(best) == [60.0]
+    assert "1 more repeat a lower bound (at least 60.0)" in recommend.held(best), recommend.held(best)
+    other = _result("gthread-1x8", "gunicorn gthread", 97.0, 70, repeats=[97.0, 98.0, 99.0],
+                    repeat_searches=[exact_search, exact_search])
+    rec = recommend.choose([best, other], 1.0)
+    assert rec["best"] == "sync-3" and not rec["undecided"], \
+        f"expected sync-3 (100-104 against 97-99) decided, got {rec}"
+
+
 def test_a_candidate_that_does_not_fit_the_memory_is_never_recommended():
     results = [_result("sync-33", "gunicorn sync", 500.0, 900, fits=False),
+
                _result("sync-3", "gunicorn sync", 100.0, 180)]
     assert recommend.choose(results, cpus=1.0)["best"] == "sync-3"
 
@@ -498,3 +577,55 @@ def test_a_candidate_the_host_refused_everywhere_is_named_never_a_failure():
     assert "gthread-1x8" in rec["reason"] and "host was full" in rec["reason"]
     alone = recommend.choose([results[1]], 1.0)
     assert alone["verdict"] == "host-bound" and "no candidate met" not in alone["reason"]
+
+
+def test_the_sweep_runs_a_family_wider_than_the_search_and_its_processes_where_needed():
+    demand = _demand()  # 20 in flight, 1 CPU
+    granian = [c.knobs for c in candidates.sweep(families.get("granian"), demand)]
+    threads = [k["blocking_threads"] for k in granian]
+    assert threads == sorted(threads) and threads[0] <= 20 // 4 and threads[-1] >= 20 * 2, \
+        f"expected an eighth to four times the law's 20, got {threads}"
+    gevent = candidates.sweep(families.get("gunicorn-gevent"), demand)
+    workers = sorted(c.knobs["workers"] for c in gevent)
+    assert workers[0] == 1 and len(workers) >= candidates.SWEEP_LEAST_POINTS, \
+        f"a hub's sizing moves nothing with the count: its processes are swept, got {workers}"
+    with pytest.raises(ValueError, match="not a candidate"):
+        candidates.sweep(families.get("werkzeug"), demand)
+
+
+def _advise_record(results, sweep=None):
+    """A record of advise's results, concluded again when rendered, as a recorded one is."""
+    app = {"name": "gateway", "cpus": 1.0, "memory": "256M", "requests": [
+        {"method": "GET", "path": "/quote"}]}
+    return BenchRecord(started="2026-12-06T16:00:00Z", options={"sweep": sweep} if sweep else {},
+                       environment={}, advice={"app": app, "worker_mib": 30.0, "results": results})
+
+
+def test_a_recommendation_is_checked_against_the_sweep_of_its_family():
+    rec = _result("granian-1x40", "granian", 330.0, 60, repeats=[330.0, 340.0, 375.0])
+    advised = _advise_record([rec])
+    close = _advise_record([_result("granian-1x20", "granian", 300.0, 50),
+                            _result("granian-1x80", "granian", 380.0, 70)], "granian")
+    said = advice_report.sweep_check(advised, close)
+    assert "within its spread" in said and "granian-1x80" in said, said
+    far = _advise_record([_result("granian-1x80", "granian", 450.0, 70)], "granian")
+    said = advice_report.sweep_check(advised, far)
+    assert "the search missed it" in said and "1.20 x" in said, \
+        f"expected 450 / 375 = 1.20 named, got {said}"
+    other = _advise_record([_result("waitress-80", "waitress", 450.0, 70)], "waitress")
+    assert "does not check" in advice_report.sweep_check(advised, other)
+
+
+def test_two_runs_agree_on_one_pick_or_on_a_tie_and_else_disagree():
+    def run(first, second, a, b):
+        return _advise_record([_result(first, "granian", a[0], 60, repeats=a),
+                               _result(second, "gunicorn gevent", b[0], 50, repeats=b)])
+    clear = run("granian-1x40", "gevent-1x1000", [400.0, 405.0, 410.0], [300.0, 305.0, 310.0])
+    assert "Both runs recommend granian-1x40" in advice_report.rerun_check(clear, clear)
+    # Straddling repeats: undecided, gevent named for its smaller memory.
+    tied = run("granian-1x40", "gevent-1x1000", [400.0, 300.0, 410.0], [350.0, 305.0, 360.0])
+    said = advice_report.rerun_check(tied, clear)
+    assert "The runs disagree" in said, f"a tie then a clear other pick is no agreement: {said}"
+    assert "undecided against granian-1x40" in said, said
+    said = advice_report.rerun_check(tied, tied)
+    assert "Both runs recommend gevent-1x1000" in said and "for its memory" in said, said

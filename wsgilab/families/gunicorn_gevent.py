@@ -26,7 +26,7 @@ FAMILY = Family(
     name="gunicorn-gevent", title="gunicorn gevent", server=_gunicorn.NAME,
     reported_by=_gunicorn.REPORTED_BY, process=ProcessModel(greenlets=True),
     knobs=(WORKERS, CONNECTIONS), requirements="servers", package="gunicorn",
-    needs=("gevent",), launcher=None,
+    needs=("gevent", "packaging"), launcher=None,
     matches=lambda s: str(s.get("worker_class", "")).startswith("gevent"),
     declared=_gunicorn.declared, model=_gunicorn.model, command=_command,
     paste=lambda knobs, entry: _gunicorn.paste(_command(knobs), entry),

@@ -18,12 +18,17 @@ servers' pins, then the instrument and the app's code. ``stage`` lays the app ou
   installed from it as pip would, its path a line of ``requirements.txt``.
 
 Raises ``RequirementConflict`` with pip's own words where the app's requirements and the
-servers' pins cannot be installed together, or its own project does not build.
+servers' pins cannot be installed together, or its own project does not build. Given the
+server families and the distributions each needs, a conflict with the ``servers`` lock
+instead leaves out only the families that cannot install the app (each tried on its own
+pins: ``lock_closure``), in pip's words; the rest are staged under ``servers/`` (their
+pins and wheels) and the image installs those (``staged_servers``, ``left_out``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import sys
@@ -61,22 +66,63 @@ def lock_pins(lock: Path) -> list[str]:
             if line and line[0].isalnum() and "==" in line]
 
 
+def lock_closure(lock: Path, roots: tuple[str, ...] | list[str]) -> list[str]:
+    """``name==version`` of the packages a pip-compile lock installs for ``roots`` (names):
+    the roots and, through the lock's ``# via`` annotations, everything they pull in, in
+    the lock's order. A root the lock does not pin is ignored.
+
+    >>> lock_closure(SERVERS / "servers.lock", ["granian"])  # doctest: +SKIP
+    ['click==8.5.1', 'granian==2.8.7']
+    """
+    blocks: dict[str, tuple[str, set[str]]] = {}
+    current = None
+    for line in lock.read_text().splitlines():
+        if line and line[0].isalnum() and "==" in line:
+            pin = line.split()[0]
+            current = canonicalize_name(pin.partition("==")[0])
+            blocks[current] = (pin, set())
+        elif current and line.strip().startswith("#"):
+            # "    # via gevent", "    # via", "    #   gevent", "    #   -r servers.in"
+            words = line.strip().lstrip("#").strip().removeprefix("via").strip()
+            if words and not words.startswith("-"):
+                blocks[current][1].add(canonicalize_name(words.split()[0]))
+    wanted = {canonicalize_name(r) for r in roots} & blocks.keys()
+    grown = True
+    while grown:
+        more = {name for name, (_, parents) in blocks.items() if parents & wanted} - wanted
+        wanted |= more
+        grown = bool(more)
+    return [pin for name, (pin, _) in blocks.items() if name in wanted]
+
+
 def pins(servers: str = "servers") -> list[str]:
     """``name==version`` of every package the servers' lock ``servers`` pins."""
     return lock_pins(SERVERS / f"{servers}.lock")
 
 
 def conflict_lines(output: str) -> str:
-    """The lines of pip's output that say what conflicts (or its last lines)."""
+    """The lines of pip's output that say what conflicts (or its last lines): its errors
+    and the account under "The conflict is caused by:" (which package asks for which
+    version), without its generic advice."""
     lines = output.splitlines()
-    keep = [line for line in lines if any(k in line for k in (
-        "conflict", "Cannot install", "requires", "ResolutionImpossible", "No matching",
-        "Could not find a version", "ERROR"))]
+    keep, cause = [], False
+    for line in lines:
+        if line.startswith("The conflict is caused by"):
+            cause = True
+            keep.append(line)
+        elif cause and line.startswith(" "):
+            keep.append(line)
+        else:
+            cause = False
+            if any(k in line for k in ("Cannot install", "requires", "No matching",
+                                       "Could not find a version", "ERROR")):
+                keep.append(line)
     return "\n".join(keep or lines[-12:])
 
 
 def stage(name: str, folder: Path, requirements: Path, base_image: str,
-          servers: tuple[str, ...] = ("servers",), project: str | None = None) -> Path:
+          servers: tuple[str, ...] = ("servers",), project: str | None = None,
+          families: dict[str, tuple[str, tuple[str, ...]]] | None = None) -> Path:
     """Lay the app out under ``build/apps/<name>`` (module docstring) and return it.
 
     Args:
@@ -87,9 +133,13 @@ def stage(name: str, folder: Path, requirements: Path, base_image: str,
         servers: the server locks the app will be installed over (each is checked).
         project: the folder's own distribution where the app is in a src layout
             (``AppSpec.project``): built into a wheel and installed with the requirements.
+        families: ``{family: (its server lock, the distributions it needs)}``: where
+            given, a conflict leaves out only the families that cannot install the app
+            (``left_out``), and raises only when none of a lock's families can.
 
     Raises:
-        RequirementConflict: the requirements conflict with a server's pins, or the
+        RequirementConflict: the requirements conflict with a server's pins (with every
+            family's, where ``families`` is given), or the
             project does not build (pip's words), or a src layout is asked of the upstream
             base image (its build reaches the index, not a wheelhouse).
     """
@@ -117,16 +167,84 @@ def stage(name: str, folder: Path, requirements: Path, base_image: str,
     (target / "requirements.txt").write_text(installed)
     # The Dockerfile copies servers/ from every stage; only another Python's fills it
     # (wsgilab/pythons.py).
-    (target / "servers").mkdir(exist_ok=True)
-    (target / "servers" / ".keep").touch()
+    staged = target / "servers"
+    if staged.exists():
+        shutil.rmtree(staged)
+    staged.mkdir()
+    (staged / ".keep").touch()
     if base_image == UPSTREAM_BASE:
         for old in wheels.iterdir():
             old.unlink()
         return target
     (target / "download.txt").write_text(downloaded)
+    left_out: dict[str, str] = {}
     for group in servers:
-        _download(target, downloaded, group, wheels)
+        try:
+            _download(target, downloaded, group, wheels)
+        except RequirementConflict as conflict:
+            mine = {f: d for f, (g, d) in (families or {}).items() if g == group}
+            if not mine:
+                raise
+            left_out.update(_per_family(target, group, mine, wheels, conflict))
+    if left_out:
+        (staged / LEFT_OUT).write_text(json.dumps(left_out, indent=1) + "\n")
     return target
+
+
+#: Where a stage says which families could not install the app (``{family: pip's words}``).
+LEFT_OUT = "left-out.json"
+
+
+def left_out(target: Path) -> dict[str, str]:
+    """The families a stage left out, each with pip's words (empty: none)."""
+    path = target / "servers" / LEFT_OUT
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def staged_servers(target: Path) -> bool:
+    """Whether the stage installs its own servers (``servers/requirements.txt``: the pins
+    of the families that install the app), not the whole lock."""
+    return (target / "servers" / "requirements.txt").exists()
+
+
+def _per_family(target: Path, group: str, families: dict[str, tuple[str, ...]],
+                wheels: Path, conflict: RequirementConflict) -> dict[str, str]:
+    """After the app conflicted with ``group``'s whole lock: each family tried on its own
+    pins (``lock_closure``); those that cannot install the app are left out with pip's
+    words. For the ``servers`` lock the others' pins and wheels are staged under
+    ``servers/`` (the image installs those); another lock is all or nothing, as one image.
+
+    Raises:
+        RequirementConflict: no family of the lock installs the app (pip's words), or the
+            families that do, each alone, do not together.
+    """
+    lock = SERVERS / f"{group}.lock"
+    found: dict[str, str] = {}
+    kept: list[str] = []
+    tried: dict[tuple[str, ...], str | None] = {}
+    for family, needs in families.items():
+        mine = tuple(lock_closure(lock, needs))
+        if mine not in tried:
+            tried[mine] = _resolve(target, mine, wheels)
+        if tried[mine] is None:
+            kept += [pin for pin in mine if pin not in kept]
+        else:
+            found[family] = tried[mine]
+    if not kept or group != "servers":
+        raise conflict
+    why = _resolve(target, tuple(kept), wheels)
+    if why is not None:
+        raise RequirementConflict(f"the families that install the app each alone do not "
+                                  f"together over the {group} image's pins:\n{why}")
+    staged = target / "servers"
+    (staged / "wheels").mkdir(exist_ok=True)
+    names = {canonicalize_name(pin.partition("==")[0]): pin.partition("==")[2] for pin in kept}
+    for wheel in (SERVERS.parent / "wheels").glob("*.whl"):
+        name, version, *_ = parse_wheel_filename(wheel.name)
+        if names.get(name) == str(version):
+            shutil.copy2(wheel, staged / "wheels" / wheel.name)
+    (staged / "requirements.txt").write_text("".join(f"{pin}\n" for pin in kept))
+    return found
 
 
 def _project_wheel(folder: Path, project: str, wheels: Path) -> str:
@@ -165,25 +283,39 @@ def _requirements_text(path: Path) -> str:
 
 
 def _download(target: Path, wanted: str, group: str, wheels: Path) -> None:
-    """The wheelhouse for ``wanted`` over ``group``'s pins, unless it is already there."""
-    constraints = target / f"pins-{group}.txt"
-    constraints.write_text("\n".join(pins(group)) + "\n")
-    key = hashlib.sha256((wanted + constraints.read_text()).encode()).hexdigest()
+    """The wheelhouse for ``wanted`` over ``group``'s pins, unless it is already there.
+
+    Raises:
+        RequirementConflict: pip cannot, with its words.
+    """
+    key = hashlib.sha256((wanted + "\n".join(pins(group))).encode()).hexdigest()
     done = target / f"wheels-{group}.sha256"
     if done.exists() and done.read_text() == key:
         return
+    done.unlink(missing_ok=True)
+    why = _resolve(target, tuple(pins(group)), wheels)
+    if why is not None:
+        raise RequirementConflict(
+            f"the app's requirements cannot be installed over the {group} image's pins:\n{why}")
+    done.write_text(key)
+
+
+def _resolve(target: Path, constraints: tuple[str, ...], wheels: Path) -> str | None:
+    """Download the app's requirements (``download.txt``) into ``wheels`` over
+    ``constraints`` (``name==version`` pins); None where pip could, else pip's words."""
+    wanted = (target / "download.txt").read_text()
+    pinned = target / "constraints.txt"
+    pinned.write_text("".join(f"{pin}\n" for pin in constraints))
     hashed = "--hash=" in wanted
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check",
-           "--dest", str(wheels), "--constraint", str(constraints),
-           "--requirement", str(target / "download.txt")]
+    # No --quiet: pip says which package asks for which version only at its normal level.
+    cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
+           "--dest", str(wheels), "--constraint", pinned.name, "--requirement", "download.txt"]
     # A hashed lock lists every package it needs (pip checks them); anything else brings
     # its own dependencies. psycogreen-like sdists build offline with the lock's tools.
     cmd += ["--require-hashes", "--no-deps", "--prefer-binary"] if hashed else ["--prefer-binary"]
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        output = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
-                           if not line.startswith("WARNING: Location"))
-        raise RequirementConflict(
-            f"the app's requirements cannot be installed over the {group} image's pins:\n"
-            f"{conflict_lines(output)}")
-    done.write_text(key)
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=target)
+    if proc.returncode == 0:
+        return None
+    output = "\n".join(line for line in (proc.stdout + proc.stderr).splitlines()
+                       if not line.startswith("WARNING: Location"))
+    return conflict_lines(output)

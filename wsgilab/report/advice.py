@@ -57,6 +57,17 @@ def in_flight(result: dict) -> int | None:
         return None
 
 
+def left_out(advice: dict) -> dict[str, str]:
+    """The families the run left out, each with pip's words: ``{family: why}`` (records
+    before conflicts were per family kept only the interpreter's)."""
+    return advice.get("left_out_families") or (advice.get("python") or {}).get(
+        "left_out_families", {})
+
+
+#: How a candidate came to be measured, in the table's words.
+SIZED_BY = {"law": "Little's law", "search": "search around it", "sweep": "the sweep"}
+
+
 def candidate_rows(record: BenchRecord) -> list[list[str]]:
     """One row per candidate: name, family, the rules that pick it, how it was sized,
     requests in flight, capacity (req/s: "at least" for a lower bound, the median and
@@ -73,7 +84,7 @@ def candidate_rows(record: BenchRecord) -> list[list[str]]:
             " (runner-up)" if c["name"] == rec.get("runner_up") else "")
         found.append([
             c["name"] + mark, families.get(c["family"]).title, ", ".join(c["rules"]) or "–",
-            {"law": "Little's law", "search": "search around it"}.get(r.get("sized_by"), "–"),
+            SIZED_BY.get(r.get("sized_by"), "–"),
             str(in_flight(r) or "–"),
             held(r) if "error" not in r else "error",
             _num(closed.get("throughput_rps")), _num(closed.get("latency_p99_ms"), "{:.0f}"),
@@ -154,14 +165,16 @@ def capacity_chart(record: BenchRecord) -> Chart:
 
 def concurrency_chart(record: BenchRecord) -> Chart | None:
     """Per server family, capacity against the requests in flight its candidates ran
-    (the law's count and the search around it); Little's law's count as a line. None
-    where the record has no demand (records before the advisor sized families)."""
+    (the law's count and the search around it, or a sweep), and below it the app's CPU
+    at that capacity; Little's law's count as a line. None where the record has no
+    demand (records before the advisor sized families)."""
     advice = _advice(record)
     demand = advice.get("demand")
     if not demand:
         return None
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, 4.0))
-    by_family: dict[str, list[tuple[int, float, bool]]] = {}
+    fig, (ax, cpu) = plt.subplots(2, 1, figsize=(WIDTH_IN, 5.6), sharex=True,
+                                  gridspec_kw={"height_ratios": [3, 1.4]})
+    by_family: dict[str, list[tuple[int, float, bool, float | None]]] = {}
     picks: list[tuple[int, float, str]] = []
     for r in advice.get("results", []):
         n = in_flight(r)
@@ -173,35 +186,108 @@ def concurrency_chart(record: BenchRecord) -> Chart | None:
                                                     f"({', '.join(r['candidate']['rules'])})"))
             continue
         by_family.setdefault(r["candidate"]["family"], []).append(
-            (n, recommend.capacity(r), recommend.lower_bound(r)))
+            (n, recommend.capacity(r), recommend.lower_bound(r),
+             (r.get("at_capacity") or {}).get("app_cpus")))
     for name, points in sorted(by_family.items()):
-        points.sort()
+        points.sort(key=lambda p: p[:2])
         line, = ax.plot([p[0] for p in points], [p[1] for p in points], marker="o",
                         label=families.get(name).title)
         bound = [p for p in points if p[2]]
         ax.scatter([p[0] for p in bound], [p[1] for p in bound], marker="^", s=60,
                    color=line.get_color())
+        used = [p for p in points if p[3] is not None]
+        cpu.plot([p[0] for p in used], [p[3] for p in used], marker="o", markersize=4,
+                 color=line.get_color())
     for n, capacity, label in picks:  # the rules' own picks: the references people know
         ax.scatter([n], [capacity], marker="x", color="black", s=40, zorder=3)
         ax.annotate(f" {label}", (n, capacity), fontsize=7, va="center")
-    ax.axvline(demand["in_flight"], color="tab:red", linestyle="--", linewidth=1)
+    for axis in (ax, cpu):
+        axis.axvline(demand["in_flight"], color="tab:red", linestyle="--", linewidth=1)
+        axis.grid(alpha=0.3)
     ax.text(demand["in_flight"], ax.get_ylim()[1] * 0.95,
             f" Little's law: {demand['in_flight']}", color="tab:red", fontsize=8, va="top")
+    cpu.axhline(demand["cpus"], color="grey", linestyle=":", linewidth=1)
+    cpu.set_ylim(0, demand["cpus"] * 1.15)
+    cpu.set_ylabel("app CPUs at\nits capacity", fontsize=8)
     ax.set_xscale("log", base=2)
-    ax.set_xlabel("requests in flight the candidate runs at once (its cap)")
+    cpu.set_xlabel("requests in flight the candidate runs at once (its cap)")
     ax.set_ylabel("capacity under the objective, req/s")
     ax.set_title("Capacity against concurrency, per family: sized by Little's law, then "
                  "measured around it", fontsize=9)
     ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
     fig.tight_layout()
     return Chart("advice-concurrency.png", "Capacity against requests in flight",
                  f"Each point: one candidate of a family (a cross: a sizing rule's own pick), the "
                  f"requests it runs at once (log scale) and its capacity under the objective "
-                 f"(req/s, the median over repeats); a triangle: a lower bound. The dashed line "
-                 f"is Little's law's count: {demand['cpus']:g} CPU x "
-                 f"{demand['service_ms']:.1f} ms in the app / {demand['cpu_ms']:.1f} ms of CPU a "
-                 f"request.", fig)
+                 f"(req/s, the median over repeats); a triangle: a lower bound. Below: the CPU "
+                 f"the app's container used at that capacity (the dotted line: its quota, "
+                 f"{demand['cpus']:g}). The dashed line is Little's law's count: "
+                 f"{demand['cpus']:g} CPU x {demand['service_ms']:.1f} ms in the app / "
+                 f"{demand['cpu_ms']:.1f} ms of CPU a request.", fig)
+
+
+def rerun_check(first: BenchRecord, second: BenchRecord) -> str:
+    """Whether two runs of ``make advise`` on one app say the same: they do where both
+    recommend the same configuration, or both call the top ones equal within the noise
+    (*undecided*); else they disagree, each run's pick and figure named."""
+    said = []
+    for record in (first, second):
+        rec = _advice(record).get("recommendation") or {}
+        by_name = {r["candidate"]["name"]: r for r in _advice(record).get("results", [])}
+        best = by_name.get(rec.get("best") or "")
+        undecided = rec.get("undecided") or []
+        said.append((rec.get("best"), bool(undecided),
+                     f"{record.started}: {rec.get('verdict')}"
+                     + (f" {rec['best']} ({held(best)})" if best else "")
+                     + (f", undecided against {', '.join(undecided)}" if undecided else "")))
+    (a, a_tied, a_said), (b, b_tied, b_said) = said
+    if a and a == b:
+        verdict = f"both runs recommend {a}" + (
+            "; where a run was undecided, it named it for its memory, not its capacity"
+            if a_tied or b_tied else "")
+    elif a_tied and b_tied:
+        verdict = "both runs call the top ones equal within the noise"
+    else:
+        verdict = "the runs disagree"
+    return f"Two runs on this app: {a_said}; {b_said}. {verdict[0].upper()}{verdict[1:]}."
+
+
+def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
+    """Whether a recommendation holds against a wider sweep of its family's knobs
+    (``make advise-sweep``): the sweep's best configuration and capacity beside the
+    recommended one's, "within its spread" where the sweep's best is at most the highest
+    of the recommendation's repeats by SAME_CAPACITY (a search's resolution), else how
+    much more the sweep found. Names a sweep of another family as not checking it."""
+    advice, swept = _advice(record), _advice(sweep)
+    family = (sweep.options or {}).get("sweep")
+    rec = advice.get("recommendation") or {}
+    by_name = {r["candidate"]["name"]: r for r in advice.get("results", [])}
+    best = by_name.get(rec.get("best") or "")
+    points = [r for r in swept.get("results", []) if r.get("capacity_rps")]
+    said = (f"A wider sweep of {families.get(family).title}'s knobs ({len(swept.get('results', []))} "
+            f"configurations, {', '.join(r['candidate']['name'] for r in swept.get('results', []))}; "
+            f"recorded once, {sweep.started})")
+    if best is None:
+        return said + ": there is no recommendation to check."
+    if families.get(best["candidate"]["family"]).name != families.get(family).name:
+        return (said + f": the recommendation, {best['candidate']['name']}, is of another "
+                f"family, which this sweep does not check.")
+    exact = [r for r in points if recommend.exact(r)]
+    if not exact:
+        return said + ": no configuration of it was measured to its top."
+    top = max(exact, key=recommend.capacity)
+    highest = max(recommend.figure(best).values)
+    within = recommend.capacity(top) <= highest * (1 + recommend.SAME_CAPACITY)
+    verdict = ("within its spread" if within else
+               f"below the sweep's best by {recommend.capacity(top) / highest:.2f} x its "
+               "highest repeat: the search missed it")
+    bounds = ", ".join(f"{r['candidate']['name']} {held(r)}"
+                       for r in points if recommend.lower_bound(r))
+    return (said + f": its best measured to the top, {top['candidate']['name']}, held "
+            f"{held(top)}; the recommendation, {best['candidate']['name']}, held {held(best)}: "
+            f"{verdict}" + (f" (SAME_CAPACITY {recommend.SAME_CAPACITY:.0%}, a search's resolution)"
+                            if within else "")
+            + (f". Lower bounds, not compared: {bounds}" if bounds else "") + ".")
 
 
 def latency_chart(record: BenchRecord) -> Chart:
@@ -248,10 +334,8 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
     lines = ["", f"== {app['name']}: the recommendation =="]
     by_name = {r["candidate"]["name"]: r for r in advice["results"]}
     if advice.get("python"):
-        py = advice["python"]
-        lines.append(f"on Python {py['interpreter']['name']}"
-                     + ("".join(f"; left out {name}: {why}" for name, why in
-                                py.get("left_out_families", {}).items())))
+        lines.append(f"on Python {advice['python']['interpreter']['name']}")
+    lines += [f"left out {name}: {why}" for name, why in left_out(advice).items()]
     if advice.get("demand"):
         d = advice["demand"]
         lines.append(f"the app asks for {d['in_flight']} request{'s' if d['in_flight'] != 1 else ''} "

@@ -50,7 +50,11 @@ PICTURES = "findings"
 #: The records the page reads, by name (a directory under records/ holding bench.json).
 SOURCES = ("default", "faults", "capacity", "gthread-repeats", "python")
 #: The advise runs the page shows (``make advise``), one per example app.
-ADVICE_SOURCES = ("advise-gateway", "advise-shop", "advise-notes")
+ADVICE_SOURCES = ("advise-gateway", "advise-shop", "advise-notes", "advise-httpbin")
+#: A sweep that checks an advise record's recommendation: ``<advise record><SWEEP>``.
+SWEEP = "-sweep"
+#: A second run of the same plan on the same app: ``<advise record><RERUN>``.
+RERUN = "-rerun"
 
 
 @dataclass
@@ -84,7 +88,8 @@ class Source:
 def load_sources(directory: Path = RECORDS) -> dict[str, Source]:
     """Every record of SOURCES found under ``directory``, by name."""
     found = {}
-    for name in SOURCES + ADVICE_SOURCES:
+    for name in SOURCES + ADVICE_SOURCES + tuple(n + k for n in ADVICE_SOURCES
+                                                 for k in (SWEEP, RERUN)):
         path = directory / name / "bench.json"
         if path.exists():
             found[name] = Source(name, BenchRecord.load(path))
@@ -227,12 +232,20 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     if python:
         _save([c for c in [python_report.cpu_chart(python.record)] if c], pictures, charts)
     advised = [sources[n] for n in ADVICE_SOURCES if n in sources]
+    sweeps = {n: sources[n + SWEEP] for n in ADVICE_SOURCES if n in sources and n + SWEEP in sources}
+    reruns = {n: sources[n + RERUN] for n in ADVICE_SOURCES if n in sources and n + RERUN in sources}
     for source in advised:
         made = [c for c in (advice_report.capacity_chart(source.record),
                             advice_report.concurrency_chart(source.record),
                             advice_report.latency_chart(source.record)) if c is not None]
         _save([replace(c, name=f"{source.name}-{c.name.removeprefix('advice-')}") for c in made],
               pictures, charts)
+    for name, source in sweeps.items():
+        chart = advice_report.concurrency_chart(source.record)
+        if chart is not None:
+            _save([replace(chart, name=f"{name}-sweep.png",
+                           title=f"The sweep of {source.record.options.get('sweep')}")],
+                  pictures, charts)
     swept = analyses.sweep(default.record) if default else None
     rules = analyses.sizing_rules(default.record, swept) if default else []
     repeats = sources.get("gthread-repeats")
@@ -249,6 +262,8 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         capacity_table=capacity_table, overhead_table=overhead_table,
         gthread_cases=(all_cases(repeats.record) if repeats else []), spread=_spread,
         advised=advised, advice_text=lambda r: advice_report.text(r, show_path=False),
+        sweeps=sweeps, sweep_check=advice_report.sweep_check,
+        reruns=reruns, rerun_check=advice_report.rerun_check,
         advice_candidates=lambda r: tabulate(advice_report.candidate_rows(r),
                                              headers=advice_report.CANDIDATE_HEADERS,
                                              tablefmt="github", disable_numparse=True),

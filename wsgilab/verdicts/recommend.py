@@ -31,16 +31,31 @@ def _search(result: dict) -> dict:
     return result.get("search") or {}
 
 
-def lower_bound(result: dict) -> bool:
-    """Whether a result's capacity is at least its figure, not its figure: its search's
-    ``lower_bound`` (records before it: an instrument-bound verdict, or no step that
-    missed the objective)."""
-    search = _search(result)
+def _bound(search: dict | None, capacity_rps: float | None) -> bool:
+    """Whether a search's capacity is at least its figure: its ``lower_bound`` (records
+    before it: an instrument-bound verdict, or no step that missed the objective)."""
+    search = search or {}
     if "lower_bound" in search:
         return bool(search["lower_bound"])
-    return bool(result.get("capacity_rps")) and (
+    return bool(capacity_rps) and (
         search.get("verdict") == "instrument-bound"
         or ("first_fail_rps" in search and search["first_fail_rps"] is None))
+
+
+def lower_bound(result: dict) -> bool:
+    """Whether a result's capacity is at least its figure, not its figure (its first
+    search's; a repeat that was a lower bound is left out of its figure instead:
+    ``bounded_repeats``)."""
+    return _bound(_search(result), result.get("capacity_rps"))
+
+
+def bounded_repeats(result: dict) -> list[float]:
+    """The repeats of a result whose searches were lower bounds (req/s, each "at least"):
+    never mixed into its median and spread, which are figures measured to the top."""
+    values = (result.get("repeats") or [])[1:]
+    searches = result.get("repeat_searches") or []
+    # Records from before repeats kept their searches have none: nothing bounded to read.
+    return [float(v) for v, s in zip(values, searches, strict=False) if _bound(s, v)]
 
 
 def exact(result: dict) -> bool:
@@ -52,10 +67,14 @@ def exact(result: dict) -> bool:
 
 def figure(result: dict) -> noise.Figure:
     """A result's capacity as its repeats measured it (req/s): the first search and any
-    repeat (``repeats``; a repeat that held nothing counts as 0)."""
+    repeat (``repeats``; a repeat that held nothing counts as 0), but the repeats that
+    were lower bounds (``bounded_repeats``)."""
     values = result.get("repeats") or [result["capacity_rps"]]
+    searches = [None] + list(result.get("repeat_searches") or [])
+    kept = [v for i, v in enumerate(values)
+            if i == 0 or i >= len(searches) or not _bound(searches[i], v)]
     return noise.Figure(f"{result['candidate']['name']}'s capacity",
-                        tuple(float(v or 0.0) for v in values), "{:.1f}")
+                        tuple(float(v or 0.0) for v in kept), "{:.1f}")
 
 
 def held(result: dict) -> str:
@@ -69,6 +88,10 @@ def held(result: dict) -> str:
     found = figure(result)
     spread = (f" ({min(found.values):.1f}-{max(found.values):.1f} over {found.repeats} repeats)"
               if found.repeats > 1 else "")
+    bounded = bounded_repeats(result)
+    if bounded:
+        spread += (f"; {len(bounded)} more repeat{'s' if len(bounded) > 1 else ''} a lower bound "
+                   f"(at least {', '.join(f'{v:.1f}' for v in bounded)})")
     return f"{found.median:.1f} req/s{spread}"
 
 

@@ -12,6 +12,7 @@ level only, to show what would happen.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 from packaging.utils import canonicalize_name
@@ -26,6 +27,16 @@ MOST_SYNC_WORKERS = 16
 #: The sizing rules whose pick the light form (CI) measures beside the law's: Cloud Run's
 #: fixed 1 x 8 threads, the reference a wait-heavy app's sizing is compared with.
 LIGHT_RULES = ("cloud-run",)
+#: The wider sweep of one family's knobs (``make advise-sweep``), recorded once beside the
+#: search to check it: the family sized for these multiples of the law's count (an eighth
+#: to four times: wider than the search's REFINE_DOWN..REFINE_UP twice over).
+SWEEP_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+#: Where a family's sizing barely follows the count, the sweep runs its first knob
+#: (processes) from 1 to this many per core, within the memory.
+SWEEP_PROCESSES_PER_CORE = 4
+#: Fewer distinct configurations than this from the factors (sync workers capped by the
+#: memory, a hub's connections at their default) and the sweep runs the processes too.
+SWEEP_LEAST_POINTS = 3
 
 
 @dataclass(frozen=True)
@@ -162,6 +173,43 @@ def resized(candidate: Candidate, demand: sizing.Demand, factor: float) -> Candi
     knobs, why = (same_shape or options)[0]
     found = Candidate.of(family, knobs, f"{factor:g} x the law's count, measured: {why}")
     return None if found.command == candidate.command else found
+
+
+def sweep(family: Family, demand: sizing.Demand) -> list[Candidate]:
+    """The wider sweep of ``family``'s knobs around the app's demand, in the order measured
+    (fewest in flight first): its sizing at each of SWEEP_FACTORS times the law's count;
+    where that moves little (fewer than SWEEP_LEAST_POINTS configurations), its first
+    knob (its processes) from 1 to SWEEP_PROCESSES_PER_CORE per core within the memory,
+    the rest as sized.
+
+    Raises:
+        ValueError: the family sizes nothing for the demand (not a candidate family).
+    """
+    found: dict[tuple, Candidate] = {}
+    for factor in SWEEP_FACTORS:
+        for knobs, why in family.sized(demand.scaled(factor))[:1]:
+            candidate = Candidate.of(family, knobs, f"the sweep, {factor:g} x the law's count: {why}")
+            found.setdefault(candidate.command, candidate)
+    if not found:
+        raise ValueError(f"{family.name} sizes no configuration: it is not a candidate family")
+    if len(found) < SWEEP_LEAST_POINTS:
+        (knobs, why), = family.sized(demand)[:1]
+        first = family.knobs[0]
+        most = min(demand.most_processes, SWEEP_PROCESSES_PER_CORE * demand.cores)
+        count = 1
+        while count <= most:
+            more = {**knobs, first.name: first.clamp(count)}
+            candidate = Candidate.of(family, more, f"the sweep, {first.name} = {count}: {why}")
+            found.setdefault(candidate.command, candidate)
+            count *= 2
+    return sorted(found.values(), key=lambda c: (_in_flight(c.knobs), c.name))
+
+
+def _in_flight(knobs: dict) -> int:
+    """The requests a configuration runs at once: its knobs' product (processes x threads
+    or connections), the connections' default knob left out where threads set it."""
+    values = [v for k, v in knobs.items() if k != "worker_connections" or "threads" not in knobs]
+    return math.prod(values)
 
 
 def _processes(knobs: dict) -> int | None:

@@ -64,11 +64,16 @@ def image(spec: AppSpec, servers: str, python: Interpreter | None = None) -> str
 
 def build_args(spec: AppSpec, servers: str, python: Interpreter | None = None) -> dict:
     """A candidate's image's build arguments (services/instrument/Dockerfile): the server
-    lock and the app's stage; on another interpreter, its image and binary and the app as
-    staged for it (``pythons.stage_app``)."""
+    lock and the app's stage; where the app conflicted with the whole ``servers`` lock, the
+    pins of the families that install it, as staged (``images.staged_servers``); on
+    another interpreter, its image and binary and the app as staged for it
+    (``pythons.stage_app``)."""
     if python is not None and not python.system:
         return {"SERVERS": "staged", "APP_STAGE": f"build/apps/{spec.name}-{python.tag}",
                 "PYTHON_IMAGE": python.image, "PYTHON_BIN": python.binary}
+    stage = images.STAGES / spec.name
+    if servers == "servers" and images.staged_servers(stage):
+        return {"SERVERS": "staged", "APP_STAGE": f"build/apps/{spec.name}"}
     return {"SERVERS": servers, "APP_STAGE": f"build/apps/{spec.name}"}
 
 

@@ -63,6 +63,7 @@ from wsgilab.model.levels import Variant
 from wsgilab.model.load import Closed
 from wsgilab.model.paths import ROOT, relative
 from wsgilab.model.record import BenchRecord, LevelRecord
+from wsgilab.model.theory import UnknownServer
 from wsgilab.studies.advise import candidates as candidates_mod
 from wsgilab.studies.advise import project
 from wsgilab.studies.advise.candidates import Candidate
@@ -158,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="comma-separated interpreters (3.11, 3.13, 3.13t) the recommended "
                              "configuration is measured on afterwards: what an upgrade, or the "
                              "free-threaded build, does for this app")
+    parser.add_argument("--sweep", default=None, metavar="FAMILY",
+                        help="instead of the search: one family's knobs swept wide around "
+                             "Little's law's count (an eighth to four times; its processes "
+                             "where the count moves little), to check a recommendation against "
+                             "(make advise-sweep; records/advise-<app>-sweep)")
     parser.add_argument("--keep", action="store_true",
                         help="leave the app's project up afterwards (its front end on "
                              f"127.0.0.1:{project.ADVISE_PORT})")
@@ -256,6 +262,7 @@ class Advise:
         self.light = ns.light
         pace = Pace(LIGHT_DURATION_S if ns.light else DURATION_S, WARMUP_S, load_cpus, raw=False)
         options = {"app": relative(spec.folder), "light": ns.light, "only": ns.only,
+                   "sweep": getattr(ns, "sweep", None),
                    "python": getattr(ns, "python", None),
                    "duration_s": pace.duration_s, "warmup_s": pace.warmup_s,
                    "load_cpus": sorted(load_cpus), "objective": spec.objective.to_dict(),
@@ -303,17 +310,23 @@ class Advise:
                  f"{f' on cores {spec.cpuset}' if spec.cpuset else ' (a quota only)'}, "
                  f"{spec.memory}, objective {spec.objective.describe()}; results: {self.results_dir}")
         self.out(f"advise: staging {spec.requirements_file.name} over the servers' pins")
+        offered = {f.name: (f.requirements, f.distributions)
+                   for f in candidates_mod.offered(servers)}
         try:
             stage = images.stage(spec.name, spec.folder, spec.requirements_file, base,
-                                 servers=servers, project=spec.project)
+                                 servers=servers, project=spec.project, families=offered)
         except images.RequirementConflict as exc:
-            raise AdviseError(f"the app's requirements conflict with a server's pins: {exc}",
-                              BAD_INPUT) from None
+            raise AdviseError(f"the app's requirements conflict with every server's pins: "
+                              f"{exc}", BAD_INPUT) from None
+        conflicts = images.left_out(stage)
+        if self.python is None:
+            self._leave_out(conflicts, "its pins conflict with the app's requirements")
         if self.python is not None:
             self._stage_python(stage, base)
         for name, other in self.others.items():
             interp = interpreters.get(name)
             if interp.system:
+                other["left_out"] = conflicts
                 continue
             try:
                 other["left_out"] = self._staged_for(interp, stage, base)[0]
@@ -346,19 +359,33 @@ class Advise:
         """
         interp = self.python
         try:
-            self.left_out, servers = self._staged_for(interp, stage, base)
+            left_out, servers = self._staged_for(interp, stage, base)
         except (pythons.PythonNotBuilt, images.RequirementConflict) as exc:
             raise AdviseError(str(exc), BAD_INPUT) from None
         except subprocess.CalledProcessError as exc:
             raise AdviseError(f"Python {interp.name} did not build: {exc}", BAD_INPUT) from None
         self.record.advice["python"] = {"interpreter": interp.to_dict(),
                                         "servers": servers.to_dict(),
-                                        "left_out_families": self.left_out}
-        for name, reason in self.left_out.items():
-            self.out(f"advise: {name} left out on Python {interp.name}: {reason}")
-        if PROBE.family in self.left_out:
-            raise AdviseError(f"the probe's own server cannot run on Python {interp.name}: "
-                              f"{self.left_out[PROBE.family]}", BAD_INPUT)
+                                        "left_out_families": left_out}
+        self._leave_out(left_out, f"on Python {interp.name}")
+
+    def _leave_out(self, families: dict[str, str], where: str) -> None:
+        """Leave ``families`` (``{family: pip's words}``) out of the run, each said and
+        recorded (``advice.left_out_families``).
+
+        Raises:
+            AdviseError: the probe's own family is among them (BAD_INPUT): nothing can be
+                measured.
+        """
+        if not families:
+            return
+        self.left_out.update(families)
+        self.record.advice.setdefault("left_out_families", {}).update(families)
+        for name, reason in families.items():
+            self.out(f"advise: {name} left out ({where}): {reason}")
+        if PROBE.family in families:
+            raise AdviseError(f"the probe's own server cannot install the app ({where}): "
+                              f"{families[PROBE.family]}", BAD_INPUT)
         self.record.save()
 
     def _staged_for(self, interp: interpreters.Interpreter, stage: Path,
@@ -467,6 +494,13 @@ class Advise:
         advice["rules_see"] = rules_see
         found = candidates_mod.generate(demand, mib, rules_see, light=self.light, locks=self.locks,
                                         exclude=frozenset(self.left_out))
+        swept = getattr(self.ns, "sweep", None)
+        if swept:
+            family = families.get(swept)
+            if family.name in self.left_out:
+                raise AdviseError(f"{family.name} cannot be swept: it was left out: "
+                                  f"{self.left_out[family.name]}", BAD_INPUT)
+            found = candidates_mod.sweep(family, demand)
         if self.ns.only:
             wanted = {n.strip() for n in self.ns.only.split(",") if n.strip()}
             unknown = wanted - {c.name for c in found}
@@ -475,14 +509,14 @@ class Advise:
                                   f"(candidates: {', '.join(c.name for c in found)})", BAD_INPUT)
             found = [c for c in found if c.name in wanted]
         self._offer(found, self.python)
-        total = estimate_s(len(found), self.light or bool(self.ns.only))
+        total = estimate_s(len(found), self.light or bool(self.ns.only or swept))
         self.out(f"advise: {len(found)} candidates: {', '.join(c.name for c in found)}; about "
                  f"{fmt_duration(total)} at most")
         for i, candidate in enumerate(found, 1):
             self.out(f"[{i}/{len(found)}] {candidate.name}: {candidate.why} (about "
                      f"{fmt_duration(max(0.0, total - self.run.elapsed_s))} left at most)")
-            self._measured(candidate, params, calibration.max_rps, "law")
-        if not (self.light or self.ns.only):
+            self._measured(candidate, params, calibration.max_rps, "sweep" if swept else "law")
+        if not (self.light or self.ns.only or swept):
             self._search_around_the_law(demand, params, calibration.max_rps)
             self._repeat_ties(params, calibration.max_rps)
         advice.update(conclude(advice))
@@ -791,7 +825,14 @@ def run(ns: argparse.Namespace, out=lambda line: print(line, flush=True),
         for name in [getattr(ns, "python", None), *_names(getattr(ns, "pythons", ""))]:
             if name:
                 interpreters.get(name)
-    except (declaration.AppError, interpreters.UnknownPython) as exc:
+        if getattr(ns, "sweep", None):
+            if not families.get(ns.sweep).candidate:
+                raise UnknownServer(f"{ns.sweep} is not a production server family: "
+                                    "nothing to sweep")
+            if ns.only or ns.light:
+                raise UnknownServer("--sweep measures its own configurations: not with "
+                                    "--only or --light")
+    except (declaration.AppError, interpreters.UnknownPython, UnknownServer) as exc:
         raise AdviseError(str(exc), BAD_INPUT) from None
     advise = Advise(spec, ns, out, **run_args)
     on_start(advise.results_dir)
