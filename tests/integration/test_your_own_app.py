@@ -166,6 +166,22 @@ def test_the_gateway_on_free_threaded_python_leaves_out_only_what_has_no_wheel(l
     assert _project_containers("gateway") == []
 
 
+def test_httpbin_as_it_comes_runs_with_gevents_families_left_out_in_pips_words(lab, tmp_path):
+    """httpbin 0.10.4 from the package index asks for greenlet<3.0 on Python 3.11, which
+    gevent 26's greenlet 3 does not meet: gevent's two families are left out with pip's
+    account of the conflict, and the app, installed from its wheel with the other families'
+    pins only, passes its smoke pass under the probe."""
+    status, printed = _advise([str(EXAMPLES / "httpbin"), "--smoke", "--results", str(tmp_path)])
+    assert status == 0, f"advise --smoke exited {status}:\n{printed}"
+    advice = BenchRecord.load(tmp_path).advice
+    out = advice.get("left_out_families", {})
+    assert sorted(out) == ["gunicorn-gevent", "uwsgi-gevent"], f"expected gevent's families, got {out}"
+    assert all("httpbin 0.10.4 depends on greenlet<3.0" in why for why in out.values()), out
+    assert "left out gunicorn-gevent (its pins conflict with the app's requirements)" in printed
+    assert all(200 <= s["status"] < 300 for s in advice["smoke"]), advice["smoke"]
+    assert _project_containers("httpbin") == []
+
+
 def test_the_django_example_passes_its_smoke_pass(lab, tmp_path):
     status, printed = _advise([str(EXAMPLES / "notes"), "--smoke", "--results", str(tmp_path)])
     assert status == 0, f"advise --smoke exited {status}:\n{printed}"

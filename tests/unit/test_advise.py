@@ -629,3 +629,18 @@ def test_two_runs_agree_on_one_pick_or_on_a_tie_and_else_disagree():
     assert "undecided against granian-1x40" in said, said
     said = advice_report.rerun_check(tied, tied)
     assert "Both runs recommend gevent-1x1000" in said and "for its memory" in said, said
+
+
+def test_memory_that_grows_with_requests_is_named_and_warm_up_is_not():
+    leaking = [[1000 * i, (60 + 10 * i) * MIB] for i in range(1, 7)]  # 10 MiB per 1,000
+    found = diagnose.diagnose([_result("sync-3", "gunicorn sync", 100.0, 180,
+                                       memory_by_requests=leaking)], 256 * MIB, 40.0, ["GET /"])
+    leak = [d for d in found if d["kind"] == "memory grows with requests served"]
+    assert leak, f"expected a leak named, got {[d['kind'] for d in found]}"
+    assert leak[0]["evidence"]["bytes_per_request"] == round(10 * MIB / 1000)
+    assert leak[0]["evidence"]["until_limit_requests"] == round((256 - 120) * 1000 / 10), leak[0]
+    # granian 1 x 128 in records/advise-gateway: +20.8 MiB as its threads started.
+    warming = [[2000 * i, (40 + min(i, 4) * 5) * MIB] for i in range(1, 7)]
+    found = diagnose.diagnose([_result("granian-1x128", "granian", 100.0, 60,
+                                       memory_by_requests=warming)], 256 * MIB, 40.0, ["GET /"])
+    assert not [d for d in found if d["kind"] == "memory grows with requests served"], found

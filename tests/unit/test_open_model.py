@@ -222,7 +222,7 @@ def _raw(path, times):
 
 def test_evenly_spaced_arrivals_have_no_variation(tmp_path):
     _raw(tmp_path / "raw.gz", [i * 0.0625 for i in range(80)])
-    stats = loadside.arrival_stats(tmp_path / "raw.gz", 1.0, 4.5)
+    stats = loadside.arrival_stats([tmp_path / "raw.gz"], 1.0, 4.5)
     assert stats["interarrival_cv"] < 0.01 and stats["interarrival_mean_ms"] == pytest.approx(62.5)
 
 
@@ -232,7 +232,7 @@ def test_poisson_arrivals_have_a_coefficient_of_variation_near_one(tmp_path):
         times.append(t)
         t += rng.expovariate(50.0)
     _raw(tmp_path / "raw.gz", times)
-    stats = loadside.arrival_stats(tmp_path / "raw.gz", 1.0, 39.0)
+    stats = loadside.arrival_stats([tmp_path / "raw.gz"], 1.0, 39.0)
     assert math.isclose(stats["interarrival_cv"], 1.0, abs_tol=0.08), stats
 
 

@@ -121,3 +121,69 @@ def run(script: str, params: dict[str, str], log_path: Path, raw_path: Path | No
         raise K6Error(f"k6 exited with {proc.returncode}; log: {log_path}\n{tail}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return K6Run(wall_s=wall, cpu_s=cpu)
+
+
+def run_split(script: str, params: dict[str, str], parts: list[Part], log_paths: list[Path],
+              raw_paths: list[Path], summary_paths: list[Path], cpus: set[int] | None = None,
+              timeout_s: float = 600.0) -> list[K6Run]:
+    """Run one level as ``len(parts)`` k6 processes started together, each its part
+    (``segments.parts``: complementary execution segments of one sequence), each writing
+    its own summary and raw samples, whose union is the level (``merge.merge``).
+
+    Args:
+        params: the script's parameters, the same for every instance but
+            ``SUMMARY_PATH`` (each its ``summary_paths`` entry).
+        parts, log_paths, raw_paths, summary_paths: one per instance, in order.
+        cpus, timeout_s: as ``run``; every instance is killed at ``timeout_s``.
+
+    Returns:
+        each instance's wall and CPU time (its own, from ``os.wait4``), in order.
+
+    Raises:
+        K6Error: an instance exited non-zero or ran past ``timeout_s``, naming it and its
+            log's last lines; the others are waited for (or killed at the timeout) first,
+            so that no k6 outlives the level.
+    """
+    if not (len(parts) == len(log_paths) == len(raw_paths) == len(summary_paths)):
+        raise ValueError("one log, raw file and summary per part")
+    full_env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
+    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    started = time.monotonic()
+    procs, logs = [], []
+    try:
+        for part, log_path, raw, summary in zip(parts, log_paths, raw_paths, summary_paths,
+                                                strict=True):
+            log = open(log_path, "w")  # noqa: SIM115 - closed below, after the process
+            logs.append(log)
+            cmd = command(script, {**params, "SUMMARY_PATH": str(summary)}, raw, part)
+            procs.append(subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+                                          preexec_fn=preexec, cwd=ROOT))
+        done: dict[int, tuple[int, K6Run]] = {}
+        while len(done) < len(procs):
+            for i, proc in enumerate(procs):
+                if i in done:
+                    continue
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    done[i] = (proc.returncode, K6Run(time.monotonic() - started,
+                                                      usage.ru_utime + usage.ru_stime))
+            if time.monotonic() - started > timeout_s:
+                raise K6Error(f"a k6 instance ran past {timeout_s:.0f} s and every instance "
+                              f"was killed; logs: {', '.join(str(p) for p in log_paths)}")
+            if len(done) < len(procs):
+                time.sleep(0.05)
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                proc.wait()
+        for log in logs:
+            log.close()
+    failed = [i for i, (code, _) in sorted(done.items()) if code != 0]
+    if failed:
+        i = failed[0]
+        tail = "".join(Path(log_paths[i]).read_text().splitlines(keepends=True)[-15:])
+        raise K6Error(f"k6 instance {i + 1} of {len(procs)} ({parts[i].segment}) exited with "
+                      f"{done[i][0]}; log: {log_paths[i]}\n{tail}")
+    return [done[i][1] for i in range(len(procs))]

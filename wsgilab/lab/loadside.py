@@ -118,12 +118,13 @@ def load_side_busy(load_busy_cpus: float, load_cores: frozenset[int], app_cores:
     return max(0.0, load_busy_cpus - app_share) / max(1, len(load_cores))
 
 
-def arrival_stats(raw_path: Path, warmup_s: float, duration_s: float) -> dict:
-    """The inter-arrival times an open level sent, from k6's raw output.
+def arrival_stats(raw_paths: list[Path], warmup_s: float, duration_s: float) -> dict:
+    """The inter-arrival times an open level sent, from k6's raw output: every instance's
+    where the level was split (their arrivals interleave into the level's).
 
     Args:
-        raw_path: k6's ``--out json`` file (gzip), holding a ``lab_arrivals`` point per
-            request sent (k6/lib/lab.js).
+        raw_paths: k6's ``--out json`` files (gzip), each holding a ``lab_arrivals`` point
+            per request sent (k6/lib/lab.js).
         warmup_s, duration_s: the steady window, in seconds after the first arrival.
 
     Returns:
@@ -131,13 +132,14 @@ def arrival_stats(raw_path: Path, warmup_s: float, duration_s: float) -> dict:
         ``interarrival_cv`` (standard deviation / mean); {} with fewer than 3 arrivals.
     """
     times = []
-    with gzip.open(raw_path, "rt") as lines:
-        for line in lines:
-            if '"lab_arrivals"' not in line:
-                continue
-            point = json.loads(line)
-            if point.get("type") == "Point" and point.get("metric") == "lab_arrivals":
-                times.append(dt.datetime.fromisoformat(point["data"]["time"]).timestamp())
+    for raw_path in raw_paths:
+        with gzip.open(raw_path, "rt") as lines:
+            for line in lines:
+                if '"lab_arrivals"' not in line:
+                    continue
+                point = json.loads(line)
+                if point.get("type") == "Point" and point.get("metric") == "lab_arrivals":
+                    times.append(dt.datetime.fromisoformat(point["data"]["time"]).timestamp())
     if len(times) < 3:
         return {}
     times.sort()

@@ -19,7 +19,7 @@ from wsgilab import workloads
 from wsgilab.lab import k6, loadside
 from wsgilab.lab.engine import Engine, EngineError
 from wsgilab.lab.probe import Probe
-from wsgilab.model import interpreters
+from wsgilab.model import interpreters, merge, segments
 from wsgilab.model.facts import Configuration
 from wsgilab.model.levels import Level, Variant, cpuset_cores
 from wsgilab.model.record import ERROR, FAIL, INSTRUMENT_BOUND, PASS, LevelRecord
@@ -57,6 +57,8 @@ class Pace:
             (its send times), and drops them after unless this is set.
         limits: the run's own limits (``--limits``, ``--python``), applied to every level
             beneath the level's own variant.
+        load_instances: k6 processes each level is split across (``segments.parts``),
+            their raw samples merged into its figures (``merge.merge``); 1: one k6.
     """
 
     duration_s: int = 5
@@ -64,6 +66,7 @@ class Pace:
     load_cpus: frozenset[int] = frozenset({0})
     raw: bool = True
     limits: Variant = field(default_factory=Variant)
+    load_instances: int = 1
 
     def graceful_stop_s(self, level: Level) -> int:
         """How long (seconds) k6 lets in-flight requests finish after ``level``: enough for
@@ -184,30 +187,42 @@ def measure_level(level: Level, cfg: Configuration, *, pace: Pace, directory: Pa
                     if workload.observer else None)
         if observer:
             observer.start()
-        # An open level's raw output holds its send times (loadside.arrival_stats).
-        raw_path = (service_dir / f"{level.slug}.raw.json.gz"
-                    if pace.raw or not level.closed else None)
-        k6_run = k6.run(
-            workload.script,
-            params={
-                "BASE_URL": probe.base_url, "SERVICE": level.configuration,
-                "DURATION_S": str(pace.duration_s), **level.load.k6_env(),
-                "WARMUP_S": str(pace.warmup_s), "GRACEFUL_STOP_S": str(graceful),
-                "SUMMARY_PATH": str(summary_path), **workload.k6_env(level),
-            },
-            log_path=service_dir / f"{level.slug}.k6.log",
-            raw_path=raw_path,
-            cpus=set(pace.load_cpus),
-            timeout_s=pace.duration_s * workload.phases + graceful + 60,
-        )
-        result = read_summary(summary_path)
+        params = {
+            "BASE_URL": probe.base_url, "SERVICE": level.configuration,
+            "DURATION_S": str(pace.duration_s), **level.load.k6_env(),
+            "WARMUP_S": str(pace.warmup_s), "GRACEFUL_STOP_S": str(graceful),
+            "SUMMARY_PATH": str(summary_path), **workload.k6_env(level),
+        }
+        timeout_s = pace.duration_s * workload.phases + graceful + 60
+        if pace.load_instances > 1:
+            # Each instance its execution segment; the level is the union of their samples.
+            names = [f"{level.slug}.k6-{i}" for i in range(1, pace.load_instances + 1)]
+            raw_paths = [service_dir / f"{n}.raw.json.gz" for n in names]
+            summaries = [service_dir / f"{n}.summary.json" for n in names]
+            instances = k6.run_split(workload.script, params, segments.parts(pace.load_instances),
+                                     [service_dir / f"{n}.k6.log" for n in names], raw_paths,
+                                     summaries, cpus=set(pace.load_cpus), timeout_s=timeout_s)
+            result = merge.merge(raw_paths, merge.same_params(summaries))
+            entry.summary = str(summaries[0].relative_to(directory))
+            k6_run = k6.K6Run(max(i.wall_s for i in instances), sum(i.cpu_s for i in instances))
+        else:
+            # An open level's raw output holds its send times (loadside.arrival_stats).
+            raw_paths = ([service_dir / f"{level.slug}.raw.json.gz"]
+                         if pace.raw or not level.closed else [])
+            k6_run = k6.run(workload.script, params=params,
+                            log_path=service_dir / f"{level.slug}.k6.log",
+                            raw_path=raw_paths[0] if raw_paths else None,
+                            cpus=set(pace.load_cpus), timeout_s=timeout_s)
+            instances = []
+            result = read_summary(summary_path)
         observed = observer.figures() if observer else {}
         if not level.closed:
             observed.update(loadside.arrival_stats(
-                raw_path, (workload.phases - 1) * pace.duration_s + pace.warmup_s,
+                raw_paths, (workload.phases - 1) * pace.duration_s + pace.warmup_s,
                 workload.phases * pace.duration_s))
-            if not pace.raw:
-                raw_path.unlink(missing_ok=True)
+        if not pace.raw:
+            for raw in raw_paths:
+                raw.unlink(missing_ok=True)
         after = probe.health(level.configuration)
         served_after = after["served_by_pid"]
     except (k6.K6Error, SummaryError, OSError, TimeoutError, LookupError, ConnectionError,
@@ -220,6 +235,8 @@ def measure_level(level: Level, cfg: Configuration, *, pace: Pace, directory: Pa
     entry.usage = {"k6_wall_s": k6_run.wall_s, "k6_cpu_s": k6_run.cpu_s,
                    "k6_cpu_fraction": k6_run.cpu_s / k6_run.wall_s, **sampler.figures(),
                    **observed}
+    if instances:  # each k6 instance's own CPU, beside their sum
+        entry.usage["k6_instances"] = [{"wall_s": i.wall_s, "cpu_s": i.cpu_s} for i in instances]
     if not cfg.capacity.forks_per_request:  # a forking server's processes live one request
         entry.usage.update(spread(served_before, served_after, cfg.settings.get("master_pid")))
     return judge(entry, facts, after.get("processes") or {},

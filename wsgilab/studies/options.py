@@ -57,6 +57,9 @@ DEFAULT_DURATION_S = 5
 DEFAULT_WARMUP_S = 1
 #: The workloads `make bench` runs when none are named.
 DEFAULT_WORKLOADS = ("io", "cpu", "mixed", "db", "upstream")
+#: The most k6 processes one level may be split across on this host (each a process on the
+#: load cores; beyond a few they only share those cores).
+MAX_LOAD_INSTANCES = 8
 #: The most repeats of a plan one run may ask for.
 MAX_REPEAT = 20
 _LOOPBACK = re.compile(r"^http://127\.0\.0\.1:\d{1,5}$")
@@ -94,6 +97,8 @@ class BenchOptions:
             configurations in each repeat (recorded, so that a run can be replayed).
         matrix: every value of each workload's axes for every configuration (``db``:
             every driver; ``upstream``: every client), not their default cases.
+        load_instances: k6 processes each level is split across, by execution segment,
+            their samples merged (``Pace.load_instances``).
         plan: the levels to run, built and checked by ``parse``.
     """
 
@@ -115,13 +120,14 @@ class BenchOptions:
     repeat: int = 1
     seed: int = 0
     matrix: bool = False
+    load_instances: int = 1
     plan: tuple[Level, ...] = ()
 
     @property
     def pace(self) -> Pace:
         """How each level of the run is run (``wsgilab.lab.measure.Pace``)."""
         return Pace(self.duration_s, self.warmup_s, frozenset(self.load_cpus), self.raw,
-                    self.limits)
+                    self.limits, self.load_instances)
 
     def to_dict(self) -> dict:
         return {"workloads": list(self.workloads), "services": list(self.services),
@@ -132,7 +138,7 @@ class BenchOptions:
                 "warmup_s": self.warmup_s, "base_url": self.base_url,
                 "results_dir": relative(self.results_dir), "load_cpus": sorted(self.load_cpus),
                 "raw": self.raw, "repeat": self.repeat, "seed": self.seed,
-                "matrix": self.matrix,
+                "matrix": self.matrix, "load_instances": self.load_instances,
                 "levels": len(self.plan)}
 
 
@@ -270,6 +276,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--matrix", action="store_true",
                         help="every driver (db) and client (upstream) for every selected "
                              "configuration, not the default cases")
+    parser.add_argument("--load-instances", type=int, default=1,
+                        help=f"k6 processes each level is split across by execution segment, "
+                             f"their raw samples merged into one level's figures "
+                             f"(1..{MAX_LOAD_INSTANCES}; default: 1)")
     parser.add_argument("--check", action="store_true",
                         help="only check the options and print the plan; send no load")
     return parser
@@ -327,6 +337,7 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
         repeat=ns.repeat,
         seed=ns.seed if ns.seed is not None else int(time.time()),
         matrix=ns.matrix,
+        load_instances=ns.load_instances,
     )
     validate(opts, available)
     plan = build_plan(opts)
@@ -399,6 +410,9 @@ def validate(opts: BenchOptions, available: list[str]) -> None:
         check_rates(opts.rates, calibration)
     if not 1 <= opts.repeat <= MAX_REPEAT:
         raise OptionError(f"--repeat must be 1..{MAX_REPEAT}, got {opts.repeat}")
+    if not 1 <= opts.load_instances <= MAX_LOAD_INSTANCES:
+        raise OptionError(f"--load-instances must be 1..{MAX_LOAD_INSTANCES}, "
+                          f"got {opts.load_instances}")
     if opts.duration_s < 2 or opts.duration_s > 600:
         raise OptionError(f"--duration must be 2..600 seconds, got {opts.duration_s}")
     if not 0 <= opts.warmup_s < opts.duration_s:
@@ -466,8 +480,12 @@ def validate_level(level: Level, opts: BenchOptions) -> None:
     Raises:
         OptionError: a quota above the host's cores, a cpuset beyond them, a pids limit
             below the load, a memory limit too small for the server's processes, or a
-            knob the configuration's command does not read.
+            knob the configuration's command does not read, or fewer VUs than k6
+            instances.
     """
+    if level.vus < opts.load_instances:  # a segment with no VU would run nothing of its part
+        raise OptionError(f"--load-instances {opts.load_instances} needs at least that many "
+                          f"VUs in every level; {level.describe()} has {level.vus}")
     variant = level.variant.over(opts.limits)
     env = variant.env(level.configuration)
     where = f"{level.describe()}:"

@@ -692,6 +692,7 @@ class Advise:
         mix = workload("mix")
         service_ms = float(params["mix_service_ms"])
         vus = min(MAX_VUS, 2 * min(cfg.capacity.limit or CLOSED_MOST_VUS, CLOSED_MOST_VUS))
+        first_level = len(self.record.levels)
         closed = self.run.measure(mix.level(name, Closed(vus), params, variant), cfg,
                                   self.backends)
         figures = closed.figures or {}
@@ -712,6 +713,7 @@ class Advise:
         result["capacity_rps"] = found.capacity_rps
         result["at_capacity"] = at_capacity(self.record, name, found, self.backends)
         result["search"] = found.to_dict()
+        result["memory_by_requests"] = memory_by_requests(self.record.levels[first_level:], name)
         try:
             after = self.run.probe.health(name)
             result["processes"] = after.get("processes")
@@ -766,6 +768,20 @@ def at_capacity(record: BenchRecord, name: str, found: Search, backends: tuple[s
             "backend_cpus": {b: usage.get(f"{b}_cpu_fraction") for b in backends},
             "host_busy_cpus": usage.get("app_cores_busy_cpus"),
             "load_cores_busy": usage.get("load_cores_busy")}
+
+
+def memory_by_requests(entries: list[LevelRecord], name: str) -> list[list[int]]:
+    """One launch of a candidate, level by level: ``[requests sent so far, the app's
+    memory at that level (bytes)]``, what a leak diagnosis reads (``diagnose``)."""
+    found, sent = [], 0
+    for entry in entries:
+        if entry.level.configuration != name or entry.result is None:
+            continue
+        sent += entry.result.requests
+        memory = (entry.usage or {}).get("app_memory_bytes")
+        if memory is not None:
+            found.append([sent, int(memory)])
+    return found
 
 
 def log_errors(lines: list[str]) -> list[dict]:
