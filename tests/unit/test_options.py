@@ -10,8 +10,9 @@ from support import ROOT
 from wsgilab.lab.measure import MAX_GRACEFUL_STOP_S
 from wsgilab.model.levels import Variant
 from wsgilab.model.load import Closed
-from wsgilab.studies import options
+from wsgilab.studies import bench, options
 from wsgilab.studies.options import MAX_VUS, OptionError
+from wsgilab.verdicts import claims
 
 
 @pytest.fixture(autouse=True)
@@ -185,3 +186,22 @@ def test_a_rate_past_what_the_load_side_drives_is_refused(tmp_path):
                                           r"side drives through nginx \(1800 req/s"):
         parse(["--services", "gunicorn-gevent", "--workloads", "io", "--rates", "600,1900"],
               tmp_path)
+
+
+def test_a_level_a_claim_is_close_on_runs_three_times_interleaved(tmp_path):
+    close = claims.close_levels()
+    assert ("gthread-workers", "io") in close and {6, 8} <= set(close[("gthread-workers", "io")])
+    plan = list(bench.grouped(parse([], tmp_path).plan))
+    at = [i for i, lv in enumerate(plan)
+          if lv.configuration == "gunicorn-gthread" and lv.workload == "io" and not lv.variant]
+    assert [plan[i].repeat for i in at] == list(range(1, options.CLOSE_REPEATS + 1)), \
+        [plan[i].describe() for i in at]
+    assert all(b - a > 1 for a, b in zip(at, at[1:], strict=False)), \
+        f"expected the repeats interleaved with other levels, found them at {at}"
+    once = [lv for lv in plan if lv.configuration == "gunicorn-sync" and lv.workload == "io"
+            and not lv.variant]
+    assert [lv.repeat for lv in once] == [1], "a level no claim is close on runs once"
+    repeated = parse(["--repeat", "2", "--services", "gunicorn-gthread", "--workloads", "io"],
+                     tmp_path / "b").plan
+    assert sorted(lv.repeat for lv in repeated if not lv.variant) == [1, 2], \
+        "--repeat repeats everything the same number of times"

@@ -29,6 +29,7 @@ from wsgilab.model.load import ARRIVALS, CONSTANT, OPEN_VUS_HEADROOM
 from wsgilab.model.objective import Objective
 from wsgilab.model.paths import relative
 from wsgilab.model.theory import UnknownServer
+from wsgilab.verdicts import claims
 from wsgilab.workloads.base import PlanRequest
 
 #: The most VUs one level may use: past 1,000 in flight for the ceiling scenario. nginx is
@@ -60,6 +61,11 @@ DEFAULT_WORKLOADS = ("io", "cpu", "mixed", "db", "upstream")
 #: The most k6 processes one level may be split across on this host (each a process on the
 #: load cores; beyond a few they only share those cores).
 MAX_LOAD_INSTANCES = 8
+#: How many times the default plan runs a level some claim's verdict is close on
+#: (``claims.close_levels``), interleaved with the rest: the least that shows a spread, so
+#: that a verdict whose repeats straddle its line is undecided, not decided by one draw
+#: (records/gthread-repeats: gthread 2 x 4's Little's L at 40 VUs 6.42-7.96 over five).
+CLOSE_REPEATS = 3
 #: The most repeats of a plan one run may ask for.
 MAX_REPEAT = 20
 _LOOPBACK = re.compile(r"^http://127\.0\.0\.1:\d{1,5}$")
@@ -346,7 +352,31 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
                           f"{', '.join(opts.services)}")
     for level in plan:
         validate_level(level, opts)
+    if opts.repeat == 1:
+        plan = close_repeated(plan, compose.roles(), claims.close_levels())
     return BenchOptions(**{**opts.__dict__, "plan": tuple(repeated(plan, opts.repeat, opts.seed))})
+
+
+def close_repeated(plan: list[Level], roles: dict[str, list[str]],
+                   close: dict[tuple[str, str], list[int]]) -> list[Level]:
+    """``plan`` with each level a claim is close on (``close``: ``{(role, workload):
+    [claim ids]}``, its configuration a player of the role, under no variant) run
+    CLOSE_REPEATS times: repeat k placed k / CLOSE_REPEATS of the way through the plan,
+    so that the repeats are interleaved with other configurations' levels, each on a
+    connection pool and a machine the others have since used."""
+    wanted = {(configuration, workload) for (role, workload) in close
+              for configuration in roles.get(role, ())}
+    extra: dict[int, list[Level]] = {}
+    for level in plan:
+        if (level.configuration, level.workload) in wanted and not level.variant:
+            for k in range(2, CLOSE_REPEATS + 1):
+                at = round(len(plan) * (k - 1) / CLOSE_REPEATS)
+                extra.setdefault(at, []).append(replace(level, repeat=k))
+    out: list[Level] = []
+    for i, level in enumerate(plan):
+        out += extra.get(i, [])
+        out.append(level)
+    return out + extra.get(len(plan), [])
 
 
 def repeated(plan: list[Level], repeat: int, seed: int) -> list[Level]:

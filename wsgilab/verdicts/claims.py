@@ -210,6 +210,9 @@ class Claim:
 
     Attributes:
         roles: the roles its rule reads, ``{purpose: role}`` (``Roles``).
+        close: the levels whose figures sit near its rule's line, each ``(role,
+            workload)``: one run's figure would decide it by chance, so the default plan
+            runs them repeatedly (``close_levels``).
     """
 
     id: int
@@ -218,6 +221,7 @@ class Claim:
     measurement: str
     rule: str
     roles: Roles = field(hash=False)
+    close: tuple[tuple[str, str], ...] = ()
 
     def verdict(self, record: BenchRecord) -> Verdict:
         """This claim's verdict on ``record``: its rule, given the claim's roles.
@@ -227,6 +231,16 @@ class Claim:
                 claim's ``roles`` do not declare.
         """
         return RULES[self.rule](record, self.roles)
+
+
+def close_levels(path: Path = CLAIMS_FILE) -> dict[tuple[str, str], list[int]]:
+    """The levels some claim's verdict is close on: ``{(role, workload): [claim ids]}``
+    (``Claim.close``), what the default plan repeats."""
+    found: dict[tuple[str, str], list[int]] = {}
+    for claim in load(path):
+        for level in claim.close:
+            found.setdefault(level, []).append(claim.id)
+    return found
 
 
 def load(path: Path = CLAIMS_FILE) -> list[Claim]:
@@ -247,8 +261,13 @@ def load(path: Path = CLAIMS_FILE) -> list[Claim]:
         if unknown:
             raise ValueError(f"claim {c['id']} in {path.name} names {', '.join(unknown)}, no role "
                              f"of the lab's (wsgilab/model/roles.py: {', '.join(ROLES)})")
+        close = tuple((str(x["role"]), str(x["workload"])) for x in c.get("close") or ())
+        strays = sorted(role for role, _ in close if role not in roles.values())
+        if strays:
+            raise ValueError(f"claim {c['id']} in {path.name} marks close a level of "
+                             f"{', '.join(strays)}, a role its rule does not read")
         claims.append(Claim(c["id"], c["claim"], tuple(c["seeds"]), c["measurement"], c["rule"],
-                            dict(roles)))
+                            dict(roles), close))
     for claim in claims:
         if claim.rule not in RULES:
             raise KeyError(f"claim {claim.id} names rule {claim.rule!r}, which does not exist")
