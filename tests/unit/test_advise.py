@@ -414,6 +414,12 @@ def test_a_repeat_that_was_a_lower_bound_is_kept_out_of_the_median_and_named():
     rec = recommend.choose([best, other], 1.0)
     assert rec["best"] == "sync-3" and not rec["undecided"], \
         f"expected sync-3 (100-104 against 97-99) decided, got {rec}"
+    # Every repeat of the best a lower bound: one search against a spread decides nothing.
+    alone = _result("sync-3", "gunicorn sync", 110.0, 180, repeats=[110.0, 99.0, 101.0],
+                    repeat_searches=[bounded, bounded])
+    rec = recommend.choose([alone, other], 1.0)
+    assert rec["undecided"] and "were lower bounds" in rec["reason"], \
+        f"expected undecided (110 once, the repeats at least 99 and 101, against 97-99), got {rec}"
 
 
 def test_a_candidate_that_does_not_fit_the_memory_is_never_recommended():

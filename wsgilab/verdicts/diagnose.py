@@ -228,9 +228,11 @@ def diagnose(results: list[dict], memory_limit_bytes: int, worker_mib: float,
                                  f"cores they ran on were {host / size:.0%} busy, "
                                  f"{host - app:.2f} CPU of it not theirs (e.g. {name}: "
                                  f"app {app:.2f} CPU" + (f", {used}" if used else "")
-                                 + "): the database and the load side share this machine, so "
-                                   "these capacities are this host's; with the backends on "
-                                   "cores of their own they would be higher",
+                                 + "): " + (f"{', '.join(backends)} and other" if backends else
+                                            "other")
+                                 + " processes (the engine, the kernel's network work) ran on "
+                                   "its cores, so these capacities are this host's; with cores "
+                                   "of its own it would hold more",
                       "evidence": [{"candidate": n, "app_cpus": a, "host_busy_cpus": h,
                                     "backend_cpus": b} for n, a, h, _, b in shared]})
     most = int((memory_limit_bytes / 2**20 - MEMORY_BASE_MIB) // max(worker_mib, 1.0))

@@ -112,12 +112,21 @@ def contenders(results: list[dict]) -> list[dict]:
     return ranked[:2]
 
 
+def _tried(result: dict) -> bool:
+    """Whether a result was measured again (``repeats``), whatever its repeats found."""
+    return len(result.get("repeats") or ()) > 1
+
+
 def _decided(best: dict, other: dict) -> bool:
     """Whether ``best`` holds more than ``other``: from their repeats where both were
-    repeated (every pair of repeats agrees, ``noise``), else by more than SAME_CAPACITY."""
+    repeated (every pair of repeats agrees, ``noise``); never where both were repeated
+    but fewer than two of one's searches reached the top (its other repeats lower bounds:
+    one figure against a spread decides nothing); else by more than SAME_CAPACITY."""
     a, b = figure(best), figure(other)
     if a.repeats > 1 and b.repeats > 1:
         return noise.Comparison(a, ">", b).side is True
+    if _tried(best) and _tried(other):
+        return False
     return capacity(other) < capacity(best) * (1 - SAME_CAPACITY)
 
 
@@ -205,10 +214,15 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
         reason = f"the only candidate measured to its top: {_line(best)}"
     elif undecided:
         others = [r for r in [ranked[0], *undecided] if r is not best]
-        repeated = any(r.get("repeats") for r in [best, *others])
+        tied = [best, *others]
+        repeated = any(_tried(r) for r in tied)
+        short = [r["candidate"]["name"] for r in tied if _tried(r) and figure(r).repeats < 2]
         reason = (f"as much as {', '.join(r['candidate']['name'] for r in others)} within the "
                   f"noise ({_line(best)}; " + "; ".join(_line(r) for r in others) + "): "
-                  + ("undecided: their repeats straddle each other, "
+                  + (f"undecided: the repeats of {', '.join(short)} were lower bounds (the "
+                     "host was full before the top), so one search decides nothing; a load "
+                     "side with cores of its own would" if short else
+                     "undecided: their repeats straddle each other, "
                      f"{noise.WHAT_WOULD_DECIDE}" if repeated else
                      f"within {SAME_CAPACITY:.0%} in one search each, not repeated")
                   + f"; it runs in less memory ({_mib(best)})")
