@@ -650,3 +650,16 @@ def test_memory_that_grows_with_requests_is_named_and_warm_up_is_not():
     found = diagnose.diagnose([_result("granian-1x128", "granian", 100.0, 60,
                                        memory_by_requests=warming)], 256 * MIB, 40.0, ["GET /"])
     assert not [d for d in found if d["kind"] == "memory grows with requests served"], found
+
+
+def test_each_family_gets_its_own_cpu_per_request_and_the_laws_count_with_it():
+    law = _result("granian-1x6", "granian", 430.0, 51, sized_by="law",
+                  settings={"server": "granian", "workers": 1})
+    law["cpu_ms_per_request"] = 0.69
+    rule = _result("gthread-1x8", "gunicorn gthread", 464.0, 39, rules=("cloud-run",), sized_by="law")
+    record = _advise_record([law, rule])
+    record.advice["demand"] = sizing.Demand.of(0.5, 16.9, 1.48, 6).to_dict()
+    rows = advice_report.model_rows(record)
+    assert [r[1] for r in rows] == ["granian-1x6"], "one row per family, from the law's candidate"
+    assert rows[0][3] == str(math.ceil(0.5 * 16.9 / 0.69)), \
+        f"expected the law with granian's own 0.69 ms (13 in flight), got {rows[0]}"

@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt
 from tabulate import tabulate
 
 from wsgilab import families
+from wsgilab.model import sizing
 from wsgilab.model.record import BenchRecord
 from wsgilab.report.charts import WIDTH_IN, Chart
 from wsgilab.report.html import _png, facts
@@ -98,6 +99,39 @@ def candidate_rows(record: BenchRecord) -> list[list[str]]:
 CANDIDATE_HEADERS = ["candidate", "family", "sizing rule", "sized by", "in flight",
                      "capacity", "closed req/s",
                      "closed p99 ms", "failed", "CPU ms/req", "memory peak MiB", "why"]
+
+
+MODEL_HEADERS = ["family", "sized by the law", "CPU ms/req in it", "in flight by the law with it",
+                 "memory peak MiB", "MiB per process", "hub blocked"]
+
+
+def model_rows(record: BenchRecord) -> list[list[str]]:
+    """The app's model per family, from its candidate sized by the law (its closed level):
+    the CPU per request in that family (its server's overhead included), the requests in
+    flight Little's law gives with that CPU and the probe's time in the app
+    (``sizing.Demand``), its memory peak and per process, and how often gevent's monitor
+    saw its hub blocked (do waits yield?). [] for records before the law."""
+    advice = _advice(record)
+    demand = advice.get("demand")
+    if not demand:
+        return []
+    rows, seen = [], set()
+    for r in advice.get("results", []):
+        family = r["candidate"]["family"]
+        if r.get("sized_by") != "law" or family in seen or r["candidate"].get("rules"):
+            continue
+        seen.add(family)
+        cpu = r.get("cpu_ms_per_request")
+        law = (sizing.Demand.of(demand["cpus"], demand["service_ms"], cpu,
+                                demand["most_processes"]).in_flight if cpu else None)
+        processes = (r.get("settings") or {}).get("workers") or (r.get("settings") or {}).get(
+            "processes") or 1
+        peak = r.get("memory_peak_bytes")
+        blocked = sum(b.get("count", 1) for b in r.get("blocked") or [])
+        rows.append([families.get(family).title, r["candidate"]["name"], _num(cpu, "{:.2f}"),
+                     str(law or "–"), _mib(peak), _num(peak / 2**20 / processes if peak else None),
+                     str(blocked) if families.get(family).process.greenlets else "–"])
+    return rows
 
 
 def path_rows(record: BenchRecord) -> list[list[str]]:
@@ -407,6 +441,8 @@ def write(record: BenchRecord) -> list[str]:
             candidates=tabulate(candidate_rows(record), headers=CANDIDATE_HEADERS, tablefmt="html",
                                 disable_numparse=True),
             paths=tabulate(path_rows(record), headers=PATH_HEADERS, tablefmt="html",
+                           disable_numparse=True),
+            model=tabulate(model_rows(record), headers=MODEL_HEADERS, tablefmt="html",
                            disable_numparse=True),
             facts=facts(record))
         (directory / "report.html").write_text(page)
