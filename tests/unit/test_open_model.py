@@ -280,3 +280,21 @@ def test_a_real_failure_above_a_pass_is_not_turned_into_a_lower_bound():
     found = Search("c", "io", Objective("p99", 500), 250, 120.0, "the cap", "",
                    1300.0, steps)
     assert not any(s.refused for s in steps) and not found.instrument_bound
+
+
+def test_a_refusal_above_a_pass_is_bisected_where_the_host_can_still_tell():
+    # records/advise-notes: a pass at 309 req/s, the host full at 432; below 400 it could
+    # tell, and the configuration held 424.5 in a sweep.
+    steps = capacity.search(host_full_above(424.5, 400.0), maximum_rps=None, ceiling_rps=None,
+                            start_rps=309.0, max_steps=6, growth=1.4)
+    found = Search("c", "mix", Objective("p99", 400), 2.0, None, "the CPU", "", 1500.0, steps)
+    rates = [round(s.rate_rps) for s in steps]
+    assert steps[1].refused and len(steps) > 2, f"expected a look below the refused 433, got {rates}"
+    assert found.capacity_rps > 309.0, f"expected more than the first pass found, got {rates}"
+    assert found.instrument_bound, "the step above its capacity was refused: still a lower bound"
+    # A failure found below the refusal makes the capacity exact.
+    steps = capacity.search(host_full_above(350.0, 400.0), maximum_rps=None, ceiling_rps=None,
+                            start_rps=309.0, max_steps=6, growth=1.4)
+    found = Search("c", "mix", Objective("p99", 400), 2.0, None, "the CPU", "", 1500.0, steps)
+    assert not found.instrument_bound and 309.0 < found.capacity_rps <= 350.0, \
+        [(round(s.rate_rps), s.passed, s.refused) for s in steps]

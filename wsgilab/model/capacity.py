@@ -283,9 +283,12 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
     Geometric steps (GROWTH) from ``START_FRACTION`` of ``maximum_rps`` (or from
     ``start_rps``) up to the first failure, never above ``ceiling_rps``; down the same way
     if the first step fails; then bisection until the gap is within RESOLUTION. A step the
-    host refused (``Step.refused``) is no failure: above a pass it ends the climb (the
-    capacity is then a lower bound); with no pass yet the next step is REFUSED_BACKOFF
-    lower, with up to MAX_REFUSED_EXTRA steps beyond ``max_steps`` to get there.
+    host refused (``Step.refused``) is no failure: above a pass it ends the climb, and the
+    bisection looks between the pass and it (the host may tell there: records/advise-notes,
+    2026-12-06, refused 432 req/s above a pass at 309 where a sweep measured 424.5); the
+    capacity is a lower bound where the step above it was refused. With no pass yet the
+    next step is REFUSED_BACKOFF lower. Refused steps get up to MAX_REFUSED_EXTRA levels
+    beyond ``max_steps``.
 
     Args:
         measure: runs one level at a rate (req/s) and says whether it passed.
@@ -310,7 +313,7 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
         raise ValueError("a search needs a maximum, a ceiling or a first rate")
     rate = round(min(rate, top), 3)
     steps: list[Step] = []
-    last_pass = first_fail = None
+    last_pass = first_fail = host_top = None
 
     def budget() -> int:
         return max_steps + min(MAX_REFUSED_EXTRA, sum(s.refused for s in steps))
@@ -320,7 +323,8 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
         steps.append(step)
         if step.refused:
             if last_pass is not None:
-                return steps  # the host cannot tell above the last pass
+                host_top = rate  # the host cannot tell here: look below it
+                break
             rate = round(rate * REFUSED_BACKOFF, 3)
             continue
         if step.passed:
@@ -333,14 +337,18 @@ def search(measure: Callable[[float], Step], maximum_rps: float | None,
             if last_pass is not None:
                 break
             rate = round(rate / growth, 3)
-    while (last_pass is not None and first_fail is not None and len(steps) < budget()
-           and (first_fail - last_pass) / last_pass > RESOLUTION):
-        rate = round((last_pass + first_fail) / 2, 3)
+    while last_pass is not None and len(steps) < budget():
+        upper = first_fail if first_fail is not None else host_top
+        if upper is None or (upper - last_pass) / last_pass <= RESOLUTION:
+            break
+        rate = round((last_pass + upper) / 2, 3)
         step = measure(rate)
         steps.append(step)
         if step.refused:
-            break  # the host cannot tell between the two
-        if step.passed:
+            if first_fail is not None:
+                break  # the host cannot tell between a pass and a failure
+            host_top = rate
+        elif step.passed:
             last_pass = rate
         else:
             first_fail = rate

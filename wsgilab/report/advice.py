@@ -312,7 +312,11 @@ def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
     top = max(exact, key=recommend.capacity)
     highest = max(recommend.figure(best).values)
     within = recommend.capacity(top) <= highest * (1 + recommend.SAME_CAPACITY)
+    same = top["candidate"]["name"] == best["candidate"]["name"]
     verdict = ("within its spread" if within else
+               "the same configuration, measured higher by the sweep than in any of the "
+               f"run's repeats ({recommend.capacity(top) / highest:.2f} x): the spread between "
+               "runs is wider than within one" if same else
                f"below the sweep's best by {recommend.capacity(top) / highest:.2f} x its "
                "highest repeat: the search missed it")
     bounds = ", ".join(f"{r['candidate']['name']} {held(r)}"
@@ -321,6 +325,8 @@ def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
             f"{held(top)}; the recommendation, {best['candidate']['name']}, held {held(best)}: "
             f"{verdict}" + (f" (SAME_CAPACITY {recommend.SAME_CAPACITY:.0%}, a search's resolution)"
                             if within else "")
+            + ("; the sweep's best is the recommended configuration itself" if same and within
+               else "")
             + (f". Lower bounds, not compared: {bounds}" if bounds else "") + ".")
 
 

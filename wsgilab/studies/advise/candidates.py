@@ -29,8 +29,8 @@ MOST_SYNC_WORKERS = 16
 LIGHT_RULES = ("cloud-run",)
 #: The wider sweep of one family's knobs (``make advise-sweep``), recorded once beside the
 #: search to check it: the family sized for these multiples of the law's count (an eighth
-#: to four times: wider than the search's REFINE_DOWN..REFINE_UP twice over).
-SWEEP_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0)
+#: to eight times: past the search's REFINE_UP twice over, where it may stop).
+SWEEP_FACTORS = (0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 #: Where a family's sizing barely follows the count, the sweep runs its first knob
 #: (processes) from 1 to this many per core, within the memory.
 SWEEP_PROCESSES_PER_CORE = 4

@@ -161,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "free-threaded build, does for this app")
     parser.add_argument("--sweep", default=None, metavar="FAMILY",
                         help="instead of the search: one family's knobs swept wide around "
-                             "Little's law's count (an eighth to four times; its processes "
+                             "Little's law's count (an eighth to eight times; its processes "
                              "where the count moves little), to check a recommendation against "
                              "(make advise-sweep; records/advise-<app>-sweep)")
     parser.add_argument("--keep", action="store_true",
