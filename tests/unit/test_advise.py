@@ -671,3 +671,14 @@ def test_a_sweep_whose_best_is_the_recommendation_itself_is_not_a_missed_configu
                             _result("waitress-1", "waitress", 120.0, 40)], "waitress")
     said = advice_report.sweep_check(_advise_record([rec]), sweep)
     assert "the same configuration" in said and "missed" not in said, said
+
+
+def test_among_equals_one_that_a_slow_request_cannot_stall_is_picked_and_the_reason_says_so():
+    gthread = {"server": "gunicorn", "workers": 1, "threads": 2, "worker_class": "gthread",
+               "worker_connections": 2}
+    sync = {"server": "gunicorn", "workers": 1, "threads": 1, "worker_class": "sync"}
+    results = [_result("sync-1", "gunicorn sync", 300.0, 51, settings=sync),
+               _result("gthread-1x2", "gunicorn gthread", 298.0, 61, settings=gthread)]
+    rec = recommend.choose(results, cpus=0.5)
+    assert rec["best"] == "gthread-1x2" and rec["undecided"], rec
+    assert "runs 2 requests at once where sync-1 runs one" in rec["reason"], rec["reason"]

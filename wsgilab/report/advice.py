@@ -46,16 +46,7 @@ def held(result: dict) -> str:
     return recommend.held(result) if result.get("capacity_rps") else "–"
 
 
-def in_flight(result: dict) -> int | None:
-    """The requests in flight a candidate runs at once, from its settings read back (its
-    family's model's cap), or None where unbounded or not read."""
-    settings = result.get("settings")
-    if not settings:
-        return None
-    try:
-        return families.model(settings).limit
-    except (KeyError, ValueError):
-        return None
+in_flight = recommend.in_flight
 
 
 def left_out(advice: dict) -> dict[str, str]:

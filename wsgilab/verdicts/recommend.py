@@ -7,7 +7,9 @@ load side or the host ended its search, or its steps ran out still passing) is w
 "at least" and never ranked: where one is as high as the best measured, the
 recommendation says that it might hold more. Two capacities within SAME_CAPACITY of each
 other are decided by their repeats (``noise``): the one whose every repeat held more, or
-*undecided* where the repeats straddle, and then the one that holds less memory. The
+*undecided* where the repeats straddle, and then one that runs more than one request at a
+time (one slow request stalls a lone sync worker), and of those the one that holds less
+memory. The
 runner (``make advise``) repeats the best two (``contenders``) whatever their first
 figures: one search here differs from the next by more than SAME_CAPACITY.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import math
 
+from wsgilab import families
 from wsgilab.verdicts import noise
 
 #: Capacities within this fraction of the best are the same within the noise (a
@@ -130,6 +133,24 @@ def _decided(best: dict, other: dict) -> bool:
     return capacity(other) < capacity(best) * (1 - SAME_CAPACITY)
 
 
+def in_flight(result: dict) -> int | None:
+    """The requests in flight a candidate runs at once, from its settings read back (its
+    family's model's cap), or None where unbounded or not read."""
+    settings = result.get("settings")
+    if not settings:
+        return None
+    try:
+        return families.model(settings).limit
+    except (KeyError, ValueError):
+        return None
+
+
+def stalls(result: dict) -> bool:
+    """Whether one slow request stops a candidate: it runs one request at a time (one sync
+    worker, one thread), so every other waits behind it."""
+    return in_flight(result) == 1
+
+
 def _mib(result: dict) -> str:
     return f"{(result.get('memory_peak_bytes') or 0) / 2**20:.0f} MiB"
 
@@ -142,6 +163,18 @@ def _line(result: dict) -> str:
         said = held(result) + " under the objective" + (" (a lower bound)" if lower_bound(result) else "")
     return (f"{result['candidate']['name']} ({result.get('formula', 'not measured')}): " + said
             + (f", {memory / 2**20:.0f} MiB at most" if memory else ""))
+
+
+def _weighed(best: dict, others: list[dict]) -> str:
+    """What the pick among equals weighed, in words: concurrency to spare where some of
+    them run one request at a time, else memory."""
+    single = [r["candidate"]["name"] for r in others if stalls(r)]
+    if single and not stalls(best):
+        return (f"; it runs {in_flight(best) or 'many'} requests at once where "
+                f"{', '.join(single)} run{'s' if len(single) == 1 else ''} one (one slow "
+                f"request would stall {'it' if len(single) == 1 else 'them'}), and of those "
+                f"the least memory ({_mib(best)})")
+    return f"; it runs in less memory ({_mib(best)})"
 
 
 def choose(results: list[dict], cpus: float, target_rps: float | None = None) -> dict:
@@ -207,8 +240,10 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
     best = ranked[0]
     undecided = [r for r in ranked[1:] if not _decided(ranked[0], r)]
     if undecided:
+        # Equal within the noise: one that is not stopped by one slow request, then the
+        # least memory.
         best = min([ranked[0], *undecided],
-                   key=lambda r: (r.get("memory_peak_bytes") or math.inf, -capacity(r)))
+                   key=lambda r: (stalls(r), r.get("memory_peak_bytes") or math.inf, -capacity(r)))
     runner = next((r for r in ranked if r is not best), None)
     if runner is None:
         reason = f"the only candidate measured to its top: {_line(best)}"
@@ -225,7 +260,7 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
                      "undecided: their repeats straddle each other, "
                      f"{noise.WHAT_WOULD_DECIDE}" if repeated else
                      f"within {SAME_CAPACITY:.0%} in one search each, not repeated")
-                  + f"; it runs in less memory ({_mib(best)})")
+                  + _weighed(best, others))
     elif figure(best).repeats > 1 and figure(runner).repeats > 1:
         reason = (f"more than {runner['candidate']['name']} in every repeat, "
                   f"{capacity(best) / capacity(runner):.2f} x on the medians ({_line(best)}; "
