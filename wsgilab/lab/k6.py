@@ -83,6 +83,20 @@ def command(script: str, params: dict[str, str], raw_path: Path | None = None,
     return cmd
 
 
+def _environment() -> dict[str, str]:
+    # No anonymous usage report, whatever the flags: the lab sends nothing off this host.
+    return {**os.environ, "K6_NO_USAGE_REPORT": "true"}
+
+
+def _pinned(cpus: set[int] | None):
+    """A ``preexec_fn`` that pins the child to ``cpus`` (None: not pinned)."""
+    return (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+
+
+def _tail(log_path: Path, lines: int = 15) -> str:
+    return "".join(Path(log_path).read_text().splitlines(keepends=True)[-lines:])
+
+
 def run(script: str, params: dict[str, str], log_path: Path, raw_path: Path | None = None,
         cpus: set[int] | None = None, timeout_s: float = 600.0, segment: Part | None = None) -> K6Run:
     """Run ``k6 run k6/<script>`` with ``env`` added to the environment.
@@ -103,22 +117,18 @@ def run(script: str, params: dict[str, str], log_path: Path, raw_path: Path | No
         K6Error: k6 exited non-zero or ran past ``timeout_s``.
     """
     cmd = command(script, params, raw_path, segment)
-    # No anonymous usage report, whatever the flags: the lab sends nothing off this host.
-    full_env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
-    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     with open(log_path, "w") as log:
         try:
-            proc = subprocess.run(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
-                                  preexec_fn=preexec, timeout=timeout_s, cwd=ROOT)
+            proc = subprocess.run(cmd, env=_environment(), stdout=log, stderr=subprocess.STDOUT,
+                                  preexec_fn=_pinned(cpus), timeout=timeout_s, cwd=ROOT)
         except subprocess.TimeoutExpired:
             raise K6Error(f"k6 ran past {timeout_s:.0f} s and was killed; log: {log_path}") from None
     wall = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
-        tail = "".join(Path(log_path).read_text().splitlines(keepends=True)[-15:])
-        raise K6Error(f"k6 exited with {proc.returncode}; log: {log_path}\n{tail}")
+        raise K6Error(f"k6 exited with {proc.returncode}; log: {log_path}\n{_tail(log_path)}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return K6Run(wall_s=wall, cpu_s=cpu)
 
@@ -146,8 +156,7 @@ def run_split(script: str, params: dict[str, str], parts: list[Part], log_paths:
     """
     if not (len(parts) == len(log_paths) == len(raw_paths) == len(summary_paths)):
         raise ValueError("one log, raw file and summary per part")
-    full_env = {**os.environ, "K6_NO_USAGE_REPORT": "true"}
-    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    env, preexec = _environment(), _pinned(cpus)
     started = time.monotonic()
     procs, logs = [], []
     try:
@@ -156,7 +165,7 @@ def run_split(script: str, params: dict[str, str], parts: list[Part], log_paths:
             log = open(log_path, "w")  # noqa: SIM115 - closed below, after the process
             logs.append(log)
             cmd = command(script, {**params, "SUMMARY_PATH": str(summary)}, raw, part)
-            procs.append(subprocess.Popen(cmd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
+            procs.append(subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
                                           preexec_fn=preexec, cwd=ROOT))
         done: dict[int, tuple[int, K6Run]] = {}
         while len(done) < len(procs):
@@ -183,7 +192,6 @@ def run_split(script: str, params: dict[str, str], parts: list[Part], log_paths:
     failed = [i for i, (code, _) in sorted(done.items()) if code != 0]
     if failed:
         i = failed[0]
-        tail = "".join(Path(log_paths[i]).read_text().splitlines(keepends=True)[-15:])
         raise K6Error(f"k6 instance {i + 1} of {len(procs)} ({parts[i].segment}) exited with "
-                      f"{done[i][0]}; log: {log_paths[i]}\n{tail}")
+                      f"{done[i][0]}; log: {log_paths[i]}\n{_tail(log_paths[i])}")
     return [done[i][1] for i in range(len(procs))]

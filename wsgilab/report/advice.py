@@ -115,8 +115,8 @@ def model_rows(record: BenchRecord) -> list[list[str]]:
         cpu = r.get("cpu_ms_per_request")
         law = (sizing.Demand.of(demand["cpus"], demand["service_ms"], cpu,
                                 demand["most_processes"]).in_flight if cpu else None)
-        processes = (r.get("settings") or {}).get("workers") or (r.get("settings") or {}).get(
-            "processes") or 1
+        settings = r.get("settings") or {}
+        processes = settings.get("workers") or settings.get("processes") or 1
         peak = r.get("memory_peak_bytes")
         blocked = sum(b.get("count", 1) for b in r.get("blocked") or [])
         rows.append([families.get(family).title, r["candidate"]["name"], _num(cpu, "{:.2f}"),
@@ -257,8 +257,9 @@ def rerun_check(first: BenchRecord, second: BenchRecord) -> str:
     (*undecided*); else they disagree, each run's pick and figure named."""
     said = []
     for record in (first, second):
-        rec = _advice(record).get("recommendation") or {}
-        by_name = {r["candidate"]["name"]: r for r in _advice(record).get("results", [])}
+        advice = _advice(record)
+        rec = advice.get("recommendation") or {}
+        by_name = {r["candidate"]["name"]: r for r in advice.get("results", [])}
         best = by_name.get(rec.get("best") or "")
         undecided = rec.get("undecided") or []
         said.append((rec.get("best"), bool(undecided),

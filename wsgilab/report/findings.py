@@ -206,6 +206,13 @@ def write_readme(readme: Path = README, directory: Path = RECORDS) -> bool:
     return True
 
 
+def _model_table(record: BenchRecord) -> str:
+    """The app in each family (``advice.model_rows``) as a Markdown table; "" for none."""
+    rows = advice_report.model_rows(record)
+    return (tabulate(rows, headers=advice_report.MODEL_HEADERS, tablefmt="github",
+                     disable_numparse=True) if rows else "")
+
+
 def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     """Render the page from the records under ``directory`` into ``out``, its pictures
     into ``out``'s folder ``PICTURES``.
@@ -262,9 +269,7 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         capacity_table=capacity_table, overhead_table=overhead_table,
         gthread_cases=(all_cases(repeats.record) if repeats else []), spread=_spread,
         advised=advised, advice_text=lambda r: advice_report.text(r, show_path=False),
-        advice_model=lambda r: (tabulate(advice_report.model_rows(r),
-                                         headers=advice_report.MODEL_HEADERS, tablefmt="github",
-                                         disable_numparse=True) if advice_report.model_rows(r) else ""),
+        advice_model=_model_table,
         sweeps=sweeps, sweep_check=advice_report.sweep_check,
         reruns=reruns, rerun_check=advice_report.rerun_check,
         advice_candidates=lambda r: tabulate(advice_report.candidate_rows(r),

@@ -52,13 +52,20 @@ def lower_bound(result: dict) -> bool:
     return _bound(_search(result), result.get("capacity_rps"))
 
 
+def _repeats(result: dict) -> list[tuple[float, bool]]:
+    """A result's capacities, the first search's then each repeat's (``repeats``; one that
+    held nothing as 0), each with whether it was a repeat whose search was a lower bound.
+    Records from before repeats kept their searches have none: nothing bounded to read."""
+    values = result.get("repeats") or [result["capacity_rps"]]
+    searches = [None, *(result.get("repeat_searches") or [])]
+    return [(float(v or 0.0), 0 < i < len(searches) and _bound(searches[i], v))
+            for i, v in enumerate(values)]
+
+
 def bounded_repeats(result: dict) -> list[float]:
     """The repeats of a result whose searches were lower bounds (req/s, each "at least"):
     never mixed into its median and spread, which are figures measured to the top."""
-    values = (result.get("repeats") or [])[1:]
-    searches = result.get("repeat_searches") or []
-    # Records from before repeats kept their searches have none: nothing bounded to read.
-    return [float(v) for v, s in zip(values, searches, strict=False) if _bound(s, v)]
+    return [v for v, bounded in _repeats(result) if bounded]
 
 
 def exact(result: dict) -> bool:
@@ -72,12 +79,8 @@ def figure(result: dict) -> noise.Figure:
     """A result's capacity as its repeats measured it (req/s): the first search and any
     repeat (``repeats``; a repeat that held nothing counts as 0), but the repeats that
     were lower bounds (``bounded_repeats``)."""
-    values = result.get("repeats") or [result["capacity_rps"]]
-    searches = [None] + list(result.get("repeat_searches") or [])
-    kept = [v for i, v in enumerate(values)
-            if i == 0 or i >= len(searches) or not _bound(searches[i], v)]
     return noise.Figure(f"{result['candidate']['name']}'s capacity",
-                        tuple(float(v or 0.0) for v in kept), "{:.1f}")
+                        tuple(v for v, bounded in _repeats(result) if not bounded), "{:.1f}")
 
 
 def held(result: dict) -> str:

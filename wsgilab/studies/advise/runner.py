@@ -321,7 +321,7 @@ class Advise:
         conflicts = images.left_out(stage)
         if self.python is None:
             self._leave_out(conflicts, "its pins conflict with the app's requirements")
-        if self.python is not None:
+        else:
             self._stage_python(stage, base)
         for name, other in self.others.items():
             interp = interpreters.get(name)
@@ -492,8 +492,6 @@ class Advise:
         if spec.cpuset is None:
             rules_see = project.quota_only_facts(rules_see, os.cpu_count() or 1)
         advice["rules_see"] = rules_see
-        found = candidates_mod.generate(demand, mib, rules_see, light=self.light, locks=self.locks,
-                                        exclude=frozenset(self.left_out))
         swept = getattr(self.ns, "sweep", None)
         if swept:
             family = families.get(swept)
@@ -501,8 +499,11 @@ class Advise:
                 raise AdviseError(f"{family.name} cannot be swept: it was left out: "
                                   f"{self.left_out[family.name]}", BAD_INPUT)
             found = candidates_mod.sweep(family, demand)
+        else:
+            found = candidates_mod.generate(demand, mib, rules_see, light=self.light,
+                                            locks=self.locks, exclude=frozenset(self.left_out))
         if self.ns.only:
-            wanted = {n.strip() for n in self.ns.only.split(",") if n.strip()}
+            wanted = set(_names(self.ns.only))
             unknown = wanted - {c.name for c in found}
             if unknown:
                 raise AdviseError(f"--only names no candidate: {', '.join(sorted(unknown))} "
@@ -841,15 +842,15 @@ def run(ns: argparse.Namespace, out=lambda line: print(line, flush=True),
         for name in [getattr(ns, "python", None), *_names(getattr(ns, "pythons", ""))]:
             if name:
                 interpreters.get(name)
-        if getattr(ns, "sweep", None):
-            if not families.get(ns.sweep).candidate:
-                raise UnknownServer(f"{ns.sweep} is not a production server family: "
-                                    "nothing to sweep")
-            if ns.only or ns.light:
-                raise UnknownServer("--sweep measures its own configurations: not with "
-                                    "--only or --light")
+        swept = families.get(ns.sweep) if getattr(ns, "sweep", None) else None
     except (declaration.AppError, interpreters.UnknownPython, UnknownServer) as exc:
         raise AdviseError(str(exc), BAD_INPUT) from None
+    if swept is not None and not swept.candidate:
+        raise AdviseError(f"{ns.sweep} is not a production server family: nothing to sweep",
+                          BAD_INPUT)
+    if swept is not None and (ns.only or ns.light):
+        raise AdviseError("--sweep measures its own configurations: not with --only or "
+                          "--light", BAD_INPUT)
     advise = Advise(spec, ns, out, **run_args)
     on_start(advise.results_dir)
     try:
