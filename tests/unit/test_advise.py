@@ -634,7 +634,7 @@ def test_two_runs_agree_on_one_pick_or_on_a_tie_and_else_disagree():
     assert "The runs disagree" in said, f"a tie then a clear other pick is no agreement: {said}"
     assert "undecided against granian-1x40" in said, said
     said = advice_report.rerun_check(tied, tied)
-    assert "Both runs recommend gevent-1x1000" in said and "for its memory" in said, said
+    assert "Both runs recommend gevent-1x1000" in said and "what it weighed among equals" in said, said
 
 
 def test_memory_that_grows_with_requests_is_named_and_warm_up_is_not():

@@ -552,7 +552,11 @@ def test_the_findings_read_a_repeated_case_from_its_repeats_only(findings_record
 def test_a_verdict_that_reads_another_run_names_it(findings_record, record):
     text = {c.id: v.detail for c, v in claims.verdicts(findings_record)}
     started = BenchRecord.load(RECORDS / "python").started[:10]
-    assert f"on free-threaded 3.13t (read from records/python, started {started}" in text[10], text[10]
+    # Claim 10 reads the free-threaded build and its GIL twin from one run, and says so.
+    assert (f"on 3.13, the free-threaded build's GIL twin (read from records/python, started "
+            f"{started}") in text[10] and "on free-threaded 3.13t (the same run)" in text[10], text[10]
+    own_10 = verdict(record, 10).detail
+    assert "no free-threaded build was measured in this run" in own_10, own_10
     for claim_id in (9, 11, 18):
         assert "(read from records/capacity, started " in text[claim_id], text[claim_id]
     for claim_id in (9, 14, 18):

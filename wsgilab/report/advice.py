@@ -269,7 +269,8 @@ def rerun_check(first: BenchRecord, second: BenchRecord) -> str:
     (a, a_tied, a_said), (b, b_tied, b_said) = said
     if a and a == b:
         verdict = f"both runs recommend {a}" + (
-            "; where a run was undecided, it named it for its memory, not its capacity"
+            "; where a run was undecided, it named it for what it weighed among equals "
+            "(concurrency to spare, then memory), not for its capacity"
             if a_tied or b_tied else "")
     elif a_tied and b_tied:
         verdict = "both runs call the top ones equal within the noise"
@@ -374,6 +375,10 @@ def text(record: BenchRecord, show_path: bool = True) -> str:
                      f"in flight: {d['cpus']:g} CPU x "
                      f"{d['service_ms']:.1f} ms in the app / {d['cpu_ms']:.1f} ms of CPU a request "
                      "(Little's law); each family sized to it, then measured around it")
+    lines += [f"search around the law: {w['family']} from {w['from']} (its own "
+              f"{w['cpu_ms']:.1f} ms of CPU a request: {w['law_in_flight']} in flight), "
+              f"{w['steps']} step{'s' if w['steps'] != 1 else ''}, stopped: {w['stopped']}"
+              for w in advice.get("walks", [])]
     if rec["verdict"] == "recommended":
         best = by_name[rec["best"]]
         command = families.paste_command(best["candidate"]["command"], app["entry"])

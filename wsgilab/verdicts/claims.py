@@ -654,10 +654,21 @@ def async_dozens_or_hundreds(record: BenchRecord, roles: Roles) -> Verdict:
 
 
 def cpu_bound_gil(record: BenchRecord, roles: Roles) -> Verdict:
+    """Claim 10. Where the record holds a free-threaded build, the GIL side is read from
+    its twin (same source and flags but the GIL, ``interpreters.twin``) in the same run,
+    so that one verdict reads one run; else from the run's own interpreter, and the
+    sentence says no free-threaded build was measured in it."""
     two = Variant(cpus=max(QUOTAS), cpuset=TWO_CORES)
-    sync = played(record, roles["sync"], "cpu", variant=two)
-    threads = [c for c in (played(record, roles["one_process"], "cpu", variant=two),
-                           played(record, roles["threaded"], "cpu", variant=two)) if c]
+    free = without_the_gil(record, two, roles)
+    gil = two
+    if free is not None:
+        known = interpreters.of_record(record.pythons)
+        twin = interpreters.twin(known[free[0]], known)
+        if twin is not None and played(record, roles["sync"], "cpu", variant=replace(two, python=twin.name)):
+            gil = replace(two, python=twin.name)
+    sync = played(record, roles["sync"], "cpu", variant=gil)
+    threads = [c for c in (played(record, roles["one_process"], "cpu", variant=gil),
+                           played(record, roles["threaded"], "cpu", variant=gil)) if c]
     if not sync or not threads:
         return Verdict(NOT_MEASURED, "needs cpu levels of sync and threaded configurations "
                                      f"at {max(QUOTAS):g} CPUs")
@@ -681,15 +692,18 @@ def cpu_bound_gil(record: BenchRecord, roles: Roles) -> Verdict:
     usable = min(processes(sync), max(QUOTAS))
     suits = compare(cpus(sync), ">=", threshold(usable * (1 - CPU_BOUND_TOLERANCE),
                                                 "usable CPUs x (1 - CPU_BOUND_TOLERANCE)"))
-    detail = f"under a {max(QUOTAS):g}-CPU quota: " + "; ".join(parts)
-    free = without_the_gil(record, two, roles)
+    detail = (f"under a {max(QUOTAS):g}-CPU quota"
+              + (f", on {gil.python}, the free-threaded build's GIL twin"
+                 + (_read_from(sync.run) or "") if gil.python else "")
+              + ": " + "; ".join(parts))
     escaped: list[Comparison] = []
     ft_threads: list[Case] = []
     found = _disagreements(sync, *threads)
     if free is not None:
         python, ft_sync, ft_threads = free
         detail += (f"; on free-threaded {python}"
-                   + (_read_from(*(c.run for c in [ft_sync, *ft_threads] if c))
+                   + (" (the same run)" if gil.python else
+                      _read_from(*(c.run for c in [ft_sync, *ft_threads] if c))
                       or " (`make bench-python`)") + ": "
                    + "; ".join(f"{c.level.configuration} {c.usage('app_cpu_fraction'):.2f} CPUs, "
                                f"{c.span('throughput_rps')} req/s" for c in [ft_sync, *ft_threads] if c))
@@ -697,6 +711,9 @@ def cpu_bound_gil(record: BenchRecord, roles: Roles) -> Verdict:
         escaped = [compare(cpus(c), ">", threshold(settings(c).get("workers", 1) * (1 + GIL_CPU_SLACK),
                                                    "its processes x (1 + GIL_CPU_SLACK)"))
                    for c in ft_threads]
+    else:
+        detail += ("; no free-threaded build was measured in this run, so the claim's GIL is "
+                   "not tested against one (`make bench-python` measures 3.13t beside its twin)")
 
     def decide(limited: list[bool], suits: bool, escaped: list[bool]) -> Outcome:
         if not (all(limited) and suits):

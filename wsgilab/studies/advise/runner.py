@@ -19,8 +19,9 @@ configuration to deploy.
    request, memory, errors under concurrency) and a capacity search under the objective
    (``lab.search.find_capacity``).
 5. **Search** around the law: for the REFINE_FAMILIES families that held most (measured,
-   not lower bounds), twice then half the law's count, on while each step holds more by
-   more than the noise (``recommend.SAME_CAPACITY``), at most REFINE_MOST_STEPS a family.
+   not lower bounds), twice the law's count and on, else half, while ``refine.Walk``
+   says the next step is worth measuring (not clearly lower, not a lower bound, not
+   flat twice in a row), at most ``refine.REFINE_MOST_STEPS`` a family.
 6. **Repeats**: the best and the runner-up are each measured TIE_REPEATS more times (one
    search here differs from the next by more than the noise), and the recommendation
    reads their repeats (``recommend``).
@@ -65,7 +66,7 @@ from wsgilab.model.paths import ROOT, relative
 from wsgilab.model.record import BenchRecord, LevelRecord
 from wsgilab.model.theory import UnknownServer
 from wsgilab.studies.advise import candidates as candidates_mod
-from wsgilab.studies.advise import project
+from wsgilab.studies.advise import project, refine
 from wsgilab.studies.advise.candidates import Candidate
 from wsgilab.verdicts import recommend
 from wsgilab.verdicts.conclude import conclude
@@ -93,13 +94,9 @@ SMOKE_TRIES = 3
 #: The closed level's VUs: twice the candidate's cap, at most CLOSED_MOST_VUS (a cap that
 #: binds shows its queue; an unbounded one at this many requests in flight).
 CLOSED_MOST_VUS = 32
-#: The families searched around the law's count, the best first.
+#: The families searched around the law's count, the best first (the walk's own
+#: constants: ``refine``).
 REFINE_FAMILIES = 2
-#: The law's count times these, in order: up while it holds more, else down.
-REFINE_UP = 2.0
-REFINE_DOWN = 0.5
-#: The most candidates the search around the law adds per family.
-REFINE_MOST_STEPS = 2
 #: More searches of each of the best two candidates: with the first, three repeats, the
 #: fewest whose spread says something.
 TIE_REPEATS = 2
@@ -178,7 +175,7 @@ def estimate_s(count: int, light: bool) -> float:
     one = LAUNCH_ESTIMATE_S + (1 + steps) * (duration + LEVEL_OVERHEAD_S)
     if light:
         return count * one
-    extra = (REFINE_FAMILIES * REFINE_MOST_STEPS + 2 * TIE_REPEATS) * one
+    extra = (REFINE_FAMILIES * refine.REFINE_MOST_STEPS + 2 * TIE_REPEATS) * one
     return count * one + min(extra, max(0.0, ADVISE_BUDGET_S - count * one))
 
 
@@ -616,10 +613,12 @@ class Advise:
     def _search_around_the_law(self, demand: sizing.Demand, params: dict,
                                ceiling_rps: float) -> None:
         """For the REFINE_FAMILIES families that held most, measured to their top (a lower
-        bound says nothing about a neighbour), the law's count times REFINE_UP while that
-        holds more by more than the noise, else times REFINE_DOWN likewise; at most
-        REFINE_MOST_STEPS candidates a family. Each step's capacity is recorded with the
-        requests in flight it was sized for: the family's curve."""
+        bound says nothing about a neighbour), the law's count from the family's own CPU
+        per request (``_own_demand``) times REFINE_UP, again and
+        again while ``refine.Walk`` says the next is worth measuring; where no step up
+        rose, times REFINE_DOWN likewise. Each step's capacity is recorded with the
+        requests in flight it was sized for (the family's curve) and each walk's end with
+        its reason (``advice["walks"]``)."""
         results = self.record.advice["results"]
         best: dict[str, dict] = {}
         for r in results:
@@ -630,28 +629,31 @@ class Advise:
         if ranked:
             self.out(f"advise: searching around the law's count for "
                      f"{', '.join(r['candidate']['family'] for r in ranked)}")
+        walks = self.record.advice.setdefault("walks", [])
         for start in ranked:
-            here, steps, rose = start, 0, False
-            for factor in (REFINE_UP, REFINE_DOWN):
-                scale = factor
-                while steps < REFINE_MOST_STEPS:
+            walk = refine.Walk(start["capacity_rps"], SAME_CAPACITY)
+            own = _own_demand(demand, start.get("cpu_ms_per_request"))
+            for factor in (refine.REFINE_UP, refine.REFINE_DOWN):
+                here, scale, on = start, factor, True
+                while on:
                     if self._over_budget("the search around the law"):
                         return
-                    nxt = candidates_mod.resized(Candidate.from_dict(here["candidate"]), demand, scale)
+                    nxt = candidates_mod.resized(Candidate.from_dict(here["candidate"]), own, scale)
                     if nxt is None or any(r["candidate"]["name"] == nxt.name for r in results):
                         break
                     self._offer([nxt], self.python)
                     self.out(f"[search] {nxt.name}: {nxt.why}")
                     result = self._measured(nxt, params, ceiling_rps, "search")
-                    steps += 1
-                    more = (result.get("capacity_rps") or 0) > here["capacity_rps"] * (1 + SAME_CAPACITY)
-                    rose = rose or more
-                    if not (more and exact(result)):
-                        # Worse, or a lower bound: this machine cannot tell past it.
-                        break
+                    on = walk.step(result.get("capacity_rps"), not exact(result))
                     here, scale = result, scale * factor
-                if rose:  # it went up: no need to look down
+                if walk.rose or walk.steps >= refine.REFINE_MOST_STEPS:
                     break
+            walks.append({"family": start["candidate"]["family"], "from": start["candidate"]["name"],
+                          "law_in_flight": own.in_flight, "cpu_ms": own.cpu_ms,
+                          "steps": walk.steps, "best_rps": walk.best_rps,
+                          "stopped": walk.stopped or "no other size"})
+            self.out(f"    {start['candidate']['family']}: the walk stopped after {walk.steps} "
+                     f"step(s): {walk.stopped or 'no other size'}")
 
     def _repeat_ties(self, params: dict, ceiling_rps: float) -> None:
         """The best and the runner-up (both measured to their top), each TIE_REPEATS more
@@ -742,6 +744,16 @@ class Advise:
         except ComposeError as exc:
             self.out(f"    {name}: could not be removed now ({exc}); the session's end removes it")
         self.run.forget(name)
+
+
+def _own_demand(demand: sizing.Demand, cpu_ms: float | None) -> sizing.Demand:
+    """``demand`` as one family sees it: the law's count from the family's own CPU per
+    request (ms, measured in its closed level: a server's own work differs from the
+    probe's sync worker's), the app's service time and the limits unchanged; ``demand``
+    itself where the family's CPU was not measured."""
+    if not cpu_ms or cpu_ms <= 0:
+        return demand
+    return sizing.Demand.of(demand.cpus, demand.service_ms, cpu_ms, demand.most_processes)
 
 
 def _variant(python: interpreters.Interpreter | None) -> Variant:
