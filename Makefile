@@ -13,7 +13,7 @@ PIPC := /tmp/wsgi-lab-piptools/bin/pip-compile --quiet --generate-hashes --allow
 	--strip-extras --no-emit-index-url --no-emit-find-links
 BENCH := $(PY) -m wsgilab bench $(if $(LIMITS),--limits "$(LIMITS)") $(BENCH_ARGS)
 
-.PHONY: help setup venv browser up bench bench-io bench-real bench-python pythons capacity faults faults-light test lint unit report findings compare k8s down clean lock
+.PHONY: help setup venv browser up bench bench-io bench-real bench-python pythons capacity faults faults-light test lint unit report findings compare k8s swarm test-swarm down clean lock
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z0-9%-]+:.*## / {printf "  make %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -96,6 +96,12 @@ ADVISE ?= records/advise-shop
 
 k8s: venv ## Kubernetes manifests of the configurations and of an advise recommendation (results/k8s; ADVISE=records/advise-notes, K8S_ARGS="--load-instances 4 --registry REG"); docs/clusters.md
 	$(PY) -m wsgilab k8s $(foreach record,$(ADVISE),--advise $(record)) $(K8S_ARGS)
+
+swarm: venv ## Docker Swarm stack files of the configurations and their loads (results/swarm; SWARM_ARGS="--load-instances 4"); docs/clusters.md
+	$(PY) -m wsgilab swarm $(SWARM_ARGS)
+
+test-swarm: setup ## the lab on a single-node Docker Swarm, started and left by the test (about 3 min; not in make test); docs/clusters.md
+	$(PY) -m pytest tests/swarm -m swarm $(PYTEST_ARGS)
 
 down: ## stop and remove the lab's containers and networks
 	docker compose down --remove-orphans

@@ -1,5 +1,5 @@
 """Command line: ``python -m wsgilab <command>``: up, down, bench, capacity, faults, advise,
-python, pythons, report, compare, findings, stage, k8s.
+python, pythons, report, compare, findings, stage, k8s, swarm.
 
 The top of the lab: each command parses its options, runs its study (``wsgilab.studies``),
 which writes a record (``bench.json``), and renders that record (``wsgilab.report``); only
@@ -7,8 +7,8 @@ this module renders. ``report`` renders a record again, and needs no Docker engi
 
 Exit status: 0 done, 1 levels or outcomes missed their expectation, 2 a usage error
 (nothing was sent), 128 + N stopped by signal N; ``advise``: 2 the app's input cannot be
-measured, 3 the app failed before any load; ``k8s``: 2 a model or record that cannot be
-rendered.
+measured, 3 the app failed before any load; ``k8s``, ``swarm``: 2 a model or record that
+cannot be rendered.
 """
 
 from __future__ import annotations
@@ -22,12 +22,13 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from wsgilab import report
-from wsgilab.lab import compose, images, kubernetes, loadside, pythons
+from wsgilab import report, workloads
+from wsgilab.lab import compose, images, kubernetes, loadside, pythons, swarm
 from wsgilab.lab.compose import ComposeError
 from wsgilab.lab.run import estimate_s, fmt_duration, link
 from wsgilab.lab.session import Interrupted, LabSession
 from wsgilab.model import interpreters
+from wsgilab.model.load import Closed
 from wsgilab.model.paths import ROOT, relative
 from wsgilab.model.record import BenchRecord
 from wsgilab.report import advice as advice_report
@@ -40,7 +41,7 @@ from wsgilab.studies import python as python_study
 from wsgilab.studies.advise import runner as advise_study
 
 USAGE = ("usage: python -m wsgilab {up,down,bench,capacity,faults,advise,python,pythons,report,"
-         "compare,findings,stage,k8s} [options]\n"
+         "compare,findings,stage,k8s,swarm} [options]\n"
          "       python -m wsgilab <command> --help")
 #: Where progress lines go: printed as they come, even into a file.
 Out = Callable[[str], None]
@@ -413,10 +414,64 @@ def _k8s(argv: list[str]) -> int:
     return 0
 
 
+def _swarm(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m wsgilab swarm",
+        description="Docker Swarm stack files (docs/clusters.md) of the lab's configurations, "
+                    "read from the compose model (`docker compose config`: the docker CLI and "
+                    "its compose plugin, no engine): every service with its limits as limits "
+                    "and reservations, placed by node label, nothing published; and per "
+                    "configuration its load, k6 as a replicated job split into execution "
+                    "segments by task slot.")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "swarm",
+                        help="where to write them (default: results/swarm)")
+    parser.add_argument("--load-instances", type=int, default=kubernetes.DEFAULT_LOAD_INSTANCES,
+                        metavar="N", help="k6 tasks the load is split into, one execution "
+                                          f"segment each (default {kubernetes.DEFAULT_LOAD_INSTANCES})")
+    parser.add_argument("--build", action="store_true",
+                        help=f"also build the load image ({swarm.LOAD_IMAGE}: the front end's "
+                             "image with k6 and the lab's scripts; needs `make up`'s images)")
+    args = parser.parse_args(argv)
+    if args.load_instances < 1:
+        parser.error(f"--load-instances must be at least 1, got {args.load_instances}")
+    try:
+        model = compose.config()
+        stack = swarm.stack(model)
+    except (ComposeError, OSError) as exc:
+        print(f"swarm: the lab's compose model cannot be read ({exc})", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"swarm: {exc}", file=sys.stderr)
+        return 2
+    swarm.write(stack, args.out / "stack.yml")
+    workload = workloads.get(kubernetes.LAB_LOAD_WORKLOAD)
+    params = {p.env: str(p.default) for p in workload.params}
+    networks = sorted(stack["networks"])
+    for name in swarm.configurations(model):
+        swarm.write(swarm.load(name, workload.script, params, Closed(kubernetes.LAB_LOAD_VUS),
+                               args.load_instances, kubernetes.LOAD_DURATION_S,
+                               kubernetes.LOAD_WARMUP_S, networks),
+                    args.out / "load" / f"{name}.yml")
+    if args.build:
+        try:
+            print(f"swarm: built {swarm.build_load_image()}")
+        except (RuntimeError, OSError) as exc:
+            print(f"swarm: {exc}", file=sys.stderr)
+            return 2
+    shown = relative(args.out)
+    print(f"{shown}/stack.yml: {len(stack['services'])} services; {shown}/load/: "
+          f"{len(swarm.configurations(model))} load stacks of {args.load_instances} k6 task(s)")
+    for name, left in swarm.left_out(model).items():
+        print(f"  {name}: left out {', '.join(sorted(left))}")
+    print(f"  docker stack deploy -c {shown}/stack.yml {swarm.STACK}    then, once healthy: "
+          f"docker stack deploy -c {shown}/load/<configuration>.yml {swarm.STACK}-load")
+    return 0
+
+
 COMMANDS = {"up": _up, "down": _down, "bench": _bench, "capacity": _capacity, "faults": _faults,
             "advise": advise, "python": _python, "pythons": _pythons,
             "report": _report, "compare": _compare, "findings": _findings, "stage": _stage,
-            "k8s": _k8s}
+            "k8s": _k8s, "swarm": _swarm}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,3 +65,11 @@ def test_a_family_walks_from_its_own_cpu_per_request():
     own = _own_demand(probe, 0.6)
     assert own.in_flight == 15 and own.service_ms == probe.service_ms, own
     assert _own_demand(probe, None) is probe, "no CPU measured: the probe's count"
+
+
+def test_a_size_measured_already_is_read_but_not_counted():
+    walk = refine.Walk(247.5, SAME)
+    assert walk.step(276.8, False) and walk.step(280.0, False)
+    # The next size was a rule's pick, measured before the walk: clearly lower, and free.
+    assert not walk.step(228.8 * 0.8, False, measured=False)
+    assert walk.steps == 2 and walk.stopped == "clearly lower"

@@ -23,6 +23,7 @@ from wsgilab.model.paths import ROOT
 from wsgilab.model.record import BenchRecord, LevelRecord
 from wsgilab.model.roles import players
 from wsgilab.report import advice as advice_report
+from wsgilab.report import compare as compare_report
 from wsgilab.report import gallery, open_charts
 from wsgilab.report import pythons as python_report
 from wsgilab.report.tables import (
@@ -88,12 +89,32 @@ class Source:
 def load_sources(directory: Path = RECORDS) -> dict[str, Source]:
     """Every record of SOURCES found under ``directory``, by name."""
     found = {}
-    for name in SOURCES + ADVICE_SOURCES + tuple(n + k for n in ADVICE_SOURCES
-                                                 for k in (SWEEP, RERUN)):
+    for name in SOURCES + ("default" + RERUN,) + ADVICE_SOURCES + tuple(
+            n + k for n in ADVICE_SOURCES for k in (SWEEP, RERUN)):
         path = directory / name / "bench.json"
         if path.exists():
             found[name] = Source(name, BenchRecord.load(path))
     return found
+
+
+def default_rerun(first: Source, second: Source) -> str:
+    """Two runs of the default plan, each read alone (its own levels, no other record):
+    how many of the claims got the same verdict in both, and each change with whether it
+    lies outside the runs' spread (``compare.verdict_changes``), as Markdown."""
+    a, b = claims.verdicts(first.record), claims.verdicts(second.record)
+    same = sum(1 for (_, va), (_, vb) in zip(a, b, strict=True)
+               if (va.status, va.condition) == (vb.status, vb.condition))
+    changes = compare_report.verdict_changes(first.record, second.record)
+    said = (f"`{first.run}` and `{second.run}`, each read alone: the same verdict on "
+            f"{same} of {len(a)} claims")
+    if not changes:
+        return said + "."
+    real = [c for c in changes if c.kind == compare_report.REAL]
+    said += (f"; {len(changes)} changed, {len(real)} of them outside the runs' spread"
+             if real else f"; {len(changes)} changed, none outside the runs' spread")
+    return said + ":\n\n" + tabulate(compare_report.verdict_rows(changes),
+                                      headers=compare_report.VERDICT_HEADERS, tablefmt="github",
+                                      disable_numparse=True)
 
 
 def table(record: BenchRecord, keep=lambda case: True) -> str:
@@ -272,6 +293,8 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         advice_model=_model_table,
         sweeps=sweeps, sweep_check=advice_report.sweep_check,
         reruns=reruns, rerun_check=advice_report.rerun_check,
+        default_rerun=(default_rerun(default, sources["default" + RERUN])
+                       if default and "default" + RERUN in sources else ""),
         advice_candidates=lambda r: tabulate(advice_report.candidate_rows(r),
                                              headers=advice_report.CANDIDATE_HEADERS,
                                              tablefmt="github", disable_numparse=True),

@@ -56,11 +56,12 @@ class Walk:
     steps: int = 0
     stopped: str = ""
 
-    def step(self, capacity_rps: float | None, lower_bound: bool) -> bool:
+    def step(self, capacity_rps: float | None, lower_bound: bool, measured: bool = True) -> bool:
         """Record one step (its capacity, req/s, None where it held nothing; whether it is a
-        lower bound) and return whether to measure the next size in this direction; the
-        reason it stops is in ``stopped``."""
-        self.steps += 1
+        lower bound; ``measured``: False for a size the run had already measured, which
+        the walk reads but does not count against REFINE_MOST_STEPS) and return whether to
+        measure the next size in this direction; the reason it stops is in ``stopped``."""
+        self.steps += measured
         held = capacity_rps or 0.0
         if held > self.best_rps * (1 + self.same):
             self.rose, self.flat = True, 0

@@ -639,12 +639,18 @@ class Advise:
                     if self._over_budget("the search around the law"):
                         return
                     nxt = candidates_mod.resized(Candidate.from_dict(here["candidate"]), own, scale)
-                    if nxt is None or any(r["candidate"]["name"] == nxt.name for r in results):
+                    if nxt is None:
                         break
-                    self._offer([nxt], self.python)
-                    self.out(f"[search] {nxt.name}: {nxt.why}")
-                    result = self._measured(nxt, params, ceiling_rps, "search")
-                    on = walk.step(result.get("capacity_rps"), not exact(result))
+                    known = next((r for r in results if r["candidate"]["name"] == nxt.name), None)
+                    if known is not None:  # measured already (a rule's pick): read, not again
+                        result = known
+                        self.out(f"[search] {nxt.name}: measured already, "
+                                 f"{known.get('capacity_rps') or 'no capacity'}")
+                    else:
+                        self._offer([nxt], self.python)
+                        self.out(f"[search] {nxt.name}: {nxt.why}")
+                        result = self._measured(nxt, params, ceiling_rps, "search")
+                    on = walk.step(result.get("capacity_rps"), not exact(result), known is None)
                     here, scale = result, scale * factor
                 if walk.rose or walk.steps >= refine.REFINE_MOST_STEPS:
                     break

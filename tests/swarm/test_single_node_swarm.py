@@ -1,0 +1,118 @@
+"""The lab's configurations on a Docker Swarm (``make test-swarm``; not in ``make test``: it
+turns this engine into a single-node swarm for about two minutes, and leaves it).
+
+The test starts a swarm only where none is active (a swarm it did not start is not its
+to change), on loopback, labels the node for both kinds of task, deploys one bounded
+configuration from the lab's own model (``swarm.stack``) and its load as a replicated
+job of two k6 tasks (``swarm.load``), reads each task's summary from its log, and checks
+what the compose engine checks: the peak in flight equals the configuration's cap. It
+removes both stacks and leaves the swarm, whatever happens: the engine as it found it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+
+import pytest
+
+from wsgilab import workloads
+from wsgilab.lab import compose, swarm
+from wsgilab.model.load import Closed
+
+pytestmark = pytest.mark.swarm
+
+#: The configuration measured, and its cap (4 sync workers: docker-compose.yml).
+CONFIGURATION = "gunicorn-sync"
+CAP = 4
+#: Twice the cap, split between two k6 tasks: each its execution segment.
+VUS = 8
+INSTANCES = 2
+DURATION_S, WARMUP_S = 10, 3
+#: How long a stack may take to converge, and the load job to finish (seconds): bounds on
+#: every wait, so that the test stops by itself.
+CONVERGE_S = 120
+JOB_S = DURATION_S + 90
+
+
+def docker(*args: str, timeout: float = 120, check: bool = True) -> str:
+    run = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and run.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)}: {run.stderr.strip() or run.stdout.strip()}")
+    return run.stdout
+
+
+def _wait(what: str, ready, timeout_s: float, logs=lambda: "") -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        time.sleep(1)
+    pytest.fail(f"{what} not within {timeout_s:.0f} s; logs:\n{logs()}", pytrace=False)
+
+
+def _tasks(service: str) -> list[dict]:
+    out = docker("service", "ps", "--no-trunc", "--format", "{{json .}}", service, check=False)
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def single_node_swarm():
+    state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
+    if state != "inactive":
+        pytest.skip(f"this engine's swarm is {state}: not this test's to change")
+    compose.up()  # the lab's images, built as `make up` builds them
+    swarm.build_load_image()
+    docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
+    try:
+        node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+        docker("node", "update", "--label-add", f"{swarm.NODE_LABEL}=both", node)
+        yield
+    finally:
+        for stack in (f"{swarm.STACK}-load", swarm.STACK):
+            docker("stack", "rm", stack, check=False)
+        docker("swarm", "leave", "--force", check=False)
+
+
+def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(single_node_swarm, tmp_path):
+    model = compose.config()
+    stack = swarm.stack(model, only=[CONFIGURATION])
+    docker("stack", "deploy", "--detach=true", "-c", str(swarm.write(stack, tmp_path / "stack.yml")),
+           swarm.STACK)
+    service = f"{swarm.STACK}_{CONFIGURATION}"
+
+    def healthy() -> bool:
+        ids = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}",
+                     "--filter", "health=healthy", check=False).split()
+        return len(ids) == 1
+
+    _wait(f"{service} healthy", healthy, CONVERGE_S,
+          lambda: docker("service", "ps", "--no-trunc", service, check=False)
+          + docker("service", "logs", "--tail", "40", service, check=False))
+    io = workloads.get("io")
+    params = {p.env: str(p.default) for p in io.params}
+    load = swarm.load(CONFIGURATION, io.script, params, Closed(VUS), INSTANCES, DURATION_S,
+                      WARMUP_S, sorted(stack["networks"]))
+    docker("stack", "deploy", "--detach=true", "-c", str(swarm.write(load, tmp_path / "load.yml")),
+           f"{swarm.STACK}-load")
+    job = f"{swarm.STACK}-load_load-{CONFIGURATION}"
+    _wait(f"{job}'s {INSTANCES} tasks complete",
+          lambda: [t["CurrentState"].split()[0] for t in _tasks(job)].count("Complete") == INSTANCES
+          or any(t["CurrentState"].startswith(("Failed", "Rejected")) for t in _tasks(job)),
+          JOB_S, lambda: docker("service", "logs", "--tail", "60", job, check=False))
+    failed = [t for t in _tasks(job) if not t["CurrentState"].startswith("Complete")]
+    assert not failed, (f"expected {INSTANCES} complete tasks, got {failed}\n"
+                        + docker("service", "logs", "--tail", "60", job, check=False))
+    peaks, completions = [], 0
+    for task in _tasks(job):
+        text = docker("service", "logs", "--raw", task["ID"])
+        summary = json.loads(text[text.index("{"):text.rindex("}") + 1])
+        metrics = summary["metrics"]
+        peaks.append(metrics["server_inflight"]["values"]["max"])
+        completions += metrics["steady_completions_io"]["values"]["count"]
+    assert max(peaks) == CAP, f"expected a peak of {CAP} (the cap), measured {peaks} per task"
+    assert completions > 0, "no io request completed in the steady window"
+    print(f"swarm: {CONFIGURATION} at {VUS} VUs in {INSTANCES} k6 tasks: peaks {peaks}, "
+          f"{completions} completions in {DURATION_S - WARMUP_S} s "
+          f"({completions / (DURATION_S - WARMUP_S):.1f} req/s)")
