@@ -360,6 +360,21 @@ def test_capacities_within_the_noise_go_to_the_smaller_memory():
     assert "in less memory" in rec["reason"]
 
 
+def test_one_search_each_is_told_apart_only_beyond_the_search_spread():
+    # records/advise-shop of 2026-12-06: its ties' repeats were left out for the budget.
+    inside = 100.0 * (1 - recommend.SEARCH_SPREAD) + 1.0
+    results = [_result("uwsgi-threads-1x2", "uwsgi threads", 100.0, 75),
+               _result("waitress-2", "waitress", inside, 40)]
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["undecided"], f"{inside:.1f} against 100.0 in one search each: {rec['reason']}"
+    assert "in one search each, not repeated" in rec["reason"], rec["reason"]
+    outside = 100.0 * (1 - recommend.SEARCH_SPREAD) - 1.0
+    results[1]["capacity_rps"] = outside
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["best"] == "uwsgi-threads-1x2" and not rec["undecided"], rec["reason"]
+    assert "beyond SEARCH_SPREAD" in rec["reason"] and "not repeated" in rec["reason"], rec["reason"]
+
+
 def test_a_lower_bound_is_never_ranked_and_one_as_high_is_named():
     results = [_result("sync-3", "gunicorn sync", 230.0, 180, search={"verdict": "instrument-bound"}),
                _result("gthread-1x8", "gunicorn gthread", 150.0, 70, search={"verdict": "within"}),

@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 from wsgilab.studies.advise import refine
+from wsgilab.verdicts import recommend
 
 RECORDS = Path(__file__).resolve().parents[2] / "records"
 SAME = 0.05
@@ -47,7 +48,7 @@ def test_a_clearly_lower_step_or_a_lower_bound_stops_it():
 def test_clearly_lower_is_the_spread_the_advise_records_measured():
     results = [r for path in sorted(RECORDS.glob("advise-*/bench.json"))
                for r in json.loads(path.read_text())["advice"]["results"]]
-    spread = refine.repeat_spread(results)
+    spread = recommend.repeat_spread(results)
     assert spread is not None, "no advise record repeats a candidate"
     # The constant is the records' median rounded to a hundredth (its docstring's figure).
     assert abs(spread - refine.CLEARLY_LOWER) <= 0.005 + 1e-9, (

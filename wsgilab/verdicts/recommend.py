@@ -6,7 +6,8 @@ Only capacities measured to their top are ranked. A capacity that is a lower bou
 load side or the host ended its search, or its steps ran out still passing) is written
 "at least" and never ranked: where one is as high as the best measured, the
 recommendation says that it might hold more. Two capacities within SAME_CAPACITY of each
-other are decided by their repeats (``noise``): the one whose every repeat held more, or
+other are decided by their repeats (``noise``; searched once each, only beyond
+SEARCH_SPREAD): the one whose every repeat held more, or
 *undecided* where the repeats straddle, and then one that runs more than one request at a
 time (one slow request stalls a lone sync worker), and of those the one that holds less
 memory. The
@@ -17,6 +18,7 @@ figures: one search here differs from the next by more than SAME_CAPACITY.
 from __future__ import annotations
 
 import math
+import statistics
 
 from wsgilab import families
 from wsgilab.verdicts import noise
@@ -25,6 +27,13 @@ from wsgilab.verdicts import noise
 #: search's resolution is 4%, repeats here spread a few per cent more): their repeats
 #: decide, else the one that holds least memory.
 SAME_CAPACITY = 0.05
+#: How far apart two searches of one configuration land here: the median, over the
+#: repeated candidates of the advise records of 2026-12-06 (records/advise-*, three
+#: searches each), of 1 - lowest / highest repeat: 0.15 (``repeat_spread`` recomputes it
+#: from the records; a unit test compares). Two candidates searched once each are told
+#: apart only beyond it; the search around the law's walk calls a step this far below the
+#: best clearly lower.
+SEARCH_SPREAD = 0.15
 #: The share of a CPU a deployment should plan to use at its rate: past it, queueing
 #: grows fast (the capacity search measures where, under the objective).
 PLANNED_UTILISATION = 0.7
@@ -127,13 +136,26 @@ def _decided(best: dict, other: dict) -> bool:
     """Whether ``best`` holds more than ``other``: from their repeats where both were
     repeated (every pair of repeats agrees, ``noise``); never where both were repeated
     but fewer than two of one's searches reached the top (its other repeats lower bounds:
-    one figure against a spread decides nothing); else by more than SAME_CAPACITY."""
+    one figure against a spread decides nothing); else, one search against another, by
+    more than SEARCH_SPREAD (two searches of one configuration differ by that much)."""
     a, b = figure(best), figure(other)
     if a.repeats > 1 and b.repeats > 1:
         return noise.Comparison(a, ">", b).side is True
     if _tried(best) and _tried(other):
         return False
-    return capacity(other) < capacity(best) * (1 - SAME_CAPACITY)
+    return capacity(other) < capacity(best) * (1 - SEARCH_SPREAD)
+
+
+def repeat_spread(results: list[dict]) -> float | None:
+    """The median over ``results`` (advise results, ``repeats`` in req/s) measured at least
+    twice of 1 - lowest / highest of their measured repeats; None where none was. The
+    source of SEARCH_SPREAD."""
+    spreads = []
+    for r in results:
+        reps = [x for x in r.get("repeats") or [] if x]
+        if len(reps) > 1:
+            spreads.append(1 - min(reps) / max(reps))
+    return statistics.median(spreads) if spreads else None
 
 
 def in_flight(result: dict) -> int | None:
@@ -262,7 +284,8 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
                      "side with cores of its own would" if short else
                      "undecided: their repeats straddle each other, "
                      f"{noise.WHAT_WOULD_DECIDE}" if repeated else
-                     f"within {SAME_CAPACITY:.0%} in one search each, not repeated")
+                     f"within SEARCH_SPREAD ({SEARCH_SPREAD:.0%}, how far two searches of one "
+                     "configuration land here) in one search each, not repeated")
                   + _weighed(best, others))
     elif figure(best).repeats > 1 and figure(runner).repeats > 1:
         reason = (f"more than {runner['candidate']['name']} in every repeat, "
@@ -270,7 +293,9 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
                   f"{_line(runner)})")
     else:
         reason = (f"{capacity(best) / capacity(runner):.2f} x the runner-up's "
-                  f"capacity under the objective: {_line(best)}; {_line(runner)}")
+                  f"capacity under the objective, beyond SEARCH_SPREAD ({SEARCH_SPREAD:.0%}, "
+                  f"how far two searches of one configuration land here) though not "
+                  f"repeated: {_line(best)}; {_line(runner)}")
     if bounds:
         higher = [r for r in bounds if r["capacity_rps"] >= capacity(best) * (1 - SAME_CAPACITY)]
         reason += f". Not ranked, lower bounds: {at_least}"

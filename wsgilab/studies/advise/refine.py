@@ -9,8 +9,9 @@ past it), or after REFINE_FLAT_STEPS steps in a row that held no more than the n
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass
+
+from wsgilab.verdicts.recommend import SEARCH_SPREAD
 
 #: The law's count times these, in order: up, and down only where no step up rose.
 REFINE_UP = 2.0
@@ -22,23 +23,10 @@ REFINE_MOST_STEPS = 3
 #: stops: one flat step is within one search's noise of a rise (records/advise-notes of
 #: 2026-12-06: granian 1 x 1 held 308.8, 1 x 2 310.5, and the sweep's 1 x 4 380.8).
 REFINE_FLAT_STEPS = 2
-#: A step below the best so far by more than this share is clearly lower, not noise: the
-#: median, over the repeated candidates of the advise records of 2026-12-06 (records/
-#: advise-*, three searches each), of 1 - lowest / highest repeat: 0.15
-#: (``repeat_spread`` recomputes it from the records; a unit test compares).
-CLEARLY_LOWER = 0.15
-
-
-def repeat_spread(results: list[dict]) -> float | None:
-    """The median over ``results`` (advise results, ``repeats`` in req/s) repeated at least
-    twice of 1 - lowest / highest of their measured repeats; None where none was repeated.
-    The source of CLEARLY_LOWER."""
-    spreads = []
-    for r in results:
-        reps = [x for x in r.get("repeats") or [] if x]
-        if len(reps) > 1:
-            spreads.append(1 - min(reps) / max(reps))
-    return statistics.median(spreads) if spreads else None
+#: A step below the best so far by more than this share is clearly lower, not noise: how
+#: far two searches of one configuration land here (``recommend.SEARCH_SPREAD``, from the
+#: advise records).
+CLEARLY_LOWER = SEARCH_SPREAD
 
 
 @dataclass

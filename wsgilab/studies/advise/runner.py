@@ -252,6 +252,8 @@ class Advise:
     def __init__(self, spec: declaration.AppSpec, ns: argparse.Namespace, out,
                  **run_args) -> None:
         self.spec, self.ns, self.out = spec, ns, out
+        # Seconds each candidate took (launch, closed level, search): what a repeat costs.
+        self._taken: list[float] = []
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self.results_dir = ns.results_dir or ROOT / "results" / f"advise-{spec.name}-{stamp}"
         self.project = project.project(spec)
@@ -602,8 +604,10 @@ class Advise:
         self.record.save()
         return result
 
-    def _over_budget(self, what: str) -> bool:
-        if self.run.elapsed_s < ADVISE_BUDGET_S:
+    def _over_budget(self, what: str, reserve_s: float = 0.0) -> bool:
+        """Whether the run has used ADVISE_BUDGET_S, less ``reserve_s`` kept for what must
+        follow (said and recorded as left out where it has)."""
+        if self.run.elapsed_s + reserve_s < ADVISE_BUDGET_S:
             return False
         self.out(f"advise: {what} left out: the run has used {fmt_duration(self.run.elapsed_s)} "
                  f"of its {fmt_duration(ADVISE_BUDGET_S)}")
@@ -636,7 +640,9 @@ class Advise:
             for factor in (refine.REFINE_UP, refine.REFINE_DOWN):
                 here, scale, on = start, factor, True
                 while on:
-                    if self._over_budget("the search around the law"):
+                    # The ties' repeats decide the recommendation: the walk leaves them room.
+                    if self._over_budget("the search around the law",
+                                         2 * TIE_REPEATS * self._candidate_s()):
                         return
                     nxt = candidates_mod.resized(Candidate.from_dict(here["candidate"]), own, scale)
                     if nxt is None:
@@ -683,10 +689,23 @@ class Advise:
                 r.setdefault("repeat_searches", []).append(again.get("search"))
                 self.record.save()
 
+    def _candidate_s(self) -> float:
+        """The seconds one candidate has taken in this run so far (the median), or the
+        estimate's before any."""
+        return statistics.median(self._taken) if self._taken else estimate_s(1, self.light)
+
     def _candidate(self, candidate: Candidate, params: dict, ceiling_rps: float,
                    variant: Variant | None = None) -> dict:
         """Launch, measure (closed level, capacity search) and retire one candidate, on
         ``variant``'s interpreter (default: the run's own)."""
+        began = time.monotonic()
+        try:
+            return self._measure_candidate(candidate, params, ceiling_rps, variant)
+        finally:
+            self._taken.append(time.monotonic() - began)
+
+    def _measure_candidate(self, candidate: Candidate, params: dict, ceiling_rps: float,
+                           variant: Variant | None) -> dict:
         name, spec = candidate.name, self.spec
         variant = self.variant if variant is None else variant
         result: dict = {"candidate": candidate.to_dict()}
