@@ -282,9 +282,11 @@ def rerun_check(first: BenchRecord, second: BenchRecord) -> str:
 def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
     """Whether a recommendation holds against a wider sweep of its family's knobs
     (``make advise-sweep``): the sweep's best configuration and capacity beside the
-    recommended one's, "within its spread" where the sweep's best is at most the highest
-    of the recommendation's repeats by SAME_CAPACITY (a search's resolution), else how
-    much more the sweep found. Names a sweep of another family as not checking it."""
+    recommended one's, "within its spread" where the sweep's best, one search, is above
+    the highest of the recommendation's repeats by no more than SEARCH_SPREAD (how far two
+    searches of one configuration land here: the rule that tells two candidates apart),
+    else how much more the sweep found. Names a sweep of another family as not checking
+    it."""
     advice, swept = _advice(record), _advice(sweep)
     family = (sweep.options or {}).get("sweep")
     rec = advice.get("recommendation") or {}
@@ -304,7 +306,7 @@ def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
         return said + ": no configuration of it was measured to its top."
     top = max(exact, key=recommend.capacity)
     highest = max(recommend.figure(best).values)
-    within = recommend.capacity(top) <= highest * (1 + recommend.SAME_CAPACITY)
+    within = recommend.capacity(top) * (1 - recommend.SEARCH_SPREAD) <= highest
     same = top["candidate"]["name"] == best["candidate"]["name"]
     verdict = ("within its spread" if within else
                "the same configuration, measured higher by the sweep than in any of the "
@@ -316,8 +318,8 @@ def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
                        for r in points if recommend.lower_bound(r))
     return (said + f": its best measured to the top, {top['candidate']['name']}, held "
             f"{held(top)}; the recommendation, {best['candidate']['name']}, held {held(best)}: "
-            f"{verdict}" + (f" (SAME_CAPACITY {recommend.SAME_CAPACITY:.0%}, a search's resolution)"
-                            if within else "")
+            f"{verdict}" + (f" (SEARCH_SPREAD {recommend.SEARCH_SPREAD:.0%}: two searches of one "
+                            "configuration land that far apart here)" if within else "")
             + ("; the sweep's best is the recommended configuration itself" if same and within
                else "")
             + (f". Lower bounds, not compared: {bounds}" if bounds else "") + ".")
