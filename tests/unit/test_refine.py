@@ -50,7 +50,8 @@ def test_clearly_lower_is_the_spread_the_advise_records_measured():
                for r in json.loads(path.read_text())["advice"]["results"]]
     spread = recommend.repeat_spread(results)
     assert spread is not None, "no advise record repeats a candidate"
-    # The constant is the records' median rounded to a hundredth (its docstring's figure).
+    # The constant is the records' median rounded to a hundredth (its docstring's figure):
+    # re-made records that move it must move the constant, and its docstring.
     assert abs(spread - refine.CLEARLY_LOWER) <= 0.005 + 1e-9, (
         f"CLEARLY_LOWER {refine.CLEARLY_LOWER} vs the records' median spread {spread:.3f}")
 

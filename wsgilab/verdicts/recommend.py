@@ -28,12 +28,12 @@ from wsgilab.verdicts import noise
 #: decide, else the one that holds least memory.
 SAME_CAPACITY = 0.05
 #: How far apart two searches of one configuration land here: the median, over the
-#: repeated candidates of the advise records of 2026-12-06 (records/advise-*, three
-#: searches each), of 1 - lowest / highest repeat: 0.15 (``repeat_spread`` recomputes it
-#: from the records; a unit test compares). Two candidates searched once each are told
-#: apart only beyond it; the search around the law's walk calls a step this far below the
-#: best clearly lower.
-SEARCH_SPREAD = 0.15
+#: candidates of the advise records of 2026-12-06 (records/advise-*) searched to their top
+#: at least twice, of 1 - lowest / highest of those searches: 0.20 (seven candidates,
+#: 0.08 to 0.28; ``repeat_spread`` recomputes it from the records, a unit test compares).
+#: Two candidates searched once each are told apart only beyond it; the search around the
+#: law's walk calls a step this far below the best clearly lower.
+SEARCH_SPREAD = 0.20
 #: The share of a CPU a deployment should plan to use at its rate: past it, queueing
 #: grows fast (the capacity search measures where, under the objective).
 PLANNED_UTILISATION = 0.7
@@ -147,12 +147,13 @@ def _decided(best: dict, other: dict) -> bool:
 
 
 def repeat_spread(results: list[dict]) -> float | None:
-    """The median over ``results`` (advise results, ``repeats`` in req/s) measured at least
-    twice of 1 - lowest / highest of their measured repeats; None where none was. The
-    source of SEARCH_SPREAD."""
+    """The median over ``results`` (advise results, ``repeats`` in req/s) searched to their
+    top at least twice (a repeat that was a lower bound is left out: its figure is not its
+    capacity) of 1 - lowest / highest of those searches; None where none was. The source
+    of SEARCH_SPREAD."""
     spreads = []
     for r in results:
-        reps = [x for x in r.get("repeats") or [] if x]
+        reps = [value for value, bound in _repeats(r) if value and not bound]
         if len(reps) > 1:
             spreads.append(1 - min(reps) / max(reps))
     return statistics.median(spreads) if spreads else None
