@@ -637,8 +637,13 @@ class Advise:
         for start in ranked:
             walk = refine.Walk(start["capacity_rps"], SAME_CAPACITY)
             own = _own_demand(demand, start.get("cpu_ms_per_request"))
+            # The family's own law first, where its CPU per request moves the count off the
+            # probe's (the gateway's gthread: 61 in flight, not 35); then doubled, or halved.
+            first = 1.0 if candidates_mod.resized(Candidate.from_dict(start["candidate"]), own,
+                                                  1.0) is not None else None
             for factor in (refine.REFINE_UP, refine.REFINE_DOWN):
-                here, scale, on = start, factor, True
+                here, scale, on = start, first or factor, True
+                first = None
                 while on:
                     # The ties' repeats decide the recommendation: the walk leaves them room.
                     if self._over_budget("the search around the law",
