@@ -463,8 +463,9 @@ def _swarm(argv: list[str]) -> int:
           f"{len(swarm.configurations(model))} load stacks of {args.load_instances} k6 task(s)")
     for name, left in swarm.left_out(model).items():
         print(f"  {name}: left out {', '.join(sorted(left))}")
-    print(f"  docker stack deploy -c {shown}/stack.yml {swarm.STACK}    then, once healthy: "
-          f"docker stack deploy -c {shown}/load/<configuration>.yml {swarm.STACK}-load")
+    print(f"  docker stack deploy --resolve-image never -c {shown}/stack.yml {swarm.STACK}    "
+          f"then, once healthy: docker stack deploy --resolve-image never -c "
+          f"{shown}/load/<configuration>.yml {swarm.STACK}-load")
     return 0
 
 

@@ -225,11 +225,13 @@ def check_level(name: str, cpuset: str | None) -> None:
 
 
 def load(target: str, script: str, params: dict[str, str], level_load: Load, instances: int,
-         duration_s: int, warmup_s: int, networks: list[str], image: str = LOAD_IMAGE) -> dict:
+         duration_s: int, warmup_s: int, networks: list[str], image: str = LOAD_IMAGE,
+         cpus: str = LOAD_CPUS) -> dict:
     """One level's load on ``target`` as a stack of one service: the load image as a
     replicated job of ``instances`` tasks on load nodes, each its own front end on
     loopback and k6 on its execution segment (``LOAD_SCRIPT``), its summary on its
-    standard output. The job ends by itself: k6's duration bounds it,
+    standard output; ``cpus`` each (a single node's reservations must fit beside the
+    configuration's). The job ends by itself: k6's duration bounds it,
     and a failed task is not retried (its segment would run later than the others).
 
     Raises:
@@ -251,8 +253,8 @@ def load(target: str, script: str, params: dict[str, str], level_load: Load, ins
         "ulimits": {"nofile": {"soft": 8192, "hard": 8192}},
         "networks": networks,
         "deploy": {"mode": "replicated-job", "replicas": instances,
-                   "resources": {"limits": {"cpus": LOAD_CPUS, "memory": LOAD_MEMORY},
-                                 "reservations": {"cpus": LOAD_CPUS, "memory": LOAD_MEMORY}},
+                   "resources": {"limits": {"cpus": cpus, "memory": LOAD_MEMORY},
+                                 "reservations": {"cpus": cpus, "memory": LOAD_MEMORY}},
                    "restart_policy": {"condition": "none"},
                    "placement": {"constraints": [_placement(LOAD_NODES)]}},
     }}, "networks": {n: {"external": True, "name": f"{STACK}_{n}"} for n in networks}}
