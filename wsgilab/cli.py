@@ -446,11 +446,12 @@ def _swarm(argv: list[str]) -> int:
     swarm.write(stack, args.out / "stack.yml")
     workload = workloads.get(kubernetes.LAB_LOAD_WORKLOAD)
     params = {p.env: str(p.default) for p in workload.params}
-    networks = sorted(stack["networks"])
     for name in swarm.configurations(model):
+        # The load joins the configuration's own networks: a stack creates only those its
+        # services use.
         swarm.write(swarm.load(name, workload.script, params, Closed(kubernetes.LAB_LOAD_VUS),
                                args.load_instances, kubernetes.LOAD_DURATION_S,
-                               kubernetes.LOAD_WARMUP_S, networks),
+                               kubernetes.LOAD_WARMUP_S, stack["services"][name]["networks"]),
                     args.out / "load" / f"{name}.yml")
     if args.build:
         try:

@@ -100,7 +100,7 @@ def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(sin
     io = workloads.get("io")
     params = {p.env: str(p.default) for p in io.params}
     load = swarm.load(CONFIGURATION, io.script, params, Closed(VUS), INSTANCES, DURATION_S,
-                      WARMUP_S, sorted(stack["networks"]), cpus=LOAD_CPUS)
+                      WARMUP_S, stack["services"][CONFIGURATION]["networks"], cpus=LOAD_CPUS)
     deploy(swarm.write(load, tmp_path / "load.yml"), f"{swarm.STACK}-load")
     job = f"{swarm.STACK}-load_load-{CONFIGURATION}"
     _wait(f"{job}'s {INSTANCES} tasks complete",

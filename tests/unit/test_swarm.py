@@ -77,7 +77,8 @@ def test_the_load_job_splits_by_task_slot_into_segments_that_cover_it_once(insta
                        60, 15, ["backend"])
     (svc,) = found["services"].values()
     env = svc["environment"]
-    assert svc["deploy"]["mode"] == "replicated-job" and svc["deploy"]["replicas"] == instances
+    assert svc["deploy"]["mode"] == "replicated" and svc["deploy"]["replicas"] == instances
+    assert svc["deploy"]["restart_policy"] == {"condition": "none"}, "each task runs its k6 once"
     assert env["TASK_SLOT"] == "{{.Task.Slot}}" and env["BASE_URL"] == "http://127.0.0.1:8080"
     segments = env["K6_SEGMENTS"].split()
     assert len(segments) == instances

@@ -21,7 +21,7 @@ how to run one on several machines and what differs from compose.
 - What swarm cannot express is never dropped silently: ``refused`` names it for each service
   (``LEFT_OUT``), and a level that needs it (its own cpuset) is refused before any load by
   ``check_level``.
-- The load is a stack of its own per level (``load``): a ``replicated-job`` of N tasks of
+- The load is a stack of its own per level (``load``): a replicated service of N tasks of
   the load image (services/load/Dockerfile: the lab's own front end image with k6 and the
   lab's scripts added), each running nginx on its own loopback and k6 on the execution
   segment its task slot picks (``LOAD_SCRIPT``; the segments are
@@ -111,7 +111,7 @@ esac
 script="$1"
 set -- $K6_SEGMENTS
 if [ "$TASK_SLOT" -lt 1 ] || [ "$TASK_SLOT" -gt "$#" ]; then
-  echo "slot $TASK_SLOT has no segment: the job has $# of them" >&2; exit 2
+  echo "slot $TASK_SLOT has no segment: the load has $# of them" >&2; exit 2
 fi
 shift "$((TASK_SLOT - 1))"
 # LAB_NO_FRONT_END: the script's own test, which has no nginx to start.
@@ -228,10 +228,10 @@ def load(target: str, script: str, params: dict[str, str], level_load: Load, ins
          duration_s: int, warmup_s: int, networks: list[str], image: str = LOAD_IMAGE,
          cpus: str = LOAD_CPUS) -> dict:
     """One level's load on ``target`` as a stack of one service: the load image as a
-    replicated job of ``instances`` tasks on load nodes, each its own front end on
+    replicated service of ``instances`` tasks on load nodes, each its own front end on
     loopback and k6 on its execution segment (``LOAD_SCRIPT``), its summary on its
     standard output; ``cpus`` each (a single node's reservations must fit beside the
-    configuration's). The job ends by itself: k6's duration bounds it,
+    configuration's). The load ends by itself: k6's duration bounds it,
     and a failed task is not retried (its segment would run later than the others).
 
     Raises:
@@ -252,7 +252,10 @@ def load(target: str, script: str, params: dict[str, str], level_load: Load, ins
         # The front end's two descriptors per proxied request (compose/nginx.yml's).
         "ulimits": {"nofile": {"soft": 8192, "hard": 8192}},
         "networks": networks,
-        "deploy": {"mode": "replicated-job", "replicas": instances,
+        # A replicated service, not a replicated-job: a job's tasks do not each get a slot
+        # of their own (measured here: the second task had none, and failed), and with no
+        # restart each task stays Complete once its k6 exits.
+        "deploy": {"mode": "replicated", "replicas": instances,
                    "resources": {"limits": {"cpus": cpus, "memory": LOAD_MEMORY},
                                  "reservations": {"cpus": cpus, "memory": LOAD_MEMORY}},
                    "restart_policy": {"condition": "none"},
