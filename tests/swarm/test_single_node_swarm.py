@@ -72,6 +72,8 @@ def single_node_swarm():
         pytest.skip(f"this engine's swarm is {state}: not this test's to change")
     compose.up()  # the lab's images, built as `make up` builds them
     swarm.build_load_image()
+    # swarm init adds docker_gwbridge, and leaving keeps it: removed after, if it was not here.
+    bridge = docker("network", "ls", "-q", "--filter", "name=^docker_gwbridge$").strip()
     docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
     try:
         node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
@@ -81,6 +83,8 @@ def single_node_swarm():
         for stack in (f"{swarm.STACK}-load", swarm.STACK):
             docker("stack", "rm", stack, check=False)
         docker("swarm", "leave", "--force", check=False)
+        if not bridge:
+            docker("network", "rm", "docker_gwbridge", check=False)
 
 
 def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(single_node_swarm, tmp_path):
