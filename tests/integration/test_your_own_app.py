@@ -14,6 +14,7 @@ from support import ROOT
 from wsgilab import cli
 from wsgilab.lab.engine import DockerEngine
 from wsgilab.lab.session import LabSession
+from wsgilab.model import app as declaration
 from wsgilab.model.record import BenchRecord
 from wsgilab.studies.advise import runner
 from wsgilab.verdicts import recommend
@@ -188,7 +189,9 @@ def test_the_django_example_passes_its_smoke_pass(lab, tmp_path):
     advice = BenchRecord.load(tmp_path).advice
     assert all(200 <= s["status"] < 300 for s in advice["smoke"]), advice["smoke"]
     assert advice["service_ms"] > 0 and advice["worker_mib"] > 10
-    assert advice["container"]["cfs_quota_cpus"] == pytest.approx(0.5)
+    declared = declaration.load(EXAMPLES / "notes").cpus
+    assert advice["container"]["cfs_quota_cpus"] == pytest.approx(declared), \
+        f"expected the declared quota {declared} read back, got {advice['container']['cfs_quota_cpus']}"
     assert _project_containers("notes") == []
 
 
