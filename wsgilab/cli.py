@@ -22,13 +22,12 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from wsgilab import report, workloads
+from wsgilab import report
 from wsgilab.lab import compose, images, kubernetes, loadside, pythons, swarm
 from wsgilab.lab.compose import ComposeError
 from wsgilab.lab.run import estimate_s, fmt_duration, link
 from wsgilab.lab.session import Interrupted, LabSession
 from wsgilab.model import interpreters
-from wsgilab.model.load import Closed
 from wsgilab.model.paths import ROOT, relative
 from wsgilab.model.record import BenchRecord
 from wsgilab.report import advice as advice_report
@@ -347,6 +346,24 @@ def _pythons(argv: list[str]) -> int:
     return 0
 
 
+def _cluster_options(parser: argparse.ArgumentParser, name: str, what: str, layout: str) -> None:
+    """The options ``k8s`` and ``swarm`` share: ``--out`` (results/<name>, holding
+    ``layout``) and ``--load-instances`` (``what`` the load is split into)."""
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / name,
+                        help=f"where to write them (default: results/{name}): {layout}")
+    parser.add_argument("--load-instances", type=int, default=kubernetes.DEFAULT_LOAD_INSTANCES,
+                        metavar="N", help=f"{what} the load is split into, one k6 execution "
+                                          f"segment each (default {kubernetes.DEFAULT_LOAD_INSTANCES})")
+
+
+def _cluster_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``argv`` parsed; a usage error (exit 2) for fewer than one load instance."""
+    args = parser.parse_args(argv)
+    if args.load_instances < 1:
+        parser.error(f"--load-instances must be at least 1, got {args.load_instances}")
+    return args
+
+
 def _k8s(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m wsgilab k8s",
@@ -355,23 +372,17 @@ def _k8s(argv: list[str]) -> int:
                     "compose plugin, no engine), and of advise recommendations, read from their "
                     "records (no Docker at all): a Guaranteed Deployment, Service and ConfigMap "
                     "each, and the load as an Indexed Job split into k6 execution segments.")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "k8s",
-                        help="where to write them (default: results/k8s): lab/ and advise-<app>/")
+    _cluster_options(parser, "k8s", "pods", "lab/ and advise-<app>/")
     parser.add_argument("--advise", type=Path, action="append", default=[], metavar="RECORD_DIR",
                         help="an advise run's folder (its bench.json), e.g. records/advise-shop; "
                              "may be given again")
     parser.add_argument("--no-lab", action="store_true",
                         help="only the advise recommendations (needs no Docker CLI)")
-    parser.add_argument("--load-instances", type=int, default=kubernetes.DEFAULT_LOAD_INSTANCES,
-                        metavar="N", help="pods the load is split into, one k6 execution segment "
-                                          f"each (default {kubernetes.DEFAULT_LOAD_INSTANCES})")
     parser.add_argument("--registry", metavar="PREFIX",
                         help="pull the lab's images from PREFIX/<image> (e.g. registry.example/team)")
     parser.add_argument("--k6-image", default=kubernetes.K6_IMAGE,
                         help=f"k6's image for the load pods (default {kubernetes.K6_IMAGE})")
-    args = parser.parse_args(argv)
-    if args.load_instances < 1:
-        parser.error(f"--load-instances must be at least 1, got {args.load_instances}")
+    args = _cluster_args(parser, argv)
     if args.no_lab and not args.advise:
         parser.error("--no-lab renders nothing without --advise RECORD_DIR")
     options = {"registry": args.registry, "instances": args.load_instances, "k6_image": args.k6_image}
@@ -421,19 +432,13 @@ def _swarm(argv: list[str]) -> int:
                     "read from the compose model (`docker compose config`: the docker CLI and "
                     "its compose plugin, no engine): every service with its limits as limits "
                     "and reservations, placed by node label, nothing published; and per "
-                    "configuration its load, k6 as a replicated job split into execution "
+                    "configuration its load, k6 as a replicated service split into execution "
                     "segments by task slot.")
-    parser.add_argument("--out", type=Path, default=ROOT / "results" / "swarm",
-                        help="where to write them (default: results/swarm)")
-    parser.add_argument("--load-instances", type=int, default=kubernetes.DEFAULT_LOAD_INSTANCES,
-                        metavar="N", help="k6 tasks the load is split into, one execution "
-                                          f"segment each (default {kubernetes.DEFAULT_LOAD_INSTANCES})")
+    _cluster_options(parser, "swarm", "tasks", "stack.yml and load/<configuration>.yml")
     parser.add_argument("--build", action="store_true",
                         help=f"also build the load image ({swarm.LOAD_IMAGE}: the front end's "
                              "image with k6 and the lab's scripts; needs `make up`'s images)")
-    args = parser.parse_args(argv)
-    if args.load_instances < 1:
-        parser.error(f"--load-instances must be at least 1, got {args.load_instances}")
+    args = _cluster_args(parser, argv)
     try:
         model = compose.config()
         stack = swarm.stack(model)
@@ -444,15 +449,8 @@ def _swarm(argv: list[str]) -> int:
         print(f"swarm: {exc}", file=sys.stderr)
         return 2
     swarm.write(stack, args.out / "stack.yml")
-    workload = workloads.get(kubernetes.LAB_LOAD_WORKLOAD)
-    params = {p.env: str(p.default) for p in workload.params}
-    for name in swarm.configurations(model):
-        # The load joins the configuration's own networks: a stack creates only those its
-        # services use.
-        swarm.write(swarm.load(name, workload.script, params, Closed(kubernetes.LAB_LOAD_VUS),
-                               args.load_instances, kubernetes.LOAD_DURATION_S,
-                               kubernetes.LOAD_WARMUP_S, stack["services"][name]["networks"]),
-                    args.out / "load" / f"{name}.yml")
+    for name, document in swarm.loads(model, stack, args.load_instances).items():
+        swarm.write(document, args.out / "load" / f"{name}.yml")
     if args.build:
         try:
             print(f"swarm: built {swarm.build_load_image()}")

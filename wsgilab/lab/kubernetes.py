@@ -701,6 +701,14 @@ def _finish(bundle: Bundle) -> Bundle:
     return bundle
 
 
+def lab_load() -> tuple[workloads.Workload, dict[str, str]]:
+    """The load a cluster's rendering runs against each configuration: LAB_LOAD_WORKLOAD
+    and its parameters at their defaults (``{env name: value}``), shared by the Kubernetes
+    Jobs and the swarm's load stacks."""
+    workload = workloads.get(LAB_LOAD_WORKLOAD)
+    return workload, {p.env: str(p.default) for p in workload.params}
+
+
 def lab(model: dict, namespace: str = NAMESPACE, registry: str | None = None,
         instances: int = DEFAULT_LOAD_INSTANCES, k6_image: str = K6_IMAGE) -> Bundle:
     """The lab's compose model (``wsgilab.lab.compose.config``) as manifests: each
@@ -731,8 +739,7 @@ def lab(model: dict, namespace: str = NAMESPACE, registry: str | None = None,
     front_end = services.get("nginx") or declared_service("nginx.yml", "nginx", FRONT_END_KEYS)
     front_end = {k: v for k, v in front_end.items() if k in FRONT_END_KEYS}
     bundle["load.yaml"] = [scripts_configmap(namespace), front_end_configmap(namespace, configurations)]
-    workload = workloads.get(LAB_LOAD_WORKLOAD)
-    params = {p.env: str(p.default) for p in workload.params}
+    workload, params = lab_load()
     for name in configurations:
         bundle[f"load/{name}.yaml"] = [load_job(name, workload.script, params, Closed(LAB_LOAD_VUS),
                                                 namespace, front_end, instances, registry, k6_image)]

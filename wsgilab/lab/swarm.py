@@ -44,8 +44,15 @@ import yaml
 
 from wsgilab.lab.compose import CONFIGURATION_ROLE, ROLE_LABEL
 from wsgilab.lab.k6 import k6_binary
-from wsgilab.lab.kubernetes import FRONT_END_ROLE, execution_segments
-from wsgilab.model.load import Load
+from wsgilab.lab.kubernetes import (
+    FRONT_END_ROLE,
+    LAB_LOAD_VUS,
+    LOAD_DURATION_S,
+    LOAD_WARMUP_S,
+    execution_segments,
+    lab_load,
+)
+from wsgilab.model.load import Closed, Load
 from wsgilab.model.paths import ROOT
 
 #: The node label that places a service (``docker node update --label-add lab.role=sut``).
@@ -261,6 +268,21 @@ def load(target: str, script: str, params: dict[str, str], level_load: Load, ins
                    "restart_policy": {"condition": "none"},
                    "placement": {"constraints": [_placement(LOAD_NODES)]}},
     }}, "networks": {n: {"external": True, "name": f"{STACK}_{n}"} for n in networks}}
+
+
+def loads(model: dict, stack: dict, instances: int) -> dict[str, dict]:
+    """``{configuration: its load stack}`` for every configuration of ``model`` (its
+    services in ``stack``, from ``stack(model)``): the lab's load on a cluster
+    (``kubernetes.lab_load``, LAB_LOAD_VUS closed, LOAD_DURATION_S long), each joining its
+    configuration's own networks, since a stack creates only the networks its services use.
+
+    Raises:
+        ValueError: ``instances`` below 1.
+    """
+    workload, params = lab_load()
+    return {name: load(name, workload.script, params, Closed(LAB_LOAD_VUS), instances,
+                       LOAD_DURATION_S, LOAD_WARMUP_S, stack["services"][name]["networks"])
+            for name in configurations(model)}
 
 
 def stage_load(context: Path = LOAD_CONTEXT) -> Path:

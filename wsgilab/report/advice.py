@@ -306,7 +306,7 @@ def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
         return said + ": no configuration of it was measured to its top."
     top = max(exact, key=recommend.capacity)
     highest = max(recommend.figure(best).values)
-    within = recommend.capacity(top) * (1 - recommend.SEARCH_SPREAD) <= highest
+    within = not recommend.beyond_noise(recommend.capacity(top), highest)
     same = top["candidate"]["name"] == best["candidate"]["name"]
     verdict = ("within its spread" if within else
                "the same configuration, measured higher by the sweep than in any of the "

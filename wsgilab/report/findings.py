@@ -101,12 +101,11 @@ def default_rerun(first: Source, second: Source) -> str:
     """Two runs of the default plan, each read alone (its own levels, no other record):
     how many of the claims got the same verdict in both, and each change with whether it
     lies outside the runs' spread (``compare.verdict_changes``), as Markdown."""
-    a, b = claims.verdicts(first.record), claims.verdicts(second.record)
-    same = sum(1 for (_, va), (_, vb) in zip(a, b, strict=True)
-               if (va.status, va.condition) == (vb.status, vb.condition))
+    # verdict_changes judges both runs once; what it does not list is the same.
     changes = compare_report.verdict_changes(first.record, second.record)
+    total = len(claims.load())
     said = (f"`{first.run}` and `{second.run}`, each read alone: the same verdict on "
-            f"{same} of {len(a)} claims")
+            f"{total - len(changes)} of {total} claims")
     if not changes:
         return said + "."
     real = [c for c in changes if c.kind == compare_report.REAL]

@@ -143,7 +143,14 @@ def _decided(best: dict, other: dict) -> bool:
         return noise.Comparison(a, ">", b).side is True
     if _tried(best) and _tried(other):
         return False
-    return capacity(other) < capacity(best) * (1 - SEARCH_SPREAD)
+    return beyond_noise(capacity(best), capacity(other))
+
+
+def beyond_noise(higher_rps: float, lower_rps: float) -> bool:
+    """Whether ``lower_rps`` lies below ``higher_rps`` (req/s, one search each) by more than
+    SEARCH_SPREAD: the one rule that tells two single searches apart (the ranking, the
+    search around the law's walk, the sweep check)."""
+    return lower_rps < higher_rps * (1 - SEARCH_SPREAD)
 
 
 def repeat_spread(results: list[dict]) -> float | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from wsgilab.verdicts.recommend import SEARCH_SPREAD
+from wsgilab.verdicts.recommend import SEARCH_SPREAD, beyond_noise
 
 #: The law's count times these, in order: up, and down only where no step up rose.
 REFINE_UP = 2.0
@@ -54,7 +54,7 @@ class Walk:
         if held > self.best_rps * (1 + self.same):
             self.rose, self.flat = True, 0
             self.best_rps = held
-        elif held < self.best_rps * (1 - CLEARLY_LOWER):
+        elif beyond_noise(self.best_rps, held):  # lower by more than CLEARLY_LOWER
             self.stopped = "clearly lower"
             return False
         else:
