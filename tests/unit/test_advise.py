@@ -415,6 +415,26 @@ def test_a_tie_is_decided_by_repeats_or_called_undecided():
     assert rec["undecided"], rec
 
 
+def test_among_equals_a_figure_searched_once_is_not_picked_over_repeated_ones():
+    # records/advise-gateway of 2026-12-06: gthread 1 x 43 (288.5 req/s, one search, 48 MiB)
+    # tied with gevent 1 x 1000 (337.5, 295.5-341.2 over 3) and was picked for its memory;
+    # its family's sweep then held 425.8 at 1 x 74.
+    results = [_result("gevent-1x1000", "gunicorn gevent", 337.5, 62,
+                       repeats=[337.5, 295.5, 341.2]),
+               _result("granian-1x47", "granian", 299.0, 63, repeats=[299.0, 290.0, 325.2]),
+               _result("gthread-1x43", "gunicorn gthread", 288.5, 48)]
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["best"] == "gevent-1x1000", f"expected the lighter repeated one, got {rec}"
+    assert set(rec["undecided"]) == {"granian-1x47", "gthread-1x43"}, rec["undecided"]
+    assert "picked among those searched more than once (gevent-1x1000, granian-1x47)" \
+        in rec["reason"], rec["reason"]
+    # Nothing repeated: memory among all the equals, as before.
+    for r in results:
+        r.pop("repeats", None)
+    rec = recommend.choose(results, cpus=1.0)
+    assert rec["best"] == "gthread-1x43" and "picked among" not in rec["reason"], rec
+
+
 def test_a_repeat_that_was_a_lower_bound_is_kept_out_of_the_median_and_named():
     exact_search = {"verdict": "within", "first_fail_rps": 120.0}
     bounded = {"verdict": "host-bound", "lower_bound": True}

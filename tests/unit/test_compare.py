@@ -98,7 +98,8 @@ def test_a_change_to_or_from_undecided_is_noise():
     found = claim(compare.verdict_changes(single, repeats), 6)
     assert found and found.b.status == claims.UNDECIDED and found.kind == compare.NOISE, found
     assert found.why == "undecided in B"
-    assert claim(compare.verdict_changes(single, repeats), 8).kind == compare.NOISE
+    # Claim 8's busiest share sits above the balanced line in one repeat and in five.
+    assert claim(compare.verdict_changes(single, repeats), 8) is None
 
 
 def test_a_change_between_single_runs_has_no_spread_to_judge_it():

@@ -55,7 +55,8 @@ def test_upstream_timeout_outlasts_the_longest_request():
 def test_what_a_configuration_receives_is_the_raw_target_less_its_prefix():
     """The proxy forwards $request_uri (still encoded) less /<configuration>, never the
     decoded $uri, in both proxying locations."""
-    passes = [p for p in re.findall(r"proxy_pass (\S+);", CONF) if "$" in p or ":8000" in p]
+    passes = [p for p in re.findall(r"proxy_pass (\S+);", CONF)
+              if ("$" in p or ":8000" in p) and "$lab_backend" not in p]
     assert len(passes) == 2 and all(p == "http://$lab_raw_service:8000$lab_raw_path"
                                     for p in passes), passes
     zero = re.findall(r"proxy_pass (http://127\.0\.0\.1:\d+);", CONF)
@@ -91,3 +92,15 @@ def test_uwsgi_holds_every_header_field_nginx_passes():
         assert 4 * max_vars + 5 >= 2 * fields + CGI_VARS, (
             f"{path.name}: --max-vars {max_vars} holds {(4 * max_vars + 5 - CGI_VARS) // 2} "
             f"header fields; nginx passes up to {fields}")
+
+
+def test_the_upstream_count_is_answered_under_lab_with_only_its_own_methods():
+    """wsgilab/workloads/upstream.py reads it through the front end, not the engine."""
+    for path, method, target in (("/_lab/upstream/stats", "GET", "/stats"),
+                                 ("/_lab/upstream/stats/reset", "POST", "/stats/reset")):
+        block = re.search(rf"location = {re.escape(path)} \{{(.*?)\n        \}}", CONF, re.S)
+        assert block, f"expected a location for {path} in nginx.conf"
+        assert f"limit_except {method} {{ deny all; }}" in block.group(1), \
+            f"{path}: expected only {method} allowed, got {block.group(1)}"
+        assert re.search(rf"proxy_pass http://\$lab_backend:8081{re.escape(target)};",
+                         block.group(1)), f"{path}: expected a proxy to the upstream's {target}"

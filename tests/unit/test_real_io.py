@@ -18,6 +18,7 @@ from wsgilab.model.theory import (
     real_io_checks,
 )
 from wsgilab.workloads import db, upstream
+from wsgilab.workloads.base import ObserverError
 
 GEVENT_4 = Capacity(4000, "workers x worker_connections = 4 x 1000", parallelism=4,
                     processes=5, event_loop=True)
@@ -122,3 +123,31 @@ def test_gevent_has_no_monkey_patch_function_but_monkey_patch_all():
     is gevent's entry point (gevent docs, "gevent.monkey")."""
     assert not hasattr(gevent, "monkey_patch")
     assert callable(gevent.monkey.patch_all)
+
+
+class _Front:
+    """A Probe stand-in: the upstream's count as the front end would answer it."""
+
+    def __init__(self, fail=False):
+        self.asked, self.fail = [], fail
+        self.state = {"inflight": 3, "peak": 9, "served": 100}
+
+    def backend(self, name, path="", method="GET"):
+        self.asked.append((name, path, method))
+        if self.fail:
+            raise ConnectionError("GET http://127.0.0.1:8080/_lab/upstream/stats did not answer")
+        if path == "/reset":
+            self.state["peak"] = self.state["inflight"]
+        else:
+            self.state.update(peak=40, served=180)
+        return dict(self.state)
+
+
+def test_the_upstream_count_is_read_over_http_not_through_the_engine():
+    front, engine = _Front(), object()  # an engine with no exec: any use would fail
+    peak = upstream.UpstreamPeak(engine, front, 10.0)
+    peak.start()
+    assert peak.figures() == {"upstream_peak": 40, "upstream_served": 80}
+    assert front.asked == [("upstream", "/reset", "POST"), ("upstream", "", "GET")], front.asked
+    with pytest.raises(ObserverError, match="upstream's own count"):
+        upstream.UpstreamPeak(engine, _Front(fail=True), 10.0).start()

@@ -117,3 +117,10 @@ def test_docker_parses_the_stack_and_the_load(model, tmp_path):
         assert run.returncode == 0, f"{name}: {run.stderr}"
         parsed = yaml.safe_load(run.stdout)
         assert set(parsed["services"]) == set(document["services"]), name
+        for service, spec in document["services"].items():
+            # What a task runs is what the model says: the stack's interpolation of $NAME
+            # once emptied the load's script, and every task exited before any load.
+            for key in ("entrypoint", "command", "environment"):
+                if key in spec:
+                    assert parsed["services"][service][key] == spec[key], \
+                        f"{name}/{service}: {key} changed by docker's parsing"

@@ -183,7 +183,8 @@ def measure_level(level: Level, cfg: Configuration, *, pace: Pace, directory: Pa
         sampler = WindowSampler(engine, services, now + window[0] + SAMPLE_MARGIN_S,
                                 now + window[1] - SAMPLE_MARGIN_S, cores, frozenset(pace.load_cpus))
         sampler.start()
-        observer = (workload.observer(engine, K6_START_S + workload.phases * pace.duration_s)
+        observer = (workload.observer(engine, probe,
+                                     K6_START_S + workload.phases * pace.duration_s)
                     if workload.observer else None)
         if observer:
             observer.start()

@@ -4,7 +4,9 @@ Every configuration's container runs the app under the lab's instrument
 (``services/instrument/labinstrument``), which answers ``/_lab/health`` with what the lab
 reads about it: requests in flight, the server's resolved settings, the container's
 limits as the app sees them, its runtime, its processes. A ``Probe`` asks it through nginx
-on 127.0.0.1, the way the load goes; it needs no engine.
+on 127.0.0.1, the way the load goes; it needs no engine. The backends that keep a count of
+their own (the upstream service) answer under the front end's ``/_lab/<backend>/`` the
+same way.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ DEFAULT_BASE_URL = "http://127.0.0.1:8080"
 #: The instrument's health endpoint, under its reserved prefix (services/instrument/
 #: labinstrument/health.py HEALTH_PATH; a unit test keeps the two equal).
 HEALTH_PATH = "/_lab/health"
+#: Where the front end answers for the backends' own counts (``/_lab/<backend>/stats``:
+#: services/nginx/nginx.conf).
+BACKENDS_PATH = "/_lab"
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,22 @@ class Probe:
                 return json.load(resp)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ConnectionError(f"{url} did not answer: {exc}") from exc
+
+    def backend(self, name: str, path: str = "", method: str = "GET",
+                timeout_s: float = 10.0) -> dict:
+        """A backend's own figures through the front end: ``<method> /_lab/<name>/stats<path>``
+        (services/nginx/nginx.conf proxies it to the backend), the JSON it answers.
+
+        Raises:
+            ConnectionError: no 200 answer within ``timeout_s`` seconds.
+        """
+        url = f"{self.base_url}{BACKENDS_PATH}/{name}/stats{path}"
+        try:
+            req = urllib.request.Request(url, method=method)
+            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+                return json.load(resp)
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ConnectionError(f"{method} {url} did not answer: {exc}") from exc
 
     def wait_reachable(self, service: str, timeout_s: float = 30.0, poll_s: float = 0.25) -> dict:
         """Wait until ``service`` answers its health check through nginx; return the answer.

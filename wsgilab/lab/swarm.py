@@ -320,8 +320,25 @@ def build_load_image(image: str = LOAD_IMAGE, front_end: str = FRONT_END_IMAGE) 
     return image
 
 
+def _escaped(value):
+    """``value`` with every ``$`` in its strings written ``$$``: ``docker stack deploy``
+    interpolates ``$NAME`` and ``${NAME}`` from the deploying shell's environment, as
+    compose does (the compose file reference, "Interpolation"), and the model is resolved
+    already; unescaped, the load's shell script lost every variable and each task exited
+    before any load."""
+    if isinstance(value, str):
+        return value.replace("$", "$$")
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_escaped(v) for v in value]
+    return value
+
+
 def write(document: dict, path: Path) -> Path:
-    """``document`` as YAML at ``path`` (its folder made)."""
+    """``document`` as YAML at ``path`` (its folder made), its strings escaped for the
+    stack's interpolation (``_escaped``): what a task runs is what ``document`` says."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(document, sort_keys=False, default_flow_style=False))
+    path.write_text(yaml.safe_dump(_escaped(document), sort_keys=False,
+                                   default_flow_style=False))
     return path

@@ -89,12 +89,23 @@ class Source:
 def load_sources(directory: Path = RECORDS) -> dict[str, Source]:
     """Every record of SOURCES found under ``directory``, by name."""
     found = {}
-    for name in SOURCES + ("default" + RERUN,) + ADVICE_SOURCES + tuple(
-            n + k for n in ADVICE_SOURCES for k in (SWEEP, RERUN)):
+    names = SOURCES + ("default" + RERUN,) + ADVICE_SOURCES + tuple(
+        n + k for n in ADVICE_SOURCES for k in (SWEEP, RERUN))
+    # Sweeps of other families beside the recommended one's: <advise record>-sweep-<family>.
+    others = tuple(sorted(p.parent.name for n in ADVICE_SOURCES
+                          for p in directory.glob(f"{n}{SWEEP}-*/bench.json")))
+    for name in names + others:
         path = directory / name / "bench.json"
         if path.exists():
             found[name] = Source(name, BenchRecord.load(path))
     return found
+
+
+def sweeps_of(sources: dict[str, Source], name: str) -> list[Source]:
+    """The sweeps recorded beside advise record ``name``: its recommended family's
+    (``<name>-sweep``) first, then any other family's (``<name>-sweep-<family>``)."""
+    return [sources[k] for k in sorted(sources, key=lambda k: (k != name + SWEEP, k))
+            if k == name + SWEEP or k.startswith(f"{name}{SWEEP}-")]
 
 
 def default_rerun(first: Source, second: Source) -> str:
@@ -259,7 +270,7 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
     if python:
         _save([c for c in [python_report.cpu_chart(python.record)] if c], pictures, charts)
     advised = [sources[n] for n in ADVICE_SOURCES if n in sources]
-    sweeps = {n: sources[n + SWEEP] for n in ADVICE_SOURCES if n in sources and n + SWEEP in sources}
+    sweeps = {n: found for n in ADVICE_SOURCES if n in sources and (found := sweeps_of(sources, n))}
     reruns = {n: sources[n + RERUN] for n in ADVICE_SOURCES if n in sources and n + RERUN in sources}
     for source in advised:
         made = [c for c in (advice_report.capacity_chart(source.record),
@@ -267,10 +278,10 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
                             advice_report.latency_chart(source.record)) if c is not None]
         _save([replace(c, name=f"{source.name}-{c.name.removeprefix('advice-')}") for c in made],
               pictures, charts)
-    for name, source in sweeps.items():
+    for source in (s for found in sweeps.values() for s in found):
         chart = advice_report.concurrency_chart(source.record)
         if chart is not None:
-            _save([replace(chart, name=f"{name}-sweep.png",
+            _save([replace(chart, name=f"{source.name}.png",
                            title=f"The sweep of {source.record.options.get('sweep')}")],
                   pictures, charts)
     swept = analyses.sweep(default.record) if default else None

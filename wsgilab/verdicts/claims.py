@@ -85,13 +85,15 @@ DOZENS = 24
 #: figures, not a measured spread: no record repeats these levels.
 GIL_CPU_SLACK = 0.10
 #: Workers are "balanced" when the busiest one served at most this fraction more than its
-#: fair share (1 / workers). Calibrated in part on the run it judges: records/default's 4
-#: sync workers' busiest served 25-27% (fair 25%) on io, mixed and cpu. records/gthread-
-#: repeats: where a worker accepts only when a thread is free (gthread --worker-connections
-#: 4, uWSGI 2 x 4) the busiest of two served 50.0-50.6% over five repeats at 10 and 40 VUs
-#: (1.2% above fair); gthread 2 x 4 at 40 VUs 56-68%, which straddles fair x 1.20 = 60%.
-#: 0.20 is a judgement well above the balanced configurations' 1.2%, not a measurement.
-BALANCED_WITHIN = 0.20
+#: fair share (1 / workers), plus one request (the share's own resolution: a level of 160
+#: requests cannot split closer than 1/160). Measured, not judged: records/gthread-repeats
+#: (2026-12-02), where each worker accepts only when a thread is free (gthread
+#: --worker-connections 4, uWSGI 2 x 4), the busiest of two served at most 50.6% over five
+#: repeats at 10 and 40 VUs: 0.6 points above fair, 0.012 of it (``balanced_spread``
+#: recomputes it from the record, a unit test compares). It was 0.20, a judgement: with it
+#: claim 8 read undecided in one default run and "does not hold" in the next, since
+#: gthread 2 x 4's busiest share (56-73% over fourteen levels in four runs) straddled 60%.
+BALANCED_WITHIN = 0.012
 #: A sweep's memory per worker below this is no cost at all. records/gthread-repeats: the
 #: container memory of one level differs by up to 1.0 MiB over five repeats (gthread 1 x 8
 #: at 40 VUs, 53.2-54.2 MiB); 4.0 is four times that, a judgement. records/default's sweep
@@ -581,9 +583,10 @@ def async_while_waiting(record: BenchRecord, roles: Roles) -> Verdict:
     return judge(detail, decide, held, [c for _, c in waits], found=_disagreements(*io))
 
 
-def _balance(case: Case) -> tuple[Figure, float, Figure] | None:
-    """(busiest worker's share, fair share, requests the master served) of a case over its
-    repeats, or None without per-worker counts or with a single worker."""
+def _balance(case: Case) -> tuple[Figure, float, Figure, float] | None:
+    """(busiest worker's share, fair share, requests the master served, one request's share
+    of the fewest any repeat served) of a case over its repeats, or None without
+    per-worker counts or with a single worker."""
     workers = settings(case).get("workers", 1)
     if not case.usage("served_top_share") or workers < 2:
         return None
@@ -591,7 +594,20 @@ def _balance(case: Case) -> tuple[Figure, float, Figure] | None:
     share = case.figure("served_top_share", f"{name}'s busiest worker's share", "{:.0%}", usage=True)
     master = Figure(f"requests {name}'s master served",
                     tuple(case.usage_values("served_by_master")) or (0,), "{:.0f}")
-    return share, 1 / workers, master
+    totals = [sum(counts) for counts in case.usage_values("served_by_worker") if sum(counts)]
+    return share, 1 / workers, master, 1 / min(totals) if totals else 0.0
+
+
+def balanced_spread(record: BenchRecord, configurations: Sequence[str]) -> float | None:
+    """The most the busiest worker's share exceeded its fair share, as a fraction of it,
+    over every level of ``configurations`` in ``record`` with per-worker counts (a
+    configuration whose workers accept only when free: the kernel's split, and its noise);
+    None where none has them. The source of BALANCED_WITHIN."""
+    excess = [max(counts) * len(counts) / sum(counts) - 1
+              for entry in record.levels
+              if entry.level.configuration in configurations and entry.usage
+              and len(counts := entry.usage.get("served_by_worker") or ()) > 1 and sum(counts)]
+    return max(excess) if excess else None
 
 
 def master_load_balances(record: BenchRecord, roles: Roles) -> Verdict:
@@ -607,9 +623,10 @@ def master_load_balances(record: BenchRecord, roles: Roles) -> Verdict:
     detail = (f"the master served {master} requests; the workers accept from the shared "
               f"socket: " + "; ".join(parts) + tail)
     served = [compare(b[2], ">", _count(0, "none")) for _, b in found]
-    balanced = [compare(share, "<=", threshold(fair * (1 + BALANCED_WITHIN),
-                                               "fair share x (1 + BALANCED_WITHIN)", "{:.0%}"))
-                for _, (share, fair, _) in found]
+    balanced = [compare(share, "<=", threshold(fair * (1 + BALANCED_WITHIN) + one,
+                                               "fair share x (1 + BALANCED_WITHIN) + one "
+                                               "request", "{:.1%}"))
+                for _, (share, fair, _, one) in found]
 
     def decide(served: list[bool], balanced: list[bool]) -> Outcome:
         if any(served) and all(balanced):

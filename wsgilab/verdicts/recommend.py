@@ -8,9 +8,9 @@ load side or the host ended its search, or its steps ran out still passing) is w
 recommendation says that it might hold more. Two capacities within SAME_CAPACITY of each
 other are decided by their repeats (``noise``; searched once each, only beyond
 SEARCH_SPREAD): the one whose every repeat held more, or
-*undecided* where the repeats straddle, and then one that runs more than one request at a
-time (one slow request stalls a lone sync worker), and of those the one that holds less
-memory. The
+*undecided* where the repeats straddle, and then, among those searched more than once
+where any was, one that runs more than one request at a time (one slow request stalls a
+lone sync worker), and of those the one that holds less memory. The
 runner (``make advise``) repeats the best two (``contenders``) whatever their first
 figures: one search here differs from the next by more than SAME_CAPACITY.
 """
@@ -210,6 +210,17 @@ def _weighed(best: dict, others: list[dict]) -> str:
     return f"; it runs in less memory ({_mib(best)})"
 
 
+def _unpicked(pool: list[dict], picked_from: list[dict]) -> str:
+    """The equals left out of the pick for being searched once, in words ('' where none)."""
+    once = [r["candidate"]["name"] for r in pool if r not in picked_from]
+    if not once:
+        return ""
+    return (f"; picked among those searched more than once "
+            f"({', '.join(r['candidate']['name'] for r in picked_from)}): one search of "
+            f"{', '.join(once)} says little about the size it was searched at (a sweep of "
+            f"its family would tell)")
+
+
 def choose(results: list[dict], cpus: float, target_rps: float | None = None) -> dict:
     """The recommendation from each candidate's measured result.
 
@@ -272,10 +283,17 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
     # memory, and say so.
     best = ranked[0]
     undecided = [r for r in ranked[1:] if not _decided(ranked[0], r)]
+    pool = [ranked[0], *undecided]
+    # Among equals, only a figure searched more than once is picked where any was: one
+    # search here lands anywhere within SEARCH_SPREAD of the next, so a single one says
+    # nothing about the size it was searched at (records/advise-gateway of 2026-12-06:
+    # gthread 1 x 43 picked for its memory at 288.5 req/s in one search; its family's
+    # sweep held 425.8 at 1 x 74).
+    picked_from = [r for r in pool if _tried(r)] or pool
     if undecided:
         # Equal within the noise: one that is not stopped by one slow request, then the
         # least memory.
-        best = min([ranked[0], *undecided],
+        best = min(picked_from,
                    key=lambda r: (stalls(r), r.get("memory_peak_bytes") or math.inf, -capacity(r)))
     runner = next((r for r in ranked if r is not best), None)
     if runner is None:
@@ -285,6 +303,7 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
         tied = [best, *others]
         repeated = any(_tried(r) for r in tied)
         short = [r["candidate"]["name"] for r in tied if _tried(r) and figure(r).repeats < 2]
+        weighed = [r for r in others if r in picked_from]
         reason = (f"as much as {', '.join(r['candidate']['name'] for r in others)} within the "
                   f"noise ({_line(best)}; " + "; ".join(_line(r) for r in others) + "): "
                   + (f"undecided: the repeats of {', '.join(short)} were lower bounds (the "
@@ -294,7 +313,8 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
                      f"{noise.WHAT_WOULD_DECIDE}" if repeated else
                      f"within SEARCH_SPREAD ({SEARCH_SPREAD:.0%}, how far two searches of one "
                      "configuration land here) in one search each, not repeated")
-                  + _weighed(best, others))
+                  + (_weighed(best, weighed) if weighed else "")
+                  + _unpicked(pool, picked_from))
     elif figure(best).repeats > 1 and figure(runner).repeats > 1:
         reason = (f"more than {runner['candidate']['name']} in every repeat, "
                   f"{capacity(best) / capacity(runner):.2f} x on the medians ({_line(best)}; "

@@ -148,8 +148,10 @@ class Workload:
         backend: ``(engine) -> dict``, facts read from the backend before each level
             (through the lab's engine, ``wsgilab.lab.engine.Engine.exec``), passed to
             ``expect`` as ``Facts.backend``.
-        observer: ``(engine, seconds) -> Observer``, started just before k6 and read
-            after it: a count the backend itself keeps (``Observer.figures``).
+        observer: ``(engine, probe, seconds) -> Observer``, started just before k6 and
+            read after it: a count the backend itself keeps (``Observer.figures``), asked
+            over HTTP through the front end (``wsgilab.lab.probe.Probe.backend``) where
+            the backend answers there, else through the engine.
         restart_after: ``(level) -> bool``: the level leaves state in its configuration's
             processes that would change the next level (a connection pool holding the
             database's connections); the bench restarts the container after it.
@@ -172,7 +174,7 @@ class Workload:
     isolated: bool = False
     containers: tuple[str, ...] = ()
     backend: Callable[[object], dict] | None = None
-    observer: Callable[[object, float], Observer] | None = None
+    observer: Callable[[object, object, float], Observer] | None = None
     restart_after: Callable[[Level], bool] | None = None
     service_param: str = ""
     order: int = 50

@@ -207,7 +207,7 @@ class ActiveQueries(Observer):
     SAMPLE_S by one psql session inside its container, for a bounded number of samples
     (the level's length): ``db_active_peak`` (the highest sample), ``db_samples``."""
 
-    def __init__(self, engine, seconds: float) -> None:
+    def __init__(self, engine, probe, seconds: float) -> None:
         self.engine = engine
         self.samples = int(seconds / SAMPLE_S) + 1
         self.output: list[str] = []

@@ -2,7 +2,8 @@
 
 Three observers per level, each checked against ``theory.real_io_checks``: the client's
 Little's law, the app's ``X-Inflight`` peak, and the upstream service's own peak of
-requests in flight (``UpstreamPeak``: reset before the level, read after it).
+requests in flight (``UpstreamPeak``: reset before the level, read after it, over HTTP
+through the front end).
 
 Which client blocks which event loop (``blocks_loop``), with sources:
 
@@ -28,8 +29,6 @@ calls wait at once, not how fast this machine parses HTTP.
 
 from __future__ import annotations
 
-import json
-
 from wsgilab.model.levels import Level
 from wsgilab.model.load import Closed
 from wsgilab.model.results import LevelResult
@@ -46,11 +45,9 @@ from wsgilab.workloads.base import (
 
 #: The clients the app offers (services/app/labapp/upstream.py CLIENTS).
 CLIENTS = ("requests", "pycurl")
-#: The upstream service (compose/upstream.yml) and its own statistics, read from inside it.
+#: The upstream service (compose/upstream.yml), whose own statistics the front end answers
+#: for (``/_lab/upstream/stats``: services/nginx/nginx.conf).
 SERVICE = "upstream"
-_STATS = ("import json, urllib.request as u; "
-          "r = u.urlopen(u.Request('http://127.0.0.1:8081/stats{path}', method='{method}'), "
-          "timeout=5); print(r.read().decode())")
 
 UPSTREAM_MS = Param("upstream_ms", "UPSTREAM_MS", 500, low=1, high=2000, unit="milliseconds",
                     help="milliseconds the upstream service waits before it answers")
@@ -76,33 +73,32 @@ def blocks_loop(client: str, loop: str | None) -> tuple[str, str]:
     return COOPERATIVE, "urllib3 is pure Python on the socket module the loop patched"
 
 
-def _stats(engine, path: str = "", method: str = "GET") -> dict:
-    """The upstream service's own statistics, asked inside its container by the engine.
+def _stats(probe, path: str = "", method: str = "GET") -> dict:
+    """The upstream service's own statistics, asked over HTTP through the front end
+    (``Probe.backend``): no engine, so they read the same where the upstream runs on
+    another machine.
 
     Raises:
-        ObserverError: the container is not running, or the request failed.
+        ObserverError: no answer (the service is not running, or the request failed).
     """
     try:
-        status, output = engine.exec(SERVICE, ["python3", "-c", _STATS.format(path=path, method=method)])
-    except RuntimeError as exc:  # the engine's EngineError
-        raise ObserverError(str(exc)) from None
-    if status != 0:
-        raise ObserverError(f"{SERVICE} /stats failed: {output[-300:]}")
-    return json.loads(output)
+        return probe.backend(SERVICE, path, method)
+    except ConnectionError as exc:
+        raise ObserverError(f"{SERVICE}'s own count: {exc}") from None
 
 
 class UpstreamPeak(Observer):
     """The upstream service's own peak of requests in flight during the level:
     ``upstream_peak``, and the requests it served (``upstream_served``)."""
 
-    def __init__(self, engine, seconds: float) -> None:
-        self.engine = engine
+    def __init__(self, engine, probe, seconds: float) -> None:
+        self.probe = probe
 
     def start(self) -> None:
-        self.before = _stats(self.engine, "/reset", "POST")
+        self.before = _stats(self.probe, "/reset", "POST")
 
     def figures(self) -> dict:
-        after = _stats(self.engine)
+        after = _stats(self.probe)
         return {"upstream_peak": after["peak"],
                 "upstream_served": after["served"] - self.before["served"]}
 
