@@ -2,9 +2,10 @@
 turns this engine into a single-node swarm for about two minutes, and leaves it).
 
 The test starts a swarm only where none is active (a swarm it did not start is not its
-to change), on loopback, labels the node for both kinds of task, deploys one bounded
+to change), on loopback, with the compose lab down (running, it is taken down and started
+again after), labels the node for both kinds of task, deploys one bounded
 configuration from the lab's own model (``swarm.stack``) and its load as a replicated
-job of two k6 tasks (``swarm.load``), reads each task's summary from its log, and checks
+service of two k6 tasks (``swarm.load``), reads each task's summary from its log, and checks
 what the compose engine checks: the peak in flight equals the configuration's cap. It
 removes both stacks and leaves the swarm, whatever happens: the engine as it found it.
 """
@@ -70,21 +71,33 @@ def single_node_swarm():
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
     if state != "inactive":
         pytest.skip(f"this engine's swarm is {state}: not this test's to change")
-    compose.up()  # the lab's images, built as `make up` builds them
-    swarm.build_load_image()
-    # swarm init adds docker_gwbridge, and leaving keeps it: removed after, if it was not here.
-    bridge = docker("network", "ls", "-q", "--filter", "name=^docker_gwbridge$").strip()
-    docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
+    # The lab's images, built as `make up` builds them, without starting it: containers
+    # of a bridge network that were running across swarm init and leave no longer resolve
+    # each other's names (measured here, Docker 26.1: nginx's "could not be resolved",
+    # 502 for every configuration, until they were recreated).
+    was_up = bool(compose.compose("ps", "--quiet", capture=True).split())
+    if was_up:
+        compose.down()
     try:
-        node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
-        docker("node", "update", "--label-add", f"{swarm.NODE_LABEL}=both", node)
-        yield
+        compose.build()
+        swarm.build_load_image()
+        # swarm init adds docker_gwbridge, and leaving keeps it: removed after, if it was
+        # not here.
+        bridge = docker("network", "ls", "-q", "--filter", "name=^docker_gwbridge$").strip()
+        docker("swarm", "init", "--advertise-addr", "127.0.0.1", "--listen-addr", "127.0.0.1:2377")
+        try:
+            node = docker("info", "--format", "{{.Swarm.NodeID}}").strip()
+            docker("node", "update", "--label-add", f"{swarm.NODE_LABEL}=both", node)
+            yield
+        finally:
+            for stack in (f"{swarm.STACK}-load", swarm.STACK):
+                docker("stack", "rm", stack, check=False)
+            docker("swarm", "leave", "--force", check=False)
+            if not bridge:
+                docker("network", "rm", "docker_gwbridge", check=False)
     finally:
-        for stack in (f"{swarm.STACK}-load", swarm.STACK):
-            docker("stack", "rm", stack, check=False)
-        docker("swarm", "leave", "--force", check=False)
-        if not bridge:
-            docker("network", "rm", "docker_gwbridge", check=False)
+        if was_up:  # the lab as the test found it: running, its containers made anew
+            compose.up()
 
 
 def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(single_node_swarm, tmp_path):

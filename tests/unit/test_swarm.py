@@ -51,6 +51,21 @@ def test_nothing_is_published_and_the_hardening_that_swarm_takes_is_kept(model):
     assert load["image"] == swarm.LOAD_IMAGE
 
 
+def test_a_read_only_root_keeps_its_writable_tmp_as_a_tmpfs_mount(model):
+    """A stack ignores compose's ``tmpfs`` key: every read-only service, the load too, gets
+    its tmpfs as a mount (measured: without, the load's nginx could not start)."""
+    (load,) = swarm.load("gunicorn-sync", "io.js", {}, Closed(8), 2, 10, 2, ["backend"])["services"].values()
+    for name, svc in {**swarm.stack(model)["services"], "load": load}.items():
+        assert "tmpfs" not in svc, f"{name}: a tmpfs key, which docker stack deploy ignores"
+        if svc.get("read_only"):
+            assert {"type": "tmpfs", "target": "/tmp"}.items() <= (svc.get("volumes") or [{}])[0].items(), \
+                f"{name}: expected a tmpfs mount at /tmp, got {svc.get('volumes')}"
+    postgres = swarm.stack(model)["services"]["postgres"]
+    assert postgres["volumes"] == [{"type": "tmpfs", "target": "/tmp", "tmpfs": {"size": 160 << 20}}]
+    with pytest.raises(ValueError, match="a size must be"):
+        swarm.tmpfs_mounts(["/tmp:size=lots"])
+
+
 def test_what_swarm_cannot_say_is_named_never_dropped(model):
     left = swarm.left_out(model)
     pinned = [n for n, s in model["services"].items() if s.get("cpuset")]

@@ -6,7 +6,8 @@ resolved compose model, ``wsgilab.lab.compose.config``) into a stack file for
 how to run one on several machines and what differs from compose.
 
 - Each service keeps its image, command, environment, user, read-only root, dropped
-  capabilities, tmpfs, healthcheck and stop signal. Its limits become
+  capabilities, healthcheck and stop signal, and its tmpfs as a tmpfs mount (a stack
+  ignores compose's ``tmpfs`` key). Its limits become
   ``deploy.resources.limits`` (CPUs, memory, pids) and, equal to them, its reservations,
   so that the scheduler places it only where they are free (Docker docs, "Compose Deploy
   Specification": ``resources``). It runs one replica (the lab measures one container),
@@ -79,7 +80,7 @@ BASE_URL = "http://127.0.0.1:8080"
 FRONT_END_WAIT_S = 10
 #: Compose keys carried as they are (the stack file format takes them).
 CARRIED = ("image", "command", "entrypoint", "environment", "labels", "user", "read_only",
-           "tmpfs", "cap_drop", "cap_add", "healthcheck", "stop_signal", "stop_grace_period",
+           "cap_drop", "cap_add", "healthcheck", "stop_signal", "stop_grace_period",
            "ulimits")
 #: Compose keys a swarm service cannot take, and why: named for each service that declares
 #: one (``refused``), never dropped silently.
@@ -96,8 +97,9 @@ LEFT_OUT = {
     "profiles": "compose profiles choose what `up` starts; a stack deploys what it lists",
 }
 #: Compose keys said another way on a swarm: compose's ``restart: "no"`` as the restart
-#: policy ``none``; each compose network as an overlay of the stack.
-TRANSLATED = frozenset({"restart", "networks"})
+#: policy ``none``; each compose network as an overlay of the stack; ``tmpfs`` as a tmpfs
+#: mount (``tmpfs_mounts``).
+TRANSLATED = frozenset({"restart", "networks", "tmpfs"})
 #: Keys of a resolved compose service that say nothing swarm needs (compose's own).
 IGNORED = frozenset({"container_name", "pull_policy", "init"})
 #: k6 in the swarm: its task's CPUs and memory, as on a cluster (``kubernetes.LOAD_CPU``).
@@ -154,6 +156,35 @@ def _placement(nodes: str) -> str:
     return f"node.labels.{NODE_LABEL} != {other}"
 
 
+def tmpfs_mounts(entries: list[str] | str | None) -> list[dict]:
+    """Compose's ``tmpfs`` entries (``/tmp`` or ``/tmp:size=64m,mode=1777``) as the long
+    volume syntax's tmpfs mounts: a stack ignores the ``tmpfs`` key (Docker docs, "tmpfs
+    mounts": ``--tmpfs`` cannot be used with swarm services, ``--mount`` must), and a
+    read-only root then has no writable /tmp (measured: the load's nginx stopped at
+    ``mkdir() "/tmp/client_body" failed (30: Read-only file system)``). A ``size`` is
+    kept in bytes; other options are left to the mount's defaults (mode 1777).
+
+    Raises:
+        ValueError: a size that is not a number of bytes with an optional k, m or g.
+    """
+    if isinstance(entries, str):
+        entries = [entries]
+    mounts = []
+    for entry in entries or []:
+        target, _, options = entry.partition(":")
+        mount: dict = {"type": "tmpfs", "target": target}
+        for option in filter(None, options.split(",")):
+            key, _, value = option.partition("=")
+            if key == "size":
+                units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+                number, unit = (value[:-1], value[-1].lower()) if value[-1:].isalpha() else (value, "")
+                if not number.isdigit() or unit not in ("", *units):
+                    raise ValueError(f"tmpfs {entry!r}: a size must be bytes, or k, m or g")
+                mount["tmpfs"] = {"size": int(number) * units.get(unit, 1)}
+        mounts.append(mount)
+    return mounts
+
+
 def service(name: str, svc: dict) -> dict:
     """One resolved compose service as a swarm service.
 
@@ -180,6 +211,8 @@ def service(name: str, svc: dict) -> dict:
         "update_config": {"order": "stop-first"},
     }
     found["networks"] = sorted(svc.get("networks") or {"backend": None})
+    if svc.get("tmpfs"):
+        found["volumes"] = tmpfs_mounts(svc["tmpfs"])
     left = refused(svc)
     if left:
         found["labels"] = {**(found.get("labels") or {}),
@@ -255,7 +288,8 @@ def load(target: str, script: str, params: dict[str, str], level_load: Load, ins
         "image": image,
         "entrypoint": ["/bin/sh", "-c", LOAD_SCRIPT, "load", script],
         "environment": env,
-        "user": "10001:10001", "read_only": True, "cap_drop": ["ALL"], "tmpfs": ["/tmp"],
+        "user": "10001:10001", "read_only": True, "cap_drop": ["ALL"],
+        "volumes": tmpfs_mounts(["/tmp"]),
         # The front end's two descriptors per proxied request (compose/nginx.yml's).
         "ulimits": {"nofile": {"soft": 8192, "hard": 8192}},
         "networks": networks,
