@@ -416,13 +416,13 @@ def test_a_tie_is_decided_by_repeats_or_called_undecided():
 
 
 def test_among_equals_a_figure_searched_once_is_not_picked_over_repeated_ones():
-    # records/advise-gateway of 2026-12-06: gthread 1 x 43 (288.5 req/s, one search, 48 MiB)
-    # tied with gevent 1 x 1000 (337.5, 295.5-341.2 over 3) and was picked for its memory;
-    # its family's sweep then held 425.8 at 1 x 74.
-    results = [_result("gevent-1x1000", "gunicorn gevent", 337.5, 62,
-                       repeats=[337.5, 295.5, 341.2]),
-               _result("granian-1x47", "granian", 299.0, 63, repeats=[299.0, 290.0, 325.2]),
-               _result("gthread-1x43", "gunicorn gthread", 288.5, 48)]
+    # records/advise-gateway of 2026-12-06 21:31: gthread 1 x 43 (one search, the least
+    # memory) tied with gevent 1 x 1000 (repeated) and was picked for its memory; its
+    # family's sweep then held far more at 1 x 74.
+    once = 100.0 * (1 - recommend.SEARCH_SPREAD) + 1.0  # within the noise of one search
+    results = [_result("gevent-1x1000", "gunicorn gevent", 100.0, 62, repeats=[100.0, 90.0, 102.0]),
+               _result("granian-1x47", "granian", 95.0, 63, repeats=[95.0, 99.0, 92.0]),
+               _result("gthread-1x43", "gunicorn gthread", once, 48)]
     rec = recommend.choose(results, cpus=1.0)
     assert rec["best"] == "gevent-1x1000", f"expected the lighter repeated one, got {rec}"
     assert set(rec["undecided"]) == {"granian-1x47", "gthread-1x43"}, rec["undecided"]
@@ -653,8 +653,16 @@ def test_a_recommendation_is_checked_against_the_sweep_of_its_family():
     said = advice_report.sweep_check(advised, far)
     assert "the search missed it" in said and "1.33 x" in said, \
         f"expected 500 / 375 = 1.33 named (beyond SEARCH_SPREAD), got {said}"
-    other = _advise_record([_result("waitress-80", "waitress", 450.0, 70)], "waitress")
-    assert "does not check" in advice_report.sweep_check(advised, other)
+    other = _advise_record([_result("waitress-80", "waitress", 500.0, 70)], "waitress")
+    said = advice_report.sweep_check(advised, other)
+    assert "does not check" in said and "1.33 x the recommendation's highest repeat" in said, \
+        f"expected another family's 500 against 375 named as beyond the noise, got {said}"
+    other = _advise_record([_result("waitress-80", "waitress", 400.0, 70)], "waitress")
+    said = advice_report.sweep_check(advised, other)
+    assert "does not check" in said and "within SEARCH_SPREAD" in said, said
+    other = _advise_record([_result("waitress-80", "waitress", 200.0, 70)], "waitress")
+    said = advice_report.sweep_check(advised, other)
+    assert "0.53 x the recommendation's highest repeat, below it" in said, said
 
 
 def test_two_runs_agree_on_one_pick_or_on_a_tie_and_else_disagree():

@@ -13,6 +13,7 @@ from wsgilab import report
 from wsgilab.model.record import BenchRecord
 from wsgilab.report.tables import claims_table, scenario_rows, shown_verdicts
 from wsgilab.studies import faults
+from wsgilab.studies.faults.base import oom_kills
 from wsgilab.verdicts import claims
 from wsgilab.verdicts.claims import DOES_NOT_HOLD, HOLDS
 
@@ -82,3 +83,21 @@ def test_the_oom_and_thread_exhaustion_outcomes_reach_their_claims(record):
     threads = claims.scenario_outcome(record, "threads", "flask-threaded")
     assert sync_oom and threads, "the stored run lacks the memory or threads outcome"
     assert threads["summary"] in verdict(record, 18).detail
+
+
+class _Health:
+    """A Context stand-in whose instrument answers (or not) over HTTP."""
+
+    def __init__(self, events):
+        self.events = events
+
+    def health(self, service):
+        if self.events is None:
+            raise ConnectionError("no answer")
+        return {"container": {"memory_events": self.events}}
+
+
+def test_oom_kills_are_read_from_the_instrument_over_http_not_inside_the_container():
+    assert oom_kills(_Health({"oom_kill": 2, "max": 5}), "gunicorn-sync") == 2
+    assert oom_kills(_Health({}), "gunicorn-sync") is None, "a kernel that counts none"
+    assert oom_kills(_Health(None), "gunicorn-sync") is None, "an instrument that does not answer"

@@ -306,13 +306,16 @@ def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
     if families.get(best["candidate"]["family"]).name != families.get(family).name:
         # Another family's sweep checks nothing of the pick's own sizing, but says whether
         # the family held more than the pick anywhere: what the search around the law missed.
-        beyond = recommend.beyond_noise(recommend.capacity(top), highest)
+        above = recommend.beyond_noise(recommend.capacity(top), highest)
+        below = recommend.beyond_noise(highest, recommend.capacity(top))
         return (said + f": the recommendation, {best['candidate']['name']}, is of another "
                 f"family, which this sweep does not check; its best measured to the top, "
                 f"{top['candidate']['name']}, held {held(top)}, "
                 + (f"{recommend.capacity(top) / highest:.2f} x the recommendation's highest "
                    f"repeat, beyond SEARCH_SPREAD: a size of this family the search around "
-                   f"the law did not try held more" if beyond else
+                   f"the law did not try held more" if above else
+                   f"{recommend.capacity(top) / highest:.2f} x the recommendation's highest "
+                   "repeat, below it beyond SEARCH_SPREAD" if below else
                    "within SEARCH_SPREAD of the recommendation's highest repeat") + ".")
     within = not recommend.beyond_noise(recommend.capacity(top), highest)
     same = top["candidate"]["name"] == best["candidate"]["name"]

@@ -97,7 +97,8 @@ class Context:
     Attributes:
         run: the run (``wsgilab.lab.run.Run``): its session owns every change to a
             container and puts each back (``restore``, and the session's end); its engine
-            reads inside containers; its probe asks each configuration's instrument.
+            signals processes inside containers and runs the lab's own client there; its
+            probe asks each configuration's instrument, where every figure is read.
         name: the scenario's name: its levels' files go in that subfolder of the run's.
         roles: ``{role: [configuration, ...]}``: scenarios name the configurations they
             need by role (``configuration``).
@@ -232,20 +233,14 @@ class Context:
         if status != 0:
             raise RuntimeError(f"could not signal {pid} in {service}: {output}")
 
-    def read_file(self, service: str, path: str) -> str:
-        """A file inside ``service``'s container ('' when it cannot be read)."""
-        status, output = self.run.engine.exec(service, ["cat", path])
-        return output if status == 0 else ""
-
 
 def oom_kills(ctx: Context, service: str) -> int | None:
-    """The kernel's count of OOM kills in ``service``'s cgroup (v1 ``memory.oom_control``,
-    v2 ``memory.events``), or None when neither is readable."""
-    for path, key in (("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
-                      ("/sys/fs/cgroup/memory.events", "oom_kill")):
-        for line in ctx.read_file(service, path).splitlines():
-            name, _, value = line.partition(" ")
-            if name == key:
-                return int(value)
-    return None
-
+    """The kernel's count of OOM kills in ``service``'s cgroup, as its instrument reports
+    it over HTTP (``/_lab/health``'s ``container.memory_events``, from v1
+    ``memory.oom_control`` or v2 ``memory.events``), or None when it reports none or does
+    not answer."""
+    try:
+        events = ctx.health(service)["container"].get("memory_events") or {}
+    except (ConnectionError, KeyError):
+        return None
+    return events.get("oom_kill")
