@@ -92,7 +92,7 @@ GIL_CPU_SLACK = 0.10
 #: repeats at 10 and 40 VUs: 0.6 points above fair, 0.012 of it (``balanced_spread``
 #: recomputes it from the record, a unit test compares). It was 0.20, a judgement: with it
 #: claim 8 read undecided in one default run and "does not hold" in the next, since
-#: gthread 2 x 4's busiest share (56-73% over fourteen levels in four runs) straddled 60%.
+#: gthread 2 x 4's busiest share (56-73% over seventeen levels in five runs) straddled 60%.
 BALANCED_WITHIN = 0.012
 #: A sweep's memory per worker below this is no cost at all. records/gthread-repeats: the
 #: container memory of one level differs by up to 1.0 MiB over five repeats (gthread 1 x 8
