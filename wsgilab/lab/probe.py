@@ -27,6 +27,20 @@ HEALTH_PATH = "/_lab/health"
 BACKENDS_PATH = "/_lab"
 
 
+def _answer(url: str, method: str, timeout_s: float) -> dict:
+    """The JSON ``url`` answers to ``method``.
+
+    Raises:
+        ConnectionError: no 200 answer, or no JSON, within ``timeout_s`` seconds.
+    """
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method=method),
+                                    timeout=timeout_s) as resp:
+            return json.load(resp)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise ConnectionError(f"{method} {url} did not answer: {exc}") from exc
+
+
 @dataclass(frozen=True)
 class Probe:
     """The instrument of each configuration behind the front end at ``base_url``."""
@@ -41,12 +55,7 @@ class Probe:
         Raises:
             ConnectionError: no 200 answer within ``timeout_s`` seconds.
         """
-        url = f"{self.base_url}/{service}{HEALTH_PATH}"
-        try:
-            with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-                return json.load(resp)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ConnectionError(f"{url} did not answer: {exc}") from exc
+        return _answer(f"{self.base_url}/{service}{HEALTH_PATH}", "GET", timeout_s)
 
     def backend(self, name: str, path: str = "", method: str = "GET",
                 timeout_s: float = 10.0) -> dict:
@@ -56,13 +65,7 @@ class Probe:
         Raises:
             ConnectionError: no 200 answer within ``timeout_s`` seconds.
         """
-        url = f"{self.base_url}{BACKENDS_PATH}/{name}/stats{path}"
-        try:
-            req = urllib.request.Request(url, method=method)
-            with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-                return json.load(resp)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ConnectionError(f"{method} {url} did not answer: {exc}") from exc
+        return _answer(f"{self.base_url}{BACKENDS_PATH}/{name}/stats{path}", method, timeout_s)
 
     def wait_reachable(self, service: str, timeout_s: float = 30.0, poll_s: float = 0.25) -> dict:
         """Wait until ``service`` answers its health check through nginx; return the answer.

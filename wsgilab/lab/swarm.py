@@ -156,6 +156,10 @@ def _placement(nodes: str) -> str:
     return f"node.labels.{NODE_LABEL} != {other}"
 
 
+#: A tmpfs size's suffixes (``size=160m``), in bytes.
+_SIZE_UNITS = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
 def tmpfs_mounts(entries: list[str] | str | None) -> list[dict]:
     """Compose's ``tmpfs`` entries (``/tmp`` or ``/tmp:size=64m,mode=1777``) as the long
     volume syntax's tmpfs mounts: a stack ignores the ``tmpfs`` key (Docker docs, "tmpfs
@@ -176,11 +180,10 @@ def tmpfs_mounts(entries: list[str] | str | None) -> list[dict]:
         for option in filter(None, options.split(",")):
             key, _, value = option.partition("=")
             if key == "size":
-                units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
                 number, unit = (value[:-1], value[-1].lower()) if value[-1:].isalpha() else (value, "")
-                if not number.isdigit() or unit not in ("", *units):
+                if not number.isdigit() or unit not in ("", *_SIZE_UNITS):
                     raise ValueError(f"tmpfs {entry!r}: a size must be bytes, or k, m or g")
-                mount["tmpfs"] = {"size": int(number) * units.get(unit, 1)}
+                mount["tmpfs"] = {"size": int(number) * _SIZE_UNITS.get(unit, 1)}
         mounts.append(mount)
     return mounts
 

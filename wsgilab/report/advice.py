@@ -302,28 +302,27 @@ def sweep_check(record: BenchRecord, sweep: BenchRecord) -> str:
     if not exact:
         return said + ": no configuration of it was measured to its top."
     top = max(exact, key=recommend.capacity)
-    highest = max(recommend.figure(best).values)
+    top_rps, highest = recommend.capacity(top), max(recommend.figure(best).values)
+    above = recommend.beyond_noise(top_rps, highest)
     if families.get(best["candidate"]["family"]).name != families.get(family).name:
         # Another family's sweep checks nothing of the pick's own sizing, but says whether
         # the family held more than the pick anywhere: what the search around the law missed.
-        above = recommend.beyond_noise(recommend.capacity(top), highest)
-        below = recommend.beyond_noise(highest, recommend.capacity(top))
+        ratio = f"{top_rps / highest:.2f} x the recommendation's highest repeat"
         return (said + f": the recommendation, {best['candidate']['name']}, is of another "
                 f"family, which this sweep does not check; its best measured to the top, "
                 f"{top['candidate']['name']}, held {held(top)}, "
-                + (f"{recommend.capacity(top) / highest:.2f} x the recommendation's highest "
-                   f"repeat, beyond SEARCH_SPREAD: a size of this family the search around "
+                + (f"{ratio}, beyond SEARCH_SPREAD: a size of this family the search around "
                    f"the law did not try held more" if above else
-                   f"{recommend.capacity(top) / highest:.2f} x the recommendation's highest "
-                   "repeat, below it beyond SEARCH_SPREAD" if below else
+                   f"{ratio}, below it beyond SEARCH_SPREAD"
+                   if recommend.beyond_noise(highest, top_rps) else
                    "within SEARCH_SPREAD of the recommendation's highest repeat") + ".")
-    within = not recommend.beyond_noise(recommend.capacity(top), highest)
+    within = not above
     same = top["candidate"]["name"] == best["candidate"]["name"]
     verdict = ("within its spread" if within else
                "the same configuration, measured higher by the sweep than in any of the "
-               f"run's repeats ({recommend.capacity(top) / highest:.2f} x): the spread between "
+               f"run's repeats ({top_rps / highest:.2f} x): the spread between "
                "runs is wider than within one" if same else
-               f"below the sweep's best by {recommend.capacity(top) / highest:.2f} x its "
+               f"below the sweep's best by {top_rps / highest:.2f} x its "
                "highest repeat: the search missed it")
     bounds = ", ".join(f"{r['candidate']['name']} {held(r)}"
                        for r in points if recommend.lower_bound(r))

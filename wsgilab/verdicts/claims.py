@@ -603,10 +603,11 @@ def balanced_spread(record: BenchRecord, configurations: Sequence[str]) -> float
     over every level of ``configurations`` in ``record`` with per-worker counts (a
     configuration whose workers accept only when free: the kernel's split, and its noise);
     None where none has them. The source of BALANCED_WITHIN."""
-    excess = [max(counts) * len(counts) / sum(counts) - 1
+    # served_top_share is measure.py's (None for a single worker), its workers the counts'.
+    excess = [entry.usage["served_top_share"] * len(entry.usage["served_by_worker"]) - 1
               for entry in record.levels
               if entry.level.configuration in configurations and entry.usage
-              and len(counts := entry.usage.get("served_by_worker") or ()) > 1 and sum(counts)]
+              and entry.usage.get("served_top_share")]
     return max(excess) if excess else None
 
 

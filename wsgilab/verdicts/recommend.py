@@ -300,7 +300,7 @@ def choose(results: list[dict], cpus: float, target_rps: float | None = None) ->
     if runner is None:
         reason = f"the only candidate measured to its top: {_line(best)}"
     elif undecided:
-        others = [r for r in [ranked[0], *undecided] if r is not best]
+        others = [r for r in pool if r is not best]
         tied = [best, *others]
         repeated = any(_tried(r) for r in tied)
         short = [r["candidate"]["name"] for r in tied if _tried(r) and figure(r).repeats < 2]
