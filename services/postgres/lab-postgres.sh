@@ -32,4 +32,9 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
         rmdir "$init_socket"
     fi
 fi
+# The lab's agent beside the database (labinstrument.agent): the container's counters
+# and the database's own figures over HTTP. It exits 0 on SIGTERM: the postmaster, its
+# parent once this script execs, would take a child killed by a signal for a crashed
+# backend.
+python3 -m labinstrument.agent --postgres &
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories=/tmp "$@"

@@ -10,6 +10,9 @@ keeps their peak, the third observer of the ``upstream`` workload:
     POST /stats/reset          set the peak to the requests in flight now
     GET /healthz               {"status": "ok"}
 
+The lab's agent (``labinstrument.agent``), forked before it serves, answers the container's
+counters on a port of its own.
+
 A malformed or out-of-range ``ms`` is a 400 with a JSON message.
 """
 
@@ -20,6 +23,8 @@ import os
 import re
 
 from aiohttp import web
+
+from labinstrument import agent
 
 #: Longest delay accepted, ms (the app's own /io bound).
 MAX_DELAY_MS = 20_000
@@ -66,6 +71,7 @@ def make_app() -> web.Application:
 
 
 if __name__ == "__main__":
+    agent.start()  # the container's counters over HTTP (labinstrument.agent)
     # backlog: above the most connections the lab's configurations can open at once.
     web.run_app(make_app(), host="0.0.0.0", port=int(os.environ.get("PORT", "8081")),
                 backlog=4096, access_log=None, print=None)

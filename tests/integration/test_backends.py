@@ -12,8 +12,7 @@ import pytest
 from support import health
 from wsgilab import families as servers
 from wsgilab.lab import compose
-from wsgilab.lab.engine import DockerEngine
-from wsgilab.lab.probe import DEFAULT_BASE_URL
+from wsgilab.lab.probe import DEFAULT_BASE_URL, Probe
 from wsgilab.workloads import db
 
 #: The configurations gevent or eventlet patch (their servers' own worker classes).
@@ -24,7 +23,7 @@ PATCHED_BY = {"gunicorn-gevent": "gevent", "gunicorn-gevent-preload": "gevent",
 def test_max_connections_is_what_compose_declares(lab):
     command = compose.config()["services"][db.DATABASE]["command"]
     declared = int(re.search(r"max_connections=(\d+)", " ".join(command)).group(1))
-    running = db.backend(DockerEngine())["max_connections"]
+    running = db.backend(Probe())["max_connections"]
     assert running == declared, (
         f"compose declares max_connections={declared}; PostgreSQL runs {running}")
 

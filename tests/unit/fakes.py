@@ -21,9 +21,9 @@ from dataclasses import replace
 from support import FakeCompose
 from wsgilab import families, workloads
 from wsgilab.lab.compose import ComposeError
-from wsgilab.lab.engine import Engine, EngineError, Snapshot, State
+from wsgilab.lab.engine import Engine, EngineError, State
 from wsgilab.lab.measure import judge
-from wsgilab.lab.probe import DEFAULT_BASE_URL
+from wsgilab.lab.probe import DEFAULT_BASE_URL, Snapshot
 from wsgilab.model import interpreters
 from wsgilab.model.facts import Configuration, Facts
 from wsgilab.model.levels import Level, cpuset_size
@@ -42,9 +42,9 @@ BACKENDS = {
     "postgres": State(None, 1.0, FRONT_END_CPUSET, 512 * MIB, 512 * MIB, 256),
     "upstream": State(None, 0.5, FRONT_END_CPUSET, 128 * MIB, 128 * MIB, 128),
 }
-#: What PostgreSQL answers ``SHOW max_connections``, ``SHOW superuser_reserved_connections``
-#: and the count of sessions open (``workloads.db.backend``).
-POSTGRES_SHOW = "100\n3\n0\n"
+#: What the database's agent answers for its settings (``workloads.db.backend``).
+POSTGRES_SETTINGS = {"max_connections": 100, "superuser_reserved_connections": 3,
+                     "sessions_open": 0}
 #: One slice of the cpu endpoint's work on each app image, microseconds (``run_once``).
 SLICE_US = {"wsgi-lab/app-demo:dev": 50.0, "wsgi-lab/app-demo:py3.13": 48.0,
             "wsgi-lab/app-demo:py3.13t": 56.0}
@@ -67,7 +67,7 @@ class FakeEngine(Engine):
     Attributes:
         calls: every change asked for, in order: ``("recreate", services, env, force)``,
             ``("cpuset", service, cpuset)``, ``("stop", s)``, ``("start", s)``,
-            ``("restart", s)``, ``("remove", s)``, ``("up",)``, ``("wait_idle", s)``,
+            ``("restart", s)``, ``("remove", s)``, ``("up",)``,
             ``("run_once", image, cpuset, as_declared)``.
         live: the running state of each service; env: the variables each was created with.
         unhealthy: ``(service, env items)`` whose recreation does not come up healthy
@@ -83,7 +83,6 @@ class FakeEngine(Engine):
         self.stopped: dict[str, State] = {}
         self.unhealthy: set[tuple[str, tuple]] = set()
         self.service_logs: dict[str, str] = {}
-        self._cpu_ns: dict[str, int] = {}
 
     # --- the model ------------------------------------------------------------------
     def services(self) -> list[str]:
@@ -126,13 +125,6 @@ class FakeEngine(Engine):
     def running(self, service: str) -> State | None:
         return self.live.get(service)
 
-    def stats(self, service: str) -> Snapshot:
-        if service not in self.live:
-            raise EngineError(f"{service} is not running")
-        self._cpu_ns[service] = self._cpu_ns.get(service, 0) + 1_000_000  # 1 ms a reading
-        return Snapshot(cpu_ns=self._cpu_ns[service], memory_bytes=120 * MIB,
-                        memory_max_bytes=130 * MIB, pids=6)
-
     def logs(self, service: str, tail: int = 60) -> str:
         return self.service_logs.get(service, "")
 
@@ -140,8 +132,6 @@ class FakeEngine(Engine):
         self.calls.append(("exec", service, tuple(argv)))
         if service not in self.live:
             raise EngineError(f"{service} is not running")
-        if argv[0] == "psql":
-            return 0, POSTGRES_SHOW
         if argv[0] == "cat" and argv[1].endswith("memory.events"):
             return 0, "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n"
         if argv[0] == "cat":
@@ -205,13 +195,6 @@ class FakeEngine(Engine):
     def remove_project(self, name: str) -> None:
         self.calls.append(("remove_project", name))
 
-    def wait_idle(self, service: str, timeout_s: float = 60.0, window_s: float = 0.5) -> float:
-        self.calls.append(("wait_idle", service))
-        if service not in self.live:
-            raise EngineError(f"{service} is not running")
-        return 0.0
-
-
 class FakeProbe:
     """Each configuration's instrument, as ``Probe`` asks it through nginx: what its
     container runs, as the instrument would report it.
@@ -219,12 +202,36 @@ class FakeProbe:
     Attributes:
         unreachable: services that never answer (``ConnectionError``).
         asked: every service asked, in order.
+        idled: every service waited on until idle (``wait_idle``), in order.
     """
 
     def __init__(self, engine: FakeEngine, base_url: str = DEFAULT_BASE_URL) -> None:
         self.engine, self.base_url = engine, base_url
         self.unreachable: set[str] = set()
         self.asked: list[str] = []
+        self.idled: list[str] = []
+        self._cpu_ns: dict[str, int] = {}
+
+    def _agent_of(self, container: str) -> None:
+        if self.engine.running(container) is None or container in self.unreachable:
+            raise ConnectionError(f"{self.base_url}/_lab/{container}/ did not answer")
+
+    def agent(self, container: str, route: str, timeout_s: float = 10.0, **params) -> dict:
+        self._agent_of(container)
+        if route == "postgres/settings":
+            return dict(POSTGRES_SETTINGS)
+        raise ConnectionError(f"{self.base_url}/_lab/{container}/{route}: 404")
+
+    def counters(self, container: str, timeout_s: float = 5.0) -> Snapshot:
+        self._agent_of(container)
+        self._cpu_ns[container] = self._cpu_ns.get(container, 0) + 1_000_000  # 1 ms a reading
+        return Snapshot(cpu_ns=self._cpu_ns[container], memory_bytes=120 * MIB,
+                        memory_max_bytes=130 * MIB, pids=6)
+
+    def wait_idle(self, container: str, timeout_s: float = 60.0, window_s: float = 0.5) -> float:
+        self.idled.append(container)
+        self._agent_of(container)
+        return 0.0
 
     def health(self, service: str, timeout_s: float = 10.0) -> dict:
         self.asked.append(service)
@@ -338,7 +345,7 @@ def ideal(level: Level, cfg: Configuration, facts: Facts) -> tuple[LevelResult, 
 
 class FakeMeasurer:
     """A run's ``measurer``: each level as an ideal server gives it (``ideal``), with the
-    workload's backend read through the engine and judged by its own checks.
+    workload's backend read through the probe and judged by its own checks.
 
     Args:
         stop_at: the level (1-based) at which the run is stopped: Ctrl-C arrives while it
@@ -365,7 +372,7 @@ class FakeMeasurer:
         workload = workloads.get(level.workload)
         entry = LevelRecord(level, configuration=cfg,
                             summary=f"{level.configuration}/{level.slug}.summary.json")
-        entry.backend = workload.backend(self.engine) if workload.backend else {}
+        entry.backend = workload.backend(self.probe) if workload.backend else {}
         facts = cfg.facts(entry.backend)
         entry.checks = workload.expect(facts, level)
         entry.result, entry.usage = ideal(level, cfg, facts)

@@ -48,3 +48,24 @@ def test_no_cgroup_means_no_limit(tmp_path):
 ])
 def test_memory_events_from_cgroup_v2_and_v1(tmp_path, files, expected):
     assert container.memory_events(_tree(tmp_path, files)) == expected
+
+
+@pytest.mark.parametrize("files, expected", [
+    ({"cpu.stat": "usage_usec 2500000\nuser_usec 2000000\nnr_periods 40\nnr_throttled 7\n"
+                  "throttled_usec 1200", "memory.current": "104857600",
+      "memory.peak": "125829120", "pids.current": "9"},
+     {"cpu_ns": 2_500_000_000, "throttled_periods": 7, "memory_bytes": 104857600,
+      "memory_max_bytes": 125829120, "pids": 9}),
+    ({"cpuacct/cpuacct.usage": "42547491", "cpu/cpu.stat": "nr_periods 3\nnr_throttled 2\n"
+                                                            "throttled_time 900",
+      "memory/memory.usage_in_bytes": "3596288", "memory/memory.max_usage_in_bytes": "3895296",
+      "pids/pids.current": "2"},
+     {"cpu_ns": 42547491, "throttled_periods": 2, "memory_bytes": 3596288,
+      "memory_max_bytes": 3895296, "pids": 2}),
+    # cgroup v2 before Linux 5.19 has no memory.peak: it reads 0, not an error.
+    ({"cpu.stat": "usage_usec 10\nnr_throttled 0", "memory.current": "4096", "pids.current": "1"},
+     {"cpu_ns": 10_000, "throttled_periods": 0, "memory_bytes": 4096, "memory_max_bytes": 0,
+      "pids": 1}),
+])
+def test_counters_from_cgroup_v2_and_v1(tmp_path, files, expected):
+    assert container.counters(_tree(tmp_path, files)) == expected

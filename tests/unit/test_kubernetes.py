@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from labinstrument import agent
 from support import RECORDS, ROOT, FakeCompose
 from wsgilab import cli
 from wsgilab.lab import compose, kubernetes
@@ -294,7 +295,8 @@ def test_the_healthcheck_becomes_the_instrument_s_probes(model, lab):
         assert box["startupProbe"] == {"httpGet": get, "periodSeconds": 1, "timeoutSeconds": 5,
                                        "failureThreshold": 60}, name
         assert "livenessProbe" not in box, "compose restarts nothing that turns unhealthy"
-        assert box["ports"] == [{"name": "http", "containerPort": 8000}]
+        assert box["ports"] == [{"name": "http", "containerPort": 8000},
+                                {"name": "agent", "containerPort": agent.PORT}]
         assert of_kind(lab, "Service")[name]["spec"]["ports"][0]["port"] == 8000
     postgres = deployments["postgres"]["spec"]["template"]["spec"]["containers"][0]
     assert postgres["readinessProbe"]["exec"]["command"][0] == "pg_isready"
@@ -325,9 +327,10 @@ def test_the_front_end_stays_the_lab_s_own_on_the_pod_s_loopback():
     assert re.search(r"^\s*listen 127\.0\.0\.1:8080;", rendered, re.M)
     assert not re.search(r"^\s*listen 8080;", rendered, re.M), "no other pod may use it as a proxy"
     assert "http://$lab_raw_service.wsgi-lab.svc.cluster.local:8000" in rendered
+    assert "default $lab_agent_name.wsgi-lab.svc.cluster.local;" in rendered, "agents by full name"
     assert "include /etc/nginx/lab-configurations.map;" in rendered, "the allow-list stays"
     changed = [line for line in rendered.splitlines()[1:] if line not in original.splitlines()]
-    assert len(changed) == 4, changed
+    assert len(changed) == 5, changed
     with pytest.raises(ValueError, match="resolver"):
         kubernetes.front_end_conf("wsgi-lab", original.replace("resolver 127.0.0.11", "resolver 10.0.0.10"))
 

@@ -144,10 +144,43 @@ class _Front:
 
 
 def test_the_upstream_count_is_read_over_http_not_through_the_engine():
-    front, engine = _Front(), object()  # an engine with no exec: any use would fail
-    peak = upstream.UpstreamPeak(engine, front, 10.0)
+    front = _Front()
+    peak = upstream.UpstreamPeak(front, 10.0)
     peak.start()
     assert peak.figures() == {"upstream_peak": 40, "upstream_served": 80}
     assert front.asked == [("upstream", "/reset", "POST"), ("upstream", "", "GET")], front.asked
     with pytest.raises(ObserverError, match="upstream's own count"):
-        upstream.UpstreamPeak(engine, _Front(fail=True), 10.0).start()
+        upstream.UpstreamPeak(_Front(fail=True), 10.0).start()
+
+
+class _Agents:
+    """A Probe stand-in: the database's agent as the front end would answer it."""
+
+    def __init__(self, fail=False):
+        self.asked, self.fail = [], fail
+
+    def agent(self, container, route, timeout_s=10.0, **params):
+        self.asked.append((container, route, params))
+        if self.fail:
+            raise ConnectionError("GET http://127.0.0.1:8080/_lab/postgres/ did not answer")
+        if route == "postgres/settings":
+            return {"max_connections": "20", "superuser_reserved_connections": "3",
+                    "sessions_open": "1"}
+        return {"counts": [0, 4, 12, 11, 0], "every_s": db.SAMPLE_S}
+
+
+def test_the_database_figures_are_read_from_its_agent_over_http():
+    agents = _Agents()
+    assert db.backend(agents) == {"max_connections": 20, "superuser_reserved_connections": 3,
+                                  "sessions_open": 1}
+    active = db.ActiveQueries(agents, 1.0)
+    active.start()
+    assert active.figures() == {"db_active_peak": 12, "db_samples": 5}
+    samples = int(1.0 / db.SAMPLE_S) + 1
+    assert agents.asked[-1] == ("postgres", "postgres/active", {"samples": samples}), agents.asked
+    with pytest.raises(ObserverError, match="postgres's own figures"):
+        db.backend(_Agents(fail=True))
+    failed = db.ActiveQueries(_Agents(fail=True), 1.0)
+    failed.start()
+    with pytest.raises(ObserverError, match="postgres's own figures"):
+        failed.figures()

@@ -1,19 +1,21 @@
 """The container engine: the one module of the lab that talks to Docker.
 
-Everything that starts, stops, changes, inspects or reads a container asks an ``Engine``:
-the lab session (``wsgilab.lab.session``), a run and its levels (``wsgilab.lab.run``), the
-workloads' backend observers, the fault scenarios and the studies. ``DockerEngine`` is the
-real one: ``docker compose`` (through ``wsgilab.lab.compose``) for the model and for
-(re)creation, the Docker SDK for live state, statistics, exec and logs. Tests give a fake.
+Everything that starts, stops, changes or inspects a container asks an ``Engine``: the lab
+session (``wsgilab.lab.session``), a run and its levels (``wsgilab.lab.run``), the fault
+scenarios and the studies. ``DockerEngine`` is the real one: ``docker compose`` (through
+``wsgilab.lab.compose``) for the model and for (re)creation, the Docker SDK for live state,
+logs, live updates and the faults' actions inside a container (``exec``: a signal, a
+client on the internal network, a reload). Tests give a fake.
 
-What an engine reads is a plain value (``State``, ``Snapshot``, ``Limits``), never an SDK
-object, so that nothing above this module holds a Docker handle.
+No figure is read here: a container's CPU, memory and tasks, and the backends' own counts,
+come from the agent in each container over HTTP (``wsgilab.lab.probe``), so that they read
+the same on any engine. What an engine reads is a plain value (``State``, ``Limits``), never
+an SDK object, so that nothing above this module holds a Docker handle.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 
 import docker
@@ -22,9 +24,6 @@ import docker.errors
 from wsgilab.lab import compose
 from wsgilab.model.facts import Limits, applied_limits
 
-#: A container counts as idle below this many CPUs (a few per cent of one: idle servers'
-#: timers and healthchecks).
-IDLE_CPUS = 0.05
 #: The label compose gives every container of a project, and the prefix of the projects
 #: the lab starts (its own, ``wsgi-lab``, and each app's, ``wsgi-lab-<app>``).
 PROJECT_LABEL = "com.docker.compose.project"
@@ -69,24 +68,6 @@ class State:
                 and not (name in ("command", "image") and getattr(declared, name) is None)}
 
 
-@dataclass(frozen=True)
-class Snapshot:
-    """A container's counters at one instant (the cgroup's, through the engine).
-
-    Attributes:
-        cpu_ns: CPU time used since it started, nanoseconds.
-        throttled_periods: CFS periods in which its quota stopped it.
-        memory_bytes, memory_max_bytes: memory in use, and the most it used.
-        pids: tasks (processes and threads) it holds.
-    """
-
-    cpu_ns: int
-    throttled_periods: int = 0
-    memory_bytes: int = 0
-    memory_max_bytes: int = 0
-    pids: int = 0
-
-
 class Engine:
     """What the lab asks of a container engine. Every method may raise ``EngineError``
     (or ``compose.ComposeError`` for the model's commands)."""
@@ -107,10 +88,6 @@ class Engine:
     # --- live state -----------------------------------------------------------------
     def running(self, service: str) -> State | None:
         """What ``service``'s container runs now; None when it is not running."""
-        raise NotImplementedError
-
-    def stats(self, service: str) -> Snapshot:
-        """``service``'s counters now."""
         raise NotImplementedError
 
     def logs(self, service: str, tail: int = 60) -> str:
@@ -174,31 +151,6 @@ class Engine:
         """Remove every container and network of project ``name``."""
         raise NotImplementedError
 
-    # --- waiting --------------------------------------------------------------------
-    def wait_idle(self, service: str, timeout_s: float = 60.0, window_s: float = 0.5) -> float:
-        """Wait until ``service`` uses fewer than IDLE_CPUS over ``window_s``.
-
-        A server answers its healthcheck as soon as one worker is up, while the others may
-        still be importing the app (about a second of CPU each here): a level that starts
-        then would share its CPU with their start-up.
-
-        Returns:
-            the seconds waited.
-
-        Raises:
-            TimeoutError: still busy after ``timeout_s`` seconds.
-        """
-        start = time.monotonic()
-        while True:
-            a = self.stats(service).cpu_ns
-            t0 = time.monotonic()
-            time.sleep(window_s)
-            b = self.stats(service).cpu_ns
-            if (b - a) / 1e9 / (time.monotonic() - t0) < IDLE_CPUS:
-                return time.monotonic() - start
-            if time.monotonic() - start > timeout_s:
-                raise TimeoutError(f"{service} still busy after {timeout_s:.0f} s")
-
 
 class DockerEngine(Engine):
     """The lab's engine: ``docker compose`` for the model and (re)creation, the Docker
@@ -258,19 +210,6 @@ class DockerEngine(Engine):
         return State(tuple(ctr.attrs["Config"]["Cmd"] or ()), limits.cpus, limits.cpuset,
                      limits.memory_bytes, limits.memswap_bytes, limits.pids,
                      ctr.attrs["Config"].get("Image"))
-
-    def stats(self, service: str) -> Snapshot:
-        try:
-            stats = self._container(service).stats(stream=False, one_shot=True)
-        except docker.errors.APIError as exc:
-            raise EngineError(f"{service}: no statistics: {exc}") from None
-        cpu = stats["cpu_stats"]
-        memory = stats.get("memory_stats", {})
-        return Snapshot(cpu_ns=cpu["cpu_usage"]["total_usage"],
-                        throttled_periods=cpu.get("throttling_data", {}).get("throttled_periods", 0),
-                        memory_bytes=memory.get("usage", 0),
-                        memory_max_bytes=memory.get("max_usage", 0),
-                        pids=stats.get("pids_stats", {}).get("current", 0))
 
     def logs(self, service: str, tail: int = 60) -> str:
         with self._on():

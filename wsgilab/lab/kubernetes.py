@@ -36,7 +36,7 @@ from pathlib import Path
 import yaml
 
 from wsgilab import workloads
-from wsgilab.lab import images
+from wsgilab.lab import images, probe
 from wsgilab.lab.compose import CONFIGURATION_ROLE, ROLE_LABEL
 from wsgilab.model.levels import memory_bytes
 from wsgilab.model.load import OPEN_VUS_HEADROOM, Closed, Load, Open, open_vus
@@ -100,6 +100,9 @@ K6_SCRIPTS = ROOT / "k6"
 #: configuration's command), the upstream service on 8081, PostgreSQL on its own 5432.
 ROLE_PORTS = {CONFIGURATION_ROLE: ("http", 8000), "upstream": ("http", 8081),
               "database": ("postgres", 5432)}
+#: The lab's agent in every container (labinstrument.agent): the cgroup's counters, and the
+#: database's own figures, which the front end proxies as /_lab/<name>/<route>.
+AGENT_PORT = ("agent", probe.AGENT_PORT)
 #: The front end's role: not a Deployment on a cluster (its configuration resolves names
 #: with Docker's embedded DNS); each load pod runs it as a sidecar instead.
 FRONT_END_ROLE = "front-end"
@@ -465,7 +468,8 @@ def deployment(name: str, svc: dict, namespace: str, role: str,
     _check_name(name)
     port_name, port = ROLE_PORTS[role]
     app, volumes = container(name, svc, registry,
-                             ports=[{"name": port_name, "containerPort": port}])
+                             ports=[{"name": port_name, "containerPort": port},
+                                    {"name": AGENT_PORT[0], "containerPort": AGENT_PORT[1]}])
     labels = _labels(name, role)
     notes = {**annotations(svc), **(notes or {})}
     documents = []
@@ -487,7 +491,9 @@ def deployment(name: str, svc: dict, namespace: str, role: str,
     service: dict = {"apiVersion": "v1", "kind": "Service",
                      "metadata": {"name": name, "namespace": namespace, "labels": labels},
                      "spec": {"selector": _selector(name),
-                              "ports": [{"name": port_name, "port": port, "targetPort": port_name}]}}
+                              "ports": [{"name": port_name, "port": port, "targetPort": port_name},
+                                        {"name": AGENT_PORT[0], "port": AGENT_PORT[1],
+                                         "targetPort": AGENT_PORT[0]}]}}
     if role == CONFIGURATION_ROLE:
         service["metadata"]["annotations"] = {"lab.instrument": f"http://{name}:{port}{HEALTH_PATH}"}
     documents.append(service)
@@ -542,6 +548,8 @@ def front_end_conf(namespace: str, text: str | None = None) -> str:
         (r"http://\$lab_raw_service:8000",
          f"http://$lab_raw_service.{namespace}.svc.{CLUSTER_DOMAIN}:{ROLE_PORTS[CONFIGURATION_ROLE][1]}",
          None),
+        # Each container's agent, by its Service's full name (the sidecar's own: loopback).
+        (r"default \$lab_agent_name;", f"default $lab_agent_name.{namespace}.svc.{CLUSTER_DOMAIN};", 1),
     ]
     for pattern, replacement, count in rewrites:
         text, done = re.subn(pattern, lambda m, r=replacement: m.expand(r), text)

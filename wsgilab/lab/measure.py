@@ -17,7 +17,6 @@ from pathlib import Path
 
 from wsgilab import workloads
 from wsgilab.lab import k6, loadside
-from wsgilab.lab.engine import Engine, EngineError
 from wsgilab.lab.probe import Probe
 from wsgilab.model import interpreters, merge, segments
 from wsgilab.model.facts import Configuration
@@ -87,18 +86,19 @@ class WindowSampler(threading.Thread):
     container's cores is known too.
 
     Args:
-        engine: where the containers' counters are read (``Engine.stats``).
+        probe: where the containers' counters are read: each one's agent over HTTP
+            (``Probe.counters``), outside the server's own concurrency.
         services: the services by the name their figures get (``app``, ``nginx``).
         start_at, end_at: ``time.monotonic()`` instants of the two snapshots.
         app_cores: the cores of the ``app`` container's cpuset.
         load_cores: the cores k6 runs on (with nginx and the engine).
     """
 
-    def __init__(self, engine: Engine, services: dict[str, str], start_at: float, end_at: float,
+    def __init__(self, probe: Probe, services: dict[str, str], start_at: float, end_at: float,
                  app_cores: frozenset[int] = frozenset(),
                  load_cores: frozenset[int] = frozenset()) -> None:
         super().__init__(daemon=True)
-        self.engine, self.services, self.start_at, self.end_at = engine, services, start_at, end_at
+        self.probe, self.services, self.start_at, self.end_at = probe, services, start_at, end_at
         self.app_cores, self.load_cores = app_cores, load_cores
         # (instant, the services' snapshots, the host's per-core times)
         self.samples: list[tuple[float, dict, list[tuple[float, float, float]]]] = []
@@ -109,8 +109,8 @@ class WindowSampler(threading.Thread):
             taken = time.monotonic()
             try:
                 cores = loadside.core_times()
-                snaps = {n: self.engine.stats(s) for n, s in self.services.items()}
-            except EngineError:  # a container went away: the level reports no CPU figures
+                snaps = {n: self.probe.counters(s) for n, s in self.services.items()}
+            except ConnectionError:  # a container went away: the level reports no CPU figures
                 return
             self.samples.append((taken, snaps, cores))
 
@@ -134,12 +134,12 @@ class WindowSampler(threading.Thread):
         if steal is not None:
             values["load_cores_steal"] = steal / len(self.load_cores)
         if load_busy is not None and "app" in self.services:
-            app = (after["app"].cpu_ns - before["app"].cpu_ns) / 1e9 / (t1 - t0)
+            app = after["app"].cpus_since(before["app"], t1 - t0)
             values["load_cores_busy"] = loadside.load_side_busy(
                 load_busy, self.load_cores, self.app_cores, app)
         for name in self.services:
             a, b = before[name], after[name]
-            values[f"{name}_cpu_fraction"] = (b.cpu_ns - a.cpu_ns) / 1e9 / (t1 - t0)
+            values[f"{name}_cpu_fraction"] = b.cpus_since(a, t1 - t0)
             values[f"{name}_throttled_periods"] = b.throttled_periods - a.throttled_periods
             values[f"{name}_memory_bytes"] = b.memory_bytes
             values[f"{name}_memory_max_bytes"] = b.memory_max_bytes
@@ -148,15 +148,15 @@ class WindowSampler(threading.Thread):
 
 
 def measure_level(level: Level, cfg: Configuration, *, pace: Pace, directory: Path,
-                  engine: Engine, probe: Probe, containers: tuple[str, ...] = ()) -> LevelRecord:
+                  probe: Probe, containers: tuple[str, ...] = ()) -> LevelRecord:
     """Run one level against ``cfg`` and return its record; errors become part of it.
 
     Args:
         level: what to run; cfg: the configuration as read back before it.
         pace: durations, load cores, raw samples, the run's own limits.
         directory: the run's folder; the level's files go to ``<configuration>/<slug>.*``.
-        engine: reads the containers' counters and the workload's backend.
-        probe: the configuration's instrument (drain, per-process counts).
+        probe: the configuration's instrument (drain, per-process counts), and every
+            container's agent (CPU, memory, tasks; the workload's backend).
         containers: services whose CPU is recorded over the window besides the
             workload's own (``Workload.containers``): an app's backends.
     """
@@ -168,7 +168,7 @@ def measure_level(level: Level, cfg: Configuration, *, pace: Pace, directory: Pa
                         summary=str(summary_path.relative_to(directory)))
     graceful = pace.graceful_stop_s(level)
     try:
-        entry.backend = workload.backend(engine) if workload.backend else {}
+        entry.backend = workload.backend(probe) if workload.backend else {}
         facts = cfg.facts(entry.backend)
         entry.checks = workload.expect(facts, level)
         probe.wait_drained(level.configuration, timeout_s=DRAIN_TIMEOUT_S)
@@ -180,10 +180,10 @@ def measure_level(level: Level, cfg: Configuration, *, pace: Pace, directory: Pa
                   workload.phases * pace.duration_s)
         now = time.monotonic() + K6_START_S
         cores = cpuset_cores(cfg.limits.cpuset) if cfg.limits.cpuset else frozenset()
-        sampler = WindowSampler(engine, services, now + window[0] + SAMPLE_MARGIN_S,
+        sampler = WindowSampler(probe, services, now + window[0] + SAMPLE_MARGIN_S,
                                 now + window[1] - SAMPLE_MARGIN_S, cores, frozenset(pace.load_cpus))
         sampler.start()
-        observer = (workload.observer(engine, probe,
+        observer = (workload.observer(probe,
                                      K6_START_S + workload.phases * pace.duration_s)
                     if workload.observer else None)
         if observer:
@@ -227,7 +227,7 @@ def measure_level(level: Level, cfg: Configuration, *, pace: Pace, directory: Pa
         after = probe.health(level.configuration)
         served_after = after["served_by_pid"]
     except (k6.K6Error, SummaryError, OSError, TimeoutError, LookupError, ConnectionError,
-            ObserverError, EngineError) as exc:
+            ObserverError) as exc:
         entry.problems = [f"{type(exc).__name__}: {exc}"]
         return entry
     entry.result = result

@@ -255,7 +255,7 @@ class Run:
         if self._measurer is not None:
             return self._measurer(level, cfg, containers)
         entry = measure_level(level, cfg, pace=pace, directory=self.directory / folder,
-                              engine=self.engine, probe=self.probe, containers=containers)
+                              probe=self.probe, containers=containers)
         if folder and entry.summary:
             entry.summary = f"{folder}/{entry.summary}"
         return entry
@@ -268,7 +268,7 @@ class Run:
         try:
             self.session.restart(service)
             self.probe.wait_reachable(service, timeout_s=compose.RECREATE_TIMEOUT_S)
-            self.engine.wait_idle(service)
+            self.probe.wait_idle(service)
         except (RuntimeError, ConnectionError, TimeoutError):
             pass
         self.forget(service)

@@ -285,7 +285,7 @@ class LabSession:
                 self.launch(service, variant)
             elif self.apply(service, variant):
                 self.out(f"{service}: recreated with {variant.describe()}")
-            self.engine.wait_idle(service)
+            self.probe.wait_idle(service)
             live = self.engine.running(service)
             if live is None:
                 raise EngineError(f"{service} is not running")

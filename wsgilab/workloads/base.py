@@ -145,13 +145,12 @@ class Workload:
             (``LabSession.isolate``).
         containers: other services whose CPU the bench records over the steady window
             (the backend a workload calls, to show it was not the bottleneck).
-        backend: ``(engine) -> dict``, facts read from the backend before each level
-            (through the lab's engine, ``wsgilab.lab.engine.Engine.exec``), passed to
-            ``expect`` as ``Facts.backend``.
-        observer: ``(engine, probe, seconds) -> Observer``, started just before k6 and
-            read after it: a count the backend itself keeps (``Observer.figures``), asked
-            over HTTP through the front end (``wsgilab.lab.probe.Probe.backend``) where
-            the backend answers there, else through the engine.
+        backend: ``(probe) -> dict``, facts read from the backend before each level, over
+            HTTP through the front end (its agent: ``wsgilab.lab.probe.Probe.agent``),
+            passed to ``expect`` as ``Facts.backend``.
+        observer: ``(probe, seconds) -> Observer``, started just before k6 and read after
+            it: a count the backend itself keeps (``Observer.figures``), asked over HTTP
+            through the front end (``Probe.backend``, ``Probe.agent``).
         restart_after: ``(level) -> bool``: the level leaves state in its configuration's
             processes that would change the next level (a connection pool holding the
             database's connections); the bench restarts the container after it.
@@ -174,7 +173,7 @@ class Workload:
     isolated: bool = False
     containers: tuple[str, ...] = ()
     backend: Callable[[object], dict] | None = None
-    observer: Callable[[object, object, float], Observer] | None = None
+    observer: Callable[[object, float], Observer] | None = None
     restart_after: Callable[[Level], bool] | None = None
     service_param: str = ""
     order: int = 50

@@ -3,7 +3,9 @@
 Three observers per level, each checked against the same rule (``theory.real_io_checks``):
 the client's Little's law, the app's ``X-Inflight`` peak, and the database's own count of
 running ``pg_sleep`` queries of the app's role, sampled from ``pg_stat_activity`` every
-100 ms during the level (``ActiveQueries``). A disagreement fails its own check.
+100 ms during the level by the agent in the database's container, asked over HTTP
+(``ActiveQueries``; services/instrument/labinstrument/postgres.py holds the SQL). A
+disagreement fails its own check.
 
 Which driver blocks which event loop (``blocks_loop``), with sources:
 
@@ -70,28 +72,22 @@ from wsgilab.workloads.base import (
 #: The drivers the app serves (services/app/labapp/db.py DRIVERS; a unit test keeps the
 #: two lists equal).
 DRIVERS = ("psycopg2", "psycopg2-green", "psycopg", "pg8000")
-#: The database service (compose/postgres.yml) and how the lab's own observer reaches it:
-#: psql inside its container, over the local socket, as the superuser `lab`, so that it
-#: takes a reserved slot, not one of the app's.
+#: The database service (compose/postgres.yml). The lab's own observer is its agent's psql
+#: session, over the local socket, as the superuser `lab`, so that it takes a reserved slot,
+#: not one of the app's (labinstrument.postgres).
 DATABASE = "postgres"
-PSQL = ["psql", "--host", "/tmp", "--username", "lab", "--dbname", "postgres",
-        "--no-align", "--tuples-only", "--quiet"]
 #: Sessions the lab's own observer (``ActiveQueries``) holds through a level: one psql
-#: session as the superuser `lab`. A superuser's session takes an ordinary slot while one is
-#: free: "superuser connections within these first n slots count towards this
+#: session of the database's agent, as the superuser `lab`. A superuser's session takes an
+#: ordinary slot while one is free: "superuser connections within these first n slots count towards this
 #: non-superuser connection limit" (the patch that added superuser_reserved_connections,
 #: pgsql-patches, 2002-08-25; PostgreSQL's docs: new connections are accepted only for
 #: superusers once "active concurrent connections" reach max_connections minus the
 #: reserve). Measured here on 2026-11-24: 20 `app` sessions asked at once, 17 got in; with
 #: one `lab` session held, 16. Every recorded 24-VU level's database peak was 16.
 OBSERVER_SESSIONS = 1
-#: Seconds between two samples of pg_stat_activity.
+#: Seconds between two samples of pg_stat_activity (labinstrument.postgres SAMPLE_S; a unit
+#: test keeps the two equal).
 SAMPLE_S = 0.1
-#: Client sessions open before a level, apart from the one asking.
-OPEN_SESSIONS_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
-                     "AND pid <> pg_backend_pid()")
-ACTIVE_SQL = ("SELECT count(*) FROM pg_stat_activity WHERE usename = 'app' "
-              "AND state = 'active' AND query LIKE 'SELECT pg_sleep(%'")
 
 DB_MS = Param("db_ms", "DB_MS", 500, low=1, high=2000, unit="milliseconds",
               help="milliseconds each query waits in the database (pg_sleep)")
@@ -151,38 +147,30 @@ def blocks_loop(driver: str, loop: str | None, preloaded: bool) -> tuple[str, st
     return COOPERATIVE, "pure Python on the socket module the loop patched"
 
 
-def _exec(engine, argv: list[str]) -> str:
-    """``argv`` run inside the database's container by the lab's engine; its output.
+def _agent(probe, route: str, timeout_s: float = 10.0, **params) -> dict:
+    """What the database's agent answers to ``route`` (``labinstrument.postgres``), over HTTP
+    through the front end.
 
     Raises:
-        ObserverError: the container is not running, or the command failed.
+        ObserverError: no answer (the database is not running, or psql failed).
     """
     try:
-        status, output = engine.exec(DATABASE, argv)
-    except RuntimeError as exc:  # the engine's EngineError
-        raise ObserverError(str(exc)) from None
-    if status != 0:
-        raise ObserverError(f"{argv[0]} in {DATABASE} failed: {output[-300:]}")
-    return output
+        return probe.agent(DATABASE, route, timeout_s, **params)
+    except ConnectionError as exc:
+        raise ObserverError(f"{DATABASE}'s own figures: {exc}") from None
 
 
-def _psql(engine, *queries: str) -> list[str]:
-    """Run ``queries`` with psql inside the database container; their output words."""
-    return _exec(engine, PSQL + [a for q in queries for a in ("--command", q)]).split()
-
-
-def backend(engine) -> dict:
+def backend(probe) -> dict:
     """``{"max_connections", "superuser_reserved_connections"}`` as PostgreSQL runs them,
-    and ``sessions_open``: client sessions open before the level, apart from the psql
+    and ``sessions_open``: client sessions open before the level, apart from the agent's
     session asking (the observer's own is not open yet; ``OBSERVER_SESSIONS``).
 
     Raises:
-        ObserverError: the database container is not running, or psql failed.
+        ObserverError: the database's agent did not answer, or psql failed.
     """
-    values = [int(v) for v in _psql(engine, "SHOW max_connections",
-                                    "SHOW superuser_reserved_connections", OPEN_SESSIONS_SQL)]
-    return {"max_connections": values[0], "superuser_reserved_connections": values[1],
-            "sessions_open": values[2]}
+    answer = _agent(probe, "postgres/settings", timeout_s=30.0)
+    return {key: int(answer[key]) for key in
+            ("max_connections", "superuser_reserved_connections", "sessions_open")}
 
 
 def usable_connections(backend_facts: dict) -> tuple[int, str]:
@@ -204,21 +192,24 @@ def usable_connections(backend_facts: dict) -> tuple[int, str]:
 
 class ActiveQueries(Observer):
     """The database's own count of the app's running ``pg_sleep`` queries, sampled every
-    SAMPLE_S by one psql session inside its container, for a bounded number of samples
-    (the level's length): ``db_active_peak`` (the highest sample), ``db_samples``."""
+    SAMPLE_S by one psql session of its agent, for a bounded number of samples (the
+    level's length), asked in one request that lasts the level: ``db_active_peak`` (the
+    highest sample), ``db_samples``."""
 
-    def __init__(self, engine, probe, seconds: float) -> None:
-        self.engine = engine
+    def __init__(self, probe, seconds: float) -> None:
+        self.probe = probe
         self.samples = int(seconds / SAMPLE_S) + 1
-        self.output: list[str] = []
+        self.answer: dict = {}
         self.error: Exception | None = None
         self.thread = threading.Thread(target=self._run, daemon=True)
 
+    def _timeout_s(self) -> float:
+        return self.samples * SAMPLE_S * 4 + 30
+
     def _run(self) -> None:
-        script = (f"for i in $(seq {self.samples}); do echo \"{ACTIVE_SQL};\"; "
-                  f"echo 'SELECT pg_sleep({SAMPLE_S});'; done | {' '.join(PSQL)}")
         try:
-            self.output = _exec(self.engine, ["sh", "-c", script]).split()
+            self.answer = _agent(self.probe, "postgres/active", self._timeout_s(),
+                                 samples=self.samples)
         except ObserverError as exc:
             self.error = exc
 
@@ -226,10 +217,10 @@ class ActiveQueries(Observer):
         self.thread.start()
 
     def figures(self) -> dict:
-        self.thread.join(timeout=self.samples * SAMPLE_S * 4 + 30)
+        self.thread.join(timeout=self._timeout_s())
         if self.error:
             raise ObserverError(str(self.error))
-        counts = [int(v) for v in self.output if v.isdigit()]
+        counts = self.answer.get("counts") or []
         if not counts:
             raise ObserverError("pg_stat_activity gave no sample")
         return {"db_active_peak": max(counts), "db_samples": len(counts)}

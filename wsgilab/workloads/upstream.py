@@ -91,7 +91,7 @@ class UpstreamPeak(Observer):
     """The upstream service's own peak of requests in flight during the level:
     ``upstream_peak``, and the requests it served (``upstream_served``)."""
 
-    def __init__(self, engine, probe, seconds: float) -> None:
+    def __init__(self, probe, seconds: float) -> None:
         self.probe = probe
 
     def start(self) -> None:

@@ -86,6 +86,53 @@ def memory_events(root: Path = CGROUP_ROOT) -> dict:
     return found
 
 
+def _number(text: str | None) -> int | None:
+    return int(text) if text is not None and text.isdigit() else None
+
+
+def _field(text: str | None, key: str) -> int | None:
+    """The value of ``key`` in a flat-keyed file (``cpu.stat``: ``nr_throttled 3``)."""
+    for line in (text or "").splitlines():
+        name, _, value = line.partition(" ")
+        if name == key:
+            return _number(value.strip())
+    return None
+
+
+def counters(root: Path = CGROUP_ROOT) -> dict:
+    """The cgroup's own counters now, as a container engine's statistics report them
+    (Docker's stats API reads the same files; cAdvisor names them
+    ``container_cpu_usage_seconds_total``, ``container_cpu_cfs_throttled_periods_total``,
+    ``container_memory_usage_bytes``, ``container_memory_max_usage_bytes``,
+    ``container_processes``).
+
+    Returns:
+        ``{"cpu_ns": int, "throttled_periods": int, "memory_bytes": int,
+        "memory_max_bytes": int, "pids": int}``: CPU time used by every process the
+        cgroup ever held, nanoseconds (v2 ``cpu.stat`` usage_usec x 1000; v1
+        ``cpuacct.usage``); CFS periods in which the quota stopped it (``nr_throttled``);
+        memory in use, page cache included (v2 ``memory.current``; v1
+        ``memory.usage_in_bytes``) and the most it used (v2 ``memory.peak``, Linux 5.19;
+        v1 ``memory.max_usage_in_bytes``); tasks, threads included (``pids.current``). A
+        counter the kernel does not offer reads 0.
+    """
+    v2 = _read(root / "cpu.stat")
+    if v2 is not None:
+        usage_us = _field(v2, "usage_usec")
+        found = {"cpu_ns": usage_us * 1000 if usage_us is not None else None,
+                 "throttled_periods": _field(v2, "nr_throttled"),
+                 "memory_bytes": _number(_read(root / "memory.current")),
+                 "memory_max_bytes": _number(_read(root / "memory.peak")),
+                 "pids": _number(_read(root / "pids.current"))}
+    else:
+        found = {"cpu_ns": _number(_read(root / "cpuacct" / "cpuacct.usage")),
+                 "throttled_periods": _field(_read(root / "cpu" / "cpu.stat"), "nr_throttled"),
+                 "memory_bytes": _number(_read(root / "memory" / "memory.usage_in_bytes")),
+                 "memory_max_bytes": _number(_read(root / "memory" / "memory.max_usage_in_bytes")),
+                 "pids": _number(_read(root / "pids" / "pids.current"))}
+    return {key: value or 0 for key, value in found.items()}
+
+
 def facts(root: Path = CGROUP_ROOT) -> dict:
     """Everything a sizing rule might read, as this process sees it.
 

@@ -10,7 +10,7 @@ import os
 
 import gunicorn
 
-from labinstrument import settings
+from labinstrument import agent, settings
 
 bind = "0.0.0.0:8000"
 # The root filesystem is read-only: the worker heartbeat file lives on tmpfs.
@@ -22,7 +22,9 @@ errorlog = "-"
 
 
 def on_starting(server):
-    """Publish the resolved settings to the workers (forked later, so they inherit them).
+    """Publish the resolved settings to the workers (forked later, so they inherit them),
+    and start the lab's agent in the arbiter (``labinstrument.agent``): the cgroup's
+    counters answered outside the workers' concurrency.
 
     ``cfg.worker_class_str`` is gunicorn's own resolution: ``sync`` with ``threads > 1``
     runs the ``gthread`` worker.
@@ -39,3 +41,4 @@ def on_starting(server):
         # The arbiter: it runs this hook; the workers it forks serve the requests.
         "master_pid": os.getpid(),
     })
+    agent.start()

@@ -18,7 +18,7 @@ import granian
 from granian import cli as granian_cli
 from granian.server import Server
 
-from .. import settings
+from .. import agent, settings
 
 #: The server attributes that set how many requests granian runs at once.
 KEYS = ("workers", "blocking_threads", "backpressure", "backlog", "runtime_threads")
@@ -36,6 +36,7 @@ class ReportingServer(Server):
 
     def serve(self, *args, **kwargs):
         settings.publish(resolved(self))
+        agent.start()
         return super().serve(*args, **kwargs)
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uwsgi
 
-from .. import settings
+from .. import agent, settings
 
 #: uWSGI's own defaults for the options the lab reads (``core/init.c``): 1 thread, a
 #: 100-slot listen queue; 0 gevent cores means no gevent loop.
@@ -36,6 +36,8 @@ def resolved() -> dict:
 
 
 settings.publish(resolved())
+# In the master, which loads this once before it forks: its workers inherit no thread.
+agent.start()
 
 from ..wsgi import app  # noqa: E402  (published first: the health endpoint reads them)
 

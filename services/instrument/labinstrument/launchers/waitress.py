@@ -17,7 +17,7 @@ from waitress import runner
 from waitress.adjustments import Adjustments
 from waitress.server import create_server
 
-from .. import settings
+from .. import agent, settings
 
 #: The adjustments that set how many requests waitress takes in and runs at once
 #: (``waitress/adjustments.py``; docs ``arguments.rst``).
@@ -44,6 +44,7 @@ def declared(argv: list[str]) -> dict:
 def _serve(app, **kw) -> None:
     server = create_server(app, **kw)
     settings.publish(resolved(server.adj))
+    agent.start()
     server.print_listen("Serving on http://{}:{}")
     server.run()
 

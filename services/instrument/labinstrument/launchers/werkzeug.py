@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from importlib.metadata import version
 
-from .. import settings
+from .. import agent, settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from ..wsgi import app
 
+    agent.start()
     run_simple(args.host, args.port, app, use_reloader=False, use_debugger=False,
                threaded=args.threaded, processes=args.processes)
 
