@@ -12,6 +12,7 @@ of the page (its sections say so), never replaced by typed figures.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -56,6 +57,12 @@ ADVICE_SOURCES = ("advise-gateway", "advise-shop", "advise-notes", "advise-httpb
 SWEEP = "-sweep"
 #: A second run of the same plan on the same app: ``<advise record><RERUN>``.
 RERUN = "-rerun"
+#: The default plan as the lab ran it before every figure was read from the containers'
+#: agents over HTTP, when it read them through the engine (container statistics, exec).
+BEFORE_AGENTS = "default-engine"
+#: What the agents read (``Probe.counters``), as (figure, how the page names it, scale).
+AGENT_FIGURES = (("app_cpu_fraction", "app CPUs", 1.0), ("nginx_cpu_fraction", "nginx CPUs", 1.0),
+                 ("app_memory_bytes", "app memory, MiB", 2**-20), ("app_pids", "app tasks", 1.0))
 
 
 @dataclass
@@ -89,7 +96,7 @@ class Source:
 def load_sources(directory: Path = RECORDS) -> dict[str, Source]:
     """Every record of SOURCES found under ``directory``, by name."""
     found = {}
-    names = SOURCES + ("default" + RERUN,) + ADVICE_SOURCES + tuple(
+    names = SOURCES + ("default" + RERUN, BEFORE_AGENTS) + ADVICE_SOURCES + tuple(
         n + k for n in ADVICE_SOURCES for k in (SWEEP, RERUN))
     # Sweeps of other families beside the recommended one's: <advise record>-sweep-<family>.
     others = tuple(sorted(p.parent.name for n in ADVICE_SOURCES
@@ -125,6 +132,38 @@ def default_rerun(first: Source, second: Source) -> str:
     return said + ":\n\n" + tabulate(compare_report.verdict_rows(changes),
                                       headers=compare_report.VERDICT_HEADERS, tablefmt="github",
                                       disable_numparse=True)
+
+
+def _medians(record: BenchRecord, figure: str) -> dict:
+    """Each level's median of ``figure`` over its repeats, by level."""
+    return {case.level: statistics.median(values) for case in all_cases(record)
+            if (values := case.usage_values(figure))}
+
+
+def read_over_http(before: Source, after: Source, noise: Source) -> str:
+    """What changed when the figures came from the agents: for each of AGENT_FIGURES, over
+    the levels both runs measured, the median of the levels' changes from ``before`` (read
+    through the engine) to ``after`` (from the agents), beside the same between ``noise``
+    and ``after``, two runs of the same code. Markdown."""
+    rows = []
+    for figure, name, scale in AGENT_FIGURES:
+        a, b, n = (_medians(s.record, figure) for s in (before, after, noise))
+        both = [level for level in a if level in b]
+        again = [level for level in n if level in b]
+        if not both:
+            continue
+
+        def change(x: dict, y: dict, levels: list) -> str:
+            diffs = [(y[v] - x[v]) * scale for v in levels]
+            rel = [y[v] / x[v] - 1 for v in levels if x[v]]
+            return (f"{statistics.median(diffs):+.3g} ({statistics.median(rel):+.1%})"
+                    if rel else f"{statistics.median(diffs):+.3g}")
+
+        rows.append([name, len(both), change(a, b, both),
+                     change(n, b, again) if again else "-"])
+    return tabulate(rows, headers=["figure", "levels", f"median change, {before.name} to {after.name}",
+                                   f"median change, {noise.name} to {after.name}"],
+                    tablefmt="github", disable_numparse=True)
 
 
 def table(record: BenchRecord, keep=lambda case: True) -> str:
@@ -305,6 +344,10 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         reruns=reruns, rerun_check=advice_report.rerun_check,
         default_rerun=(default_rerun(default, sources["default" + RERUN])
                        if default and "default" + RERUN in sources else ""),
+        before_agents=sources.get(BEFORE_AGENTS),
+        read_over_http=(read_over_http(sources[BEFORE_AGENTS], default, sources["default" + RERUN])
+                        if default and BEFORE_AGENTS in sources and "default" + RERUN in sources
+                        else ""),
         advice_candidates=lambda r: tabulate(advice_report.candidate_rows(r),
                                              headers=advice_report.CANDIDATE_HEADERS,
                                              tablefmt="github", disable_numparse=True),
