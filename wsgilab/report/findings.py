@@ -140,6 +140,15 @@ def _medians(record: BenchRecord, figure: str) -> dict:
             if (values := case.usage_values(figure))}
 
 
+def _median_change(x: dict, y: dict, levels: list, scale: float) -> str:
+    """The median over ``levels`` of the change from ``x`` to ``y`` (times ``scale``), and of
+    the relative change where ``x`` is not zero: ``+5.08 (+3.5%)``."""
+    diffs = [(y[v] - x[v]) * scale for v in levels]
+    rel = [y[v] / x[v] - 1 for v in levels if x[v]]
+    return (f"{statistics.median(diffs):+.3g} ({statistics.median(rel):+.1%})"
+            if rel else f"{statistics.median(diffs):+.3g}")
+
+
 def read_over_http(before: Source, after: Source, noise: Source) -> str:
     """What changed when the figures came from the agents: for each of AGENT_FIGURES, over
     the levels both runs measured, the median of the levels' changes from ``before`` (read
@@ -153,14 +162,8 @@ def read_over_http(before: Source, after: Source, noise: Source) -> str:
         if not both:
             continue
 
-        def change(x: dict, y: dict, levels: list) -> str:
-            diffs = [(y[v] - x[v]) * scale for v in levels]
-            rel = [y[v] / x[v] - 1 for v in levels if x[v]]
-            return (f"{statistics.median(diffs):+.3g} ({statistics.median(rel):+.1%})"
-                    if rel else f"{statistics.median(diffs):+.3g}")
-
-        rows.append([name, len(both), change(a, b, both),
-                     change(n, b, again) if again else "-"])
+        rows.append([name, len(both), _median_change(a, b, both, scale),
+                     _median_change(n, b, again, scale) if again else "-"])
     return tabulate(rows, headers=["figure", "levels", f"median change, {before.name} to {after.name}",
                                    f"median change, {noise.name} to {after.name}"],
                     tablefmt="github", disable_numparse=True)
