@@ -100,7 +100,7 @@ k8s: venv ## Kubernetes manifests of the configurations and of an advise recomme
 swarm: venv ## Docker Swarm stack files of the configurations and their loads (results/swarm; SWARM_ARGS="--load-instances 4"); docs/clusters.md
 	$(PY) -m wsgilab swarm $(SWARM_ARGS)
 
-test-swarm: setup ## the lab on a single-node Docker Swarm, started and left by the test (about 1 min after images are built; not in make test: it takes a running lab down and up again)
+test-swarm: setup ## the default plan's bounded io levels on a single-node Docker Swarm, started and left by the test, beside records/default (about 2.5 min after images are built; not in make test: it takes a running lab down and up again)
 	$(PY) -m pytest tests/swarm -m swarm $(PYTEST_ARGS)
 
 down: ## stop and remove the lab's containers and networks

@@ -1,13 +1,17 @@
 """The lab's configurations on a Docker Swarm (``make test-swarm``; not in ``make test``: it
-turns this engine into a single-node swarm for about two minutes, and leaves it).
+turns this engine into a single-node swarm for about five minutes, and leaves it).
 
 The test starts a swarm only where none is active (a swarm it did not start is not its
 to change), on loopback, with the compose lab down (running, it is taken down and started
-again after), labels the node for both kinds of task, deploys one bounded
-configuration from the lab's own model (``swarm.stack``) and its load as a replicated
-service of two k6 tasks (``swarm.load``), reads each task's summary from its log, and checks
-what the compose engine checks: the peak in flight equals the configuration's cap. It
-removes both stacks and leaves the swarm, whatever happens: the engine as it found it.
+again after), and labels the node for both kinds of task. Then, for each bounded
+configuration of the default plan's io levels, one at a time (a single node's two CPUs hold
+one configuration's reservation beside its load's): it deploys the configuration from the
+lab's own model (``swarm.stack``) and the same level the default plan runs under compose
+(io, 40 VUs, 5 s with 1 s of warm-up), split over two k6 tasks (``swarm.load``), reads each
+task's summary from its log, and checks what the compose engine checks: the peak in flight
+equals the configuration's cap. Each level prints its figures beside records/default's
+same level. It removes the stacks and leaves the swarm, whatever happens: the engine as it
+found it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -24,15 +29,20 @@ from wsgilab.model.load import Closed
 
 pytestmark = pytest.mark.swarm
 
-#: The configuration measured, and its cap (4 sync workers: docker-compose.yml).
-CONFIGURATION = "gunicorn-sync"
-CAP = 4
-#: Twice the cap, split between two k6 tasks: each its execution segment, and half a CPU
-#: reserved, so that with the configuration's one the node's two CPUs hold them all.
-VUS = 8
+#: The bounded configurations of the default plan's io levels and their caps (their
+#: compose/<name>.yml: workers, workers x threads with --worker-connections = threads,
+#: processes x threads, threads, async cores): each level's peak must equal its cap.
+CAPS = {"gunicorn-sync": 4, "gunicorn-gthread-wc": 8, "uwsgi-threads": 8,
+        "uwsgi-processes": 4, "waitress": 4, "uwsgi-gevent": 16}
+#: The default plan's io level (wsgilab/workloads/io.py), split between two k6 tasks: each
+#: its execution segment, and half a CPU reserved, so that with the configuration's one the
+#: node's two CPUs hold them all.
+VUS = 40
 INSTANCES = 2
 LOAD_CPUS = "0.5"
-DURATION_S, WARMUP_S = 10, 3
+DURATION_S, WARMUP_S = 5, 1
+#: The compose record the swarm's figures are printed beside.
+COMPOSE_RECORD = Path(__file__).parents[2] / "records" / "default" / "bench.json"
 #: How long a stack may take to converge, and the load job to finish (seconds): bounds on
 #: every wait, so that the test stops by itself.
 CONVERGE_S = 120
@@ -66,7 +76,7 @@ def _tasks(service: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def single_node_swarm():
     state = docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
     if state != "inactive":
@@ -100,11 +110,43 @@ def single_node_swarm():
             compose.up()
 
 
-def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(single_node_swarm, tmp_path):
+def _compose_level(configuration: str) -> str:
+    """records/default's io level at VUS on ``configuration``, as a line, or ""."""
+    if not COMPOSE_RECORD.exists():
+        return ""
+    for entry in json.loads(COMPOSE_RECORD.read_text())["levels"]:
+        level, figures = entry["level"], entry.get("figures") or {}
+        if (level["configuration"] == configuration and level["workload"] == "io"
+                and level["load"] == {"model": "closed", "vus": VUS}
+                and not any(v for v in (level.get("variant") or {}).values())):
+            return (f"compose (records/default): peak {figures.get('server_peak'):.0f}, "
+                    f"{figures.get('throughput_rps'):.1f} req/s")
+    return ""
+
+
+def _gone(stack: str) -> bool:
+    return not docker("stack", "ps", "-q", stack, check=False).split()
+
+
+@pytest.mark.parametrize("configuration", sorted(CAPS))
+def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(
+        single_node_swarm, tmp_path, configuration):
     model = compose.config()
-    stack = swarm.stack(model, only=[CONFIGURATION])
+    stack = swarm.stack(model, only=[configuration])
+    load_stack = f"{swarm.STACK}-load"
+    try:
+        _run_level(configuration, model, stack, load_stack, tmp_path)
+    finally:  # the node's reservations freed for the next configuration
+        for name in (load_stack, swarm.STACK):
+            docker("stack", "rm", name, check=False)
+        for name in (load_stack, swarm.STACK):
+            _wait(f"stack {name} removed", lambda n=name: _gone(n), CONVERGE_S)
+
+
+def _run_level(configuration: str, model: dict, stack: dict, load_stack: str, tmp_path) -> None:
+    cap = CAPS[configuration]
     deploy(swarm.write(stack, tmp_path / "stack.yml"), swarm.STACK)
-    service = f"{swarm.STACK}_{CONFIGURATION}"
+    service = f"{swarm.STACK}_{configuration}"
 
     def healthy() -> bool:
         ids = docker("ps", "-q", "--filter", f"label=com.docker.swarm.service.name={service}",
@@ -116,10 +158,10 @@ def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(sin
           + docker("service", "logs", "--tail", "40", service, check=False))
     io = workloads.get("io")
     params = {p.env: str(p.default) for p in io.params}
-    load = swarm.load(CONFIGURATION, io.script, params, Closed(VUS), INSTANCES, DURATION_S,
-                      WARMUP_S, stack["services"][CONFIGURATION]["networks"], cpus=LOAD_CPUS)
-    deploy(swarm.write(load, tmp_path / "load.yml"), f"{swarm.STACK}-load")
-    job = f"{swarm.STACK}-load_load-{CONFIGURATION}"
+    load = swarm.load(configuration, io.script, params, Closed(VUS), INSTANCES, DURATION_S,
+                      WARMUP_S, stack["services"][configuration]["networks"], cpus=LOAD_CPUS)
+    deploy(swarm.write(load, tmp_path / "load.yml"), load_stack)
+    job = f"{load_stack}_load-{configuration}"
     _wait(f"{job}'s {INSTANCES} tasks complete",
           lambda: [t["CurrentState"].split()[0] for t in _tasks(job)].count("Complete") == INSTANCES
           or any(t["CurrentState"].startswith(("Failed", "Rejected")) for t in _tasks(job)),
@@ -134,8 +176,8 @@ def test_a_bounded_configuration_reaches_its_cap_on_a_swarm_as_under_compose(sin
         metrics = summary["metrics"]
         peaks.append(metrics["server_inflight"]["values"]["max"])
         completions += metrics["steady_completions_io"]["values"]["count"]
-    assert max(peaks) == CAP, f"expected a peak of {CAP} (the cap), measured {peaks} per task"
+    assert max(peaks) == cap, f"expected a peak of {cap} (the cap), measured {peaks} per task"
     assert completions > 0, "no io request completed in the steady window"
-    print(f"swarm: {CONFIGURATION} at {VUS} VUs in {INSTANCES} k6 tasks: peaks {peaks}, "
-          f"{completions} completions in {DURATION_S - WARMUP_S} s "
-          f"({completions / (DURATION_S - WARMUP_S):.1f} req/s)")
+    print(f"\nswarm: {configuration} io at {VUS} VUs in {INSTANCES} k6 tasks: peaks {peaks} "
+          f"(cap {cap}), {completions / (DURATION_S - WARMUP_S):.1f} req/s; "
+          f"{_compose_level(configuration)}")
