@@ -25,6 +25,7 @@ from tabulate import tabulate
 from wsgilab import report
 from wsgilab.lab import compose, images, kubernetes, loadside, pythons, swarm
 from wsgilab.lab.compose import ComposeError
+from wsgilab.lab.engine import EngineError, SwarmEngine
 from wsgilab.lab.run import estimate_s, fmt_duration, link
 from wsgilab.lab.session import Interrupted, LabSession
 from wsgilab.model import interpreters
@@ -82,6 +83,8 @@ def _bench(argv: list[str]) -> int:
     except options.OptionError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
+    for described, why in opts.skipped:
+        print(f"bench: skipped on {opts.engine}: {described}: {why}", file=sys.stderr)
     if opts.check:
         print(f"bench options ok: {len(opts.plan)} levels, about "
               f"{fmt_duration(estimate_s(opts.pace, list(opts.plan)))}, "
@@ -90,13 +93,13 @@ def _bench(argv: list[str]) -> int:
                         for i, level in enumerate(bench.grouped(opts.plan), 1)))
         return 0
     try:
-        record = bench.run(opts)
+        record = bench.run(opts, **({"engine": SwarmEngine()} if opts.engine == "swarm" else {}))
     except (KeyboardInterrupt, Interrupted) as exc:
         return stopped(exc, opts.results_dir)
     except loadside.LoadSideError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    except ComposeError as exc:
+    except (ComposeError, EngineError) as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 1
     print()

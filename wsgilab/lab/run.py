@@ -194,6 +194,9 @@ class Run:
         ``NotServing`` (returned, not raised) when it cannot be measured, said once."""
         variant = variant.over(self.pace.limits)
         key = (service, variant)
+        # An engine that deploys one configuration at a time removed it for another's.
+        launch = launch or (self.engine.deploys_on_demand and key in self._serving
+                            and self.engine.running(service) is None)
         if key not in self._serving or launch:
             try:
                 cfg = self.session.serving(service, variant, launch=launch)

@@ -281,7 +281,7 @@ class LabSession:
                 the session's end).
         """
         try:
-            if launch:
+            if launch or (self.engine.deploys_on_demand and self.engine.running(service) is None):
                 self.launch(service, variant)
             elif self.apply(service, variant):
                 self.out(f"{service}: recreated with {variant.describe()}")
@@ -319,9 +319,12 @@ class LabSession:
         """Move every running configuration but ``keep`` to ``edge_cpuset``.
 
         Returns:
-            the configurations moved now.
+            the configurations moved now (none on an engine that cannot pin a container's
+            cores: a swarm's).
         """
         done = []
+        if not self.engine.pins_cores:
+            return done
         for other in self.engine.configurations():
             if other == keep or other in self.moved or other in self.stopped:
                 continue

@@ -34,15 +34,18 @@ class Limits:
     pids: int
 
     def describe(self) -> str:
-        """Short form for tables: ``1 CPU (core 1), 256 MiB, 256 pids``."""
-        cores = "core" if cpuset_size(self.cpuset) == 1 else "cores"
-        return (f"{self.cpus:g} CPU ({cores} {self.cpuset}), "
-                f"{self.memory_bytes // 2**20} MiB, {self.pids} pids")
+        """Short form for tables: ``1 CPU (core 1), 256 MiB, 256 pids``; with no cpuset
+        (a swarm's), ``1 CPU (any core)``."""
+        if self.cpuset:
+            where = f"{'core' if cpuset_size(self.cpuset) == 1 else 'cores'} {self.cpuset}"
+        else:
+            where = "any core"
+        return f"{self.cpus:g} CPU ({where}), {self.memory_bytes // 2**20} MiB, {self.pids} pids"
 
     @property
     def cpuset_cpus(self) -> int:
-        """How many cores the cpuset holds."""
-        return cpuset_size(self.cpuset)
+        """How many cores the cpuset holds (0: none set, a swarm's: any core)."""
+        return cpuset_size(self.cpuset) if self.cpuset else 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -135,7 +138,11 @@ class Configuration:
         """What a workload's expectation rule reads (``Facts``), with what the workload
         read of its backend (``Workload.backend``)."""
         return Facts(capacity=self.capacity, settings=self.settings,
-                     cpus=self.limits.cpus or None, cpuset_cpus=self.limits.cpuset_cpus,
+                     cpus=self.limits.cpus or None,
+                     # No cpuset (a swarm's): the cores its processes may run on, as read
+                     # inside (sched_getaffinity).
+                     cpuset_cpus=(self.limits.cpuset_cpus
+                                  or int(self.container.get("affinity_cpus") or 0)),
                      memory_bytes=self.limits.memory_bytes, pids=self.limits.pids,
                      container=self.container, runtime=self.runtime, app=self.app,
                      processes=self.processes, backend=backend or {})

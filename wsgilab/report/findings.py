@@ -60,6 +60,9 @@ RERUN = "-rerun"
 #: The default plan as the lab ran it before every figure was read from the containers'
 #: agents over HTTP, when it read them through the engine (container statistics, exec).
 BEFORE_AGENTS = "default-engine"
+#: The default plan run with ``--engine swarm`` (single-node swarm, one configuration at a
+#: time): compared with the default run's same levels (``on_swarm``).
+SWARM = "swarm"
 #: What the agents read (``Probe.counters``), as (figure, how the page names it, scale).
 AGENT_FIGURES = (("app_cpu_fraction", "app CPUs", 1.0), ("nginx_cpu_fraction", "nginx CPUs", 1.0),
                  ("app_memory_bytes", "app memory, MiB", 2**-20), ("app_pids", "app tasks", 1.0))
@@ -96,7 +99,7 @@ class Source:
 def load_sources(directory: Path = RECORDS) -> dict[str, Source]:
     """Every record of SOURCES found under ``directory``, by name."""
     found = {}
-    names = SOURCES + ("default" + RERUN, BEFORE_AGENTS) + ADVICE_SOURCES + tuple(
+    names = SOURCES + ("default" + RERUN, BEFORE_AGENTS, SWARM) + ADVICE_SOURCES + tuple(
         n + k for n in ADVICE_SOURCES for k in (SWEEP, RERUN))
     # Sweeps of other families beside the recommended one's: <advise record>-sweep-<family>.
     others = tuple(sorted(p.parent.name for n in ADVICE_SOURCES
@@ -167,6 +170,42 @@ def read_over_http(before: Source, after: Source, noise: Source) -> str:
     return tabulate(rows, headers=["figure", "levels", f"median change, {before.name} to {after.name}",
                                    f"median change, {noise.name} to {after.name}"],
                     tablefmt="github", disable_numparse=True)
+
+
+def on_swarm(compose_run: Source, swarm_run: Source) -> str:
+    """The default plan on a swarm beside the compose run, as Markdown: the levels both
+    measured, how many peaks in flight were the same, the throughput's median and largest
+    change, the levels whose status differs (with the swarm level's problems), and the
+    levels the swarm engine skipped, grouped by why (its record's ``options.skipped``)."""
+    changes = compare_report.compare(compose_run.record, swarm_run.record)
+    peaks = [c for c in changes if c.figure == "server_peak"]
+    rates = [c for c in changes if c.figure == "throughput_rps"]
+    other_peaks = ", ".join(f"{c.case}: {c.a:.0f} against {c.b:.0f}" for c in peaks if c.a != c.b)
+    said = [f"`{swarm_run.run}` against `{compose_run.run}`: {len(peaks)} levels measured in "
+            f"both; the same peak in flight in {sum(c.a == c.b for c in peaks)} of {len(peaks)}"
+            + (f" ({other_peaks})" if other_peaks else "")]
+    if rates:
+        largest = max(rates, key=lambda c: abs(c.change))
+        said.append(f"throughput {statistics.median(abs(c.change) for c in rates):.1%} apart at "
+                    f"the median, at most {largest.change:+.1%} ({largest.case}: "
+                    f"{largest.a:.1f} against {largest.b:.1f} req/s)")
+    status = {e.level: e.status for e in compose_run.record.levels}
+    throttled = {e.level: (e.usage or {}).get("app_throttled_periods") for e in compose_run.record.levels}
+    differ = [e for e in swarm_run.record.levels if e.level in status and e.status != status[e.level]]
+    lines = ["; ".join(said) + ".", ""]
+    for entry in differ:
+        lines.append(f"- {entry.level.describe()}: {status[entry.level]} under compose, "
+                     f"{entry.status} on the swarm: {'; '.join(entry.problems) or 'its checks'}; "
+                     f"periods its CPU quota throttled it: "
+                     f"{(entry.usage or {}).get('app_throttled_periods')} on the swarm, "
+                     f"{throttled[entry.level]} under compose")
+    reasons: dict[str, int] = {}
+    for described, why in swarm_run.record.options.get("skipped") or []:
+        reason = why.removeprefix(f"{described.split()[0]}: ")
+        reasons[reason] = reasons.get(reason, 0) + 1
+    for reason, count in sorted(reasons.items()):
+        lines.append(f"- skipped, {count} level{'s' if count != 1 else ''}: {reason}")
+    return "\n".join(lines)
 
 
 def table(record: BenchRecord, keep=lambda case: True) -> str:
@@ -348,6 +387,7 @@ def render(directory: Path = RECORDS, out: Path = PAGE) -> str:
         default_rerun=(default_rerun(default, sources["default" + RERUN])
                        if default and "default" + RERUN in sources else ""),
         before_agents=sources.get(BEFORE_AGENTS),
+        on_swarm=(on_swarm(default, sources[SWARM]) if default and SWARM in sources else ""),
         read_over_http=(read_over_http(sources[BEFORE_AGENTS], default, sources["default" + RERUN])
                         if default and BEFORE_AGENTS in sources and "default" + RERUN in sources
                         else ""),

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from wsgilab import families as servers
 from wsgilab import workloads
-from wsgilab.lab import compose, loadside
+from wsgilab.lab import compose, loadside, swarm
 from wsgilab.lab.compose import declared_limits
 from wsgilab.lab.measure import Pace
 from wsgilab.lab.probe import DEFAULT_BASE_URL
@@ -61,6 +61,8 @@ DEFAULT_WORKLOADS = ("io", "cpu", "mixed", "db", "upstream")
 #: The most k6 processes one level may be split across on this host (each a process on the
 #: load cores; beyond a few they only share those cores).
 MAX_LOAD_INSTANCES = 8
+#: Where ``--engine`` may run the configurations (``wsgilab.lab.engine``).
+ENGINES = ("compose", "swarm")
 #: How many times the default plan runs a level some claim's verdict is close on
 #: (``claims.close_levels``), interleaved with the rest: the least that shows a spread, so
 #: that a verdict whose repeats straddle its line is undecided, not decided by one draw
@@ -105,7 +107,11 @@ class BenchOptions:
             every driver; ``upstream``: every client), not their default cases.
         load_instances: k6 processes each level is split across, by execution segment,
             their samples merged (``Pace.load_instances``).
+        engine: where the configurations run: ``compose`` (this host's Docker engine) or
+            ``swarm`` (services of a Docker Swarm stack: ``wsgilab.lab.engine.SwarmEngine``).
         plan: the levels to run, built and checked by ``parse``.
+        skipped: levels of the plan the engine cannot run (a swarm cannot pin a level's
+            cores: ``swarm.check_level``), each with why; left out of ``plan``.
     """
 
     workloads: tuple[str, ...]
@@ -127,7 +133,9 @@ class BenchOptions:
     seed: int = 0
     matrix: bool = False
     load_instances: int = 1
+    engine: str = "compose"
     plan: tuple[Level, ...] = ()
+    skipped: tuple[tuple[str, str], ...] = ()
 
     @property
     def pace(self) -> Pace:
@@ -145,7 +153,8 @@ class BenchOptions:
                 "results_dir": relative(self.results_dir), "load_cpus": sorted(self.load_cpus),
                 "raw": self.raw, "repeat": self.repeat, "seed": self.seed,
                 "matrix": self.matrix, "load_instances": self.load_instances,
-                "levels": len(self.plan)}
+                "engine": self.engine, "levels": len(self.plan),
+                "skipped": [list(s) for s in self.skipped]}
 
 
 def default_results_dir() -> Path:
@@ -286,6 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"k6 processes each level is split across by execution segment, "
                              f"their raw samples merged into one level's figures "
                              f"(1..{MAX_LOAD_INSTANCES}; default: 1)")
+    parser.add_argument("--engine", choices=ENGINES, default="compose",
+                        help="where the configurations run: compose (this host's Docker "
+                             "engine, default) or swarm (a Docker Swarm stack from the same "
+                             "model, driven from this manager node; levels that need their "
+                             "own cores are skipped and listed)")
     parser.add_argument("--check", action="store_true",
                         help="only check the options and print the plan; send no load")
     return parser
@@ -344,6 +358,7 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
         seed=ns.seed if ns.seed is not None else int(time.time()),
         matrix=ns.matrix,
         load_instances=ns.load_instances,
+        engine=ns.engine,
     )
     validate(opts, available)
     plan = build_plan(opts)
@@ -352,9 +367,39 @@ def parse(argv: list[str] | None = None) -> BenchOptions:
                           f"{', '.join(opts.services)}")
     for level in plan:
         validate_level(level, opts)
+    plan, skipped = engine_can_run(plan, opts)
+    if not plan:
+        raise OptionError(f"nothing to run on {opts.engine}: every level needs what it cannot "
+                          f"do ({skipped[0][1]})")
     if opts.repeat == 1:
         plan = close_repeated(plan, compose.roles(), claims.close_levels())
-    return BenchOptions(**{**opts.__dict__, "plan": tuple(repeated(plan, opts.repeat, opts.seed))})
+    return BenchOptions(**{**opts.__dict__, "plan": tuple(repeated(plan, opts.repeat, opts.seed)),
+                           "skipped": tuple(skipped)})
+
+
+def engine_can_run(plan: list[Level], opts: BenchOptions) -> tuple[list[Level], list[tuple[str, str]]]:
+    """The levels of ``plan`` ``opts.engine`` can run, and those it cannot, each as
+    (its description, why): a swarm cannot pin a level to its own cores
+    (``swarm.check_level``), so a level whose variant, over the run's own limits, names a
+    cpuset is left out, before any load; so is, for now, a level whose workload waits on a
+    backend (the swarm engine deploys the configuration alone)."""
+    if opts.engine != "swarm":
+        return plan, []
+    kept, skipped = [], []
+    for level in plan:
+        backends = workloads.get(level.workload).containers
+        if backends:
+            skipped.append((level.describe(), f"its backends ({', '.join(backends)}) are not "
+                                              "deployed by the swarm engine yet: run it with "
+                                              "the compose engine"))
+            continue
+        try:
+            swarm.check_level(level.configuration, level.variant.over(opts.limits).cpuset)
+        except swarm.SwarmRefused as exc:
+            skipped.append((level.describe(), str(exc)))
+        else:
+            kept.append(level)
+    return kept, skipped
 
 
 def close_repeated(plan: list[Level], roles: dict[str, list[str]],
