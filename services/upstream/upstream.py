@@ -11,7 +11,8 @@ keeps their peak, the third observer of the ``upstream`` workload:
     GET /healthz               {"status": "ok"}
 
 The lab's agent (``labinstrument.agent``), forked before it serves, answers the container's
-counters on a port of its own.
+counters on a port of its own, and runs the fault scenarios' own clients inside the lab's
+networks (``labinstrument.clients``).
 
 A malformed or out-of-range ``ms`` is a 400 with a JSON message.
 """
@@ -24,7 +25,7 @@ import re
 
 from aiohttp import web
 
-from labinstrument import agent
+from labinstrument import agent, clients
 
 #: Longest delay accepted, ms (the app's own /io bound).
 MAX_DELAY_MS = 20_000
@@ -71,7 +72,8 @@ def make_app() -> web.Application:
 
 
 if __name__ == "__main__":
-    agent.start()  # the container's counters over HTTP (labinstrument.agent)
+    # The container's counters over HTTP, and the lab's own clients inside its networks.
+    agent.start({**agent.ROUTES, **clients.ROUTES})
     # backlog: above the most connections the lab's configurations can open at once.
     web.run_app(make_app(), host="0.0.0.0", port=int(os.environ.get("PORT", "8081")),
                 backlog=4096, access_log=None, print=None)

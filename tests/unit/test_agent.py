@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from labinstrument import agent, postgres
+from labinstrument import agent, clients, postgres
 from labinstrument.errors import BadRequest
 from wsgilab.lab import probe
 from wsgilab.workloads import db
@@ -95,3 +95,10 @@ def test_a_rate_is_over_the_agents_own_interval_not_the_answers_arrival():
     assert after.cpus_since(before, fallback_s=2.5) == pytest.approx(0.75)
     untimed = probe.Snapshot(cpu_ns=25 * 10**8)
     assert untimed.cpus_since(before, fallback_s=2.5) == pytest.approx(0.6)
+
+
+def test_the_front_end_proxies_exactly_the_agents_routes():
+    proxied = set(re.search(r"\(\?<lab_agent_route>([^)]*)\)", CONF).group(1).split("|"))
+    served = {path.removeprefix("/_lab/")
+              for path in {**agent.ROUTES, **postgres.ROUTES, **clients.ROUTES}}
+    assert proxied == served, f"nginx proxies {sorted(proxied)}; the agents serve {sorted(served)}"

@@ -62,13 +62,13 @@ def test_a_swarm_plan_leaves_out_what_it_cannot_run_and_says_why():
     compose_opts = options.parse([])
     assert opts.skipped and len(opts.plan) + len(opts.skipped) == len(compose_opts.plan), (
         f"{len(opts.plan)} kept + {len(opts.skipped)} skipped against {len(compose_opts.plan)}")
-    reasons = {why for _, why in opts.skipped}
-    assert any("cpuset" in r for r in reasons) and any("backends" in r for r in reasons), reasons
+    assert all("cannot be pinned to a cpuset" in why for _, why in opts.skipped), opts.skipped
     for level in opts.plan:
         assert not level.variant.cpuset, f"{level.describe()} needs a cpuset, kept on a swarm"
+    assert {lv.workload for lv in opts.plan} == {lv.workload for lv in compose_opts.plan}
     assert compose_opts.skipped == () and opts.to_dict()["engine"] == "swarm"
     with pytest.raises(options.OptionError, match="nothing to run on swarm"):
-        options.parse(["--engine", "swarm", "--workloads", "db"])
+        options.parse(["--engine", "swarm", "--workloads", "cpu", "--limits", "cpuset=0-1"])
 
 
 class _SwarmLike(FakeEngine):
@@ -80,14 +80,26 @@ class _SwarmLike(FakeEngine):
 
     def __init__(self):
         super().__init__()
-        for name in self.configurations():
+        for name in [*self.configurations(), "postgres", "upstream"]:
             self.live.pop(name, None)
 
     def services(self):
-        return [s for s in super().services() if s not in self.configurations()]
+        return ["nginx"]  # as SwarmEngine: the rest is deployed for its levels
 
     def set_cpuset(self, service, cpuset):
         raise EngineError(swarm.LEFT_OUT["cpuset"])
+
+
+def test_a_level_gets_exactly_its_backends_on_demand():
+    engine = _SwarmLike()
+    with LabSession(engine, FakeProbe(engine), out=lambda line: None) as lab:
+        lab.require(("upstream",))
+        assert engine.running("upstream") and engine.running("postgres") is None
+        lab.require(("postgres",))  # the upstream's reservation freed first
+        assert engine.running("postgres") and engine.running("upstream") is None
+        removed = [c for c in engine.calls if c[0] == "remove"]
+        assert removed == [("remove", "upstream")], engine.calls
+    assert engine.running("postgres") is None, "launched for its levels, removed after"
 
 
 def test_a_session_launches_on_demand_and_moves_no_cores():

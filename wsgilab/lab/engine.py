@@ -438,11 +438,16 @@ class SwarmEngine(DockerEngine):
         return found
 
     def _deploy(self, service: str, env: dict[str, str] | None) -> None:
-        """``service`` alone on the stack with ``env`` applied: every other service of the
-        stack removed first, so that the node's reservations hold it."""
-        for other in self.deployed():
-            if other != service:
-                self.remove(other)
+        """``service`` on the stack with ``env`` applied; a configuration replaces any
+        other configuration deployed (removed first, so that the node's reservations hold
+        it), a backend joins what is there (the session asks for the backends a level
+        needs: ``LabSession.require``)."""
+        with self._on():
+            configurations = set(compose.configurations())
+        if service in configurations:
+            for other in self.deployed():
+                if other != service and other in configurations:
+                    self.remove(other)
         with self._on():
             model = compose.config(env)
         stack = swarm.stack(model, only=[service])

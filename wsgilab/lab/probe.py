@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 
@@ -115,7 +116,7 @@ class Probe:
         Raises:
             ConnectionError: no 200 answer within ``timeout_s`` seconds.
         """
-        query = "&".join(f"{k}={v}" for k, v in params.items())
+        query = urllib.parse.urlencode(params)
         return _answer(f"{self.base_url}{BACKENDS_PATH}/{container}/{route}"
                        + (f"?{query}" if query else ""), "GET", timeout_s)
 

@@ -25,8 +25,10 @@ from pathlib import Path
 
 import gevent
 
+from wsgilab import workloads
 from wsgilab.lab import compose, k6, loadside, pythons
-from wsgilab.lab.engine import DockerEngine, Engine
+from wsgilab.lab.compose import ComposeError
+from wsgilab.lab.engine import DockerEngine, Engine, EngineError
 from wsgilab.lab.measure import FRONT_END, Pace, level_line, measure_level
 from wsgilab.lab.probe import Probe
 from wsgilab.lab.session import Drift, Interrupted, LabSession, NotServing
@@ -240,7 +242,12 @@ class Run:
             entry = LevelRecord(level, problems=[f"NotServing: {cfg}"])
         else:
             try:
+                self.session.require(tuple(dict.fromkeys(
+                    workloads.get(level.workload).containers + containers)))
                 self.session.verify(level.configuration, variant)
+            except (ComposeError, EngineError) as exc:
+                entry = LevelRecord(level, configuration=cfg,
+                                    problems=[f"{type(exc).__name__}: its backends: {exc}"])
             except Drift as exc:
                 entry = LevelRecord(level, configuration=cfg, problems=[f"Drift: {exc}"])
             else:

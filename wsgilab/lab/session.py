@@ -371,6 +371,25 @@ class LabSession:
             self.variants[service] = variant
         self.engine.recreate([service], env=variant.env(service) if variant else None)
 
+    def require(self, backends: tuple[str, ...]) -> None:
+        """On an engine that deploys on demand (a swarm's), exactly ``backends`` of the
+        services this session launched beside the configurations: the others removed first
+        (a node's reservations hold the configuration and what its level waits on), then
+        the missing ones launched. Elsewhere every backend runs all the time: nothing to do.
+
+        Raises:
+            compose.ComposeError, EngineError: a backend did not come up (still removed
+                at the session's end).
+        """
+        if not self.engine.deploys_on_demand:
+            return
+        configurations = set(self.engine.configurations())
+        for service in sorted(self.launched - configurations - set(backends)):
+            self.retire(service)
+        for service in backends:
+            if self.engine.running(service) is None:
+                self.launch(service)
+
     def retire(self, service: str) -> None:
         """Remove a service ``launch`` started."""
         self.engine.remove(service)

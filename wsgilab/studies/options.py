@@ -381,18 +381,11 @@ def engine_can_run(plan: list[Level], opts: BenchOptions) -> tuple[list[Level], 
     """The levels of ``plan`` ``opts.engine`` can run, and those it cannot, each as
     (its description, why): a swarm cannot pin a level to its own cores
     (``swarm.check_level``), so a level whose variant, over the run's own limits, names a
-    cpuset is left out, before any load; so is, for now, a level whose workload waits on a
-    backend (the swarm engine deploys the configuration alone)."""
+    cpuset is left out, before any load."""
     if opts.engine != "swarm":
         return plan, []
     kept, skipped = [], []
     for level in plan:
-        backends = workloads.get(level.workload).containers
-        if backends:
-            skipped.append((level.describe(), f"its backends ({', '.join(backends)}) are not "
-                                              "deployed by the swarm engine yet: run it with "
-                                              "the compose engine"))
-            continue
         try:
             swarm.check_level(level.configuration, level.variant.over(opts.limits).cpuset)
         except swarm.SwarmRefused as exc:

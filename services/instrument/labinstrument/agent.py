@@ -17,7 +17,8 @@ container holds.
                          they were read, so that a rate is over the agent's own interval,
                          not over the time the answer took to arrive)
 
-A backend adds its own routes (``labinstrument.postgres``). Anything else is a JSON 404, a
+A backend adds its own routes (``labinstrument.postgres``; the upstream service's container,
+the lab's own clients inside its networks: ``labinstrument.clients``). Anything else is a JSON 404, a
 method other than GET or HEAD a JSON 405, a malformed parameter a JSON 400; nothing in an
 answer names a file or a line of this code. The port is reachable on the lab's own networks
 only (nothing publishes it); the front end proxies ``/_lab/<container>/<route>`` to it

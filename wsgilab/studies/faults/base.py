@@ -27,7 +27,7 @@ from wsgilab.model.record import LevelRecord
 from wsgilab.model.roles import player
 from wsgilab.model.theory import Check
 
-#: The container the lab's own client scripts run in (on the internal backend network).
+#: The container whose agent runs the lab's own clients (on the internal backend network).
 CLIENT_CONTAINER = "upstream"
 #: Seconds a probe through nginx may take before it counts as not served.
 PROBE_TIMEOUT_S = 10.0
@@ -211,19 +211,19 @@ class Context:
         raise TimeoutError(f"{service} did not answer 200 within {timeout_s:.0f} s")
 
     # --- inside the containers -------------------------------------------------------
-    def client_script(self, script: str, timeout_s: float = 120.0) -> dict:
-        """Run a Python ``script`` in the lab's own client (the ``upstream`` container, on
-        the internal network); it prints one JSON object last, which is returned.
+    def client(self, kind: str, timeout_s: float = 180.0, **params) -> dict:
+        """One of the lab's own clients inside its networks (``silent``, ``slow``,
+        ``keepalive``: services/instrument/labinstrument/clients.py), run by the agent in
+        the ``upstream`` container and asked over HTTP through the front end; what it
+        answers.
 
         Raises:
-            RuntimeError: the script failed.
+            RuntimeError: no answer, or the client refused its parameters.
         """
-        status, output = self.run.engine.exec(
-            CLIENT_CONTAINER, ["timeout", str(int(timeout_s)), "python3", "-c", script])
-        output = output.strip()
-        if status != 0:
-            raise RuntimeError(f"the lab's client failed ({status}): {output[-400:]}")
-        return json.loads(output.splitlines()[-1])
+        try:
+            return self.run.probe.agent(CLIENT_CONTAINER, f"clients/{kind}", timeout_s, **params)
+        except ConnectionError as exc:
+            raise RuntimeError(f"the lab's {kind} client did not answer: {exc}") from None
 
     def signal_process(self, service: str, pid: int, signal_name: str = "SIGKILL") -> None:
         """Send a signal to process ``pid`` (its number inside the container) of ``service``,

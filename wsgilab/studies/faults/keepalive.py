@@ -21,8 +21,6 @@ Expectations, with sources:
 
 from __future__ import annotations
 
-import json
-
 from wsgilab.model.levels import Variant
 from wsgilab.model.theory import Check
 from wsgilab.studies.faults.base import Context, Outcome, Scenario
@@ -39,47 +37,15 @@ AT_ONCE_S = 1.0
 #: A request that waited this long or longer was held by the idle connections.
 HELD_S = 1.0
 
-CLIENT = r"""
-import json, socket, time
-t = json.loads(%r)
-def request(s):
-    s.sendall(("GET %%s HTTP/1.1\r\nHost: lab\r\n\r\n" %% t["path"]).encode())
-    data = b""
-    while b"\r\n\r\n" not in data:
-        data += s.recv(4096)
-    head, _, body = data.partition(b"\r\n\r\n")
-    length = int([h.split(b":")[1] for h in head.split(b"\r\n")
-                  if h.lower().startswith(b"content-length")][0])
-    while len(body) < length:
-        body += s.recv(4096)
-idle = []
-for _ in range(t["idle"]):
-    s = socket.create_connection((t["host"], t["port"]), timeout=10)
-    request(s)
-    idle.append(s)
-t0 = time.monotonic()
-served = False
-try:
-    s = socket.create_connection((t["host"], t["port"]), timeout=t["probe_s"])
-    s.settimeout(t["probe_s"])
-    request(s)
-    served = True
-except OSError:
-    pass
-print(json.dumps({"served": served, "seconds": round(time.monotonic() - t0, 2)}))
-"""
-
-
 def run(ctx: Context) -> list[Outcome]:
     outcomes = []
     for role, variant, knob in (LIGHT_CASES if ctx.light else CASES):
         service = ctx.configuration(role)
         ctx.apply(service, variant)
-        direct = ctx.client_script(CLIENT % json.dumps({
-            "host": service, "port": 8000, "path": "/io?ms=1", "idle": IDLE, "probe_s": PROBE_S}))
-        proxied = ctx.client_script(CLIENT % json.dumps({
-            "host": "nginx", "port": 8080, "path": f"/{service}/io?ms=1", "idle": IDLE,
-            "probe_s": PROBE_S}))
+        direct = ctx.client("keepalive", host=service, port=8000, path="/io?ms=1", idle=IDLE,
+                            probe_s=PROBE_S)
+        proxied = ctx.client("keepalive", host="nginx", port=8080, path=f"/{service}/io?ms=1",
+                             idle=IDLE, probe_s=PROBE_S)
         figures = {"direct_wait_s": direct["seconds"] if direct["served"] else PROBE_S,
                    "direct_served": 1 if direct["served"] else 0,
                    "nginx_wait_s": proxied["seconds"] if proxied["served"] else PROBE_S}

@@ -1,6 +1,7 @@
 """Slow and silent clients: how many take a configuration out of service, direct vs nginx.
 
-From the lab's own client on the internal network, N connections that send nothing
+From the lab's own client on the internal network (``labinstrument.clients``, asked over
+HTTP), N connections that send nothing
 (silent) or only the start of a request line (slow: a client still sending its headers)
 are opened, then one ordinary request is sent on a new connection and given PROBE_S to
 be answered; N grows until it is not. Directly to the configuration, and to nginx.
@@ -23,8 +24,6 @@ Expectations, with sources:
 """
 
 from __future__ import annotations
-
-import json
 
 from wsgilab.model.theory import Capacity, Check
 from wsgilab.studies.faults.base import Context, Outcome, Scenario
@@ -51,43 +50,6 @@ def direct_out_at(capacity: Capacity, most: int) -> tuple[int, int] | None:
         return capacity.floor, most
     return capacity.limit, capacity.limit
 
-CLIENT = r"""
-import json, socket, time
-targets = json.loads(%r)
-def probe(host, port, path, timeout):
-    t0 = time.monotonic()
-    try:
-        s = socket.create_connection((host, port), timeout=timeout)
-        s.sendall(("GET %%s HTTP/1.1\r\nHost: lab\r\nConnection: close\r\n\r\n" %% path).encode())
-        s.settimeout(max(0.1, timeout - (time.monotonic() - t0)))
-        first = s.recv(32)
-        s.close()
-        return first.split(b" ")[1:2] == [b"200"], time.monotonic() - t0
-    except OSError:
-        return False, time.monotonic() - t0
-results = {}
-for t in targets:
-    steps = []
-    for n in t["counts"]:
-        held = []
-        for _ in range(n):
-            s = socket.create_connection((t["host"], t["port"]), timeout=5)
-            if t["mode"] == "slow":
-                s.sendall(b"GET /")
-            held.append(s)
-        time.sleep(0.3)
-        served, seconds = probe(t["host"], t["port"], t["path"], t["probe_s"])
-        steps.append({"clients": n, "served": served, "seconds": round(seconds, 2)})
-        for s in held:
-            s.close()
-        time.sleep(1.0)
-        if not served:
-            break
-    results[t["name"]] = steps
-print(json.dumps(results))
-"""
-
-
 def _out_of_service_at(steps: list[dict]) -> int | None:
     return next((s["clients"] for s in steps if not s["served"]), None)
 
@@ -95,16 +57,15 @@ def _out_of_service_at(steps: list[dict]) -> int | None:
 def run(ctx: Context) -> list[Outcome]:
     services = [ctx.configuration(r) for r in (LIGHT_ROLES if ctx.light else ROLES)]
     counts = LIGHT_COUNTS if ctx.light else COUNTS
-    targets, capacity = [], {}
+    results, capacity = {}, {}
     for service in services:
         capacity[service] = ctx.apply(service).capacity
         for mode in ("silent", "slow"):
-            targets.append({"name": f"{service} {mode} direct", "host": service, "port": 8000,
-                            "path": "/io?ms=1", "mode": mode, "counts": counts, "probe_s": PROBE_S})
-            targets.append({"name": f"{service} {mode} nginx", "host": "nginx", "port": 8080,
-                            "path": f"/{service}/io?ms=1", "mode": mode, "counts": counts,
-                            "probe_s": PROBE_S})
-    results = ctx.client_script(CLIENT % json.dumps(targets), timeout_s=600)
+            for way, host, port, path in (("direct", service, 8000, "/io?ms=1"),
+                                          ("nginx", "nginx", 8080, f"/{service}/io?ms=1")):
+                results[f"{service} {mode} {way}"] = ctx.client(
+                    mode, host=host, port=port, path=path,
+                    counts=",".join(map(str, counts)), probe_s=PROBE_S)["steps"]
     outcomes = []
     for service in services:
         figures, checks, parts = {}, [], []
