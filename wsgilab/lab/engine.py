@@ -339,6 +339,7 @@ class SwarmEngine(DockerEngine):
 
     def __init__(self, client=None) -> None:
         super().__init__(compose.LAB, client)
+        self._overlays: dict[str, dict] | None = None
 
     # --- the docker CLI ---------------------------------------------------------------
     @staticmethod
@@ -424,8 +425,11 @@ class SwarmEngine(DockerEngine):
 
     # --- changes --------------------------------------------------------------------
     def _networks(self) -> dict[str, dict]:
-        """The model's networks as the stack's overlays, made once (attachable, so that the
-        front end's container joins them): ``{name: the stack file's external entry}``."""
+        """The model's networks as the stack's overlays, made once per engine (attachable,
+        so that the front end's container joins them): ``{name: the stack file's external
+        entry}``; every deploy after the first reuses them."""
+        if self._overlays is not None:
+            return self._overlays
         with self._on():
             model = compose.config()
         found = {}
@@ -435,6 +439,7 @@ class SwarmEngine(DockerEngine):
                 self._docker("network", "create", "--driver", "overlay", "--attachable",
                              *(["--internal"] if net.get("internal") else []), full)
             found[name] = {"external": True, "name": full}
+        self._overlays = found
         return found
 
     def _deploy(self, service: str, env: dict[str, str] | None) -> None:
@@ -571,12 +576,3 @@ class SwarmEngine(DockerEngine):
                 raise EngineError(f"{service}'s task still there {compose.RECREATE_TIMEOUT_S} s "
                                   f"after its service was removed")
             time.sleep(0.5)
-
-    def down(self) -> None:
-        """Remove the stack, its networks and the front end's container (the swarm stays)."""
-        self.remove(FRONT_END)
-        for service in self.deployed():
-            self.remove(service)
-        for name in self._docker("network", "ls", "--format", "{{.Name}}",
-                                 "--filter", f"name=^{swarm.STACK}_").split():
-            self._docker("network", "rm", name, check=False)
